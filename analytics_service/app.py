@@ -1,0 +1,107 @@
+"""The FastAPI app: clients opened in the lifespan, routers, errors, OpenAPI."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from elasticsearch import ApiError as ESApiError
+from elasticsearch import ConnectionError as ESConnectionError
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from sqlalchemy import create_engine
+
+from . import __version__
+from .auth import KeyRing
+from .config import Settings
+from .errors import install_error_handlers
+from .es.bulk import BulkWriter
+from .es.client import make_async_client
+from .es.indices import IndexGuard, IndexNames
+from .health import router as health_router
+from .ingest.router import OPENAPI_MODELS
+from .ingest.router import router as ingest_router
+from .ingest.service import Ingestor
+
+log = logging.getLogger(__name__)
+
+
+def make_db_engine(url: str):
+    if url.startswith("sqlite:///"):
+        path = url.removeprefix("sqlite:///")
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return create_engine(url, pool_pre_ping=True)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    es = make_async_client(settings)
+    names = IndexNames(settings.index_prefix)
+    app.state.es = es
+    app.state.names = names
+    app.state.writer = BulkWriter(
+        es, chunk_actions=settings.bulk_chunk_actions, chunk_bytes=settings.bulk_chunk_bytes,
+        max_retries=settings.bulk_max_retries, initial_backoff=settings.bulk_initial_backoff)
+    app.state.ingestor = Ingestor(es, app.state.writer, names, settings)
+    app.state.index_guard = IndexGuard(es, names, settings.auto_setup)
+    app.state.db_engine = make_db_engine(settings.database_url)
+    app.state.redis = None
+    if settings.redis_url:
+        from redis.asyncio import Redis
+
+        app.state.redis = Redis.from_url(settings.redis_url)
+    try:
+        # Check (and with AUTO_SETUP install) the index templates now; when
+        # Elasticsearch is not reachable yet, the first write checks again.
+        await app.state.index_guard.ensure()
+    except (ESConnectionError, ESApiError) as exc:
+        log.warning("Elasticsearch not ready at start-up (%s); index templates will be checked on first write", exc)
+    try:
+        yield
+    finally:
+        await es.close()
+        if app.state.redis is not None:
+            await app.state.redis.aclose()
+        app.state.db_engine.dispose()
+
+
+def custom_openapi(app: FastAPI) -> dict[str, Any]:
+    """The generated document plus the ingest request schemas (validated by hand in the routes)."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    for name, model in OPENAPI_MODELS.items():
+        model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        components.update(model_schema.pop("$defs", {}))
+        components[name] = model_schema
+    components["EventOrEventBatch"] = {"oneOf": [{"$ref": "#/components/schemas/Event"},
+                                                 {"$ref": "#/components/schemas/EventBatch"}]}
+    schema["components"]["securitySchemes"] = {"APIKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key"}}
+    app.openapi_schema = schema
+    return schema
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    app = FastAPI(
+        title="Store analytics",
+        version=__version__,
+        description="Order and activity analytics for online stores, on Elasticsearch. "
+        "Send `X-API-Key` on every call except /health, the docs and signed download links.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.keyring = KeyRing.from_setting(settings.api_keys)
+    if not len(app.state.keyring):
+        log.warning("API_KEYS is empty: every endpoint that needs a key will answer 401")
+    install_error_handlers(app)
+    app.include_router(health_router)
+    app.include_router(ingest_router)
+    app.openapi = lambda: custom_openapi(app)  # type: ignore[method-assign]
+    return app

@@ -1,0 +1,112 @@
+"""`python -m analytics_service <command>` (API.md "Command line and settings")."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+
+from .config import Settings
+
+# Keys the `dev` command uses when API_KEYS is not set: local development only.
+DEV_API_KEYS = [
+    {"key": "dev-admin-key", "scopes": ["admin"], "name": "local admin"},
+    {"key": "dev-ingest-key", "scopes": ["ingest"], "name": "local ingest"},
+    {"key": "dev-read-key", "scopes": ["read", "reports"], "name": "local analyst"},
+]
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    uvicorn.run("analytics_service.app:create_app", factory=True, host=args.host, port=args.port,
+                log_level=args.log_level)
+    return 0
+
+
+def cmd_setup(_: argparse.Namespace) -> int:
+    from .es.client import make_async_client
+    from .es.indices import IndexNames, setup_indices
+
+    settings = Settings()
+
+    async def run() -> list[str]:
+        es = make_async_client(settings)
+        try:
+            return await setup_indices(es, IndexNames(settings.index_prefix))
+        finally:
+            await es.close()
+
+    changes = asyncio.run(run())
+    print("\n".join(f"created {c}" for c in changes) if changes else "index templates and indices already up to date")
+    return 0
+
+
+def cmd_es(args: argparse.Namespace) -> int:
+    from .es import local
+
+    return local.main(args.rest)
+
+
+def cmd_seed(args: argparse.Namespace) -> int:
+    from . import sample_data
+
+    return sample_data.main(args.rest)
+
+
+def cmd_import_csv(args: argparse.Namespace) -> int:
+    from .importers import csv_import
+
+    return csv_import.main(args.rest)
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    """Quick start: local Elasticsearch, indices, sample data, API on 127.0.0.1:8000."""
+    from .es import local
+
+    node = local.start(port=9200)
+    print(f"Elasticsearch at {node.url}", flush=True)
+    if not os.environ.get("API_KEYS"):
+        os.environ["API_KEYS"] = json.dumps(DEV_API_KEYS)
+        print("API keys (local development): " + ", ".join(f"{k['key']} ({'/'.join(k['scopes'])})" for k in DEV_API_KEYS))
+    cmd_setup(args)
+    from . import sample_data
+
+    if sample_data.main(["--if-empty", "--sink", "direct"]) != 0:
+        return 1
+    print(f"API on http://{args.host}:{args.port}  (docs: http://{args.host}:{args.port}/docs)", flush=True)
+    return cmd_serve(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m analytics_service", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    for name, func, help_text in (("serve", cmd_serve, "run the API"),
+                                  ("dev", cmd_dev, "local ES + setup + sample data + API (the Quick start)")):
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("--host", default="127.0.0.1")
+        p.add_argument("--port", type=int, default=8000)
+        p.add_argument("--log-level", default="info")
+        p.set_defaults(func=func)
+
+    sub.add_parser("setup", help="install index templates and create indices (idempotent)").set_defaults(func=cmd_setup)
+
+    for name, func, help_text in (
+        ("es", cmd_es, "start|stop|status a local single-node Elasticsearch"),
+        ("seed", cmd_seed, "generate and ingest sample data"),
+        ("import-csv", cmd_import_csv, "import orders from a CSV file with a column mapping"),
+    ):
+        p = sub.add_parser(name, help=help_text, add_help=False)
+        p.add_argument("rest", nargs=argparse.REMAINDER)
+        p.set_defaults(func=func)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv if argv is not None else sys.argv[1:])
+    return int(args.func(args) or 0)

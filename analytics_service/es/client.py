@@ -1,0 +1,20 @@
+"""The async Elasticsearch client, built from Settings."""
+
+from __future__ import annotations
+
+from elasticsearch import AsyncElasticsearch, Elasticsearch
+
+from ..config import Settings
+
+
+def make_async_client(settings: Settings) -> AsyncElasticsearch:
+    # Retries of whole requests are the bulk writer's job (it knows which items
+    # failed); the transport only retries when a connection cannot be made.
+    return AsyncElasticsearch(
+        settings.elasticsearch_url, max_retries=1, retry_on_timeout=False, **settings.es_client_options()
+    )
+
+
+def make_sync_client(settings: Settings) -> Elasticsearch:
+    """For the command line and test oracles, where nothing else runs async."""
+    return Elasticsearch(settings.elasticsearch_url, **settings.es_client_options())

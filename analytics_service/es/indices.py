@@ -1,0 +1,174 @@
+"""The index layout: names under INDEX_PREFIX, templates from index_templates/, setup.
+
+Single indices are versioned (`<prefix>-orders-v1`) and read and written through an
+alias (`<prefix>-orders`); a new template version gets a new index. Time-based
+families get one index per month of the record's timestamp (`<prefix>-events-2026.11`)
+that the template puts behind the family alias (`<prefix>-events`), so a retried record
+lands in the same index and is caught as a duplicate by `op_type=create`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from elasticsearch import AsyncElasticsearch, NotFoundError
+
+log = logging.getLogger(__name__)
+
+TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "index_templates"
+
+
+@dataclass(frozen=True)
+class IndexFamily:
+    name: str  # file stem in index_templates/, and the alias suffix
+    monthly: bool
+
+    def template(self, prefix: str) -> dict[str, Any]:
+        return _load_template(self.name, prefix)
+
+    @property
+    def version(self) -> int:
+        return int(_raw_template(self.name)["version"])
+
+
+ORDERS = IndexFamily("orders", monthly=False)
+ORDER_ITEMS = IndexFamily("order-items", monthly=False)
+EVENTS = IndexFamily("events", monthly=True)
+ACTIVITY = IndexFamily("activity", monthly=True)
+PRODUCTS = IndexFamily("products", monthly=False)
+EXPENSES = IndexFamily("expenses", monthly=False)
+FAMILIES = (ORDERS, ORDER_ITEMS, EVENTS, ACTIVITY, PRODUCTS, EXPENSES)
+
+
+@cache
+def _raw_template(name: str) -> dict[str, Any]:
+    return json.loads((TEMPLATES_DIR / f"{name}.json").read_text())
+
+
+def _load_template(name: str, prefix: str) -> dict[str, Any]:
+    """The template for `prefix`, stamped with a checksum of its content.
+
+    Elasticsearch normalises settings when it stores a template, so "is the installed
+    one ours?" is answered by the checksum in `_meta`, not by comparing bodies.
+    """
+    text = json.dumps(_raw_template(name), sort_keys=True).replace("{{prefix}}", prefix)
+    template = json.loads(text)
+    template["_meta"]["checksum"] = hashlib.sha256(text.encode()).hexdigest()[:16]
+    return template
+
+
+class IndexNames:
+    """Every index, alias and template name, derived from the prefix."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+
+    def alias(self, family: IndexFamily) -> str:
+        return f"{self.prefix}-{family.name}"
+
+    def template_name(self, family: IndexFamily) -> str:
+        return f"{self.prefix}-{family.name}"
+
+    def versioned(self, family: IndexFamily) -> str:
+        return f"{self.prefix}-{family.name}-v{family.version}"
+
+    def monthly(self, family: IndexFamily, when: datetime) -> str:
+        return f"{self.prefix}-{family.name}-{when:%Y.%m}"
+
+    def all_pattern(self) -> str:
+        return f"{self.prefix}-*"
+
+
+def _template_differs(installed: dict[str, Any], wanted: dict[str, Any]) -> bool:
+    return installed.get("version") != wanted["version"] or installed.get("_meta") != wanted["_meta"]
+
+
+async def template_status(es: AsyncElasticsearch, names: IndexNames) -> dict[str, str]:
+    """Per family: 'ok', 'missing' or 'outdated'."""
+    status: dict[str, str] = {}
+    for family in FAMILIES:
+        try:
+            found = await es.indices.get_index_template(name=names.template_name(family))
+        except NotFoundError:
+            status[family.name] = "missing"
+            continue
+        installed = found["index_templates"][0]["index_template"]
+        wanted = family.template(names.prefix)
+        status[family.name] = "outdated" if _template_differs(installed, wanted) else "ok"
+    return status
+
+
+async def setup_indices(es: AsyncElasticsearch, names: IndexNames) -> list[str]:
+    """Install templates and create the indices and aliases; idempotent.
+
+    Returns what was changed (empty when everything was already in place).
+    """
+    changes: list[str] = []
+    for family in FAMILIES:
+        wanted = family.template(names.prefix)
+        name = names.template_name(family)
+        try:
+            found = await es.indices.get_index_template(name=name)
+            installed = found["index_templates"][0]["index_template"]
+        except NotFoundError:
+            installed = None
+        if installed is None or _template_differs(installed, wanted):
+            await es.indices.put_index_template(name=name, **wanted)
+            changes.append(f"template {name} v{family.version}")
+
+        if family.monthly:
+            # The alias only exists once a monthly index does: create this month's.
+            index = names.monthly(family, datetime.now(timezone.utc))
+        else:
+            index = names.versioned(family)
+        if not await es.indices.exists(index=index):
+            aliases = {} if family.monthly else {names.alias(family): {"is_write_index": True}}
+            try:
+                await es.indices.create(index=index, aliases=aliases)
+                changes.append(f"index {index}")
+            except Exception as exc:  # created concurrently by another process
+                if "resource_already_exists_exception" not in str(exc):
+                    raise
+    if changes:
+        await es.cluster.health(index=names.all_pattern(), wait_for_status="yellow", timeout="30s")
+    return changes
+
+
+class IndexGuard:
+    """Makes sure the templates are in place before the first write.
+
+    A write to a monthly index that does not exist yet auto-creates it from its
+    template; without the template Elasticsearch would guess the mapping, so no
+    document is written until the templates are known to be installed.
+    """
+
+    def __init__(self, es: AsyncElasticsearch, names: IndexNames, auto_setup: bool) -> None:
+        self.es = es
+        self.names = names
+        self.auto_setup = auto_setup
+        self.ready = False
+        self._lock = asyncio.Lock()
+
+    async def ensure(self) -> None:
+        if self.ready:
+            return
+        async with self._lock:
+            if self.ready:
+                return
+            status = await template_status(self.es, self.names)
+            if any(s != "ok" for s in status.values()):
+                if not self.auto_setup:
+                    from ..errors import ApiError
+
+                    raise ApiError(503, "index templates are missing or outdated: run `python -m analytics_service setup`",
+                                   code="setup_required", details=[status])
+                log.info("installing index templates: %s", await setup_indices(self.es, self.names))
+            self.ready = True

@@ -1,0 +1,112 @@
+"""`/health` (no key) and `/api/v1/analytics/health/elasticsearch` (scope `read`)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Literal
+
+from elasticsearch import ApiError as ESApiError
+from elasticsearch import ConnectionError as ESConnectionError
+from elasticsearch import ConnectionTimeout
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from sqlalchemy import text
+
+from .auth import Principal, require
+from .es.indices import template_status
+
+router = APIRouter(tags=["health"])
+
+CheckState = Literal["ok", "unavailable", "not_configured"]
+
+
+class HealthChecks(BaseModel):
+    elasticsearch: CheckState
+    redis: CheckState = Field(description="`not_configured` when REDIS_URL is unset (in-process cache and queue)")
+    database: CheckState
+
+
+class Health(BaseModel):
+    status: Literal["ok", "degraded"] = Field(description="`ok` when every configured dependency answers")
+    checks: HealthChecks
+
+    model_config = {"json_schema_extra": {"example": {"status": "ok", "checks": {
+        "elasticsearch": "ok", "redis": "not_configured", "database": "ok"}}}}
+
+
+class ElasticsearchHealth(BaseModel):
+    status: Literal["green", "yellow", "red", "unavailable"]
+    cluster_name: str | None = None
+    version: str | None = None
+    number_of_nodes: int | None = None
+    templates: dict[str, str] = Field(default_factory=dict, description="per index family: ok | missing | outdated")
+
+    model_config = {"json_schema_extra": {"example": {
+        "status": "green", "cluster_name": "analytics-local", "version": "8.19.21", "number_of_nodes": 1,
+        "templates": {"orders": "ok", "order-items": "ok", "events": "ok", "activity": "ok", "products": "ok",
+                      "expenses": "ok"}}}}
+
+
+_ES_DOWN = (ESConnectionError, ConnectionTimeout, ESApiError)
+
+
+async def _elasticsearch_state(request: Request) -> CheckState:
+    try:
+        await request.app.state.es.cluster.health(timeout="2s")
+        return "ok"
+    except _ES_DOWN:
+        return "unavailable"
+
+
+async def _redis_state(request: Request) -> CheckState:
+    redis = request.app.state.redis
+    if redis is None:
+        return "not_configured"
+    try:
+        await asyncio.wait_for(redis.ping(), timeout=2)
+        return "ok"
+    except Exception:  # any failure to answer means unavailable here
+        return "unavailable"
+
+
+def _database_ping(engine) -> None:
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+
+
+async def _database_state(request: Request) -> CheckState:
+    try:
+        await asyncio.wait_for(asyncio.to_thread(_database_ping, request.app.state.db_engine), timeout=3)
+        return "ok"
+    except Exception:
+        return "unavailable"
+
+
+@router.get("/health", response_model=Health, summary="Liveness and dependency checks (no key needed)",
+            responses={503: {"model": Health, "description": "a dependency is unavailable"}})
+async def health(request: Request) -> JSONResponse:
+    es, redis, db = await asyncio.gather(_elasticsearch_state(request), _redis_state(request), _database_state(request))
+    checks = HealthChecks(elasticsearch=es, redis=redis, database=db)
+    ok = all(state != "unavailable" for state in (es, redis, db))
+    body = Health(status="ok" if ok else "degraded", checks=checks)
+    return JSONResponse(body.model_dump(), status_code=200 if ok else 503)
+
+
+@router.get("/api/v1/analytics/health/elasticsearch", response_model=ElasticsearchHealth,
+            summary="Cluster status, version and index template state")
+async def elasticsearch_health(
+    request: Request, _: Annotated[Principal, Depends(require("read"))]
+) -> ElasticsearchHealth:
+    es = request.app.state.es
+    try:
+        # Not `GET /`: the minimal distribution has no root endpoint.
+        cluster, nodes = await asyncio.gather(
+            es.cluster.health(timeout="2s"), es.nodes.info(node_id="_local", filter_path="nodes.*.version"))
+        templates = await template_status(es, request.app.state.names)
+    except _ES_DOWN:
+        return ElasticsearchHealth(status="unavailable")
+    versions = [node["version"] for node in nodes.get("nodes", {}).values()]
+    return ElasticsearchHealth(status=cluster["status"], cluster_name=cluster["cluster_name"],
+                               version=versions[0] if versions else None, number_of_nodes=cluster["number_of_nodes"],
+                               templates=templates)

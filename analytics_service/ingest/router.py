@@ -1,0 +1,150 @@
+"""Ingest endpoints (scope `ingest`), API.md "Ingest".
+
+Bodies are read and validated here record by record (not by FastAPI as a whole), so
+that one bad record is reported by position while the rest of the batch is indexed.
+The OpenAPI document still shows the full request schema (see `request_body`).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import orjson
+from fastapi import APIRouter, Depends, Query, Request
+
+from ..auth import Principal, require
+from ..errors import ApiError
+from .schemas import ActivityBatch, Event, EventBatch, ExpenseBatch, IngestResponse, OrderBatch, ProductBatch
+from .service import Ingestor
+
+router = APIRouter(prefix="/api/v1/analytics", tags=["ingest"])
+
+Refresh = Annotated[
+    Literal["wait_for", "true", "false"] | None,
+    Query(description="`wait_for`: respond once the records are searchable"),
+]
+IngestKey = Annotated[Principal, Depends(require("ingest"))]
+
+
+async def get_ingestor(request: Request) -> Ingestor:
+    await request.app.state.index_guard.ensure()
+    return request.app.state.ingestor
+
+
+IngestorDep = Annotated[Ingestor, Depends(get_ingestor)]
+
+
+def request_body(schema: str, example: dict[str, Any]) -> dict[str, Any]:
+    """OpenAPI requestBody pointing at a schema the app adds to components."""
+    return {"requestBody": {"required": True, "content": {"application/json": {
+        "schema": {"$ref": f"#/components/schemas/{schema}"}, "example": example}}}}
+
+
+async def read_json(request: Request) -> Any:
+    """The body as JSON; 413 past the byte limit (checked before and while reading)."""
+    limit = request.app.state.settings.max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise ApiError(413, f"request body exceeds {limit} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise ApiError(413, f"request body exceeds {limit} bytes")
+    if not body:
+        raise ApiError(400, "request body is empty", code="invalid_json")
+    try:
+        return orjson.loads(bytes(body))
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(400, f"request body is not valid JSON: {exc}", code="invalid_json") from exc
+
+
+def records_in(request: Request, body: Any, key: str) -> list[Any]:
+    """The list under `key` in a `{"<key>": [...]}` envelope, checked for shape and size."""
+    if not isinstance(body, dict):
+        raise ApiError(422, f"body must be a JSON object with a '{key}' list", details=[{"field": key, "message": "required"}])
+    unknown = sorted(set(body) - {key})
+    if unknown:
+        raise ApiError(422, f"unknown field(s): {', '.join(unknown)}",
+                       details=[{"field": f, "message": "extra fields not permitted"} for f in unknown])
+    records = body.get(key)
+    if not isinstance(records, list):
+        raise ApiError(422, f"'{key}' must be a list", details=[{"field": key, "message": "must be a list"}])
+    limit = request.app.state.settings.max_batch_records
+    if len(records) > limit:
+        raise ApiError(413, f"a batch may hold at most {limit} records; this one has {len(records)}")
+    return records
+
+
+def answer(result: IngestResponse) -> IngestResponse:
+    """422 when no record of the batch could be stored because all were invalid."""
+    stored = result.indexed + result.duplicates + result.stale
+    if stored == 0 and result.errors and not any(e.retryable for e in result.errors):
+        first = result.errors[0]
+        raise ApiError(422, f"record {first.index}: {first.error}" if len(result.errors) == 1
+                       else f"none of the {len(result.errors)} records is valid; first: record {first.index}: {first.error}",
+                       details=[e.model_dump() for e in result.errors])
+    return result
+
+
+ORDER_EXAMPLE = {"orders": [{
+    "order_id": "o-1001", "store_id": "store-1", "channel": "web", "status": "paid",
+    "created_at": "2026-11-20T14:03:00-03:00", "updated_at": "2026-11-20T14:05:00-03:00",
+    "currency": "USD", "customer": {"customer_id": "c-42", "country": "BR", "state": "SP", "city": "Sao Paulo"},
+    "items": [{"product_id": "p-1", "name": "Mug", "category": "Kitchen", "quantity": 2, "unit_price": 12.5,
+               "discount": 1.0, "unit_cost": 4.0}],
+    "discount_amount": 2.0, "shipping_amount": 5.0, "tax_amount": 1.2,
+    "payment": {"method": "card", "status": "captured", "installments": 1}}]}
+EVENT_EXAMPLE = {"event_id": "e-1", "event_type": "payment_succeeded", "timestamp": "2026-11-20T14:05:00Z",
+                 "user_id": "c-42", "order_id": "o-1001", "value": 29.2, "properties": {"method": "card"}}
+ACTIVITY_EXAMPLE = {"activities": [{"activity_id": "a-1", "activity_type": "product_view",
+                                    "timestamp": "2026-11-20T14:01:00Z", "user_id": "c-42", "session_id": "s-9",
+                                    "product_id": "p-1", "device": {"type": "mobile", "os": "iOS", "browser": "Safari"}}]}
+PRODUCT_EXAMPLE = {"products": [{"product_id": "p-1", "name": "Mug", "category": "Kitchen", "price": 12.5,
+                                 "cost": 4.0, "stock_quantity": 140, "reorder_point": 30, "active": True}]}
+EXPENSE_EXAMPLE = {"expenses": [{"expense_id": "x-1", "date": "2026-11-20", "category": "marketing",
+                                 "amount": 250.0, "channel": "paid_search", "campaign": "black-friday"}]}
+
+
+@router.post("/orders/index", response_model=IngestResponse, openapi_extra=request_body("OrderBatch", ORDER_EXAMPLE),
+             summary="Index orders (upsert; an older state never overwrites a newer one)")
+async def index_orders(request: Request, principal: IngestKey, ingestor: IngestorDep, refresh: Refresh = None) -> IngestResponse:
+    records = records_in(request, await read_json(request), "orders")
+    return answer(await ingestor.orders(records, principal.store_id, refresh))
+
+
+@router.post("/events/track", response_model=IngestResponse,
+             openapi_extra=request_body("EventOrEventBatch", EVENT_EXAMPLE),
+             summary="Track one event, or a batch as {\"events\": [...]}")
+async def track_events(request: Request, principal: IngestKey, ingestor: IngestorDep, refresh: Refresh = None) -> IngestResponse:
+    body = await read_json(request)
+    records = records_in(request, body, "events") if isinstance(body, dict) and "events" in body else [body]
+    return answer(await ingestor.events(records, principal.store_id, refresh))
+
+
+@router.post("/user-activity/index", response_model=IngestResponse,
+             openapi_extra=request_body("ActivityBatch", ACTIVITY_EXAMPLE), summary="Index user activity")
+async def index_activity(request: Request, principal: IngestKey, ingestor: IngestorDep, refresh: Refresh = None) -> IngestResponse:
+    records = records_in(request, await read_json(request), "activities")
+    return answer(await ingestor.activities(records, principal.store_id, refresh))
+
+
+@router.post("/products/index", response_model=IngestResponse,
+             openapi_extra=request_body("ProductBatch", PRODUCT_EXAMPLE), summary="Index catalog products (upsert)")
+async def index_products(request: Request, principal: IngestKey, ingestor: IngestorDep, refresh: Refresh = None) -> IngestResponse:
+    records = records_in(request, await read_json(request), "products")
+    return answer(await ingestor.products(records, principal.store_id, refresh))
+
+
+@router.post("/expenses/index", response_model=IngestResponse,
+             openapi_extra=request_body("ExpenseBatch", EXPENSE_EXAMPLE), summary="Index expenses (upsert)")
+async def index_expenses(request: Request, principal: IngestKey, ingestor: IngestorDep, refresh: Refresh = None) -> IngestResponse:
+    records = records_in(request, await read_json(request), "expenses")
+    return answer(await ingestor.expenses(records, principal.store_id, refresh))
+
+
+# Request schemas added to the OpenAPI components by the app (see app.custom_openapi).
+OPENAPI_MODELS = {
+    "OrderBatch": OrderBatch, "EventBatch": EventBatch, "Event": Event, "ActivityBatch": ActivityBatch,
+    "ProductBatch": ProductBatch, "ExpenseBatch": ExpenseBatch,
+}

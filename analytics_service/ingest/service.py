@@ -1,0 +1,227 @@
+"""Ingest: validate each record, turn it into bulk actions, write, report per record.
+
+Outcomes per record: `indexed` (written), `duplicates` (the same id and state is
+already stored), `stale` (an order or product update older than the stored state),
+or an entry in `errors` naming the record's position, id and the field at fault.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import orjson
+from elasticsearch import AsyncElasticsearch
+from pydantic import BaseModel, ValidationError
+
+from ..config import Settings
+from ..errors import ApiError, validation_details
+from ..es.bulk import BulkAction, BulkWriter, ItemResult
+from ..es.indices import ORDERS, IndexNames
+from . import documents as docs
+from .schemas import Activity, Event, Expense, IngestError, IngestResponse, Order, Product
+
+_VERSION_CONFLICT = re.compile(r"current version \[(\d+)\] is higher or equal to the one provided \[(\d+)\]")
+
+
+@dataclass
+class Planned:
+    """A valid record and the actions that store it; actions[0] is the record's own document."""
+
+    index: int
+    record_id: str | None
+    actions: list[BulkAction]
+
+
+@dataclass
+class Valid:
+    """A record that passed validation, with the store it belongs to."""
+
+    index: int
+    record_id: str | None
+    record: Any
+    store: str
+
+
+@dataclass
+class Batch:
+    valid: list[Valid] = field(default_factory=list)
+    planned: list[Planned] = field(default_factory=list)
+    errors: list[IngestError] = field(default_factory=list)
+
+
+def _record_id(raw: Any, id_field: str) -> str | None:
+    if isinstance(raw, dict) and isinstance(raw.get(id_field), (str, int)) and not isinstance(raw.get(id_field), bool):
+        return str(raw[id_field])
+    return None
+
+
+def _invalid(index: int, record_id: str | None, exc: ValidationError) -> IngestError:
+    details = validation_details(list(exc.errors(include_url=False, include_input=False)))
+    first = details[0] if details else {"field": None, "message": "invalid record"}
+    return IngestError(index=index, id=record_id, field=first["field"] or None,
+                       error=f"{first['field']}: {first['message']}" if first["field"] else first["message"],
+                       details=details)
+
+
+def _outcome(action: BulkAction, result: ItemResult) -> str:
+    """'indexed', 'duplicate', 'stale' or 'error' for one bulk item."""
+    if result.ok:
+        return "duplicate" if result.result == "noop" else "indexed"
+    if result.conflict:
+        if action.op == "create":
+            return "duplicate"
+        match = _VERSION_CONFLICT.search(result.error_reason or "")
+        if match and match.group(1) == match.group(2):
+            return "duplicate"
+        return "stale"
+    if action.op == "delete" and result.status == 404:
+        return "indexed"
+    return "error"
+
+
+class Ingestor:
+    """Turns batches of API records into stored documents for one prefix."""
+
+    def __init__(self, es: AsyncElasticsearch, writer: BulkWriter, names: IndexNames, settings: Settings) -> None:
+        self.es = es
+        self.writer = writer
+        self.names = names
+        self.settings = settings
+
+    # -- one entry point per record kind -------------------------------------------------
+
+    async def orders(self, records: list[Any], key_store: str | None, refresh: str | None = None) -> IngestResponse:
+        batch = self._validate(records, Order, "order_id", key_store)
+        previous = await self._previous_line_counts(batch)
+        received = datetime.now(timezone.utc)
+        for v in batch.valid:
+            order: Order = v.record
+            try:
+                order_doc, line_docs = docs.order_documents(
+                    order, v.store, self.settings.store_timezone(v.store), self.settings.base_currency, received)
+            except ValueError as exc:
+                batch.errors.append(self._field_error(v, exc))
+                continue
+            prev = previous.get(docs.doc_id(v.store, order.order_id), 0)
+            batch.planned.append(Planned(v.index, v.record_id, docs.order_actions(order_doc, line_docs, self.names, prev)))
+        return await self._write(batch, refresh)
+
+    async def events(self, records: list[Any], key_store: str | None, refresh: str | None = None) -> IngestResponse:
+        received = datetime.now(timezone.utc)
+
+        def build(event: Event, raw: dict[str, Any], store: str) -> BulkAction:
+            if event.event_id:
+                event_id = event.event_id
+            elif event.timestamp is not None:
+                event_id = docs.content_id("event", store, raw)
+            else:
+                # Neither an id nor a time: nothing tells two sends of it apart.
+                event_id = "g" + uuid.uuid4().hex
+            return docs.event_action(event, event_id, store, self.settings.store_timezone(store),
+                                     self.settings.base_currency, self.names, received)
+
+        return await self._simple(records, Event, "event_id", key_store, refresh, build)
+
+    async def activities(self, records: list[Any], key_store: str | None, refresh: str | None = None) -> IngestResponse:
+        received = datetime.now(timezone.utc)
+
+        def build(activity: Activity, raw: dict[str, Any], store: str) -> BulkAction:
+            activity_id = activity.activity_id or docs.content_id("activity", store, raw)
+            return docs.activity_action(activity, activity_id, store, self.settings.store_timezone(store),
+                                        self.names, received)
+
+        return await self._simple(records, Activity, "activity_id", key_store, refresh, build)
+
+    async def products(self, records: list[Any], key_store: str | None, refresh: str | None = None) -> IngestResponse:
+        received = datetime.now(timezone.utc)
+        return await self._simple(records, Product, "product_id", key_store, refresh,
+                                  lambda p, raw, store: docs.product_action(p, store, self.names, received))
+
+    async def expenses(self, records: list[Any], key_store: str | None, refresh: str | None = None) -> IngestResponse:
+        received = datetime.now(timezone.utc)
+        base = self.settings.base_currency
+        return await self._simple(records, Expense, "expense_id", key_store, refresh,
+                                  lambda e, raw, store: docs.expense_action(e, store, base, self.names, received))
+
+    # -- the shared steps ---------------------------------------------------------------
+
+    def _store(self, record_store: str | None, key_store: str | None) -> str:
+        return record_store or key_store or self.settings.default_store_id
+
+    def _validate(self, records: list[Any], model: type[BaseModel], id_field: str, key_store: str | None) -> Batch:
+        """Validate every record; refuse the whole request when one is for another store."""
+        batch = Batch()
+        foreign: list[dict[str, Any]] = []
+        for i, raw in enumerate(records):
+            record_id = _record_id(raw, id_field)
+            if not isinstance(raw, dict):
+                batch.errors.append(IngestError(index=i, id=None, error="record must be a JSON object"))
+                continue
+            try:
+                record = model.model_validate_json(orjson.dumps(raw))
+            except ValidationError as exc:
+                batch.errors.append(_invalid(i, record_id, exc))
+                continue
+            store = getattr(record, "store_id", None)
+            if key_store is not None and store is not None and store != key_store:
+                foreign.append({"index": i, "id": record_id, "store_id": store})
+                continue
+            batch.valid.append(Valid(i, record_id, record, self._store(store, key_store)))
+        if foreign:
+            raise ApiError(403, f"this API key may only write store '{key_store}'", code="store_forbidden",
+                           details=foreign)
+        return batch
+
+    async def _simple(self, records: list[Any], model: type[BaseModel], id_field: str, key_store: str | None,
+                      refresh: str | None, build: Callable[[Any, dict[str, Any], str], BulkAction]) -> IngestResponse:
+        batch = self._validate(records, model, id_field, key_store)
+        for v in batch.valid:
+            try:
+                action = build(v.record, records[v.index], v.store)
+            except ValueError as exc:
+                batch.errors.append(self._field_error(v, exc))
+                continue
+            batch.planned.append(Planned(v.index, v.record_id or action.id.split(":", 1)[1], [action]))
+        return await self._write(batch, refresh)
+
+    @staticmethod
+    def _field_error(v: Valid, exc: ValueError) -> IngestError:
+        message = str(exc)
+        field_name = message.split(":", 1)[0] if ":" in message else None
+        return IngestError(index=v.index, id=v.record_id, error=message, field=field_name)
+
+    async def _previous_line_counts(self, batch: Batch) -> dict[str, int]:
+        """How many lines the stored state of each order in the batch has."""
+        ids = sorted({docs.doc_id(v.store, v.record.order_id) for v in batch.valid})
+        if not ids:
+            return {}
+        found = await self.es.mget(index=self.names.alias(ORDERS), ids=ids, source_includes=["item_count"])
+        return {d["_id"]: int(d["_source"].get("item_count") or 0) for d in found["docs"] if d.get("found")}
+
+    async def _write(self, batch: Batch, refresh: str | None) -> IngestResponse:
+        actions = [a for p in batch.planned for a in p.actions]
+        if not actions and batch.errors:
+            return IngestResponse(indexed=0, duplicates=0, errors=sorted(batch.errors, key=lambda e: e.index))
+        results = await self.writer.write(actions, refresh=refresh) if actions else []
+        counts = {"indexed": 0, "duplicate": 0, "stale": 0}
+        errors = list(batch.errors)
+        position = 0
+        for p in batch.planned:
+            outcomes = results[position:position + len(p.actions)]
+            position += len(p.actions)
+            primary = _outcome(p.actions[0], outcomes[0])
+            failed = [(a, r) for a, r in zip(p.actions, outcomes) if _outcome(a, r) == "error"]
+            if failed:
+                action, result = failed[0]
+                what = "" if action is p.actions[0] else f"line document {action.id}: "
+                errors.append(IngestError(index=p.index, id=p.record_id, retryable=result.retryable,
+                                          error=f"{what}{result.error_type}: {result.error_reason}"))
+            else:
+                counts[primary] += 1
+        return IngestResponse(indexed=counts["indexed"], duplicates=counts["duplicate"], stale=counts["stale"],
+                              errors=sorted(errors, key=lambda e: e.index))

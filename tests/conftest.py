@@ -1,0 +1,102 @@
+"""Shared fixtures: one real Elasticsearch node per session, one index prefix per module.
+
+The node is the project's own local node (`analytics_service.es.local`), started once
+and reused when it already runs (e.g. the Quick start's on port 9200). Set
+ELASTICSEARCH_URL (and credentials) to test against another cluster instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from elasticsearch import Elasticsearch
+from fastapi.testclient import TestClient
+
+from analytics_service.app import create_app
+from analytics_service.config import Settings
+from analytics_service.es import local
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+# Keys for every auth rule of API.md: one per scope, and store-bound ones.
+KEYS = {
+    "admin": {"key": "test-admin-key", "scopes": ["admin"]},
+    "ingest": {"key": "test-ingest-key", "scopes": ["ingest"]},
+    "read": {"key": "test-read-key", "scopes": ["read"]},
+    "reports": {"key": "test-reports-key", "scopes": ["reports"]},
+    "ingest_s1": {"key": "test-ingest-s1-key", "scopes": ["ingest"], "store_id": "s1"},
+    "read_s1": {"key": "test-read-s1-key", "scopes": ["read"], "store_id": "s1"},
+}
+
+
+def headers(name: str) -> dict[str, str]:
+    return {"X-API-Key": KEYS[name]["key"]}
+
+
+@pytest.fixture(scope="session")
+def es_connection() -> Iterator[dict]:
+    """URL and client options of the node the tests use."""
+    url = os.environ.get("ELASTICSEARCH_URL")
+    started = None
+    if not url:
+        port = int(os.environ.get("TEST_ES_PORT", "9200"))
+        data_dir = Path(os.environ.get("ES_LOCAL_DIR", ROOT / "data" / "elasticsearch"))
+        node = local.status(port=port, data_dir=data_dir)
+        if not node.running:
+            node = started = local.start(port=port, data_dir=data_dir)
+        url = node.url
+        os.environ["ES_LOCAL_DIR"] = str(data_dir)
+    settings = Settings(elasticsearch_url=url)
+    yield {"url": url, "options": settings.es_client_options(), "es_local_dir": settings.es_local_dir}
+    if started is not None and os.environ.get("TEST_ES_KEEP") != "1":
+        local.stop(port=started.port, data_dir=started.data_dir)
+
+
+@pytest.fixture(scope="session")
+def es(es_connection) -> Iterator[Elasticsearch]:
+    client = Elasticsearch(es_connection["url"], **es_connection["options"])
+    yield client
+    client.close()
+
+
+def make_settings(es_connection: dict, prefix: str, tmp: Path, **overrides) -> Settings:
+    values = dict(
+        elasticsearch_url=es_connection["url"],
+        es_local_dir=es_connection["es_local_dir"],
+        index_prefix=prefix,
+        api_keys=json.dumps(list(KEYS.values())),
+        database_url=f"sqlite:///{tmp / 'analytics.db'}",
+        reports_dir=tmp / "reports",
+        redis_url=None,
+        bulk_initial_backoff=0.05,
+    )
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture(scope="module")
+def prefix(es: Elasticsearch, request) -> Iterator[str]:
+    """A fresh index prefix for the module; its indices and templates are removed after."""
+    name = f"t-{uuid.uuid4().hex[:8]}-{request.module.__name__.rsplit('.', 1)[-1].removeprefix('test_')[:20]}"
+    name = name.lower().replace("_", "-")
+    yield name
+    es.indices.delete(index=f"{name}-*", ignore_unavailable=True, allow_no_indices=True, expand_wildcards="all")
+    es.indices.delete_index_template(name=f"{name}-*", ignore=[404])
+
+
+@pytest.fixture(scope="module")
+def settings(es_connection, prefix, tmp_path_factory) -> Settings:
+    return make_settings(es_connection, prefix, tmp_path_factory.mktemp("app"))
+
+
+@pytest.fixture(scope="module")
+def client(settings) -> Iterator[TestClient]:
+    """The app, lifespan and all, against the real node."""
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
