@@ -87,7 +87,7 @@ def prefix(es: Elasticsearch, request) -> Iterator[str]:
     name = name.lower().replace("_", "-")
     yield name
     es.indices.delete(index=f"{name}-*", ignore_unavailable=True, allow_no_indices=True, expand_wildcards="all")
-    es.indices.delete_index_template(name=f"{name}-*", ignore=[404])
+    es.options(ignore_status=404).indices.delete_index_template(name=f"{name}-*")
 
 
 @pytest.fixture(scope="module")
