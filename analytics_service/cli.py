@@ -95,18 +95,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("setup", help="install index templates and create indices (idempotent)").set_defaults(func=cmd_setup)
 
-    for name, func, help_text in (
-        ("es", cmd_es, "start|stop|status a local single-node Elasticsearch"),
-        ("seed", cmd_seed, "generate and ingest sample data"),
-        ("import-csv", cmd_import_csv, "import orders from a CSV file with a column mapping"),
-    ):
-        p = sub.add_parser(name, help=help_text, add_help=False)
-        p.add_argument("rest", nargs=argparse.REMAINDER)
-        p.set_defaults(func=func)
+    for name, help_text in PASSTHROUGH_HELP.items():
+        sub.add_parser(name, help=help_text, add_help=False)
     return parser
+
+
+# Commands whose own parser takes every argument after the command name.
+PASSTHROUGH = {"es": cmd_es, "seed": cmd_seed, "import-csv": cmd_import_csv}
+PASSTHROUGH_HELP = {
+    "es": "start|stop|status a local single-node Elasticsearch",
+    "seed": "generate and ingest sample data",
+    "import-csv": "import orders from a CSV file with a column mapping",
+}
 
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    args = build_parser().parse_args(argv if argv is not None else sys.argv[1:])
+    # One line per Elasticsearch request is noise on a terminal.
+    logging.getLogger("elastic_transport").setLevel(logging.WARNING)
+    argv = list(argv if argv is not None else sys.argv[1:])
+    if argv and argv[0] in PASSTHROUGH:
+        return int(PASSTHROUGH[argv[0]](argparse.Namespace(rest=argv[1:])) or 0)
+    args = build_parser().parse_args(argv)
     return int(args.func(args) or 0)

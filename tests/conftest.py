@@ -39,6 +39,17 @@ def headers(name: str) -> dict[str, str]:
     return {"X-API-Key": KEYS[name]["key"]}
 
 
+def _answers(url: str, settings: Settings) -> bool:
+    """True when a node with our local credentials answers at `url` (one we or `./dev up` started)."""
+    try:
+        with Elasticsearch(url, request_timeout=5, max_retries=0, **{
+                k: v for k, v in settings.es_client_options().items() if k != "request_timeout"}) as client:
+            client.cluster.health()
+        return True
+    except Exception:
+        return False
+
+
 @pytest.fixture(scope="session")
 def es_connection() -> Iterator[dict]:
     """URL and client options of the node the tests use."""
@@ -47,11 +58,11 @@ def es_connection() -> Iterator[dict]:
     if not url:
         port = int(os.environ.get("TEST_ES_PORT", "9200"))
         data_dir = Path(os.environ.get("ES_LOCAL_DIR", ROOT / "data" / "elasticsearch"))
-        node = local.status(port=port, data_dir=data_dir)
-        if not node.running:
-            node = started = local.start(port=port, data_dir=data_dir)
-        url = node.url
+        url = f"http://127.0.0.1:{port}"
         os.environ["ES_LOCAL_DIR"] = str(data_dir)
+        if not _answers(url, Settings(elasticsearch_url=url, es_local_dir=data_dir)):
+            started = local.start(port=port, data_dir=data_dir)
+            url = started.url
     settings = Settings(elasticsearch_url=url)
     yield {"url": url, "options": settings.es_client_options(), "es_local_dir": settings.es_local_dir}
     if started is not None and os.environ.get("TEST_ES_KEEP") != "1":
