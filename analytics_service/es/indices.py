@@ -143,7 +143,7 @@ async def setup_indices(es: AsyncElasticsearch, names: IndexNames) -> list[str]:
 
 
 class IndexGuard:
-    """Makes sure the templates are in place before the first write.
+    """Makes sure templates, indices and aliases are in place before the first write.
 
     A write to a monthly index that does not exist yet auto-creates it from its
     template; without the template Elasticsearch would guess the mapping, so no
@@ -164,6 +164,9 @@ class IndexGuard:
             if self.ready:
                 return
             status = await template_status(self.es, self.names)
+            for family in FAMILIES:
+                if not family.monthly and not await self.es.indices.exists_alias(name=self.names.alias(family)):
+                    status[family.name] = "index missing"
             if any(s != "ok" for s in status.values()):
                 if not self.auto_setup:
                     from ..errors import ApiError

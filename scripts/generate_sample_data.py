@@ -1,0 +1,16 @@
+"""Generate sample data (same as `python -m analytics_service seed`).
+
+Run from the repository root: `python scripts/generate_sample_data.py --help`.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from analytics_service.sample_data import main  # noqa: E402
+
+if __name__ == "__main__":
+    raise SystemExit(main())
