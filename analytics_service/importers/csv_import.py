@@ -1085,18 +1085,14 @@ async def _run(args: argparse.Namespace, mapping: Mapping, settings: Settings) -
     if args.dry_run:
         return await import_csv(args.file, mapping, None, args.store_id, args.batch_size, not args.no_progress,
                                 limit=args.limit, settings=settings)
-    from ..es.bulk import BulkWriter
     from ..es.client import make_async_client
-    from ..es.indices import IndexGuard, IndexNames
+    from ..es.indices import IndexGuard
     from ..ingest.service import Ingestor
 
     es = make_async_client(settings)
     try:
-        names = IndexNames(settings.index_prefix)
-        await IndexGuard(es, names, auto_setup=True).ensure()
-        writer = BulkWriter(es, chunk_actions=settings.bulk_chunk_actions, chunk_bytes=settings.bulk_chunk_bytes,
-                            max_retries=settings.bulk_max_retries, initial_backoff=settings.bulk_initial_backoff)
-        ingestor = Ingestor(es, writer, names, settings)
+        ingestor = Ingestor.for_settings(es, settings)
+        await IndexGuard(es, ingestor.names, auto_setup=True).ensure()
         return await import_csv(args.file, mapping, ingestor, args.store_id, args.batch_size, not args.no_progress,
                                 limit=args.limit, settings=settings)
     finally:

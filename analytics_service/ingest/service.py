@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -34,6 +34,7 @@ class Planned:
 
     index: int
     record_id: str | None
+    store: str
     actions: list[BulkAction]
 
 
@@ -92,6 +93,15 @@ class Ingestor:
         self.writer = writer
         self.names = names
         self.settings = settings
+        # Called with the stores that got new documents (the API invalidates its cache).
+        self.on_written: Callable[[set[str]], Awaitable[None]] | None = None
+
+    @classmethod
+    def for_settings(cls, es: AsyncElasticsearch, settings: Settings) -> Ingestor:
+        """The Ingestor the API uses: bulk limits, retries and prefix from Settings."""
+        writer = BulkWriter(es, chunk_actions=settings.bulk_chunk_actions, chunk_bytes=settings.bulk_chunk_bytes,
+                            max_retries=settings.bulk_max_retries, initial_backoff=settings.bulk_initial_backoff)
+        return cls(es, writer, IndexNames(settings.index_prefix), settings)
 
     # -- one entry point per record kind -------------------------------------------------
 
@@ -108,7 +118,8 @@ class Ingestor:
                 batch.errors.append(self._field_error(v, exc))
                 continue
             prev = previous.get(docs.doc_id(v.store, order.order_id), 0)
-            batch.planned.append(Planned(v.index, v.record_id, docs.order_actions(order_doc, line_docs, self.names, prev)))
+            batch.planned.append(Planned(v.index, v.record_id, v.store,
+                                         docs.order_actions(order_doc, line_docs, self.names, prev)))
         return await self._write(batch, refresh)
 
     async def events(self, records: list[Any], key_store: str | None, refresh: str | None = None) -> IngestResponse:
@@ -186,7 +197,7 @@ class Ingestor:
             except ValueError as exc:
                 batch.errors.append(self._field_error(v, exc))
                 continue
-            batch.planned.append(Planned(v.index, v.record_id or action.id.split(":", 1)[1], [action]))
+            batch.planned.append(Planned(v.index, v.record_id or action.id.split(":", 1)[1], v.store, [action]))
         return await self._write(batch, refresh)
 
     @staticmethod
@@ -210,6 +221,7 @@ class Ingestor:
         results = await self.writer.write(actions, refresh=refresh) if actions else []
         counts = {"indexed": 0, "duplicate": 0, "stale": 0}
         errors = list(batch.errors)
+        touched: set[str] = set()
         position = 0
         for p in batch.planned:
             outcomes = results[position:position + len(p.actions)]
@@ -223,5 +235,9 @@ class Ingestor:
                                           error=f"{what}{result.error_type}: {result.error_reason}"))
             else:
                 counts[primary] += 1
+            if any(r.ok and r.result != "noop" for r in outcomes):
+                touched.add(p.store)
+        if touched and self.on_written is not None:
+            await self.on_written(touched)
         return IngestResponse(indexed=counts["indexed"], duplicates=counts["duplicate"], stale=counts["stale"],
                               errors=sorted(errors, key=lambda e: e.index))

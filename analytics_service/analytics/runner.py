@@ -1,0 +1,128 @@
+"""How an analytics query runs: a typed query object, its ES body, the cache around it.
+
+Every query is a small frozen dataclass holding its parameters, with
+`async def run(ctx) -> <ResponseModel>`; the Elasticsearch request bodies it sends are
+built by plain methods on it (`body()` and friends), so a reader sees in one place what
+an endpoint asks Elasticsearch and how the answer is shaped. Routes call
+`ctx.answer(endpoint, params, query)`, which adds the cache.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated, Any, Protocol, TypeVar
+
+import orjson
+from elasticsearch import AsyncElasticsearch
+from fastapi import Depends, Request
+from pydantic import BaseModel, Field
+
+from ..cache import ResponseCache
+from ..config import Settings
+from ..es.indices import IndexFamily, IndexNames
+from .params import CommonParams
+
+# Composite aggregations are paged with this many buckets a request.
+COMPOSITE_PAGE = 5000
+
+
+class PeriodOut(BaseModel):
+    start: str = Field(description="period start, local ISO 8601 datetime in `tz`")
+    end: str = Field(description="period end (exclusive)")
+    tz: str
+    interval: str
+
+
+class AnalyticsResponse(BaseModel):
+    period: PeriodOut
+    cached: bool = Field(False, description="true when served from the response cache")
+
+
+R = TypeVar("R", bound=AnalyticsResponse)
+
+
+class Query(Protocol[R]):  # type: ignore[misc]
+    """A query object: its parameters, the response model it returns, and `run`."""
+
+    params: CommonParams
+    response_model: type[R]
+
+    async def run(self, ctx: QueryContext) -> R: ...
+
+
+@dataclass
+class QueryContext:
+    es: AsyncElasticsearch
+    names: IndexNames
+    settings: Settings
+    cache: ResponseCache | None = None
+
+    def index(self, family: IndexFamily) -> str:
+        return self.names.alias(family)
+
+    async def search(self, family: IndexFamily, body: dict[str, Any]) -> dict[str, Any]:
+        """A search that returns aggregations only (size 0 unless the body says otherwise)."""
+        body = {"size": 0, "track_total_hits": True, **body}
+        response = await self.es.search(index=self.index(family), ignore_unavailable=True, allow_no_indices=True,
+                                        **body)
+        return response.body
+
+    async def composite(self, family: IndexFamily, query: dict[str, Any], sources: list[dict[str, Any]],
+                        aggs: dict[str, Any] | None = None) -> AsyncIterator[dict[str, Any]]:
+        """Every bucket of a composite aggregation, page by page (no 10,000-bucket cap)."""
+        after = None
+        while True:
+            composite: dict[str, Any] = {"size": COMPOSITE_PAGE, "sources": sources}
+            if after is not None:
+                composite["after"] = after
+            agg: dict[str, Any] = {"composite": composite}
+            if aggs:
+                agg["aggs"] = aggs
+            response = await self.search(family, {"query": query, "aggs": {"page": agg}, "track_total_hits": False})
+            page = response.get("aggregations", {}).get("page", {})
+            for bucket in page.get("buckets", []):
+                yield bucket
+            after = page.get("after_key")
+            if not page.get("buckets") or after is None:
+                return
+
+    async def answer(self, endpoint: str, query: Query[R], extra: dict[str, Any] | None = None) -> R:
+        """Run `query`, or serve it from the cache (keyed by endpoint, parameters, store, data version)."""
+        params = query.params
+        if self.cache is None:
+            return await query.run(self)
+        key = await self.cache.key(endpoint, {**params.cache_parts(), **(extra or {})}, params.store_id)
+        hit = await self.cache.get(key)
+        if hit is not None:
+            cached = query.response_model.model_validate_json(hit)
+            cached.cached = True
+            return cached
+        result = await query.run(self)
+        await self.cache.set(key, orjson.dumps(result.model_dump(mode="json")))
+        return result
+
+
+def query_context(request: Request) -> QueryContext:
+    state = request.app.state
+    return QueryContext(es=state.es, names=state.names, settings=state.settings, cache=state.cache)
+
+
+Ctx = Annotated[QueryContext, Depends(query_context)]
+
+
+def money(value: float | None) -> float:
+    """Money is a number rounded to 2 decimals (API.md)."""
+    return round(float(value or 0.0), 2)
+
+
+def ratio(part: float | None, whole: float | None) -> float | None:
+    """A fraction 0..1 (None when the whole is 0), rounded to 4 decimals."""
+    if not whole:
+        return None
+    return round(float(part or 0.0) / float(whole), 4)
+
+
+def agg_value(aggs: dict[str, Any], name: str) -> float:
+    value = aggs.get(name, {}).get("value")
+    return float(value) if value is not None else 0.0

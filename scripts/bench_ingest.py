@@ -1,0 +1,259 @@
+"""Ingest throughput: the HTTP API versus the bulk writer alone, on the same records.
+
+    python scripts/bench_ingest.py [--orders 20000] [--activity 50000] [--batch 1000] [--concurrency 2]
+
+Generates one sample store (orders, payment events, activity), then writes it three
+times into three fresh index prefixes of the same node:
+
+1. through the HTTP API (a real uvicorn server in a subprocess, batches POSTed with httpx),
+2. through the Ingestor in-process (validation + documents + bulk writer, no HTTP),
+3. through the bulk writer alone, with the documents built beforehand (not timed).
+
+Each run sends the same batches with the same number in flight and ends with one
+refresh, so the ratio shows what the API layer (HTTP, JSON, validation, document
+building) costs over the raw bulk path. Prints a Markdown table for docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+from analytics_service.config import Settings  # noqa: E402
+from analytics_service.es.bulk import BulkAction, BulkWriter  # noqa: E402
+from analytics_service.es.client import make_async_client  # noqa: E402
+from analytics_service.es.indices import IndexNames, setup_indices  # noqa: E402
+from analytics_service.ingest import documents as docs  # noqa: E402
+from analytics_service.ingest.schemas import Activity, Event, Order  # noqa: E402
+from analytics_service.ingest.service import Ingestor  # noqa: E402
+from analytics_service.sample_data import SampleConfig, generate  # noqa: E402
+
+KINDS = {  # generator kind -> (route, envelope key, model)
+    "orders": ("/api/v1/analytics/orders/index", "orders", Order),
+    "events": ("/api/v1/analytics/events/track", "events", Event),
+    "activities": ("/api/v1/analytics/user-activity/index", "activities", Activity),
+}
+BENCH_KEY = "bench-ingest-key-" + uuid.uuid4().hex[:8]
+
+
+def make_batches(orders: int, activity: int, size: int) -> list[tuple[str, list[dict]]]:
+    config = SampleConfig(seed=7, orders=orders, activity=activity, days=365,
+                          end=datetime(2026, 11, 1, tzinfo=timezone.utc).date())
+    batches: list[tuple[str, list[dict]]] = []
+    for kind, records in generate(config):
+        if kind in KINDS:
+            batches += [(kind, records[i:i + size]) for i in range(0, len(records), size)]
+    return batches
+
+
+async def run_bounded(jobs, concurrency: int, progress: tqdm) -> None:
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(job):
+        async with gate:
+            n = await job()
+            progress.update(n)
+
+    await asyncio.gather(*(one(j) for j in jobs))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def bench_http(batches, prefix: str, concurrency: int, total: int) -> float:
+    port = free_port()
+    env = dict(os.environ, INDEX_PREFIX=prefix, API_KEYS=json.dumps([{"key": BENCH_KEY, "scopes": ["ingest"]}]))
+    server = subprocess.Popen([sys.executable, "-m", "analytics_service", "serve", "--port", str(port),
+                               "--log-level", "warning"], cwd=ROOT, env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(base_url=base, timeout=120, headers={"X-API-Key": BENCH_KEY}) as client:
+            for _ in range(150):
+                try:
+                    if (await client.get("/health")).status_code in (200, 503):
+                        break
+                except httpx.TransportError:
+                    await asyncio.sleep(0.2)
+
+            def job(kind, records):
+                route, key, _ = KINDS[kind]
+
+                async def send() -> int:
+                    r = await client.post(route, json={key: records})
+                    body = r.json()
+                    if r.status_code != 200 or body["errors"]:
+                        raise RuntimeError(f"{route}: {r.status_code} {str(body)[:300]}")
+                    return len(records)
+                return send
+
+            es = make_async_client(Settings(index_prefix=prefix))
+            try:
+                with tqdm(total=total, desc="http", unit="rec") as bar:
+                    start = time.perf_counter()
+                    await run_bounded([job(k, r) for k, r in batches], concurrency, bar)
+                    await es.indices.refresh(index=f"{prefix}-*")
+                    elapsed = time.perf_counter() - start
+            finally:
+                await es.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    return elapsed
+
+
+async def bench_ingestor(batches, settings: Settings, concurrency: int, total: int) -> float:
+    es = make_async_client(settings)
+    names = IndexNames(settings.index_prefix)
+    await setup_indices(es, names)
+    ingestor = Ingestor.for_settings(es, settings)
+    methods = {"orders": ingestor.orders, "events": ingestor.events, "activities": ingestor.activities}
+
+    def job(kind, records):
+        async def send() -> int:
+            result = await methods[kind](records, None)
+            if result.errors:
+                raise RuntimeError(result.errors[:3])
+            return len(records)
+        return send
+
+    try:
+        with tqdm(total=total, desc="ingestor", unit="rec") as bar:
+            start = time.perf_counter()
+            await run_bounded([job(k, r) for k, r in batches], concurrency, bar)
+            await es.indices.refresh(index=f"{settings.index_prefix}-*")
+            return time.perf_counter() - start
+    finally:
+        await es.close()
+
+
+def prebuilt_actions(batches, settings: Settings) -> list[tuple[int, list[BulkAction]]]:
+    """The documents the API would write for each batch, built outside the timed part."""
+    names = IndexNames(settings.index_prefix)
+    tz = settings.store_timezone("default")
+    base = settings.base_currency
+    now = datetime.now(timezone.utc)
+    out = []
+    for kind, records in batches:
+        model = KINDS[kind][2]
+        actions: list[BulkAction] = []
+        for raw in records:
+            rec = model.model_validate(raw, strict=False)
+            if kind == "orders":
+                order_doc, lines = docs.order_documents(rec, "default", tz, base, now)
+                actions += docs.order_actions(order_doc, lines, names)
+            elif kind == "events":
+                actions.append(docs.event_action(rec, rec.event_id, "default", tz, base, names, now))
+            else:
+                actions.append(docs.activity_action(rec, rec.activity_id, "default", tz, names, now))
+        out.append((len(records), actions))
+    return out
+
+
+async def bench_bulk(prebuilt, settings: Settings, concurrency: int, total: int) -> float:
+    es = make_async_client(settings)
+    names = IndexNames(settings.index_prefix)
+    await setup_indices(es, names)
+    writer = BulkWriter(es)
+
+    def job(n, actions):
+        async def send() -> int:
+            results = await writer.write(actions)
+            failed = [r for r in results if not r.ok]
+            if failed:
+                raise RuntimeError(failed[:3])
+            return n
+        return send
+
+    try:
+        with tqdm(total=total, desc="bulk writer", unit="rec") as bar:
+            start = time.perf_counter()
+            await run_bounded([job(n, a) for n, a in prebuilt], concurrency, bar)
+            await es.indices.refresh(index=f"{settings.index_prefix}-*")
+            return time.perf_counter() - start
+    finally:
+        await es.close()
+
+
+async def drop(settings: Settings) -> None:
+    es = make_async_client(settings)
+    try:
+        await es.options(ignore_status=404).indices.delete(index=f"{settings.index_prefix}-*")
+        await es.options(ignore_status=404).indices.delete_index_template(name=f"{settings.index_prefix}-*")
+    finally:
+        await es.close()
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    print(f"generating {args.orders} orders and {args.activity} activity records ...", file=sys.stderr)
+    batches = make_batches(args.orders, args.activity, args.batch)
+    total = sum(len(r) for _, r in batches)
+    per_kind = {k: sum(len(r) for kk, r in batches if kk == k) for k in KINDS}
+    run = uuid.uuid4().hex[:6]
+    http_settings = Settings(index_prefix=f"bench-http-{run}")
+    ingestor_settings = Settings(index_prefix=f"bench-ing-{run}")
+    bulk_settings = Settings(index_prefix=f"bench-bulk-{run}")
+    # Templates and indices exist before any timing starts.
+    es_setup = make_async_client(http_settings)
+    await setup_indices(es_setup, IndexNames(http_settings.index_prefix))
+    await es_setup.close()
+    prebuilt = prebuilt_actions(batches, bulk_settings)
+    documents = sum(len(a) for _, a in prebuilt)
+    warmup_settings = Settings(index_prefix=f"bench-warm-{run}")
+    try:
+        # Untimed: warms the node (JIT, caches) so the first timed path is not penalised.
+        warm = batches[: max(1, len(batches) // 10)]
+        await bench_ingestor(warm, warmup_settings, args.concurrency, sum(len(r) for _, r in warm))
+        t_http = await bench_http(batches, http_settings.index_prefix, args.concurrency, total)
+        t_ing = await bench_ingestor(batches, ingestor_settings, args.concurrency, total)
+        t_bulk = await bench_bulk(prebuilt, bulk_settings, args.concurrency, total)
+    finally:
+        if not args.keep:
+            for s in (warmup_settings, http_settings, ingestor_settings, bulk_settings):
+                await drop(s)
+
+    rows = [("HTTP API (uvicorn + httpx)", t_http), ("Ingestor in-process (no HTTP)", t_ing),
+            ("Bulk writer alone (documents prebuilt)", t_bulk)]
+    print()
+    print(f"Records: {total:,} ({', '.join(f'{v:,} {k}' for k, v in per_kind.items())}) -> "
+          f"{documents:,} documents; batches of {args.batch}, {args.concurrency} in flight; "
+          f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+          f"Elasticsearch 8.19.21 single node on the same machine.")
+    print()
+    print("| path | seconds | records/s | documents/s | vs bulk writer |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    for name, t in rows:
+        print(f"| {name} | {t:.1f} | {total / t:,.0f} | {documents / t:,.0f} | {t_bulk / t:.2f}x |")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--orders", type=int, default=20000)
+    parser.add_argument("--activity", type=int, default=50000)
+    parser.add_argument("--batch", type=int, default=1000, help="records per request / bulk call")
+    parser.add_argument("--concurrency", type=int, default=2, help="requests in flight")
+    parser.add_argument("--keep", action="store_true", help="keep the bench indices")
+    asyncio.run(main_async(parser.parse_args()))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,130 @@
+"""An independent oracle: METRICS.md computed with pandas from the raw records sent.
+
+Nothing here imports the service's code: frames are built from the API records
+(the dicts that were POSTed), following METRICS.md's definitions directly, so a test
+that compares an endpoint's numbers with these is a real check of the service.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+import pandas as pd
+
+SALE_STATUSES = {"paid", "processing", "shipped", "delivered", "refunded"}
+
+
+def _ts(values) -> pd.Series:
+    return pd.to_datetime(pd.Series(values), utc=True, format="ISO8601")
+
+
+@dataclass
+class Frames:
+    orders: pd.DataFrame
+    lines: pd.DataFrame
+    events: pd.DataFrame
+    activity: pd.DataFrame
+    products: pd.DataFrame
+    expenses: pd.DataFrame
+
+
+def build_frames(records: dict[str, list[dict]], store_id: str = "default") -> Frames:
+    """records: {"orders": [...], "events": [...], "activities": [...], "products": [...], "expenses": [...]}."""
+    order_rows, line_rows = [], []
+    for o in records.get("orders", []):
+        fx = o.get("fx_rate") or 1.0
+        gross = 0.0
+        cogs = 0.0
+        for n, it in enumerate(o["items"], start=1):
+            revenue = (it["quantity"] * it["unit_price"] - it.get("discount", 0.0)) * fx
+            cost = None if it.get("unit_cost") is None else it["quantity"] * it["unit_cost"] * fx
+            gross += revenue
+            cogs += cost or 0.0
+            line_rows.append({
+                "order_id": o["order_id"], "line": n, "store_id": o.get("store_id", store_id),
+                "status": o["status"], "created_at": o["created_at"], "channel": o.get("channel"),
+                "customer_id": str(o["customer"]["customer_id"]), "product_id": str(it["product_id"]),
+                "name": it.get("name"), "category": it.get("category"), "subcategory": it.get("subcategory"),
+                "brand": it.get("brand"), "quantity": it["quantity"], "line_revenue": revenue, "line_cogs": cost,
+            })
+        discount = o.get("discount_amount", 0.0) * fx
+        value = gross - discount
+        if o.get("refunded_amount") is not None:
+            refunded = o["refunded_amount"] * fx
+        else:
+            refunded = value if o["status"] == "refunded" else 0.0
+        customer = o["customer"]
+        order_rows.append({
+            "order_id": o["order_id"], "store_id": o.get("store_id", store_id), "status": o["status"],
+            "created_at": o["created_at"], "channel": o.get("channel"),
+            "customer_id": str(customer["customer_id"]), "country": customer.get("country"),
+            "region": customer.get("region"), "state": customer.get("state"), "city": customer.get("city"),
+            "segment": customer.get("segment"), "payment_method": (o.get("payment") or {}).get("method"),
+            "gross_revenue": gross, "order_discounts": discount, "refunds": refunded,
+            "order_value": value, "net_revenue": value - refunded,
+            "shipping": o.get("shipping_amount", 0.0) * fx, "tax": o.get("tax_amount", 0.0) * fx,
+            "units": sum(it["quantity"] for it in o["items"]), "cogs": cogs,
+        })
+    orders = pd.DataFrame(order_rows)
+    lines = pd.DataFrame(line_rows)
+    for frame in (orders, lines):
+        if len(frame):
+            frame["created_at"] = _ts(frame["created_at"])
+            frame["is_sale"] = frame["status"].isin(SALE_STATUSES)
+    events = pd.DataFrame(records.get("events", []))
+    if len(events):
+        events["timestamp"] = _ts(events["timestamp"])
+        events["actor"] = events.get("user_id").fillna(events.get("anonymous_id")) if "user_id" in events else None
+    activity = pd.DataFrame(records.get("activities", []))
+    if len(activity):
+        activity["timestamp"] = _ts(activity["timestamp"])
+        uid = activity["user_id"] if "user_id" in activity else pd.Series([None] * len(activity))
+        anon = activity["anonymous_id"] if "anonymous_id" in activity else pd.Series([None] * len(activity))
+        activity["actor"] = uid.where(uid.notna(), anon)
+    products = pd.DataFrame(records.get("products", []))
+    expenses = pd.DataFrame(records.get("expenses", []))
+    if len(expenses):
+        expenses["amount_base"] = expenses["amount"] * expenses.get("fx_rate", pd.Series(1.0, index=expenses.index)).fillna(1.0)
+        expenses["date"] = pd.to_datetime(expenses["date"]).dt.date
+    return Frames(orders, lines, events, activity, products, expenses)
+
+
+def local_start(day: date, tz: str) -> pd.Timestamp:
+    return pd.Timestamp(datetime.combine(day, datetime.min.time())).tz_localize(tz)
+
+
+def in_period(frame: pd.DataFrame, column: str, start: date, end: date, tz: str) -> pd.DataFrame:
+    """Rows whose `column` (UTC) lies in [start 00:00, end 00:00) local to tz."""
+    lo, hi = local_start(start, tz), local_start(end, tz)
+    return frame[(frame[column] >= lo) & (frame[column] < hi)]
+
+
+def bucket(series: pd.Series, tz: str, interval: str) -> pd.Series:
+    """The API's bucket key of each UTC timestamp: local calendar bucket start in tz."""
+    if interval == "hour":
+        floored = series.dt.floor("h")  # in UTC: a repeated DST hour stays two buckets
+        return floored.dt.tz_convert(tz).map(lambda t: t.isoformat())
+    local = series.dt.tz_convert(tz)
+    d = local.dt.date
+    if interval == "day":
+        keys = d
+    elif interval == "week":
+        keys = d.map(lambda x: x - timedelta(days=x.weekday()))
+    elif interval == "month":
+        keys = d.map(lambda x: x.replace(day=1))
+    elif interval == "quarter":
+        keys = d.map(lambda x: x.replace(month=(x.month - 1) // 3 * 3 + 1, day=1))
+    elif interval == "year":
+        keys = d.map(lambda x: x.replace(month=1, day=1))
+    else:
+        raise ValueError(interval)
+    return keys.map(lambda x: x.isoformat())
+
+
+def all_keys(start: date, end: date, tz: str, interval: str) -> list[str]:
+    """Every bucket key overlapping [start, end) local, by walking hours in UTC."""
+    lo, hi = local_start(start, tz), local_start(end, tz)
+    hours = pd.date_range(lo.tz_convert("UTC"), hi.tz_convert("UTC"), freq="h", inclusive="left")
+    keys = bucket(pd.Series(hours), tz, interval)
+    return list(dict.fromkeys(keys))

@@ -1,0 +1,197 @@
+"""Sales endpoints against pandas over the generated records (METRICS.md)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+import pytest
+
+from tests.conftest import generate_records, headers, ingest_records
+from tests.oracle import all_keys, bucket, build_frames, in_period
+
+ZONES = ["UTC", "America/Sao_Paulo", "America/New_York"]
+# Periods with a New York DST change inside (8 March and 1 November 2026).
+SPRING = (date(2026, 2, 20), date(2026, 3, 20))
+AUTUMN = (date(2026, 10, 20), date(2026, 11, 10))
+YEAR = (date(2025, 11, 1), date(2026, 11, 1))
+PERIODS = {"hour": (date(2026, 10, 30), date(2026, 11, 3)), "day": AUTUMN, "week": SPRING, "month": YEAR,
+           "quarter": YEAR, "year": (date(2025, 1, 1), date(2026, 11, 15))}
+
+
+@pytest.fixture(scope="module")
+def data(client):
+    records = generate_records(seed=11, orders=1500, activity=3000, days=420, end=date(2026, 11, 15))
+    ingest_records(client, records)
+    return build_frames(records)
+
+
+def get(client, path, **params):
+    r = client.get(f"/api/v1/analytics/{path}", params=params, headers=headers("read"))
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def sales_in(frames, start, end, tz):
+    orders = in_period(frames.orders, "created_at", start, end, tz)
+    return orders[orders["is_sale"]]
+
+
+@pytest.mark.parametrize("tz", ZONES)
+@pytest.mark.parametrize("interval", list(PERIODS))
+def test_revenue_trends_match_pandas(client, data, tz, interval):
+    start, end = PERIODS[interval]
+    body = get(client, "revenue/trends", start=start.isoformat(), end=end.isoformat(), tz=tz, interval=interval)
+    sales = sales_in(data, start, end, tz)
+    keys = all_keys(start, end, tz, interval)
+    assert [p["key"] for p in body["series"]] == keys
+    grouped = sales.assign(k=bucket(sales["created_at"], tz, interval)).groupby("k")
+    expected = grouped.agg(gross=("gross_revenue", "sum"), net=("net_revenue", "sum"), orders=("order_id", "count"),
+                           units=("units", "sum"), disc=("order_discounts", "sum"))
+    for point in body["series"]:
+        row = expected.loc[point["key"]] if point["key"] in expected.index else None
+        if row is None:
+            assert point["orders"] == 0 and point["gross_revenue"] == 0 and point["aov"] is None
+            continue
+        assert point["orders"] == row.orders and point["units"] == row.units
+        assert point["gross_revenue"] == pytest.approx(row.gross, abs=0.01)
+        assert point["net_revenue"] == pytest.approx(row.net, abs=0.01)
+        assert point["aov"] == pytest.approx((row.gross - row.disc) / row.orders, abs=0.01)
+    totals = body["totals"]
+    assert totals["orders"] == len(sales)
+    assert totals["gross_revenue"] == pytest.approx(sales["gross_revenue"].sum(), abs=0.01)
+    assert totals["refunds"] == pytest.approx(sales["refunds"].sum(), abs=0.01)
+    assert body["period"]["tz"] == tz and body["period"]["interval"] == interval
+
+
+def test_hour_buckets_on_the_fall_back_day_have_25_hours(client, data):
+    body = get(client, "revenue/trends", start="2026-11-01", end="2026-11-02", tz="America/New_York", interval="hour")
+    keys = [p["key"] for p in body["series"]]
+    assert len(keys) == 25
+    assert "2026-11-01T01:00:00-04:00" in keys and "2026-11-01T01:00:00-05:00" in keys
+
+
+def test_day_buckets_on_the_spring_forward_day(client, data):
+    body = get(client, "revenue/trends", start="2026-03-07", end="2026-03-10", tz="America/New_York", interval="day")
+    assert [p["key"] for p in body["series"]] == ["2026-03-07", "2026-03-08", "2026-03-09"]
+    sales = sales_in(data, date(2026, 3, 8), date(2026, 3, 9), "America/New_York")
+    assert body["series"][1]["orders"] == len(sales)
+
+
+@pytest.mark.parametrize("tz", ZONES)
+def test_dashboard_kpis_and_comparison(client, data, tz):
+    start, end = AUTUMN
+    body = get(client, "dashboard", start=start.isoformat(), end=end.isoformat(), tz=tz, compare="previous_period")
+    sales = sales_in(data, start, end, tz)
+    k = body["kpis"]
+    assert k["orders"] == len(sales)
+    assert k["gross_revenue"] == pytest.approx(sales["gross_revenue"].sum(), abs=0.01)
+    assert k["net_revenue"] == pytest.approx(sales["net_revenue"].sum(), abs=0.01)
+    assert k["units"] == sales["units"].sum()
+    assert k["customers"] == sales["customer_id"].nunique()
+    assert k["aov"] == pytest.approx((sales["gross_revenue"].sum() - sales["order_discounts"].sum()) / len(sales), abs=0.01)
+    assert k["gross_profit"] == pytest.approx(sales["net_revenue"].sum() - sales["cogs"].sum(), abs=0.01)
+    all_sales = data.orders[data.orders["is_sale"]]
+    first = all_sales.groupby("customer_id")["created_at"].min()
+    lo, hi = pd.Timestamp(start.isoformat()).tz_localize(tz), pd.Timestamp(end.isoformat()).tz_localize(tz)
+    assert k["new_customers"] == int(((first >= lo) & (first < hi)).sum())
+    # previous period: same length, ending where this one starts
+    days = (end - start).days
+    prev = sales_in(data, start - pd.Timedelta(days=days), start, tz)
+    c = body["comparison"]
+    assert c["orders"] == len(prev)
+    assert c["gross_revenue"] == pytest.approx(prev["gross_revenue"].sum(), abs=0.01)
+    expected_growth = (k["gross_revenue"] - c["gross_revenue"]) / c["gross_revenue"] * 100
+    assert c["gross_revenue_growth_pct"] == pytest.approx(expected_growth, abs=0.01)
+    assert len(body["series"]) == days
+    top = body["top_products"]
+    lines = in_period(data.lines, "created_at", start, end, tz)
+    lines = lines[lines["is_sale"]]
+    by_product = lines.groupby("product_id").agg(rev=("line_revenue", "sum"), units=("quantity", "sum"),
+                                                 orders=("order_id", "nunique"))
+    ranked = by_product.reset_index().sort_values(["rev", "product_id"], ascending=[False, True]).head(10)
+    assert [t["key"] for t in top] == list(ranked["product_id"])
+    for t, (_, row) in zip(top, ranked.iterrows(), strict=True):
+        assert t["gross_revenue"] == pytest.approx(row.rev, abs=0.01) and t["units"] == row.units
+        assert t["orders"] == row.orders
+
+
+def test_previous_year_comparison(client, data):
+    body = get(client, "dashboard", start="2026-10-01", end="2026-11-01", tz="UTC", compare="previous_year")
+    prev = sales_in(data, date(2025, 10, 1), date(2025, 11, 1), "UTC")
+    assert body["comparison"]["orders"] == len(prev)
+
+
+@pytest.mark.parametrize("by", ["revenue", "units"])
+def test_top_selling(client, data, by):
+    start, end = YEAR
+    body = get(client, "products/top-selling", start=start.isoformat(), end=end.isoformat(), by=by, limit=15)
+    lines = in_period(data.lines, "created_at", start, end, "UTC")
+    lines = lines[lines["is_sale"]]
+    g = lines.groupby("product_id").agg(rev=("line_revenue", "sum"), units=("quantity", "sum"),
+                                        orders=("order_id", "nunique")).reset_index()
+    measure = "rev" if by == "revenue" else "units"
+    ranked = g.sort_values([measure, "product_id"], ascending=[False, True]).head(15)
+    assert [i["key"] for i in body["items"]] == list(ranked["product_id"])
+    assert [i["units"] for i in body["items"]] == list(ranked["units"])
+
+
+@pytest.mark.parametrize("tz", ZONES)
+def test_sales_revenue_and_orders(client, data, tz):
+    start, end = SPRING
+    rev = get(client, "sales/revenue", start=start.isoformat(), end=end.isoformat(), tz=tz)
+    sales = sales_in(data, start, end, tz)
+    for name in ("gross_revenue", "order_discounts", "refunds", "net_revenue"):
+        assert rev["totals"][name] == pytest.approx(sales[name].sum(), abs=0.01)
+    assert sum(p["gross_revenue"] for p in rev["series"]) == pytest.approx(sales["gross_revenue"].sum(), abs=0.05)
+    orders = get(client, "sales/orders", start=start.isoformat(), end=end.isoformat(), tz=tz)
+    placed = in_period(data.orders, "created_at", start, end, tz)
+    assert orders["orders"] == len(sales) and orders["placed"] == len(placed)
+    assert {s["key"]: s["count"] for s in orders["by_status"]} == placed["status"].value_counts().to_dict()
+    assert orders["cancellation_rate"] == pytest.approx((placed["status"] == "cancelled").mean(), abs=1e-4)
+    assert orders["refunded_order_rate"] == pytest.approx((sales["refunds"] > 0).mean(), abs=1e-4)
+
+
+def test_channel_and_store_filters(client, data):
+    start, end = YEAR
+    body = get(client, "revenue/trends", start=start.isoformat(), end=end.isoformat(), channel="mobile",
+               interval="month")
+    sales = sales_in(data, start, end, "UTC")
+    assert body["totals"]["orders"] == int((sales["channel"] == "mobile").sum())
+    none = get(client, "revenue/trends", start=start.isoformat(), end=end.isoformat(), store_id="no-such-store")
+    assert none["totals"]["orders"] == 0
+
+
+def test_store_bound_key_sees_only_its_store(client, data):
+    r = client.get("/api/v1/analytics/dashboard", params={"store_id": "default"}, headers=headers("read_s1"))
+    assert r.status_code == 403
+    r = client.get("/api/v1/analytics/dashboard", params={"start": "2025-01-01", "end": "2026-11-15"},
+                   headers=headers("read_s1"))
+    assert r.status_code == 200 and r.json()["kpis"]["orders"] == 0
+
+
+@pytest.mark.parametrize("params, field", [
+    ({"tz": "Mars/Olympus"}, "query.tz"), ({"interval": "fortnight"}, "query.interval"),
+    ({"start": "2026-13-01"}, "query.start"), ({"start": "2026-02-01", "end": "2026-01-01"}, "query.end"),
+    ({"compare": "last_week"}, "query.compare"), ({"limit": "0"}, "query.limit"), ({"limit": "x"}, "query.limit"),
+    ({"start": "2020-01-01", "end": "2026-01-01", "interval": "hour"}, "query.interval"),
+])
+def test_bad_parameters_are_422_naming_them(client, params, field):
+    r = client.get("/api/v1/analytics/revenue/trends", params=params, headers=headers("read"))
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["details"][0]["field"] == field
+
+
+def test_responses_are_cached_and_invalidated_by_ingest(client, data):
+    params = {"start": "2026-10-01", "end": "2026-11-01"}
+    first = get(client, "dashboard", **params)
+    second = get(client, "dashboard", **params)
+    assert first["cached"] is False and second["cached"] is True
+    assert {k: v for k, v in first.items() if k != "cached"} == {k: v for k, v in second.items() if k != "cached"}
+    order = {"order_id": "cache-bust-1", "status": "paid", "created_at": "2026-10-15T12:00:00Z",
+             "customer": {"customer_id": "cache-c"}, "items": [{"product_id": "px", "quantity": 1, "unit_price": 100.0}]}
+    r = client.post("/api/v1/analytics/orders/index", json={"orders": [order]}, headers=headers("ingest"),
+                    params={"refresh": "wait_for"})
+    assert r.json()["indexed"] == 1
+    third = get(client, "dashboard", **params)
+    assert third["cached"] is False and third["kpis"]["orders"] == first["kpis"]["orders"] + 1
