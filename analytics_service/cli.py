@@ -67,8 +67,9 @@ def cmd_dev(args: argparse.Namespace) -> int:
     """Quick start: local Elasticsearch, indices, sample data, API on 127.0.0.1:8000."""
     from .es import local
 
-    node = local.start(port=9200)
+    node = local.start(port=args.es_port)
     print(f"Elasticsearch at {node.url}", flush=True)
+    os.environ.setdefault("ELASTICSEARCH_URL", node.url)
     if not os.environ.get("API_KEYS"):
         os.environ["API_KEYS"] = json.dumps(DEV_API_KEYS)
         print("API keys (local development): " + ", ".join(f"{k['key']} ({'/'.join(k['scopes'])})" for k in DEV_API_KEYS))
@@ -91,6 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--host", default="127.0.0.1")
         p.add_argument("--port", type=int, default=8000)
         p.add_argument("--log-level", default="info")
+        if name == "dev":
+            p.add_argument("--es-port", type=int, default=9200, help="port of the local Elasticsearch node")
         p.set_defaults(func=func)
 
     sub.add_parser("setup", help="install index templates and create indices (idempotent)").set_defaults(func=cmd_setup)
