@@ -6,6 +6,10 @@ bumps the version of each store it touched and the all-stores version, so a cach
 answer is never served after new data for its store arrived: it is simply no longer
 looked up. Entries also expire after CACHE_TTL_SECONDS.
 
+When Redis fails, analytics are computed uncached (and a warning is logged) rather
+than failing; versions bumped while Redis was down are lost, so answers cached before
+the outage may be served until their TTL ends.
+
 The in-process backend is per process: with several API processes (or imports run
 by the CLI while the API serves), use Redis so that versions are shared.
 """
@@ -14,10 +18,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any, Protocol
+
+log = logging.getLogger(__name__)
 
 
 class Backend(Protocol):
@@ -89,17 +96,32 @@ class ResponseCache:
 
     async def bump(self, stores: Iterable[str]) -> None:
         """New data for these stores: answers cached for them (and for all stores) go stale."""
-        for store in set(stores):
-            await self.backend.incr(self._version_key(store))
-        await self.backend.incr(self._version_key(None))
+        try:
+            for store in set(stores):
+                await self.backend.incr(self._version_key(store))
+            await self.backend.incr(self._version_key(None))
+        except Exception as exc:  # the write succeeded; only the cache is behind
+            log.warning("cache version bump failed: %s", exc)
 
-    async def key(self, endpoint: str, params: dict[str, Any], store_id: str | None) -> str:
-        version = await self.backend.get_int(self._version_key(store_id))
+    async def key(self, endpoint: str, params: dict[str, Any], store_id: str | None) -> str | None:
+        """The cache key, or None when the cache cannot be used right now."""
+        try:
+            version = await self.backend.get_int(self._version_key(store_id))
+        except Exception as exc:
+            log.warning("cache unavailable, answering uncached: %s", exc)
+            return None
         normalised = json.dumps({"e": endpoint, "p": params, "s": store_id, "v": version}, sort_keys=True, default=str)
         return f"{self.namespace}:response:" + hashlib.sha256(normalised.encode()).hexdigest()
 
     async def get(self, key: str) -> bytes | None:
-        return await self.backend.get(key)
+        try:
+            return await self.backend.get(key)
+        except Exception as exc:
+            log.warning("cache read failed: %s", exc)
+            return None
 
     async def set(self, key: str, value: bytes) -> None:
-        await self.backend.set(key, value, self.ttl)
+        try:
+            await self.backend.set(key, value, self.ttl)
+        except Exception as exc:
+            log.warning("cache write failed: %s", exc)

@@ -93,6 +93,8 @@ class QueryContext:
         if self.cache is None:
             return await query.run(self)
         key = await self.cache.key(endpoint, {**params.cache_parts(), **(extra or {})}, params.store_id)
+        if key is None:
+            return await query.run(self)
         hit = await self.cache.get(key)
         if hit is not None:
             cached = query.response_model.model_validate_json(hit)
