@@ -107,7 +107,8 @@ class Period:
 
     @property
     def days(self) -> float:
-        """Length in days (a DST day counts as its 23 or 25 hours)."""
+        """Length in local wall-clock days: a DST day counts as one day (aware datetimes in
+        the same zone subtract as wall-clock times)."""
         return (self.end - self.start).total_seconds() / 86400
 
     def range_filter(self, field: str) -> dict[str, Any]:
@@ -126,7 +127,15 @@ class Period:
         return [bucket_key(b, self.interval) for b in self.buckets()]
 
     def date_histogram(self, field: str) -> dict[str, Any]:
-        """A calendar date_histogram in the period's zone, every bucket present."""
+        """A calendar date_histogram in the period's zone, every bucket present.
+
+        The bucket count is checked here, where a series is asked for, so endpoints
+        without a series accept long periods whatever the interval.
+        """
+        buckets = _estimated_buckets(self)
+        if buckets > MAX_BUCKETS:
+            raise invalid("interval", f"{self.interval} buckets over this period would be {buckets}; "
+                                      f"at most {MAX_BUCKETS}")
         return {"date_histogram": {
             "field": field,
             "calendar_interval": self.interval,
@@ -221,9 +230,6 @@ def parse_common(
     if end_at - start_at > timedelta(days=366 * 20):
         raise invalid("start", "a period may span at most 20 years")
     period = Period(start_at, end_at, zone, interval)
-    buckets = _estimated_buckets(period)
-    if buckets > MAX_BUCKETS:
-        raise invalid("interval", f"{interval} buckets over this period would be {buckets}; at most {MAX_BUCKETS}")
     if limit is not None and not 1 <= limit <= MAX_LIMIT:
         raise invalid("limit", f"must be between 1 and {MAX_LIMIT}")
     if store_id is not None and not store_id.strip():

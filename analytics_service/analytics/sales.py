@@ -1,4 +1,5 @@
-"""Sales: dashboard KPIs, revenue trends, top-selling products, revenue and orders.
+"""Sales: dashboard KPIs, revenue trends, top-selling products, revenue and orders,
+and the breakdowns by product, category and place.
 
 Order-level numbers come from the orders index (one document per order, amounts
 precomputed at ingest); product numbers from the order-items index. A sale is an
@@ -8,14 +9,17 @@ Definitions: METRICS.md "Orders and money" and docs/metrics.md.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, Field
 
-from ..es.indices import ORDER_ITEMS, ORDERS
+from ..es.indices import ORDER_ITEMS, ORDERS, IndexFamily
 from .params import CommonParams, Period, growth_pct
 from .runner import AnalyticsResponse, PeriodOut, QueryContext, agg_value, money, ratio
+
+T = TypeVar("T", bound=BaseModel)
 
 SALE = {"term": {"is_sale": True}}
 
@@ -32,6 +36,9 @@ ORDER_SUMS = {
     "lines_without_cost": "lines_without_cost",
 }
 CARDINALITY_PRECISION = 40000
+# Measured on this node: `cardinality` (threshold 40,000) is exact up to about 10,000
+# distinct values and drifts by a few above; below this the estimate is trusted.
+EXACT_CARDINALITY_BELOW = 5000
 
 
 def order_sum_aggs() -> dict[str, Any]:
@@ -60,12 +67,12 @@ def _totals(aggs: dict[str, Any], orders: int) -> dict[str, float]:
 
 
 async def count_distinct(ctx: QueryContext, family, query: dict[str, Any], field: str) -> int:
-    """Exact distinct count: `cardinality` is exact well below its precision threshold;
-    above it, the values are counted by paging a composite aggregation."""
+    """Exact distinct count: `cardinality` where it is exact (small counts); otherwise the
+    values are counted by paging a composite aggregation."""
     response = await ctx.search(family, {"query": query, "aggs": {"n": {"cardinality": {
         "field": field, "precision_threshold": CARDINALITY_PRECISION}}}})
     estimate = int(agg_value(response.get("aggregations", {}), "n"))
-    if estimate < CARDINALITY_PRECISION // 2:
+    if estimate < EXACT_CARDINALITY_BELOW:
         return estimate
     count = 0
     async for _ in ctx.composite(family, query, [{"v": {"terms": {"field": field}}}]):
@@ -217,18 +224,30 @@ def top_products_body(params: CommonParams, by: str, size: int) -> dict[str, Any
         "aggs": {
             "gross_revenue": {"sum": {"field": "line_revenue"}},
             "units": {"sum": {"field": "quantity"}},
-            "orders": {"cardinality": {"field": "order_id", "precision_threshold": CARDINALITY_PRECISION}},
             "latest": {"top_hits": {"size": 1, "sort": [{"created_at": "desc"}], "_source": ["name"]}},
         }}}}
 
 
-def product_items(response: dict[str, Any]) -> list[ProductItem]:
+def orders_per_product_body(params: CommonParams, product_ids: list[str]) -> dict[str, Any]:
+    """Distinct sales per product, exactly: on the orders index `items.product_id` is
+    multi-valued and a terms bucket counts each order document once."""
+    return {"query": sales_query(params), "aggs": {"orders": {"terms": {
+        "field": "items.product_id", "include": product_ids, "size": max(len(product_ids), 1)}}}}
+
+
+async def top_products(ctx: QueryContext, params: CommonParams, by: str) -> list[ProductItem]:
+    ranked = await ctx.search(ORDER_ITEMS, top_products_body(params, by, params.limit))
+    buckets = ranked.get("aggregations", {}).get("products", {}).get("buckets", [])
+    orders: dict[str, int] = {}
+    if buckets:
+        counted = await ctx.search(ORDERS, orders_per_product_body(params, [b["key"] for b in buckets]))
+        orders = {b["key"]: b["doc_count"] for b in counted["aggregations"]["orders"]["buckets"]}
     items = []
-    for b in response.get("aggregations", {}).get("products", {}).get("buckets", []):
+    for b in buckets:
         hits = b["latest"]["hits"]["hits"]
         items.append(ProductItem(key=b["key"], name=hits[0]["_source"].get("name") if hits else None,
                                  gross_revenue=money(agg_value(b, "gross_revenue")), units=int(agg_value(b, "units")),
-                                 orders=int(agg_value(b, "orders"))))
+                                 orders=orders.get(b["key"], 0)))
     return items
 
 
@@ -238,13 +257,9 @@ class TopSelling:
     by: str = "revenue"
     response_model: ClassVar = TopSellingResponse
 
-    def body(self) -> dict[str, Any]:
-        return top_products_body(self.params, self.by, self.params.limit)
-
     async def run(self, ctx: QueryContext) -> TopSellingResponse:
-        r = await ctx.search(ORDER_ITEMS, self.body())
         return TopSellingResponse(period=PeriodOut(**self.params.period.describe()), by=self.by,
-                                  items=product_items(r))
+                                  items=await top_products(ctx, self.params, self.by))
 
 
 # -- dashboard ------------------------------------------------------------------------
@@ -393,3 +408,392 @@ class SalesOrders:
             cancellation_rate=ratio(aggs["cancelled"]["doc_count"], placed),
             refunded_order_rate=ratio(aggs["refunded_sales"]["doc_count"], sales),
             series=series)
+
+
+# -- breakdowns: sales/products, sales/categories, sales/geographic --------------------
+#
+# Every key is read by paging a composite aggregation (ctx.composite), so totals, shares
+# and `total_*` counts are over every key, never a truncated top list. Distinct counts
+# are exact by construction, never `cardinality` (see `orders_containing`).
+
+NONE_KEY = "(none)"
+
+
+def line_sum_aggs() -> dict[str, Any]:
+    """Sums over order lines (order-items index): revenue, units and cost.
+
+    `line_cogs` is absent on lines without a unit cost, so `cogs` sums the costed lines
+    only; `costed` holds their revenue, the base of a product's profit and margin.
+    """
+    return {
+        "gross_revenue": {"sum": {"field": "line_revenue"}},
+        "units": {"sum": {"field": "quantity"}},
+        "cogs": {"sum": {"field": "line_cogs"}},
+        "costed": {"filter": {"term": {"has_cost": True}}, "aggs": {"revenue": {"sum": {"field": "line_revenue"}}}},
+    }
+
+
+@dataclass(frozen=True)
+class LineSums:
+    """A bucket of `line_sum_aggs()`, read."""
+
+    revenue: float
+    units: int
+    cogs: float
+    lines: int
+    costed_lines: int
+    costed_revenue: float
+
+    @classmethod
+    def of(cls, bucket: dict[str, Any]) -> LineSums:
+        costed = bucket["costed"]
+        return cls(revenue=agg_value(bucket, "gross_revenue"), units=int(agg_value(bucket, "units")),
+                   cogs=agg_value(bucket, "cogs"), lines=int(bucket["doc_count"]),
+                   costed_lines=int(costed["doc_count"]), costed_revenue=agg_value(costed, "revenue"))
+
+    @classmethod
+    def total(cls, parts: Iterable[LineSums]) -> LineSums:
+        parts = list(parts)
+        fields = ("revenue", "units", "cogs", "lines", "costed_lines", "costed_revenue")
+        return cls(*(sum(getattr(t, f) for t in parts) for f in fields))
+
+    @property
+    def lines_without_cost(self) -> int:
+        return self.lines - self.costed_lines
+
+    @property
+    def profit(self) -> float | None:
+        """Line revenue - line cogs over the lines with a known cost (None without any)."""
+        return self.costed_revenue - self.cogs if self.costed_lines else None
+
+
+async def keyed_buckets(ctx: QueryContext, family: IndexFamily, query: dict[str, Any], field: str,
+                        aggs: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+    """Every value of `field` with its sub-aggregations, documents without one under "(none)"."""
+    out: dict[str, dict[str, Any]] = {}
+    async for b in ctx.composite(family, query, [{"k": {"terms": {"field": field, "missing_bucket": True}}}], aggs):
+        out[NONE_KEY if b["key"]["k"] is None else str(b["key"]["k"])] = b
+    return out
+
+
+async def orders_containing(ctx: QueryContext, query: dict[str, Any], line_field: str) -> dict[str, int]:
+    """Distinct sales holding at least one line with each value of `line_field` (exact).
+
+    In the orders index `items.<field>` is multi-valued and a terms bucket counts a
+    document once however many of its lines carry the value, so a bucket's doc_count is
+    the number of distinct orders. Orders with a line lacking the value ("(none)") are
+    counted on the order-items index by paging their order ids.
+    """
+    counts = {key: int(b["doc_count"]) for key, b in
+              (await keyed_buckets(ctx, ORDERS, query, f"items.{line_field}")).items() if key != NONE_KEY}
+    lacking = {"bool": {"filter": query["bool"]["filter"], "must_not": [{"exists": {"field": line_field}}]}}
+    n = 0
+    async for _ in ctx.composite(ORDER_ITEMS, lacking, [{"o": {"terms": {"field": "order_id"}}}]):
+        n += 1
+    if n:
+        counts[NONE_KEY] = n
+    return counts
+
+
+async def previous_revenue(ctx: QueryContext, params: CommonParams, family: IndexFamily, field: str,
+                           revenue_field: str) -> dict[str, float] | None:
+    """Revenue per key in the comparison period (None without `compare`)."""
+    if params.compare == "none":
+        return None
+    previous = params.period.previous(params.compare)
+    buckets = await keyed_buckets(ctx, family, sales_query(params, previous), field,
+                                  {"r": {"sum": {"field": revenue_field}}})
+    return {key: agg_value(b, "r") for key, b in buckets.items()}
+
+
+RevenuePrevious = Annotated[float | None, Field(
+    description="with compare: the key's gross revenue in the comparison period (0 when it had none)")]
+RevenueGrowth = Annotated[float | None, Field(
+    description="with compare: growth of gross revenue in %, null when the previous value is 0")]
+
+
+def compared(current: float, previous: dict[str, float] | None, key: str) -> dict[str, Any]:
+    """An item's `gross_revenue_previous` / `gross_revenue_growth_pct` (nothing without `compare`)."""
+    if previous is None:
+        return {}
+    before = money(previous.get(key, 0.0))
+    return {"gross_revenue_previous": before, "gross_revenue_growth_pct": growth_pct(money(current), before)}
+
+
+def total_comparison(total: float, previous: dict[str, float] | None) -> dict[str, float | None] | None:
+    """The response's `comparison` as on the dashboard: {gross_revenue: previous, gross_revenue_growth_pct}."""
+    if previous is None:
+        return None
+    before = money(sum(previous.values()))
+    return {"gross_revenue": before, "gross_revenue_growth_pct": growth_pct(money(total), before)}
+
+
+def ranked(items: list[T], measure: dict[str, float | None], limit: int | None) -> list[T]:
+    """Items by their unrounded measure (`measure[key]`) descending, nulls last, ties by key.
+
+    Compared at 1e-6, so equal amounts tie (and go by key) however the floating-point sums
+    were ordered, and amounts that only differ beyond the cents are still told apart.
+    """
+    def order(item: T) -> tuple[bool, float, str]:
+        value = measure[item.key]  # type: ignore[attr-defined]
+        return value is None, -round(value or 0.0, 6), item.key  # type: ignore[attr-defined]
+
+    items = sorted(items, key=order)
+    return items if limit is None else items[:limit]
+
+
+# -- sales/products
+
+
+class ProductRow(BaseModel):
+    key: str = Field(description="product_id")
+    name: str | None = Field(description="the name on the product's latest sale line in the period")
+    units: int = Field(description="sum of quantity")
+    gross_revenue: float = Field(description="sum of line revenue")
+    orders: int = Field(description="distinct sales containing the product")
+    avg_price: float = Field(description="gross_revenue / units")
+    cogs: float = Field(description="sum of quantity * unit_cost over the lines with a known cost")
+    lines_without_cost: int = Field(description="sale lines of the product without a unit cost")
+    gross_profit: float | None = Field(description="line revenue - line cogs over the lines with a known cost; "
+                                                   "null when no line has a cost")
+    margin: float | None = Field(description="gross_profit / line revenue of the lines with a known cost")
+    share: float | None = Field(description="gross_revenue / gross revenue of every product in the period")
+    gross_revenue_previous: RevenuePrevious = None
+    gross_revenue_growth_pct: RevenueGrowth = None
+
+
+class ProductTotals(BaseModel):
+    gross_revenue: float = Field(description="line revenue of every sale line in the period")
+    units: int
+    cogs: float
+    lines_without_cost: int
+    gross_profit: float = Field(description="line revenue - line cogs over every line with a known cost")
+
+
+class SalesProductsResponse(AnalyticsResponse):
+    sort: str = Field(description="ranking measure: revenue, units, orders or gross_profit")
+    total_products: int = Field(description="products with sales in the period (all of them, not only the items)")
+    totals: ProductTotals
+    items: list[ProductRow] = Field(description="top `limit` products by the measure, ties by key")
+    comparison: dict[str, float | None] | None = Field(
+        None, description="with compare: {gross_revenue: the comparison period's, gross_revenue_growth_pct}")
+    model_config = {"json_schema_extra": {"example": {
+        "period": {"start": "2026-10-01T00:00:00+00:00", "end": "2026-11-01T00:00:00+00:00", "tz": "UTC",
+                   "interval": "day"},
+        "cached": False, "sort": "revenue", "total_products": 118,
+        "totals": {"gross_revenue": 48210.5, "units": 1031, "cogs": 26010.2, "lines_without_cost": 4,
+                   "gross_profit": 21890.1},
+        "items": [{"key": "p-1", "name": "Mug", "units": 180, "gross_revenue": 2210.0, "orders": 96,
+                   "avg_price": 12.28, "cogs": 990.0, "lines_without_cost": 0, "gross_profit": 1220.0,
+                   "margin": 0.552, "share": 0.0458, "gross_revenue_previous": 1900.0,
+                   "gross_revenue_growth_pct": 16.32}],
+        "comparison": {"gross_revenue": 40100.0, "gross_revenue_growth_pct": 20.22}}}}
+
+
+@dataclass(frozen=True)
+class SalesProducts:
+    """Per product over the period's sale lines; every product is read, the top `limit` returned."""
+
+    params: CommonParams
+    sort: str = "revenue"
+    response_model: ClassVar = SalesProductsResponse
+
+    def names_body(self, keys: list[str]) -> dict[str, Any]:
+        """The name on each product's latest sale line (only for the products returned)."""
+        return {"query": sales_query(self.params), "aggs": {"products": {
+            "terms": {"field": "product_id", "include": keys, "size": max(len(keys), 1)},
+            "aggs": {"latest": {"top_hits": {"size": 1, "_source": ["name"], "sort": [
+                {"created_at": "desc"}, {"order_id": "desc"}, {"line": "desc"}]}}}}}}
+
+    async def _names(self, ctx: QueryContext, keys: list[str]) -> dict[str, str | None]:
+        if not keys:
+            return {}
+        r = await ctx.search(ORDER_ITEMS, self.names_body(keys))
+        names = {}
+        for b in r.get("aggregations", {}).get("products", {}).get("buckets", []):
+            hits = b["latest"]["hits"]["hits"]
+            names[b["key"]] = hits[0]["_source"].get("name") if hits else None
+        return names
+
+    async def run(self, ctx: QueryContext) -> SalesProductsResponse:
+        p = self.params
+        query = sales_query(p)
+        lines = await keyed_buckets(ctx, ORDER_ITEMS, query, "product_id", line_sum_aggs())
+        orders = await orders_containing(ctx, query, "product_id")
+        previous = await previous_revenue(ctx, p, ORDER_ITEMS, "product_id", "line_revenue")
+        sums = {key: LineSums.of(b) for key, b in lines.items()}
+        total = sum(t.revenue for t in sums.values())
+        rows, measure = [], {}
+        for key, t in sums.items():
+            n = orders.get(key, 0)
+            measure[key] = {"revenue": t.revenue, "units": t.units, "orders": n, "gross_profit": t.profit}[self.sort]
+            rows.append(ProductRow(
+                key=key, name=None, units=t.units, gross_revenue=money(t.revenue), orders=n,
+                avg_price=money(t.revenue / t.units) if t.units else 0.0, cogs=money(t.cogs),
+                lines_without_cost=t.lines_without_cost,
+                gross_profit=None if t.profit is None else money(t.profit),
+                margin=None if t.profit is None else ratio(t.profit, t.costed_revenue),
+                share=ratio(t.revenue, total), **compared(t.revenue, previous, key)))
+        items = ranked(rows, measure, p.limit)
+        names = await self._names(ctx, [i.key for i in items])
+        for item in items:
+            item.name = names.get(item.key)
+        whole = LineSums.total(sums.values())
+        totals = ProductTotals(gross_revenue=money(whole.revenue), units=whole.units, cogs=money(whole.cogs),
+                               lines_without_cost=whole.lines_without_cost, gross_profit=money(whole.profit))
+        return SalesProductsResponse(period=PeriodOut(**p.period.describe()), sort=self.sort,
+                                     total_products=len(lines), totals=totals, items=items,
+                                     comparison=total_comparison(total, previous))
+
+
+# -- sales/categories
+
+
+class CategoryRow(BaseModel):
+    key: str = Field(description='category or subcategory; lines without one under "(none)"')
+    gross_revenue: float = Field(description="sum of line revenue")
+    units: int = Field(description="sum of quantity")
+    orders: int = Field(description="distinct sales with at least one line in it")
+    share: float | None = Field(description="gross_revenue / line revenue of every sale line in the period")
+    gross_revenue_previous: RevenuePrevious = None
+    gross_revenue_growth_pct: RevenueGrowth = None
+
+
+class CategoryTotals(BaseModel):
+    gross_revenue: float = Field(description="line revenue of every sale line in the period")
+    units: int
+    orders: int = Field(description="sales in the period")
+
+
+class SalesCategoriesResponse(AnalyticsResponse):
+    level: str = Field(description="category or subcategory")
+    total_keys: int = Field(description="distinct keys with sales in the period (all of them, not only the items)")
+    totals: CategoryTotals
+    items: list[CategoryRow] = Field(description="every key (or the top `limit` when given) by gross_revenue")
+    comparison: dict[str, float | None] | None = Field(
+        None, description="with compare: {gross_revenue: the comparison period's, gross_revenue_growth_pct}")
+    model_config = {"json_schema_extra": {"example": {
+        "period": {"start": "2026-10-01T00:00:00+00:00", "end": "2026-11-01T00:00:00+00:00", "tz": "UTC",
+                   "interval": "day"},
+        "cached": False, "level": "category", "total_keys": 2,
+        "totals": {"gross_revenue": 48210.5, "units": 1031, "orders": 412},
+        "items": [{"key": "Electronics", "gross_revenue": 30110.0, "units": 402, "orders": 250, "share": 0.6246,
+                   "gross_revenue_previous": None, "gross_revenue_growth_pct": None},
+                  {"key": "(none)", "gross_revenue": 18100.5, "units": 629, "orders": 201, "share": 0.3754,
+                   "gross_revenue_previous": None, "gross_revenue_growth_pct": None}],
+        "comparison": None}}}
+
+
+@dataclass(frozen=True)
+class SalesCategories:
+    """Line revenue by category or subcategory (a line dimension)."""
+
+    params: CommonParams
+    level: str = "category"
+    limit: int | None = None  # None: every key
+    response_model: ClassVar = SalesCategoriesResponse
+
+    async def run(self, ctx: QueryContext) -> SalesCategoriesResponse:
+        p = self.params
+        query = sales_query(p)
+        lines = await keyed_buckets(ctx, ORDER_ITEMS, query, self.level, line_sum_aggs())
+        orders = await orders_containing(ctx, query, self.level)
+        sales = int((await ctx.search(ORDERS, {"query": query}))["hits"]["total"]["value"])
+        previous = await previous_revenue(ctx, p, ORDER_ITEMS, self.level, "line_revenue")
+        sums = {key: LineSums.of(b) for key, b in lines.items()}
+        revenue = {key: t.revenue for key, t in sums.items()}
+        total = sum(revenue.values())
+        rows = [CategoryRow(key=key, gross_revenue=money(t.revenue), units=t.units, orders=orders.get(key, 0),
+                            share=ratio(t.revenue, total), **compared(t.revenue, previous, key))
+                for key, t in sums.items()]
+        totals = CategoryTotals(gross_revenue=money(total), orders=sales, units=sum(t.units for t in sums.values()))
+        return SalesCategoriesResponse(period=PeriodOut(**p.period.describe()), level=self.level,
+                                       total_keys=len(lines), totals=totals,
+                                       items=ranked(rows, revenue, self.limit),
+                                       comparison=total_comparison(total, previous))
+
+
+# -- sales/geographic
+
+
+class GeoRow(BaseModel):
+    key: str = Field(description='the customer\'s country, region, state or city on the order; "(none)" when missing')
+    gross_revenue: float = Field(description="sum of the orders' gross revenue")
+    orders: int = Field(description="sales")
+    customers: int = Field(description="distinct customers among these sales")
+    share: float | None = Field(description="gross_revenue / gross revenue of every sale in the period")
+    gross_revenue_previous: RevenuePrevious = None
+    gross_revenue_growth_pct: RevenueGrowth = None
+
+
+class GeoTotals(BaseModel):
+    gross_revenue: float
+    orders: int
+    customers: int = Field(description="distinct customers with a sale in the period")
+
+
+class SalesGeographicResponse(AnalyticsResponse):
+    level: str = Field(description="country, region, state or city")
+    total_keys: int = Field(description="distinct keys with sales in the period (all of them, not only the items)")
+    totals: GeoTotals
+    items: list[GeoRow] = Field(description="every key (or the top `limit` when given) by gross_revenue")
+    comparison: dict[str, float | None] | None = Field(
+        None, description="with compare: {gross_revenue: the comparison period's, gross_revenue_growth_pct}")
+    model_config = {"json_schema_extra": {"example": {
+        "period": {"start": "2026-10-01T00:00:00+00:00", "end": "2026-11-01T00:00:00+00:00", "tz": "UTC",
+                   "interval": "day"},
+        "cached": False, "level": "country", "total_keys": 2,
+        "totals": {"gross_revenue": 48210.5, "orders": 412, "customers": 350},
+        "items": [{"key": "US", "gross_revenue": 40110.0, "orders": 340, "customers": 290, "share": 0.832,
+                   "gross_revenue_previous": 35000.0, "gross_revenue_growth_pct": 14.6},
+                  {"key": "CA", "gross_revenue": 8100.5, "orders": 72, "customers": 60, "share": 0.168,
+                   "gross_revenue_previous": 0.0, "gross_revenue_growth_pct": None}],
+        "comparison": {"gross_revenue": 35000.0, "gross_revenue_growth_pct": 37.74}}}}
+
+
+@dataclass(frozen=True)
+class SalesGeographic:
+    """Order gross revenue by the customer's place on the order (an order dimension).
+
+    One paged pass over (place, customer) pairs gives revenue, orders and distinct
+    customers per place exactly, and the distinct customers of the whole period.
+    """
+
+    params: CommonParams
+    level: str = "country"
+    limit: int | None = None  # None: every key
+    response_model: ClassVar = SalesGeographicResponse
+
+    @property
+    def field(self) -> str:
+        return f"customer.{self.level}"
+
+    def sources(self) -> list[dict[str, Any]]:
+        return [{"place": {"terms": {"field": self.field, "missing_bucket": True}}},
+                {"customer": {"terms": {"field": "customer.customer_id"}}}]
+
+    async def run(self, ctx: QueryContext) -> SalesGeographicResponse:
+        p = self.params
+        acc: dict[str, dict[str, float]] = {}
+        everyone: set[str] = set()
+        async for b in ctx.composite(ORDERS, sales_query(p), self.sources(),
+                                     {"gross_revenue": {"sum": {"field": "gross_revenue"}}}):
+            key = NONE_KEY if b["key"]["place"] is None else str(b["key"]["place"])
+            row = acc.setdefault(key, {"gross_revenue": 0.0, "orders": 0, "customers": 0})
+            row["gross_revenue"] += agg_value(b, "gross_revenue")
+            row["orders"] += b["doc_count"]
+            row["customers"] += 1
+            everyone.add(b["key"]["customer"])
+        previous = await previous_revenue(ctx, p, ORDERS, self.field, "gross_revenue")
+        revenue = {key: r["gross_revenue"] for key, r in acc.items()}
+        total = sum(revenue.values())
+        rows = [GeoRow(key=key, gross_revenue=money(revenue[key]), orders=int(r["orders"]),
+                       customers=int(r["customers"]), share=ratio(revenue[key], total),
+                       **compared(revenue[key], previous, key))
+                for key, r in acc.items()]
+        totals = GeoTotals(gross_revenue=money(total), orders=int(sum(r["orders"] for r in acc.values())),
+                           customers=len(everyone))
+        return SalesGeographicResponse(period=PeriodOut(**p.period.describe()), level=self.level,
+                                       total_keys=len(acc), totals=totals,
+                                       items=ranked(rows, revenue, self.limit),
+                                       comparison=total_comparison(total, previous))

@@ -1,5 +1,8 @@
 """The analytics routers, one per area; app.py includes them all."""
 
+from .financial import router as financial_router
+from .products import router as products_router
 from .sales import router as sales_router
+from .search import router as search_router
 
-ANALYTICS_ROUTERS = [sales_router]
+ANALYTICS_ROUTERS = [sales_router, products_router, financial_router, search_router]

@@ -1,0 +1,582 @@
+"""Products: performance, inventory (cover, ABC, slow movers), reviews and site search.
+
+Sources: sale lines in the order-items index (units, revenue, cost of goods), the
+user-activity indices (product views, add-to-carts, reviews, searches, purchases) and
+the products index (the latest catalog record of each product, kept by external
+versioning on `updated_at`). Activity indices are monthly with one shard each, so every
+per-product, per-actor and per-query list is read by a paged composite aggregation
+(exact at any size, never cut at 10,000 buckets) and ranked in Python.
+Activity records carry no sales channel: `channel` narrows the order-based numbers only.
+Definitions: METRICS.md "Products and inventory", "Activity" and docs/metrics.md.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..es.indices import ACTIVITY, ORDER_ITEMS, PRODUCTS, IndexFamily
+from .params import CommonParams
+from .runner import AnalyticsResponse, PeriodOut, QueryContext, agg_value, money, ratio
+from .sales import (
+    LineSums,
+    keyed_buckets,
+    line_sum_aggs,
+    orders_containing,
+    sales_query,
+)
+
+PerformanceSort = Literal["revenue", "units", "views", "margin"]
+InventorySort = Literal["revenue", "units", "stock", "stock_value", "days_of_cover", "turnover", "key"]
+AbcClass = Literal["A", "B", "C"]
+
+# ABC thresholds, in percent of the period's gross revenue (METRICS.md "ABC").
+ABC_A_PCT, ABC_B_PCT = 80, 95
+# Catalog documents read per search_after page.
+CATALOG_PAGE = 5000
+
+_PERIOD_EXAMPLE = {"start": "2026-10-01T00:00:00-04:00", "end": "2026-11-01T00:00:00-04:00",
+                   "tz": "America/New_York", "interval": "day"}
+
+
+# -- shared pieces ----------------------------------------------------------------------
+
+
+def activity_query(params: CommonParams, *types: str, must_exist: str | None = None) -> dict[str, Any]:
+    """Activity of the given types in the period (store filter; activity has no channel)."""
+    filters = [*params.filters("timestamp", channel_field=None), {"terms": {"activity_type": list(types)}}]
+    if must_exist:
+        filters.append({"exists": {"field": must_exist}})
+    return {"bool": {"filter": filters}}
+
+
+@dataclass(frozen=True)
+class CompositeBody:
+    """A paged composite aggregation, kept as data so its ES body can be read (and tested)."""
+
+    family: IndexFamily
+    query: dict[str, Any]
+    sources: list[dict[str, Any]]
+    aggs: dict[str, Any] | None = None
+
+    def buckets(self, ctx: QueryContext) -> AsyncIterator[dict[str, Any]]:
+        return ctx.composite(self.family, self.query, self.sources, self.aggs)
+
+
+def terms_source(name: str, field: str, *, missing: bool = False) -> dict[str, Any]:
+    source: dict[str, Any] = {"field": field}
+    if missing:
+        source["missing_bucket"] = True
+    return {name: {"terms": source}}
+
+
+def ranked(rows: Iterable[Any], measure: Callable[[Any], float | None], *, descending: bool = True) -> list[Any]:
+    """Rows by measure (descending unless told), rows without a value last, ties by key ascending."""
+    def order(row: Any) -> tuple[bool, float, str]:
+        value = measure(row)
+        if value is None:
+            return (True, 0.0, row.key)
+        return (False, -value if descending else value, row.key)
+
+    return sorted(rows, key=order)
+
+
+def rounded(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+# -- sales per product (order-items) ------------------------------------------------------
+
+NO_SALES = LineSums(revenue=0.0, units=0, cogs=0.0, lines=0, costed_lines=0, costed_revenue=0.0)
+
+
+async def product_line_sums(ctx: QueryContext, params: CommonParams) -> dict[str, LineSums]:
+    """Every product sold in the period with its line sums (sales.line_sum_aggs: revenue, units,
+    cogs over the lines with a known cost and their revenue), by a paged composite."""
+    buckets = await keyed_buckets(ctx, ORDER_ITEMS, sales_query(params), "product_id", line_sum_aggs())
+    return {key: LineSums.of(b) for key, b in buckets.items()}
+
+
+# -- product names --------------------------------------------------------------------------
+
+
+def names_body(params: CommonParams, ids: list[str], newest_first: str) -> dict[str, Any]:
+    """The newest `name` per product id (catalog: by updated_at; order lines: by created_at)."""
+    return {"query": {"bool": {"filter": [{"terms": {"product_id": ids}}, *params.filters(None, channel_field=None)]}},
+            "aggs": {"products": {"terms": {"field": "product_id", "size": len(ids)}, "aggs": {
+                "latest": {"top_hits": {"size": 1, "sort": [{newest_first: "desc"}], "_source": ["name"]}}}}}}
+
+
+async def product_names(ctx: QueryContext, params: CommonParams, ids: list[str]) -> dict[str, str | None]:
+    """Names from the catalog, else from the newest order line naming the product."""
+    names: dict[str, str | None] = {}
+    for family, newest_first in ((PRODUCTS, "updated_at"), (ORDER_ITEMS, "created_at")):
+        missing = [i for i in ids if names.get(i) is None]
+        if not missing:
+            break
+        response = await ctx.search(family, names_body(params, missing, newest_first))
+        for b in response.get("aggregations", {}).get("products", {}).get("buckets", []):
+            hits = b["latest"]["hits"]["hits"]
+            if hits and hits[0]["_source"].get("name"):
+                names[b["key"]] = hits[0]["_source"]["name"]
+    return {i: names.get(i) for i in ids}
+
+
+# -- performance --------------------------------------------------------------------------
+
+
+class PerformanceItem(BaseModel):
+    key: str = Field(description="product_id")
+    name: str | None = Field(description="catalog name (else the newest order line's)")
+    units: int = Field(description="units sold in sales of the period")
+    gross_revenue: float = Field(description="sum of line revenue of the product's sale lines")
+    orders: int = Field(description="distinct sales containing the product")
+    avg_price: float | None = Field(description="gross_revenue / units; null without units")
+    cogs: float = Field(description="sum of quantity * unit_cost over the lines with a known cost")
+    gross_profit: float | None = Field(description="line revenue - line cogs over the lines with a known cost; "
+                                                   "null when no sale line has a cost")
+    margin: float | None = Field(description="gross_profit / line revenue of the lines with a known cost")
+    lines_without_cost: int = Field(description="sale lines without a unit cost (left out of gross_profit and margin)")
+    views: int = Field(description="product_view activities in the period")
+    viewers: int = Field(description="distinct actors (user_id, else anonymous_id) with a product_view")
+    add_to_carts: int = Field(description="add_to_cart activities in the period")
+    viewers_who_bought: int = Field(description="viewers who are a customer (user_id = customer_id) with a sale "
+                                                "containing the product in the period")
+    view_to_purchase: float | None = Field(description="viewers_who_bought / viewers; null without viewers")
+
+
+class ProductPerformanceResponse(AnalyticsResponse):
+    sort: str = Field(description="ranking measure: revenue, units, views or margin")
+    products: int = Field(description="products with a sale line or a product activity in the period (before limit)")
+    items: list[PerformanceItem]
+    model_config = ConfigDict(json_schema_extra={"example": {
+        "period": _PERIOD_EXAMPLE, "cached": False, "sort": "revenue", "products": 118,
+        "items": [{"key": "p-0007", "name": "Voltix Earbuds Pro", "units": 41, "gross_revenue": 3212.59, "orders": 37,
+                   "avg_price": 78.36, "cogs": 1726.4, "gross_profit": 1407.2, "margin": 0.4491,
+                   "lines_without_cost": 1, "views": 164, "viewers": 131, "add_to_carts": 52,
+                   "viewers_who_bought": 29, "view_to_purchase": 0.2214}]}})
+
+
+@dataclass
+class _Engagement:
+    """Product activity of one product: views, carts, and who viewed it."""
+
+    views: int = 0
+    add_to_carts: int = 0
+    viewers: int = 0
+    user_viewers: set[str] = field(default_factory=set)
+    viewers_who_bought: int = 0
+
+
+@dataclass(frozen=True)
+class ProductPerformance:
+    params: CommonParams
+    sort: PerformanceSort = "revenue"
+    response_model: ClassVar = ProductPerformanceResponse
+    MEASURES: ClassVar[dict[str, str]] = {"revenue": "gross_revenue", "units": "units", "views": "views",
+                                          "margin": "margin"}
+
+    def activity_body(self) -> CompositeBody:
+        """One bucket per (product, actor): its views; the rest of the bucket are add-to-carts.
+        `user` tells an identified actor (user_id) from an anonymous one."""
+        return CompositeBody(
+            ACTIVITY, activity_query(self.params, "product_view", "add_to_cart", must_exist="product_id"),
+            [terms_source("product", "product_id"), terms_source("actor", "actor_id", missing=True),
+             terms_source("user", "user_id", missing=True)],
+            {"views": {"filter": {"term": {"activity_type": "product_view"}}}})
+
+    def buyers_body(self) -> CompositeBody:
+        """Every (product, customer) with a sale line in the period."""
+        return CompositeBody(ORDER_ITEMS, sales_query(self.params),
+                             [terms_source("product", "product_id"), terms_source("customer", "customer.customer_id")])
+
+    async def engagement(self, ctx: QueryContext) -> dict[str, _Engagement]:
+        out: dict[str, _Engagement] = defaultdict(_Engagement)
+        last_viewer = None  # buckets come sorted by (product, actor, user): one actor's are adjacent
+        async for b in self.activity_body().buckets(ctx):
+            product, actor, user = b["key"]["product"], b["key"]["actor"], b["key"]["user"]
+            e = out[product]
+            views = int(b["views"]["doc_count"])
+            e.views += views
+            e.add_to_carts += int(b["doc_count"]) - views
+            if views and actor is not None:
+                if (product, actor) != last_viewer:
+                    e.viewers += 1
+                    last_viewer = (product, actor)
+                if user is not None:
+                    e.user_viewers.add(user)
+        async for b in self.buyers_body().buckets(ctx):
+            e = out.get(b["key"]["product"])
+            if e is not None and b["key"]["customer"] in e.user_viewers:
+                e.viewers_who_bought += 1
+        return out
+
+    async def run(self, ctx: QueryContext) -> ProductPerformanceResponse:
+        sales = await product_line_sums(ctx, self.params)
+        orders = await orders_containing(ctx, sales_query(self.params), "product_id")
+        engagement = await self.engagement(ctx)
+        rows = []
+        for key in sales.keys() | engagement.keys():
+            t, e = sales.get(key, NO_SALES), engagement.get(key, _Engagement())
+            profit = t.profit
+            rows.append(PerformanceItem(
+                key=key, name=None, units=t.units, gross_revenue=money(t.revenue), orders=orders.get(key, 0),
+                avg_price=money(t.revenue / t.units) if t.units else None, cogs=money(t.cogs),
+                gross_profit=rounded(profit, 2), margin=None if profit is None else ratio(profit, t.costed_revenue),
+                lines_without_cost=t.lines_without_cost, views=e.views, viewers=e.viewers,
+                add_to_carts=e.add_to_carts, viewers_who_bought=e.viewers_who_bought,
+                view_to_purchase=ratio(e.viewers_who_bought, e.viewers)))
+        measure = self.MEASURES[self.sort]
+        top = ranked(rows, lambda r: getattr(r, measure))[: self.params.limit]
+        names = await product_names(ctx, self.params, [r.key for r in top]) if top else {}
+        for row in top:
+            row.name = names.get(row.key)
+        return ProductPerformanceResponse(period=PeriodOut(**self.params.period.describe()), sort=self.sort,
+                                          products=len(rows), items=top)
+
+
+# -- inventory ------------------------------------------------------------------------------
+
+
+@dataclass
+class CatalogEntry:
+    """A product's latest catalog record; with several stores in view, their records summed."""
+
+    name: str | None = None
+    updated_at: str = ""
+    stock: int | None = None
+    reorder_point: int | None = None
+    stock_value: float | None = None
+    active: bool | None = None
+
+    def add(self, doc: dict[str, Any]) -> None:
+        if doc.get("updated_at", "") >= self.updated_at:
+            self.updated_at = doc.get("updated_at", "")
+            self.name = doc.get("name") or self.name
+        stock, reorder, cost = doc.get("stock_quantity"), doc.get("reorder_point"), doc.get("cost")
+        if stock is not None:
+            self.stock = (self.stock or 0) + stock
+        if reorder is not None:
+            self.reorder_point = (self.reorder_point or 0) + reorder
+        if stock is not None and cost is not None:
+            self.stock_value = (self.stock_value or 0.0) + stock * cost
+        if doc.get("active") is not None:
+            self.active = bool(self.active) or doc["active"]
+
+
+def abc_classes(revenue: dict[str, float]) -> dict[str, str]:
+    """ABC by gross revenue (rounded to cents, so the classes follow the numbers shown).
+
+    Products by revenue descending, ties by key: A while the cumulative share before the
+    product is under 80 % (so the product crossing 80 % is A), then B while it is under
+    95 %, then C. Products without positive revenue are C.
+    """
+    cents = {k: round(v * 100) for k, v in revenue.items()}
+    total = sum(c for c in cents.values() if c > 0)
+    out = dict.fromkeys(revenue, "C")
+    before = 0
+    for key in sorted((k for k, c in cents.items() if c > 0), key=lambda k: (-cents[k], k)):
+        # Integer arithmetic: before / total < 80 %  <=>  100 * before < 80 * total.
+        out[key] = "A" if 100 * before < ABC_A_PCT * total else "B" if 100 * before < ABC_B_PCT * total else "C"
+        before += cents[key]
+    return out
+
+
+class InventoryItem(BaseModel):
+    key: str = Field(description="product_id")
+    name: str | None
+    active: bool | None = Field(description="catalog `active` flag (null when not in the catalog)")
+    in_catalog: bool = Field(description="false for a product sold in the period but missing from the catalog")
+    stock: int | None = Field(description="stock_quantity of the latest catalog record")
+    reorder_point: int | None
+    days_of_cover: float | None = Field(description="stock / avg_daily_units; null without sales in the period")
+    low_stock: bool = Field(description="stock <= reorder_point")
+    out_of_stock: bool = Field(description="stock = 0")
+    abc_class: AbcClass = Field(description="A: top 80 % of the period's gross revenue, B: next 15 %, C: the rest "
+                                            "and products without sales")
+    stock_value: float | None = Field(description="stock * cost of the latest catalog record")
+    turnover: float | None = Field(description="cogs of the period's sales / stock_value now")
+    avg_daily_units: float = Field(description="units sold in the period / days in the period")
+    units: int
+    gross_revenue: float
+    cogs: float = Field(description="quantity * unit_cost over the period's sale lines with a known cost")
+    slow_mover: bool = Field(description="stock > 0 and no units sold in the period")
+
+
+class AbcCounts(BaseModel):
+    A: int
+    B: int
+    C: int
+
+
+class InventorySummary(BaseModel):
+    products: int = Field(description="catalog products plus products sold in the period without a catalog record")
+    matched: int = Field(description="products matching the filters (before limit)")
+    low_stock: int
+    out_of_stock: int
+    slow_movers: int
+    stock_value: float = Field(description="sum of stock * cost over the catalog")
+    units: int = Field(description="units sold in the period")
+    gross_revenue: float
+    cogs: float
+    abc: AbcCounts = Field(description="products per ABC class")
+
+
+class InventoryResponse(AnalyticsResponse):
+    sort: str
+    days: float = Field(description="days in the period (local wall-clock days: a DST day counts as one day)")
+    summary: InventorySummary = Field(description="over every product, whatever the filters")
+    items: list[InventoryItem]
+    model_config = ConfigDict(json_schema_extra={"example": {
+        "period": _PERIOD_EXAMPLE, "cached": False, "sort": "revenue", "days": 31.0,
+        "summary": {"products": 120, "matched": 120, "low_stock": 21, "out_of_stock": 7, "slow_movers": 30,
+                    "stock_value": 182310.55, "units": 2480, "gross_revenue": 96120.4, "cogs": 50310.2,
+                    "abc": {"A": 24, "B": 27, "C": 69}},
+        "items": [{"key": "p-0007", "name": "Voltix Earbuds Pro", "active": True, "in_catalog": True, "stock": 12,
+                   "reorder_point": 18, "days_of_cover": 9.07, "low_stock": True, "out_of_stock": False,
+                   "abc_class": "A", "stock_value": 482.4, "turnover": 3.5788, "avg_daily_units": 1.3226,
+                   "units": 41, "gross_revenue": 3212.59, "cogs": 1726.4, "slow_mover": False}]}})
+
+
+@dataclass(frozen=True)
+class ProductInventory:
+    params: CommonParams
+    sort: InventorySort = "revenue"
+    low_stock: bool | None = None
+    abc_class: AbcClass | None = None
+    response_model: ClassVar = InventoryResponse
+    # sort -> (item field, descending)
+    SORTS: ClassVar[dict[str, tuple[str, bool]]] = {
+        "revenue": ("gross_revenue", True), "units": ("units", True), "stock_value": ("stock_value", True),
+        "turnover": ("turnover", True), "stock": ("stock", False), "days_of_cover": ("days_of_cover", False)}
+
+    def catalog_body(self, after: list[Any] | None) -> dict[str, Any]:
+        """One page of catalog documents (one per store and product), in a stable order."""
+        body: dict[str, Any] = {
+            "query": {"bool": {"filter": self.params.filters(None, channel_field=None)}},
+            "size": CATALOG_PAGE, "track_total_hits": False,
+            "sort": [{"product_id": "asc"}, {"store_id": "asc"}],
+            "source": ["product_id", "name", "stock_quantity", "reorder_point", "cost", "active", "updated_at"]}
+        if after is not None:
+            body["search_after"] = after
+        return body
+
+    async def catalog(self, ctx: QueryContext) -> dict[str, CatalogEntry]:
+        out: dict[str, CatalogEntry] = defaultdict(CatalogEntry)
+        after = None
+        while True:
+            hits = (await ctx.search(PRODUCTS, self.catalog_body(after)))["hits"]["hits"]
+            for hit in hits:
+                out[hit["_source"]["product_id"]].add(hit["_source"])
+            if len(hits) < CATALOG_PAGE:
+                return out
+            after = hits[-1]["sort"]
+
+    def _item(self, key: str, entry: CatalogEntry | None, sales: LineSums, abc: str, days: float) -> InventoryItem:
+        c = entry or CatalogEntry()
+        daily = sales.units / days
+        return InventoryItem(
+            key=key, name=c.name, active=c.active, in_catalog=entry is not None, stock=c.stock,
+            reorder_point=c.reorder_point,
+            days_of_cover=round(c.stock / daily, 2) if c.stock is not None and sales.units > 0 else None,
+            low_stock=c.stock is not None and c.reorder_point is not None and c.stock <= c.reorder_point,
+            out_of_stock=c.stock == 0, abc_class=abc,
+            stock_value=None if c.stock_value is None else money(c.stock_value),
+            turnover=ratio(sales.cogs, c.stock_value) if c.stock_value else None,
+            avg_daily_units=round(daily, 4), units=sales.units, gross_revenue=money(sales.revenue),
+            cogs=money(sales.cogs), slow_mover=(c.stock or 0) > 0 and sales.units == 0)
+
+    def matches(self, item: InventoryItem) -> bool:
+        return ((self.low_stock is None or item.low_stock == self.low_stock)
+                and (self.abc_class is None or item.abc_class == self.abc_class))
+
+    def order(self, items: list[InventoryItem]) -> list[InventoryItem]:
+        if self.sort == "key":
+            return sorted(items, key=lambda i: i.key)
+        name, descending = self.SORTS[self.sort]
+        return ranked(items, lambda i: getattr(i, name), descending=descending)
+
+    async def run(self, ctx: QueryContext) -> InventoryResponse:
+        p = self.params
+        catalog = await self.catalog(ctx)
+        sales = await product_line_sums(ctx, p)
+        abc = abc_classes({k: s.revenue for k, s in sales.items()})
+        days = p.period.days
+        items = [self._item(key, catalog.get(key), sales.get(key, NO_SALES), abc.get(key, "C"), days)
+                 for key in catalog.keys() | sales.keys()]
+        missing = [i.key for i in items if i.name is None]
+        if missing:
+            names = await product_names(ctx, p, missing)
+            for item in items:
+                item.name = item.name or names.get(item.key)
+        matched = [i for i in items if self.matches(i)]
+        summary = InventorySummary(
+            products=len(items), matched=len(matched), low_stock=sum(i.low_stock for i in items),
+            out_of_stock=sum(i.out_of_stock for i in items), slow_movers=sum(i.slow_mover for i in items),
+            stock_value=money(sum(c.stock_value or 0.0 for c in catalog.values())),
+            units=sum(s.units for s in sales.values()), gross_revenue=money(sum(s.revenue for s in sales.values())),
+            cogs=money(sum(s.cogs for s in sales.values())),
+            abc=AbcCounts(**{c: sum(i.abc_class == c for i in items) for c in "ABC"}))
+        return InventoryResponse(period=PeriodOut(**p.period.describe()), sort=self.sort, days=round(days, 4),
+                                 summary=summary, items=self.order(matched)[: p.limit])
+
+
+# -- reviews -------------------------------------------------------------------------------
+
+
+class RatingCount(BaseModel):
+    rating: int = Field(description="1..5")
+    count: int
+
+
+class ReviewedProduct(BaseModel):
+    key: str = Field(description="product_id")
+    name: str | None
+    count: int = Field(description="reviews with a rating in the period")
+    average_rating: float = Field(description="mean rating, 4 decimals")
+
+
+class ReviewPoint(BaseModel):
+    key: str = Field(description="local bucket start")
+    count: int
+    average_rating: float | None = Field(description="null in a bucket without reviews")
+
+
+class ReviewsResponse(AnalyticsResponse):
+    count: int = Field(description="reviews (activity_type review with a rating) in the period")
+    average_rating: float | None = Field(description="mean rating; null without reviews")
+    distribution: list[RatingCount] = Field(description="every rating 1..5, zeros included")
+    min_reviews: int = Field(description="the minimum review count of a listed product")
+    reviewed_products: int = Field(description="products with at least min_reviews reviews (before limit)")
+    products: list[ReviewedProduct] = Field(description="by average_rating desc, count desc, key asc")
+    series: list[ReviewPoint]
+    model_config = ConfigDict(json_schema_extra={"example": {
+        "period": _PERIOD_EXAMPLE, "cached": False, "count": 96, "average_rating": 3.9271,
+        "distribution": [{"rating": 1, "count": 8}, {"rating": 2, "count": 7}, {"rating": 3, "count": 11},
+                         {"rating": 4, "count": 27}, {"rating": 5, "count": 43}],
+        "min_reviews": 3, "reviewed_products": 9,
+        "products": [{"key": "p-0007", "name": "Voltix Earbuds Pro", "count": 5, "average_rating": 4.6}],
+        "series": [{"key": "2026-10-01", "count": 3, "average_rating": 4.3333}]}})
+
+
+@dataclass(frozen=True)
+class ProductReviews:
+    params: CommonParams
+    min_reviews: int = 3
+    response_model: ClassVar = ReviewsResponse
+
+    def query(self) -> dict[str, Any]:
+        return activity_query(self.params, "review", must_exist="rating")
+
+    def body(self) -> dict[str, Any]:
+        mean = {"average_rating": {"avg": {"field": "rating"}}}
+        return {"query": self.query(), "aggs": {
+            **mean,
+            # Ratings are 1..5: a histogram with fixed bounds returns every one of them.
+            "distribution": {"histogram": {"field": "rating", "interval": 1, "min_doc_count": 0,
+                                           "extended_bounds": {"min": 1, "max": 5}}},
+            "series": {**self.params.period.date_histogram("timestamp"), "aggs": mean}}}
+
+    def products_body(self) -> CompositeBody:
+        return CompositeBody(ACTIVITY, self.query(), [terms_source("product", "product_id")],
+                             {"rating_sum": {"sum": {"field": "rating"}}})
+
+    async def run(self, ctx: QueryContext) -> ReviewsResponse:
+        p = self.params
+        r = await ctx.search(ACTIVITY, self.body())
+        aggs = r.get("aggregations", {})
+        by_rating = {int(b["key"]): b["doc_count"] for b in aggs.get("distribution", {}).get("buckets", [])}
+        by_key = {p.period.key_of(b["key"]): b for b in aggs.get("series", {}).get("buckets", [])}
+        series = []
+        for key in p.period.keys():  # noqa: SIM118 (Period.keys: the bucket keys)
+            b = by_key.get(key, {"doc_count": 0})
+            series.append(ReviewPoint(key=key, count=b["doc_count"],
+                                      average_rating=rounded(b.get("average_rating", {}).get("value"), 4)))
+        reviewed = []
+        async for b in self.products_body().buckets(ctx):
+            if b["doc_count"] >= self.min_reviews:
+                reviewed.append(ReviewedProduct(key=b["key"]["product"], name=None, count=b["doc_count"],
+                                                average_rating=round(agg_value(b, "rating_sum") / b["doc_count"], 4)))
+        reviewed.sort(key=lambda i: (-i.average_rating, -i.count, i.key))
+        top = reviewed[: p.limit]
+        names = await product_names(ctx, p, [i.key for i in top]) if top else {}
+        for item in top:
+            item.name = names.get(item.key)
+        return ReviewsResponse(
+            period=PeriodOut(**p.period.describe()), count=int(r["hits"]["total"]["value"]),
+            average_rating=rounded(aggs.get("average_rating", {}).get("value"), 4),
+            distribution=[RatingCount(rating=n, count=by_rating.get(n, 0)) for n in range(1, 6)],
+            min_reviews=self.min_reviews, reviewed_products=len(reviewed), products=top, series=series)
+
+
+# -- site search ----------------------------------------------------------------------------
+
+
+class QueryCount(BaseModel):
+    key: str = Field(description="normalised query (trimmed, lower case, single spaces)")
+    count: int
+
+
+class SearchResponse(AnalyticsResponse):
+    searches: int = Field(description="search activities in the period")
+    zero_result_searches: int = Field(description="searches with results_count = 0")
+    zero_result_rate: float | None = Field(description="zero_result_searches / searches")
+    unique_queries: int = Field(description="distinct normalised queries")
+    searchers: int = Field(description="distinct actors with a search in the period")
+    searchers_who_purchased: int = Field(description="searchers with a purchase activity in the period")
+    search_conversion: float | None = Field(description="searchers_who_purchased / searchers")
+    top_queries: list[QueryCount] = Field(description="by count desc, key asc")
+    zero_result_queries: list[QueryCount] = Field(description="queries by their zero-result searches, desc, key asc")
+    model_config = ConfigDict(json_schema_extra={"example": {
+        "period": _PERIOD_EXAMPLE, "cached": False, "searches": 812, "zero_result_searches": 97,
+        "zero_result_rate": 0.1195, "unique_queries": 154, "searchers": 640, "searchers_who_purchased": 71,
+        "search_conversion": 0.1109, "top_queries": [{"key": "headphones", "count": 31}],
+        "zero_result_queries": [{"key": "hoverboard", "count": 12}]}})
+
+
+@dataclass(frozen=True)
+class SiteSearch:
+    params: CommonParams
+    response_model: ClassVar = SearchResponse
+    ZERO: ClassVar[dict[str, Any]] = {"zero": {"filter": {"term": {"results_count": 0}}}}
+
+    def body(self) -> dict[str, Any]:
+        return {"query": activity_query(self.params, "search"), "aggs": self.ZERO}
+
+    def queries_body(self) -> CompositeBody:
+        return CompositeBody(ACTIVITY, activity_query(self.params, "search"),
+                             [terms_source("query", "search_query_normalized")], self.ZERO)
+
+    def actors_body(self) -> CompositeBody:
+        """One bucket per actor with a search or a purchase; the rest of the bucket are purchases."""
+        return CompositeBody(ACTIVITY, activity_query(self.params, "search", "purchase"),
+                             [terms_source("actor", "actor_id")],
+                             {"searched": {"filter": {"term": {"activity_type": "search"}}}})
+
+    async def run(self, ctx: QueryContext) -> SearchResponse:
+        p = self.params
+        r = await ctx.search(ACTIVITY, self.body())
+        searches = int(r["hits"]["total"]["value"])
+        zero = int(r.get("aggregations", {}).get("zero", {}).get("doc_count", 0))
+        counts: list[QueryCount] = []
+        zeros: list[QueryCount] = []
+        async for b in self.queries_body().buckets(ctx):
+            counts.append(QueryCount(key=b["key"]["query"], count=b["doc_count"]))
+            if b["zero"]["doc_count"]:
+                zeros.append(QueryCount(key=b["key"]["query"], count=b["zero"]["doc_count"]))
+        searchers = converted = 0
+        async for b in self.actors_body().buckets(ctx):
+            searched = b["searched"]["doc_count"]
+            if searched:
+                searchers += 1
+                converted += b["doc_count"] > searched
+        return SearchResponse(
+            period=PeriodOut(**p.period.describe()), searches=searches, zero_result_searches=zero,
+            zero_result_rate=ratio(zero, searches), unique_queries=len(counts), searchers=searchers,
+            searchers_who_purchased=converted, search_conversion=ratio(converted, searchers),
+            top_queries=ranked(counts, lambda q: q.count)[: p.limit],
+            zero_result_queries=ranked(zeros, lambda q: q.count)[: p.limit])

@@ -1,0 +1,55 @@
+"""Routes of the products area: each one runs one query object of analytics.products.
+
+(`/products/top-selling` lives with the sales routes.)
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from .. import products
+from ..params import Common
+from ..runner import Ctx
+
+router = APIRouter(prefix="/api/v1/analytics", tags=["products"])
+
+
+@router.get("/products/performance", response_model=products.ProductPerformanceResponse,
+            summary="Per product: sales, profit, views, add-to-carts, view-to-purchase")
+async def performance(
+    params: Common, ctx: Ctx,
+    sort: Annotated[products.PerformanceSort, Query(description="ranking measure (descending, ties by key)")] = "revenue",
+) -> products.ProductPerformanceResponse:
+    return await ctx.answer("products/performance", products.ProductPerformance(params, sort), {"sort": sort})
+
+
+@router.get("/products/inventory", response_model=products.InventoryResponse,
+            summary="Stock, days of cover, low stock, ABC class, turnover, slow movers")
+async def inventory(
+    params: Common, ctx: Ctx,
+    sort: Annotated[products.InventorySort, Query(
+        description="revenue, units, stock_value, turnover: descending; stock, days_of_cover, key: ascending; "
+                    "empty values last, ties by key")] = "revenue",
+    low_stock: Annotated[bool | None, Query(description="true: only low-stock products; false: only the others")] = None,
+    abc_class: Annotated[products.AbcClass | None, Query(description="only products of this ABC class")] = None,
+) -> products.InventoryResponse:
+    query = products.ProductInventory(params, sort, low_stock, abc_class)
+    return await ctx.answer("products/inventory", query, {"sort": sort, "low_stock": low_stock, "abc_class": abc_class})
+
+
+@router.get("/products/reviews", response_model=products.ReviewsResponse,
+            summary="Rating distribution, mean, per-product means, series")
+async def reviews(
+    params: Common, ctx: Ctx,
+    min_reviews: Annotated[int, Query(ge=1, le=100000, description="minimum reviews of a listed product")] = 3,
+) -> products.ReviewsResponse:
+    return await ctx.answer("products/reviews", products.ProductReviews(params, min_reviews),
+                            {"min_reviews": min_reviews})
+
+
+@router.get("/products/search", response_model=products.SearchResponse,
+            summary="Top queries, zero-result rate and queries, search conversion")
+async def site_search(params: Common, ctx: Ctx) -> products.SearchResponse:
+    return await ctx.answer("products/search", products.SiteSearch(params))

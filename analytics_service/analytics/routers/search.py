@@ -1,0 +1,31 @@
+"""Routes of the search area: each one runs one query object of analytics.search."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from .. import search
+from ..params import Common
+from ..runner import Ctx
+
+router = APIRouter(prefix="/api/v1/analytics", tags=["search"])
+
+
+@router.get("/search", response_model=search.SearchResponse, summary="Full-text search in one index of the store")
+async def full_text_search(
+    params: Common,
+    ctx: Ctx,
+    query: Annotated[str, Query(description=f"search text (simple query string syntax: `+ | - \"phrase\" prefix* "
+                                            f"(group) term~1`), at most {search.MAX_QUERY_LENGTH} characters; "
+                                            "terms are ANDed")],
+    index: Annotated[search.SearchIndex, Query(description="orders (period on created_at), events and activity "
+                                                           "(timestamp), products (no period filter)")] = "orders",
+    size: Annotated[int, Query(description=f"hits per page, 1..{search.MAX_SIZE}")] = 10,
+    from_: Annotated[int, Query(alias="from", description=f"offset of the first hit; from + size <= "
+                                                          f"{search.MAX_WINDOW}")] = 0,
+) -> search.SearchResponse:
+    text = search.validated_query(query, size, from_)
+    return await ctx.answer("search", search.Search(params, text, index, size, from_),
+                            {"query": text, "index": index, "size": size, "from": from_})

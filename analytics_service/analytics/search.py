@@ -1,0 +1,142 @@
+"""Full-text search over orders, events, activity and products of the caller's store.
+
+The user's text goes into a `simple_query_string` (never `query_string`): it has no
+field syntax and never fails on bad syntax, it searches an explicit allow-list of fields
+per index, and its operators are restricted by `flags`. The store filter is a separate
+`filter` clause next to it, so nothing the user types can reach another store's documents.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+from elasticsearch import BadRequestError
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..es.indices import ACTIVITY, EVENTS, ORDERS, PRODUCTS, IndexFamily
+from .params import CommonParams, invalid
+from .runner import AnalyticsResponse, PeriodOut, QueryContext
+
+SearchIndex = Literal["orders", "events", "activity", "products"]
+MAX_QUERY_LENGTH = 500
+MAX_SIZE = 100
+MAX_WINDOW = 10_000  # from + size: Elasticsearch's index.max_result_window
+# Operators a user may use: + | - "phrase" (precedence) prefix* escapes and fuzzy~N (at most
+# 2 edits, Lucene's cap, expanded to few terms). Proximity (~N after a phrase) is off.
+FLAGS = "AND|OR|NOT|PHRASE|PRECEDENCE|PREFIX|ESCAPE|WHITESPACE|FUZZY"
+
+
+@dataclass(frozen=True)
+class Target:
+    """A searchable index: its family, the record's own id, its time field, its fields."""
+
+    family: IndexFamily
+    id_field: str
+    time_field: str | None  # the common period filters this field; None: no time filter
+    fields: tuple[str, ...]  # the allow-list, with boosts
+    channel_field: str | None = None
+
+    @property
+    def field_names(self) -> list[str]:
+        return [f.split("^")[0] for f in self.fields]
+
+
+TARGETS: dict[str, Target] = {
+    "orders": Target(ORDERS, "order_id", "created_at", (
+        "order_id^4", "customer.customer_id^3", "customer.email^3", "customer.name^2", "customer.city",
+        "items.name", "items.sku^2", "items.product_id^2", "coupon_code^2"), channel_field="channel"),
+    "events": Target(EVENTS, "event_id", "timestamp", (
+        "event_id^4", "order_id^3", "event_type^2", "user_id^2", "anonymous_id^2", "session_id", "product_id",
+        "category", "payment_method")),
+    "activity": Target(ACTIVITY, "activity_id", "timestamp", (
+        "activity_id^4", "search_query^2", "review_text", "page_url", "activity_type", "product_id", "order_id",
+        "category", "user_id", "anonymous_id", "session_id")),
+    # The catalog is the current state of each product: no time filter.
+    "products": Target(PRODUCTS, "product_id", None, (
+        "product_id^4", "sku^4", "name^3", "brand^2", "category", "subcategory")),
+}
+
+
+class SearchHit(BaseModel):
+    index: str = Field(description="the searched index: orders, events, activity or products")
+    id: str = Field(description="the record's own id (order_id, event_id, activity_id or product_id)")
+    score: float | None = Field(description="relevance score")
+    source: dict[str, Any] = Field(description="the stored document")
+    highlight: dict[str, list[str]] = Field(description="matching fragments per field, matches in <em>")
+
+
+class SearchResponse(AnalyticsResponse):
+    query: str = Field(description="the query as searched")
+    index: str
+    time_field: str | None = Field(description="the field the period filters (null: none, for products)")
+    total: int = Field(description="number of matching documents (exact)")
+    hits: list[SearchHit] = Field(description="by score desc, then newest, then id")
+    model_config = ConfigDict(json_schema_extra={"example": {
+        "period": {"start": "2026-10-22T00:00:00+00:00", "end": "2026-11-21T00:00:00+00:00", "tz": "UTC",
+                   "interval": "day"},
+        "cached": False, "query": "mary smith", "index": "orders", "time_field": "created_at", "total": 1,
+        "hits": [{"index": "orders", "id": "o-1001", "score": 7.31,
+                  "source": {"order_id": "o-1001", "customer": {"name": "Mary Smith"}, "status": "paid"},
+                  "highlight": {"customer.name": ["<em>Mary</em> <em>Smith</em>"]}}]}})
+
+
+def validated_query(query: str, size: int, offset: int) -> str:
+    """The query, trimmed; 422 naming the parameter when something is out of bounds."""
+    text = query.strip()
+    if not text:
+        raise invalid("query", "must not be empty")
+    if len(text) > MAX_QUERY_LENGTH:
+        raise invalid("query", f"at most {MAX_QUERY_LENGTH} characters")
+    if not 1 <= size <= MAX_SIZE:
+        raise invalid("size", f"must be between 1 and {MAX_SIZE}")
+    if offset < 0:
+        raise invalid("from", "must be >= 0")
+    if offset + size > MAX_WINDOW:
+        raise invalid("from", f"from + size must be at most {MAX_WINDOW}; narrow the query or the period")
+    return text
+
+
+@dataclass(frozen=True)
+class Search:
+    params: CommonParams
+    query: str
+    index: str = "orders"
+    size: int = 10
+    offset: int = 0
+    response_model: ClassVar = SearchResponse
+
+    @property
+    def target(self) -> Target:
+        return TARGETS[self.index]
+
+    def body(self) -> dict[str, Any]:
+        t = self.target
+        sort: list[dict[str, Any]] = [{"_score": "desc"}]
+        if t.time_field:
+            sort.append({t.time_field: {"order": "desc", "unmapped_type": "date"}})
+        sort.append({t.id_field: {"order": "asc", "unmapped_type": "keyword"}})
+        return {
+            "query": {"bool": {
+                "must": [{"simple_query_string": {
+                    "query": self.query, "fields": list(t.fields), "default_operator": "and", "lenient": True,
+                    "flags": FLAGS, "fuzzy_max_expansions": 20, "fuzzy_prefix_length": 1,
+                }}],
+                # Outside the user's query: the store (the key's own, or store_id) and the period.
+                "filter": self.params.filters(t.time_field, channel_field=t.channel_field),
+            }},
+            "from": self.offset, "size": self.size, "track_total_hits": True, "sort": sort,
+            "highlight": {"fields": {f: {} for f in t.field_names}, "require_field_match": True,
+                          "number_of_fragments": 3, "fragment_size": 150, "max_analyzed_offset": 100_000},
+        }
+
+    async def run(self, ctx: QueryContext) -> SearchResponse:
+        try:
+            r = await ctx.search(self.target.family, self.body())
+        except BadRequestError as exc:  # e.g. a query expanding to too many clauses
+            raise invalid("query", f"Elasticsearch could not run this query ({exc.message})") from None
+        hits = [SearchHit(index=self.index, id=str(h["_source"].get(self.target.id_field, h["_id"])),
+                          score=h.get("_score"), source=h["_source"], highlight=h.get("highlight", {}))
+                for h in r["hits"]["hits"]]
+        return SearchResponse(period=PeriodOut(**self.params.period.describe()), query=self.query, index=self.index,
+                              time_field=self.target.time_field, total=int(r["hits"]["total"]["value"]), hits=hits)
