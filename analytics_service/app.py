@@ -53,9 +53,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         from redis.asyncio import Redis
 
         app.state.redis = Redis.from_url(settings.redis_url)
-    backend = RedisBackend(app.state.redis) if app.state.redis is not None else MemoryBackend()
-    app.state.cache = ResponseCache(backend, namespace=settings.index_prefix, ttl=settings.cache_ttl_seconds)
-    app.state.ingestor.on_written = app.state.cache.bump
+    app.state.cache = None
+    if settings.cache_ttl_seconds > 0:
+        backend = RedisBackend(app.state.redis) if app.state.redis is not None else MemoryBackend()
+        app.state.cache = ResponseCache(backend, namespace=settings.index_prefix, ttl=settings.cache_ttl_seconds)
+        app.state.ingestor.on_written = app.state.cache.bump
     try:
         # Check (and with AUTO_SETUP install) the index templates now; when
         # Elasticsearch is not reachable yet, the first write checks again.

@@ -47,7 +47,8 @@ class Settings(BaseSettings):
     bulk_initial_backoff: float = 0.5
     # Install missing or outdated index templates when the app starts.
     auto_setup: bool = True
-    # Analytics responses are cached this long at most (new data invalidates them sooner).
+    # Analytics responses are cached this long at most (new data invalidates them sooner);
+    # 0 turns the response cache off.
     cache_ttl_seconds: int = 300
 
     @field_validator("index_prefix")
