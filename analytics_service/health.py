@@ -22,24 +22,25 @@ CheckState = Literal["ok", "unavailable", "not_configured"]
 
 
 class HealthChecks(BaseModel):
-    elasticsearch: CheckState
+    elasticsearch: CheckState = Field(description="`ok` when cluster health answers within 2 s")
     redis: CheckState = Field(description="`not_configured` when REDIS_URL is unset (in-process cache and queue)")
-    database: CheckState
+    database: CheckState = Field(description="`ok` when the database answers SELECT 1 within 3 s")
 
 
 class Health(BaseModel):
     status: Literal["ok", "degraded"] = Field(description="`ok` when every configured dependency answers")
-    checks: HealthChecks
+    checks: HealthChecks = Field(description="state of each dependency")
 
     model_config = {"json_schema_extra": {"example": {"status": "ok", "checks": {
         "elasticsearch": "ok", "redis": "not_configured", "database": "ok"}}}}
 
 
 class ElasticsearchHealth(BaseModel):
-    status: Literal["green", "yellow", "red", "unavailable"]
-    cluster_name: str | None = None
-    version: str | None = None
-    number_of_nodes: int | None = None
+    status: Literal["green", "yellow", "red", "unavailable"] = Field(
+        description="cluster health; `unavailable` when Elasticsearch does not answer (the other fields empty)")
+    cluster_name: str | None = Field(None, description="cluster name")
+    version: str | None = Field(None, description="Elasticsearch version of the node the service is connected to")
+    number_of_nodes: int | None = Field(None, description="nodes in the cluster")
     templates: dict[str, str] = Field(default_factory=dict, description="per index family: ok | missing | outdated")
 
     model_config = {"json_schema_extra": {"example": {

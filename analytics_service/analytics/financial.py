@@ -25,8 +25,22 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..es.indices import EVENTS, EXPENSES, ORDER_ITEMS, ORDERS, IndexFamily
 from .params import CommonParams, Period
-from .runner import AnalyticsResponse, PeriodOut, QueryContext, agg_value, money, ratio
-from .sales import NONE_KEY, comparison, keyed_buckets, order_sum_aggs, ranked, sales_query
+from .runner import AnalyticsResponse, BucketKey, PeriodOut, QueryContext, agg_value, money, ratio
+from .sales import (
+    NONE_KEY,
+    Cogs,
+    GrossRevenue,
+    NetRevenue,
+    OrderDiscounts,
+    Refunds,
+    SaleCount,
+    TotalsComparison,
+    comparison,
+    keyed_buckets,
+    order_sum_aggs,
+    ranked,
+    sales_query,
+)
 
 _PERIOD_EXAMPLE = {"start": "2026-10-01T00:00:00-04:00", "end": "2026-11-01T00:00:00-04:00",
                    "tz": "America/New_York", "interval": "month"}
@@ -36,7 +50,7 @@ _PERIOD_EXAMPLE = {"start": "2026-10-01T00:00:00-04:00", "end": "2026-11-01T00:0
 
 
 class SeriesKey(BaseModel):
-    key: str = Field(description="local bucket start: YYYY-MM-DD, or ISO datetime with offset for hours")
+    key: BucketKey
 
 
 def _sums(names: Iterable[str]) -> dict[str, Any]:
@@ -130,14 +144,14 @@ def expense_series(period: Period, aggs: dict[str, Any]) -> dict[str, dict[str, 
 
 
 class RevenueTotals(BaseModel):
-    gross_revenue: float = Field(description="sum of line revenue (quantity * unit_price - line discount) of sales")
-    order_discounts: float = Field(description="sum of order-level discount_amount")
-    refunds: float = Field(description="sum of refunded_amount (a refunded order without one: its order value)")
-    net_revenue: float = Field(description="gross_revenue - order_discounts - refunds")
+    gross_revenue: GrossRevenue
+    order_discounts: OrderDiscounts
+    refunds: Refunds
+    net_revenue: NetRevenue
     shipping: float = Field(description="sum of shipping_amount")
     tax: float = Field(description="sum of tax_amount")
     total_billed: float = Field(description="gross_revenue - order_discounts + shipping + tax")
-    orders: int = Field(description="number of sales")
+    orders: SaleCount
 
 
 class RevenuePoint(RevenueTotals, SeriesKey):
@@ -145,10 +159,9 @@ class RevenuePoint(RevenueTotals, SeriesKey):
 
 
 class FinancialRevenueResponse(AnalyticsResponse):
-    totals: RevenueTotals
+    totals: RevenueTotals = Field(description="over the period's sales")
     series: list[RevenuePoint] = Field(description="every bucket of the period, zeros when empty")
-    comparison: dict[str, float | int | None] | None = Field(
-        None, description="with compare: the previous period's totals and `<name>_growth_pct`")
+    comparison: TotalsComparison = None
     model_config = ConfigDict(json_schema_extra={"example": {
         "period": _PERIOD_EXAMPLE, "cached": False,
         "totals": {"gross_revenue": 48210.5, "order_discounts": 1210.4, "refunds": 930.0, "net_revenue": 46070.1,
@@ -200,7 +213,7 @@ class FinancialRevenue:
 
 class ProfitTotals(BaseModel):
     net_revenue: float = Field(description="gross_revenue - order_discounts - refunds of sales")
-    cogs: float = Field(description="sum of quantity * unit_cost over sale lines with a known cost")
+    cogs: Cogs
     gross_profit: float = Field(description="net_revenue - cogs")
     gross_margin: float | None = Field(description="gross_profit / net_revenue (null when net_revenue is 0)")
     expenses: float = Field(description="sum of expense amounts dated in the period")
@@ -228,15 +241,14 @@ class Unallocated(BaseModel):
 
 
 class FinancialProfitResponse(AnalyticsResponse):
-    totals: ProfitTotals
+    totals: ProfitTotals = Field(description="over the whole period")
     series: list[ProfitPoint] = Field(description="every bucket of the period, zeros when empty")
     by_category: list[CategoryProfit] = Field(
         description="line-level profit per category, by gross_revenue desc then key; every category")
     unallocated: Unallocated = Field(
         description="order-level amounts left out of by_category: sum(by_category.gross_profit) "
                     "- order_discounts - refunds = totals.gross_profit")
-    comparison: dict[str, float | int | None] | None = Field(
-        None, description="with compare: the previous period's totals and `<name>_growth_pct`")
+    comparison: TotalsComparison = None
     model_config = ConfigDict(json_schema_extra={"example": {
         "period": _PERIOD_EXAMPLE, "cached": False,
         "totals": {"net_revenue": 46070.1, "cogs": 25110.0, "gross_profit": 20960.1, "gross_margin": 0.455,
@@ -328,15 +340,14 @@ class ExpenseItem(BaseModel):
 
 
 class FinancialExpensesResponse(AnalyticsResponse):
-    totals: ExpenseTotals
+    totals: ExpenseTotals = Field(description="over the expenses dated in the period")
     by_category: list[ExpenseItem] = Field(description="every category, by amount desc then key")
     by_channel: list[ExpenseItem] = Field(
         description=f"every channel, by amount desc then key; '{NONE_KEY}' holds expenses without a channel")
     series: list[ExpensePoint] = Field(
         description="every bucket of the period; an expense counts in the bucket holding the start of its "
                     "date in `tz` (for hour buckets: the first hour of that day)")
-    comparison: dict[str, float | int | None] | None = Field(
-        None, description="with compare: the previous period's totals and `<name>_growth_pct`")
+    comparison: TotalsComparison = None
     model_config = ConfigDict(json_schema_extra={"example": {
         "period": _PERIOD_EXAMPLE, "cached": False,
         "totals": {"expenses": 14200.0, "count": 131},
@@ -415,25 +426,24 @@ class ChargebackSummary(BaseModel):
 class PaymentTotals(BaseModel):
     orders: int = Field(description="sales placed in the period")
     gross_revenue: float = Field(description="their gross revenue")
-    payments_succeeded: int
-    payments_failed: int
+    payments_succeeded: int = Field(description="payment_succeeded events")
+    payments_failed: int = Field(description="payment_failed events")
     success_rate: float | None = Field(description="succeeded / (succeeded + failed)")
     refunds: int = Field(description="refund_issued events")
-    refund_value: float
+    refund_value: float = Field(description="sum of the refund_issued events' value")
     chargebacks: int = Field(description="chargeback_opened events")
-    chargeback_value: float
+    chargeback_value: float = Field(description="sum of the chargeback_opened events' value")
     chargeback_rate: float | None = Field(description="chargebacks / payment_succeeded events")
 
 
 class FinancialPaymentsResponse(AnalyticsResponse):
     by_method: list[MethodItem] = Field(description="every method seen on sales or payment events, "
                                                     "by gross_revenue desc then key")
-    payments: PaymentAttempts
-    refunds: RefundSummary
-    chargebacks: ChargebackSummary
+    payments: PaymentAttempts = Field(description="payment events in the period by outcome, every method")
+    refunds: RefundSummary = Field(description="refund_issued events in the period (cash basis, by event time)")
+    chargebacks: ChargebackSummary = Field(description="chargeback_opened events in the period")
     totals: PaymentTotals = Field(description="the numbers above in one flat object (what `comparison` compares)")
-    comparison: dict[str, float | int | None] | None = Field(
-        None, description="with compare: the previous period's totals and `<name>_growth_pct`")
+    comparison: TotalsComparison = None
     model_config = ConfigDict(json_schema_extra={"example": {
         "period": _PERIOD_EXAMPLE, "cached": False,
         "by_method": [{"key": "card", "orders": 290, "gross_revenue": 34100.0, "share": 0.7073,

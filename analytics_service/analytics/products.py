@@ -13,17 +13,30 @@ Definitions: METRICS.md "Products and inventory", "Activity" and docs/metrics.md
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..es.indices import ACTIVITY, ORDER_ITEMS, PRODUCTS, IndexFamily
+from ..es.indices import ACTIVITY, ORDER_ITEMS, PRODUCTS
 from .params import CommonParams
-from .runner import AnalyticsResponse, PeriodOut, QueryContext, agg_value, money, ratio
+from .runner import (
+    AnalyticsResponse,
+    BucketKey,
+    Composite,
+    PeriodOut,
+    QueryContext,
+    agg_value,
+    money,
+    ratio,
+    terms_source,
+)
 from .sales import (
+    Cogs,
+    GrossRevenue,
     LineSums,
+    Units,
     keyed_buckets,
     line_sum_aggs,
     orders_containing,
@@ -52,26 +65,6 @@ def activity_query(params: CommonParams, *types: str, must_exist: str | None = N
     if must_exist:
         filters.append({"exists": {"field": must_exist}})
     return {"bool": {"filter": filters}}
-
-
-@dataclass(frozen=True)
-class CompositeBody:
-    """A paged composite aggregation, kept as data so its ES body can be read (and tested)."""
-
-    family: IndexFamily
-    query: dict[str, Any]
-    sources: list[dict[str, Any]]
-    aggs: dict[str, Any] | None = None
-
-    def buckets(self, ctx: QueryContext) -> AsyncIterator[dict[str, Any]]:
-        return ctx.composite(self.family, self.query, self.sources, self.aggs)
-
-
-def terms_source(name: str, field: str, *, missing: bool = False) -> dict[str, Any]:
-    source: dict[str, Any] = {"field": field}
-    if missing:
-        source["missing_bucket"] = True
-    return {name: {"terms": source}}
 
 
 def ranked(rows: Iterable[Any], measure: Callable[[Any], float | None], *, descending: bool = True) -> list[Any]:
@@ -128,15 +121,18 @@ async def product_names(ctx: QueryContext, params: CommonParams, ids: list[str])
 
 # -- performance --------------------------------------------------------------------------
 
+# A product's name as `product_names` finds it.
+ProductName = Annotated[str | None, Field(description="latest catalog name, else the newest order line's")]
+
 
 class PerformanceItem(BaseModel):
     key: str = Field(description="product_id")
-    name: str | None = Field(description="catalog name (else the newest order line's)")
+    name: ProductName
     units: int = Field(description="units sold in sales of the period")
     gross_revenue: float = Field(description="sum of line revenue of the product's sale lines")
     orders: int = Field(description="distinct sales containing the product")
     avg_price: float | None = Field(description="gross_revenue / units; null without units")
-    cogs: float = Field(description="sum of quantity * unit_cost over the lines with a known cost")
+    cogs: Cogs
     gross_profit: float | None = Field(description="line revenue - line cogs over the lines with a known cost; "
                                                    "null when no sale line has a cost")
     margin: float | None = Field(description="gross_profit / line revenue of the lines with a known cost")
@@ -152,7 +148,8 @@ class PerformanceItem(BaseModel):
 class ProductPerformanceResponse(AnalyticsResponse):
     sort: str = Field(description="ranking measure: revenue, units, views or margin")
     products: int = Field(description="products with a sale line or a product activity in the period (before limit)")
-    items: list[PerformanceItem]
+    items: list[PerformanceItem] = Field(description="top `limit` products by `sort`, descending (no value last), "
+                                                     "ties by key")
     model_config = ConfigDict(json_schema_extra={"example": {
         "period": _PERIOD_EXAMPLE, "cached": False, "sort": "revenue", "products": 118,
         "items": [{"key": "p-0007", "name": "Voltix Earbuds Pro", "units": 41, "gross_revenue": 3212.59, "orders": 37,
@@ -180,18 +177,18 @@ class ProductPerformance:
     MEASURES: ClassVar[dict[str, str]] = {"revenue": "gross_revenue", "units": "units", "views": "views",
                                           "margin": "margin"}
 
-    def activity_body(self) -> CompositeBody:
+    def activity_body(self) -> Composite:
         """One bucket per (product, actor): its views; the rest of the bucket are add-to-carts.
         `user` tells an identified actor (user_id) from an anonymous one."""
-        return CompositeBody(
+        return Composite(
             ACTIVITY, activity_query(self.params, "product_view", "add_to_cart", must_exist="product_id"),
             [terms_source("product", "product_id"), terms_source("actor", "actor_id", missing=True),
              terms_source("user", "user_id", missing=True)],
             {"views": {"filter": {"term": {"activity_type": "product_view"}}}})
 
-    def buyers_body(self) -> CompositeBody:
+    def buyers_body(self) -> Composite:
         """Every (product, customer) with a sale line in the period."""
-        return CompositeBody(ORDER_ITEMS, sales_query(self.params),
+        return Composite(ORDER_ITEMS, sales_query(self.params),
                              [terms_source("product", "product_id"), terms_source("customer", "customer.customer_id")])
 
     async def engagement(self, ctx: QueryContext) -> dict[str, _Engagement]:
@@ -288,11 +285,12 @@ def abc_classes(revenue: dict[str, float]) -> dict[str, str]:
 
 class InventoryItem(BaseModel):
     key: str = Field(description="product_id")
-    name: str | None
+    name: ProductName
     active: bool | None = Field(description="catalog `active` flag (null when not in the catalog)")
     in_catalog: bool = Field(description="false for a product sold in the period but missing from the catalog")
     stock: int | None = Field(description="stock_quantity of the latest catalog record")
-    reorder_point: int | None
+    reorder_point: int | None = Field(description="reorder_point of the latest catalog record (summed over the stores "
+                                                   "in view)")
     days_of_cover: float | None = Field(description="stock / avg_daily_units; null without sales in the period")
     low_stock: bool = Field(description="stock <= reorder_point")
     out_of_stock: bool = Field(description="stock = 0")
@@ -301,36 +299,38 @@ class InventoryItem(BaseModel):
     stock_value: float | None = Field(description="stock * cost of the latest catalog record")
     turnover: float | None = Field(description="cogs of the period's sales / stock_value now")
     avg_daily_units: float = Field(description="units sold in the period / days in the period")
-    units: int
-    gross_revenue: float
-    cogs: float = Field(description="quantity * unit_cost over the period's sale lines with a known cost")
+    units: Units
+    gross_revenue: GrossRevenue
+    cogs: Cogs
     slow_mover: bool = Field(description="stock > 0 and no units sold in the period")
 
 
 class AbcCounts(BaseModel):
-    A: int
-    B: int
-    C: int
+    A: int = Field(description="products in class A")
+    B: int = Field(description="products in class B")
+    C: int = Field(description="products in class C")
 
 
 class InventorySummary(BaseModel):
     products: int = Field(description="catalog products plus products sold in the period without a catalog record")
     matched: int = Field(description="products matching the filters (before limit)")
-    low_stock: int
-    out_of_stock: int
-    slow_movers: int
+    low_stock: int = Field(description="products with stock <= reorder_point")
+    out_of_stock: int = Field(description="products with stock = 0")
+    slow_movers: int = Field(description="products with stock > 0 and no units sold in the period")
     stock_value: float = Field(description="sum of stock * cost over the catalog")
     units: int = Field(description="units sold in the period")
-    gross_revenue: float
-    cogs: float
+    gross_revenue: GrossRevenue
+    cogs: Cogs
     abc: AbcCounts = Field(description="products per ABC class")
 
 
 class InventoryResponse(AnalyticsResponse):
-    sort: str
+    sort: str = Field(description="order of items: revenue, units, stock_value, turnover (desc); stock, "
+                                  "days_of_cover, key (asc)")
     days: float = Field(description="days in the period (local wall-clock days: a DST day counts as one day)")
     summary: InventorySummary = Field(description="over every product, whatever the filters")
-    items: list[InventoryItem]
+    items: list[InventoryItem] = Field(description="products matching low_stock and abc_class, in `sort` order, "
+                                                   "first `limit`")
     model_config = ConfigDict(json_schema_extra={"example": {
         "period": _PERIOD_EXAMPLE, "cached": False, "sort": "revenue", "days": 31.0,
         "summary": {"products": 120, "matched": 120, "low_stock": 21, "out_of_stock": 7, "slow_movers": 30,
@@ -430,19 +430,19 @@ class ProductInventory:
 
 class RatingCount(BaseModel):
     rating: int = Field(description="1..5")
-    count: int
+    count: int = Field(description="reviews with this rating in the period")
 
 
 class ReviewedProduct(BaseModel):
     key: str = Field(description="product_id")
-    name: str | None
+    name: ProductName
     count: int = Field(description="reviews with a rating in the period")
     average_rating: float = Field(description="mean rating, 4 decimals")
 
 
 class ReviewPoint(BaseModel):
-    key: str = Field(description="local bucket start")
-    count: int
+    key: BucketKey
+    count: int = Field(description="reviews in the bucket")
     average_rating: float | None = Field(description="null in a bucket without reviews")
 
 
@@ -453,7 +453,7 @@ class ReviewsResponse(AnalyticsResponse):
     min_reviews: int = Field(description="the minimum review count of a listed product")
     reviewed_products: int = Field(description="products with at least min_reviews reviews (before limit)")
     products: list[ReviewedProduct] = Field(description="by average_rating desc, count desc, key asc")
-    series: list[ReviewPoint]
+    series: list[ReviewPoint] = Field(description="every bucket of the period, zeros when it has no reviews")
     model_config = ConfigDict(json_schema_extra={"example": {
         "period": _PERIOD_EXAMPLE, "cached": False, "count": 96, "average_rating": 3.9271,
         "distribution": [{"rating": 1, "count": 8}, {"rating": 2, "count": 7}, {"rating": 3, "count": 11},
@@ -481,8 +481,8 @@ class ProductReviews:
                                            "extended_bounds": {"min": 1, "max": 5}}},
             "series": {**self.params.period.date_histogram("timestamp"), "aggs": mean}}}
 
-    def products_body(self) -> CompositeBody:
-        return CompositeBody(ACTIVITY, self.query(), [terms_source("product", "product_id")],
+    def products_body(self) -> Composite:
+        return Composite(ACTIVITY, self.query(), [terms_source("product", "product_id")],
                              {"rating_sum": {"sum": {"field": "rating"}}})
 
     async def run(self, ctx: QueryContext) -> ReviewsResponse:
@@ -518,7 +518,7 @@ class ProductReviews:
 
 class QueryCount(BaseModel):
     key: str = Field(description="normalised query (trimmed, lower case, single spaces)")
-    count: int
+    count: int = Field(description="searches with the query (in zero_result_queries: those with results_count = 0)")
 
 
 class SearchResponse(AnalyticsResponse):
@@ -547,13 +547,13 @@ class SiteSearch:
     def body(self) -> dict[str, Any]:
         return {"query": activity_query(self.params, "search"), "aggs": self.ZERO}
 
-    def queries_body(self) -> CompositeBody:
-        return CompositeBody(ACTIVITY, activity_query(self.params, "search"),
+    def queries_body(self) -> Composite:
+        return Composite(ACTIVITY, activity_query(self.params, "search"),
                              [terms_source("query", "search_query_normalized")], self.ZERO)
 
-    def actors_body(self) -> CompositeBody:
+    def actors_body(self) -> Composite:
         """One bucket per actor with a search or a purchase; the rest of the bucket are purchases."""
-        return CompositeBody(ACTIVITY, activity_query(self.params, "search", "purchase"),
+        return Composite(ACTIVITY, activity_query(self.params, "search", "purchase"),
                              [terms_source("actor", "actor_id")],
                              {"searched": {"filter": {"term": {"activity_type": "search"}}}})
 

@@ -27,15 +27,19 @@ from .params import CommonParams
 COMPOSITE_PAGE = 5000
 
 
+# The key of a series bucket, shared by every `series` item.
+BucketKey = Annotated[str, Field(description="local bucket start: YYYY-MM-DD, or ISO datetime with offset for hours")]
+
+
 class PeriodOut(BaseModel):
     start: str = Field(description="period start, local ISO 8601 datetime in `tz`")
     end: str = Field(description="period end (exclusive)")
-    tz: str
-    interval: str
+    tz: str = Field(description="IANA time zone of the period and of the bucket keys (default DEFAULT_TIMEZONE)")
+    interval: str = Field(description="bucket size of `series`: hour, day, week (Monday), month, quarter or year")
 
 
 class AnalyticsResponse(BaseModel):
-    period: PeriodOut
+    period: PeriodOut = Field(description="the half-open period [start, end) the numbers cover")
     cached: bool = Field(False, description="true when served from the response cache")
 
 
@@ -103,6 +107,28 @@ class QueryContext:
         result = await query.run(self)
         await self.cache.set(key, orjson.dumps(result.model_dump(mode="json")))
         return result
+
+
+@dataclass(frozen=True)
+class Composite:
+    """One paged composite aggregation kept as data, so its ES body can be read and tested:
+    the index family, the query, the sources and the sub-aggregations."""
+
+    family: IndexFamily
+    query: dict[str, Any]
+    sources: list[dict[str, Any]]
+    aggs: dict[str, Any] | None = None
+
+    def buckets(self, ctx: QueryContext) -> AsyncIterator[dict[str, Any]]:
+        return ctx.composite(self.family, self.query, self.sources, self.aggs)
+
+
+def terms_source(name: str, field: str, *, missing: bool = False) -> dict[str, Any]:
+    """A composite `terms` source; `missing` keeps documents without the field as a null key."""
+    terms: dict[str, Any] = {"field": field}
+    if missing:
+        terms["missing_bucket"] = True
+    return {name: {"terms": terms}}
 
 
 def query_context(request: Request) -> QueryContext:

@@ -13,11 +13,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, TypeVar
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..es.indices import ORDER_ITEMS, ORDERS, IndexFamily
 from .params import CommonParams, Period, growth_pct
-from .runner import AnalyticsResponse, PeriodOut, QueryContext, agg_value, money, ratio
+from .runner import AnalyticsResponse, BucketKey, PeriodOut, QueryContext, agg_value, money, ratio
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -35,11 +35,6 @@ ORDER_SUMS = {
     "tax": "tax_amount",
     "lines_without_cost": "lines_without_cost",
 }
-CARDINALITY_PRECISION = 40000
-# Measured on this node: `cardinality` (threshold 40,000) is exact up to about 10,000
-# distinct values and drifts by a few above; below this the estimate is trusted.
-EXACT_CARDINALITY_BELOW = 5000
-
 
 def order_sum_aggs() -> dict[str, Any]:
     return {name: {"sum": {"field": field}} for name, field in ORDER_SUMS.items()}
@@ -49,12 +44,27 @@ def sales_query(params: CommonParams, period: Period | None = None) -> dict[str,
     return {"bool": {"filter": [SALE, *params.filters("created_at", period=period)]}}
 
 
+# Field meanings shared by the sales, products and financial models (docs/metrics.md
+# "Orders and money"): totals are over the period's sales, series items over their bucket's.
+GrossRevenue = Annotated[float, Field(
+    description="sum of line revenue (quantity * unit_price - line discount) over the sale lines")]
+OrderDiscounts = Annotated[float, Field(description="sum of the sales' order-level discount_amount")]
+Refunds = Annotated[float, Field(
+    description="sum of the sales' refunded_amount (a refunded order without one: its order value)")]
+NetRevenue = Annotated[float, Field(description="gross_revenue - order_discounts - refunds")]
+SaleCount = Annotated[int, Field(description="number of sales (orders paid, processing, shipped, delivered, refunded)")]
+Aov = Annotated[float | None, Field(description="(gross_revenue - order_discounts) / orders; null without sales")]
+Units = Annotated[int, Field(description="units sold: sum of quantity over the sale lines")]
+Cogs = Annotated[float, Field(description="sum of quantity * unit_cost over the sale lines with a known cost")]
+LinesWithoutCost = Annotated[int, Field(description="sale lines without a unit_cost (left out of cogs and profit)")]
+
+
 class Kpis(BaseModel):
-    gross_revenue: float = Field(description="sum of line revenue (quantity * unit_price - line discount) of sales")
-    net_revenue: float = Field(description="gross_revenue - order_discounts - refunds")
-    orders: int = Field(description="number of sales")
-    aov: float | None = Field(description="(gross_revenue - order_discounts) / orders")
-    units: int = Field(description="sum of quantity")
+    gross_revenue: GrossRevenue
+    net_revenue: NetRevenue
+    orders: SaleCount
+    aov: Aov
+    units: Units
     customers: int = Field(description="distinct customers with a sale in the period")
     new_customers: int = Field(description="customers whose first sale ever is in the period")
     gross_profit: float = Field(description="net_revenue - cogs")
@@ -67,13 +77,11 @@ def _totals(aggs: dict[str, Any], orders: int) -> dict[str, float]:
 
 
 async def count_distinct(ctx: QueryContext, family, query: dict[str, Any], field: str) -> int:
-    """Exact distinct count: `cardinality` where it is exact (small counts); otherwise the
-    values are counted by paging a composite aggregation."""
-    response = await ctx.search(family, {"query": query, "aggs": {"n": {"cardinality": {
-        "field": field, "precision_threshold": CARDINALITY_PRECISION}}}})
-    estimate = int(agg_value(response.get("aggregations", {}), "n"))
-    if estimate < EXACT_CARDINALITY_BELOW:
-        return estimate
+    """Exact distinct count, by paging a composite aggregation (one request per 5,000 values).
+
+    Not `cardinality`: measured on this node, its estimate is already off for a few
+    thousand distinct values (hash collisions), so it is never used for a count.
+    """
     count = 0
     async for _ in ctx.composite(family, query, [{"v": {"terms": {"field": field}}}]):
         count += 1
@@ -127,27 +135,27 @@ def comparison(current: BaseModel, previous: BaseModel) -> dict[str, Any]:
 
 
 class TrendPoint(BaseModel):
-    key: str = Field(description="local bucket start: YYYY-MM-DD, or ISO datetime with offset for hours")
-    gross_revenue: float
-    net_revenue: float
-    orders: int
-    aov: float | None
-    units: int
+    key: BucketKey
+    gross_revenue: GrossRevenue
+    net_revenue: NetRevenue
+    orders: SaleCount
+    aov: Aov
+    units: Units
 
 
 class TrendTotals(BaseModel):
-    gross_revenue: float
-    net_revenue: float
-    order_discounts: float
-    refunds: float
-    orders: int
-    aov: float | None
-    units: int
+    gross_revenue: GrossRevenue
+    net_revenue: NetRevenue
+    order_discounts: OrderDiscounts
+    refunds: Refunds
+    orders: SaleCount
+    aov: Aov
+    units: Units
 
 
 class RevenueTrendsResponse(AnalyticsResponse):
-    series: list[TrendPoint]
-    totals: TrendTotals
+    series: list[TrendPoint] = Field(description="every bucket of the period, zeros (aov null) when it has no sales")
+    totals: TrendTotals = Field(description="over the whole period")
     model_config = {"json_schema_extra": {"example": {
         "period": {"start": "2026-11-01T00:00:00-03:00", "end": "2026-11-03T00:00:00-03:00",
                    "tz": "America/Sao_Paulo", "interval": "day"},
@@ -201,15 +209,21 @@ class RevenueTrends:
 
 class ProductItem(BaseModel):
     key: str = Field(description="product_id")
-    name: str | None
+    name: str | None = Field(description="the name on the product's latest sale line in the period")
     gross_revenue: float = Field(description="sum of line revenue")
-    units: int
+    units: Units
     orders: int = Field(description="distinct sales containing the product")
 
 
 class TopSellingResponse(AnalyticsResponse):
     by: str = Field(description="ranking measure: revenue or units")
-    items: list[ProductItem]
+    items: list[ProductItem] = Field(description="top `limit` products by the measure, descending, ties by key")
+    model_config = ConfigDict(json_schema_extra={"example": {
+        "period": {"start": "2026-10-22T00:00:00+00:00", "end": "2026-11-21T00:00:00+00:00", "tz": "UTC",
+                   "interval": "day"},
+        "cached": False, "by": "revenue",
+        "items": [{"key": "p-0007", "name": "Voltix Earbuds Pro", "gross_revenue": 3212.59, "units": 41, "orders": 37},
+                  {"key": "p-0012", "name": "Aero Desk Lamp", "gross_revenue": 2210.0, "units": 68, "orders": 61}]}})
 
 
 def top_products_body(params: CommonParams, by: str, size: int) -> dict[str, Any]:
@@ -266,15 +280,15 @@ class TopSelling:
 
 
 class DashboardPoint(BaseModel):
-    key: str
-    gross_revenue: float
-    orders: int
+    key: BucketKey
+    gross_revenue: GrossRevenue
+    orders: SaleCount
 
 
 class DashboardResponse(AnalyticsResponse):
-    kpis: Kpis
-    series: list[DashboardPoint]
-    top_products: list[ProductItem]
+    kpis: Kpis = Field(description="KPIs over the period's sales")
+    series: list[DashboardPoint] = Field(description="every bucket of the period, zeros when it has no sales")
+    top_products: list[ProductItem] = Field(description="top `limit` products by line revenue, ties by key")
     comparison: dict[str, float | int | None] | None = Field(
         None, description="with compare: the previous period's value of every KPI and `<kpi>_growth_pct`")
     model_config = {"json_schema_extra": {"example": {
@@ -311,20 +325,37 @@ class Dashboard:
 
 
 class RevenueTotals(BaseModel):
-    gross_revenue: float
-    order_discounts: float
-    refunds: float
-    net_revenue: float
+    gross_revenue: GrossRevenue
+    order_discounts: OrderDiscounts
+    refunds: Refunds
+    net_revenue: NetRevenue
 
 
 class RevenuePoint(RevenueTotals):
-    key: str
+    key: BucketKey
+
+
+# `comparison` of the endpoints whose `compare` compares every total (see `comparison`).
+TotalsComparison = Annotated[dict[str, float | int | None] | None, Field(
+    description="with compare: each total in the comparison period and `<name>_growth_pct` (null when that is 0)")]
 
 
 class SalesRevenueResponse(AnalyticsResponse):
-    totals: RevenueTotals
-    series: list[RevenuePoint]
-    comparison: dict[str, float | int | None] | None = None
+    totals: RevenueTotals = Field(description="over the whole period")
+    series: list[RevenuePoint] = Field(description="every bucket of the period, zeros when it has no sales")
+    comparison: TotalsComparison = None
+    model_config = ConfigDict(json_schema_extra={"example": {
+        "period": {"start": "2026-11-01T00:00:00+00:00", "end": "2026-11-03T00:00:00+00:00", "tz": "UTC",
+                   "interval": "day"},
+        "cached": False,
+        "totals": {"gross_revenue": 3180.5, "order_discounts": 120.0, "refunds": 85.5, "net_revenue": 2975.0},
+        "series": [{"gross_revenue": 1700.0, "order_discounts": 70.0, "refunds": 85.5, "net_revenue": 1544.5,
+                    "key": "2026-11-01"},
+                   {"gross_revenue": 1480.5, "order_discounts": 50.0, "refunds": 0.0, "net_revenue": 1430.5,
+                    "key": "2026-11-02"}],
+        "comparison": {"gross_revenue": 2900.0, "gross_revenue_growth_pct": 9.67, "order_discounts": 100.0,
+                       "order_discounts_growth_pct": 20.0, "refunds": 0.0, "refunds_growth_pct": None,
+                       "net_revenue": 2800.0, "net_revenue_growth_pct": 6.25}}})
 
 
 @dataclass(frozen=True)
@@ -357,14 +388,14 @@ class SalesRevenue:
 
 class StatusCount(BaseModel):
     key: str = Field(description="order status")
-    count: int
+    count: int = Field(description="orders placed in the period whose current status is `key`")
 
 
 class OrdersPoint(BaseModel):
-    key: str
+    key: BucketKey
     orders: int = Field(description="sales in the bucket")
     placed: int = Field(description="orders placed in the bucket, any status")
-    cancelled: int
+    cancelled: int = Field(description="orders placed in the bucket whose current status is cancelled")
 
 
 class SalesOrdersResponse(AnalyticsResponse):
@@ -373,7 +404,17 @@ class SalesOrdersResponse(AnalyticsResponse):
     by_status: list[StatusCount] = Field(description="every order placed in the period, by current status")
     cancellation_rate: float | None = Field(description="cancelled / all orders placed in the period")
     refunded_order_rate: float | None = Field(description="sales with a refund / sales")
-    series: list[OrdersPoint]
+    series: list[OrdersPoint] = Field(description="every bucket of the period, zeros when empty")
+    model_config = ConfigDict(json_schema_extra={"example": {
+        "period": {"start": "2026-11-01T00:00:00+00:00", "end": "2026-11-03T00:00:00+00:00", "tz": "UTC",
+                   "interval": "day"},
+        "cached": False, "orders": 26, "placed": 30,
+        "by_status": [{"key": "delivered", "count": 14}, {"key": "shipped", "count": 6},
+                      {"key": "cancelled", "count": 3}, {"key": "paid", "count": 3}, {"key": "refunded", "count": 2},
+                      {"key": "pending", "count": 1}, {"key": "processing", "count": 1}],
+        "cancellation_rate": 0.1, "refunded_order_rate": 0.1154,
+        "series": [{"key": "2026-11-01", "orders": 15, "placed": 17, "cancelled": 2},
+                   {"key": "2026-11-02", "orders": 11, "placed": 13, "cancelled": 1}]}})
 
 
 @dataclass(frozen=True)
@@ -548,11 +589,11 @@ def ranked(items: list[T], measure: dict[str, float | None], limit: int | None) 
 class ProductRow(BaseModel):
     key: str = Field(description="product_id")
     name: str | None = Field(description="the name on the product's latest sale line in the period")
-    units: int = Field(description="sum of quantity")
+    units: Units
     gross_revenue: float = Field(description="sum of line revenue")
     orders: int = Field(description="distinct sales containing the product")
     avg_price: float = Field(description="gross_revenue / units")
-    cogs: float = Field(description="sum of quantity * unit_cost over the lines with a known cost")
+    cogs: Cogs
     lines_without_cost: int = Field(description="sale lines of the product without a unit cost")
     gross_profit: float | None = Field(description="line revenue - line cogs over the lines with a known cost; "
                                                    "null when no line has a cost")
@@ -564,16 +605,16 @@ class ProductRow(BaseModel):
 
 class ProductTotals(BaseModel):
     gross_revenue: float = Field(description="line revenue of every sale line in the period")
-    units: int
-    cogs: float
-    lines_without_cost: int
+    units: Units
+    cogs: Cogs
+    lines_without_cost: LinesWithoutCost
     gross_profit: float = Field(description="line revenue - line cogs over every line with a known cost")
 
 
 class SalesProductsResponse(AnalyticsResponse):
     sort: str = Field(description="ranking measure: revenue, units, orders or gross_profit")
     total_products: int = Field(description="products with sales in the period (all of them, not only the items)")
-    totals: ProductTotals
+    totals: ProductTotals = Field(description="over every product, not only the items")
     items: list[ProductRow] = Field(description="top `limit` products by the measure, ties by key")
     comparison: dict[str, float | None] | None = Field(
         None, description="with compare: {gross_revenue: the comparison period's, gross_revenue_growth_pct}")
@@ -652,7 +693,7 @@ class SalesProducts:
 class CategoryRow(BaseModel):
     key: str = Field(description='category or subcategory; lines without one under "(none)"')
     gross_revenue: float = Field(description="sum of line revenue")
-    units: int = Field(description="sum of quantity")
+    units: Units
     orders: int = Field(description="distinct sales with at least one line in it")
     share: float | None = Field(description="gross_revenue / line revenue of every sale line in the period")
     gross_revenue_previous: RevenuePrevious = None
@@ -661,14 +702,14 @@ class CategoryRow(BaseModel):
 
 class CategoryTotals(BaseModel):
     gross_revenue: float = Field(description="line revenue of every sale line in the period")
-    units: int
+    units: Units
     orders: int = Field(description="sales in the period")
 
 
 class SalesCategoriesResponse(AnalyticsResponse):
     level: str = Field(description="category or subcategory")
     total_keys: int = Field(description="distinct keys with sales in the period (all of them, not only the items)")
-    totals: CategoryTotals
+    totals: CategoryTotals = Field(description="over every key, not only the items")
     items: list[CategoryRow] = Field(description="every key (or the top `limit` when given) by gross_revenue")
     comparison: dict[str, float | None] | None = Field(
         None, description="with compare: {gross_revenue: the comparison period's, gross_revenue_growth_pct}")
@@ -727,15 +768,15 @@ class GeoRow(BaseModel):
 
 
 class GeoTotals(BaseModel):
-    gross_revenue: float
-    orders: int
+    gross_revenue: GrossRevenue
+    orders: SaleCount
     customers: int = Field(description="distinct customers with a sale in the period")
 
 
 class SalesGeographicResponse(AnalyticsResponse):
     level: str = Field(description="country, region, state or city")
     total_keys: int = Field(description="distinct keys with sales in the period (all of them, not only the items)")
-    totals: GeoTotals
+    totals: GeoTotals = Field(description="over every key, not only the items")
     items: list[GeoRow] = Field(description="every key (or the top `limit` when given) by gross_revenue")
     comparison: dict[str, float | None] | None = Field(
         None, description="with compare: {gross_revenue: the comparison period's, gross_revenue_growth_pct}")

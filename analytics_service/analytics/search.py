@@ -9,7 +9,7 @@ per index, and its operators are restricted by `flags`. The store filter is a se
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from elasticsearch import BadRequestError
 from pydantic import BaseModel, ConfigDict, Field
@@ -58,8 +58,11 @@ TARGETS: dict[str, Target] = {
 }
 
 
+SearchedIndex = Annotated[str, Field(description="the searched index: orders, events, activity or products")]
+
+
 class SearchHit(BaseModel):
-    index: str = Field(description="the searched index: orders, events, activity or products")
+    index: SearchedIndex
     id: str = Field(description="the record's own id (order_id, event_id, activity_id or product_id)")
     score: float | None = Field(description="relevance score")
     source: dict[str, Any] = Field(description="the stored document")
@@ -68,7 +71,7 @@ class SearchHit(BaseModel):
 
 class SearchResponse(AnalyticsResponse):
     query: str = Field(description="the query as searched")
-    index: str
+    index: SearchedIndex
     time_field: str | None = Field(description="the field the period filters (null: none, for products)")
     total: int = Field(description="number of matching documents (exact)")
     hits: list[SearchHit] = Field(description="by score desc, then newest, then id")

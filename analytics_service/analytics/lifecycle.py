@@ -1,0 +1,460 @@
+"""Customer lifecycle: cohort retention, the activity funnel, customer and actor segments.
+
+Everything here is per customer (orders) or per actor (activity: `user_id`, else
+`anonymous_id`, stored as `actor_id`), so the numbers of customers and actors are
+unbounded: every per-member aggregation is a paged composite aggregation
+(`ctx.composite`) and the per-member arithmetic (cohorts, funnel steps, RFM scores,
+first-touch attribution) is done in Python. Nothing is sampled or estimated, so the
+results stay exact with any number of customers or actors.
+Definitions: METRICS.md "Customers" and "Activity", and docs/metrics.md.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..es.indices import ACTIVITY, ORDERS, IndexFamily
+from ..ingest.schemas import ACTIVITY_TYPES
+from .params import CommonParams, Period, invalid
+from .runner import AnalyticsResponse, Composite, PeriodOut, QueryContext, money, ratio, terms_source
+from .sales import SALE
+
+CUSTOMER = "customer.customer_id"
+ACTOR = "actor_id"
+DEFAULT_STEPS = ("product_view", "add_to_cart", "checkout_started", "purchase")
+MAX_STEPS = 10
+# The key of actors whose first activity in the period has no value for the dimension.
+NONE_KEY = "(none)"
+DAY_MS = 86_400_000
+
+Basis = Literal["orders", "activity"]
+Granularity = Literal["week", "month"]
+SegmentType = Literal["rfm", "device", "source", "country", "new_returning"]
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def _utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat()
+
+
+def _period_out(period: Period) -> PeriodOut:
+    return PeriodOut(**period.describe())
+
+
+@dataclass(frozen=True)
+class Members:
+    """Who a cohort is made of and what counts as "active": customers and their sales, or
+    actors and their activity."""
+
+    family: IndexFamily
+    id_field: str
+    time_field: str
+    sales_only: bool
+
+    def query(self, params: CommonParams, since: str | None, until: str) -> dict[str, Any]:
+        """Sales (or activity) in [since, until) of the requested store (and channel, for orders)."""
+        bounds = {"lt": until, **({"gte": since} if since else {})}
+        filters = [{"range": {self.time_field: bounds}},
+                   *params.filters(None, channel_field="channel" if self.sales_only else None)]
+        return {"bool": {"filter": [SALE, *filters] if self.sales_only else filters}}
+
+
+MEMBERS: dict[str, Members] = {
+    "orders": Members(ORDERS, CUSTOMER, "created_at", sales_only=True),
+    "activity": Members(ACTIVITY, ACTOR, "timestamp", sales_only=False),
+}
+
+
+def activity_query(params: CommonParams, *extra: dict[str, Any]) -> dict[str, Any]:
+    """Activity in the period of the requested store (activity has no sales channel)."""
+    return {"bool": {"filter": [*params.filters("timestamp", channel_field=None), *extra]}}
+
+
+# -- retention ---------------------------------------------------------------------------
+
+
+class Cohort(BaseModel):
+    cohort: str = Field(description="local start (YYYY-MM-DD) of the week (Monday) or month of the members' "
+                                    "first sale (or first activity) ever")
+    size: int = Field(description="members of the cohort")
+    retention: list[float | None] = Field(
+        description="retention[k]: share of the cohort with a sale (or activity) in the k-th week or month after "
+                    "the cohort's own (k=0 is 1.0), for every week or month that started before the period's end; "
+                    "null for an empty cohort")
+    counts: list[int] = Field(description="counts[k]: members with a sale (or activity) in week or month k")
+
+
+class RetentionResponse(AnalyticsResponse):
+    basis: Basis = Field(description="orders: customers and their sales; activity: actors and their activity")
+    granularity: Granularity = Field(description="cohort and retention bucket: week (Monday) or month")
+    cohorts: list[Cohort] = Field(description="every cohort whose start lies in the period, oldest first")
+    average: list[float | None] = Field(
+        description="average[k]: members active in bucket k / members, over the cohorts that have a bucket k "
+                    "(size-weighted mean retention)")
+    model_config = ConfigDict(json_schema_extra={"example": {
+        "period": {"start": "2026-01-01T00:00:00+00:00", "end": "2026-04-01T00:00:00+00:00", "tz": "UTC",
+                   "interval": "month"},
+        "cached": False, "basis": "orders", "granularity": "month",
+        "cohorts": [
+            {"cohort": "2026-01-01", "size": 120, "retention": [1.0, 0.2167, 0.15], "counts": [120, 26, 18]},
+            {"cohort": "2026-02-01", "size": 95, "retention": [1.0, 0.1895], "counts": [95, 18]},
+            {"cohort": "2026-03-01", "size": 101, "retention": [1.0], "counts": [101]}],
+        "average": [1.0, 0.2047, 0.15]}})
+
+
+@dataclass(frozen=True)
+class Retention:
+    """Cohort retention: members by the bucket of their first sale (activity) ever, then, per
+    later bucket, how many of them were active in it. Data at or after the period's end is
+    ignored, so the last bucket counts only up to the end."""
+
+    params: CommonParams
+    basis: Basis = "orders"
+    granularity: Granularity = "month"
+    response_model: ClassVar = RetentionResponse
+
+    @property
+    def grid(self) -> Period:
+        return replace(self.params.period, interval=self.granularity)
+
+    def cohort_starts(self) -> list[datetime]:
+        """Local starts of the buckets that start inside the period."""
+        return [b for b in self.grid.buckets() if b >= self.params.period.start]
+
+    def first_seen_body(self) -> Composite:
+        """Every member's first sale (activity) ever, up to the period's end."""
+        m = MEMBERS[self.basis]
+        return Composite(m.family, m.query(self.params, None, self.params.period.end_utc),
+                         [terms_source("id", m.id_field)], {"first": {"min": {"field": m.time_field}}})
+
+    def active_body(self, since: datetime) -> Composite:
+        """Every (member, bucket) pair with a sale (activity), from the first cohort's start to the end."""
+        m = MEMBERS[self.basis]
+        bucket = {"date_histogram": {"field": m.time_field, "calendar_interval": self.granularity,
+                                     "time_zone": self.params.period.tz.key}}
+        return Composite(m.family, m.query(self.params, _utc(since), self.params.period.end_utc),
+                         [terms_source("id", m.id_field), {"bucket": bucket}])
+
+    async def run(self, ctx: QueryContext) -> RetentionResponse:
+        starts = self.cohort_starts()
+        bounds = [_ms(s) for s in starts] + [_ms(self.params.period.end)]
+        n = len(starts)
+        cohort_of: dict[str, int] = {}
+        if n:
+            async for b in self.first_seen_body().buckets(ctx):
+                first = b["first"]["value"]
+                if first is not None and first >= bounds[0]:
+                    cohort_of[b["key"]["id"]] = bisect_right(bounds, first) - 1
+        sizes = Counter(cohort_of.values())
+        counts = [[0] * (n - c) for c in range(n)]
+        if cohort_of:
+            async for b in self.active_body(starts[0]).buckets(ctx):
+                c = cohort_of.get(b["key"]["id"])
+                if c is not None:
+                    counts[c][bisect_right(bounds, b["key"]["bucket"]) - 1 - c] += 1
+        cohorts = [Cohort(cohort=self.grid.key_of(bounds[c]), size=sizes[c],
+                          retention=[ratio(x, sizes[c]) for x in counts[c]], counts=counts[c]) for c in range(n)]
+        average = [ratio(sum(row[k] for row in counts if len(row) > k),
+                         sum(sizes[c] for c in range(n) if len(counts[c]) > k)) for k in range(n)]
+        return RetentionResponse(period=_period_out(self.grid), basis=self.basis, granularity=self.granularity,
+                                 cohorts=cohorts, average=average)
+
+
+# -- conversion funnel -----------------------------------------------------------------------
+
+
+def parse_steps(text: str | None) -> tuple[str, ...]:
+    """`a,b,c` -> the funnel's activity types; 422 naming `steps` when they are not 2..10
+    distinct activity types."""
+    if text is None:
+        return DEFAULT_STEPS
+    steps = tuple(s.strip() for s in text.split(","))
+    if any(not s for s in steps):
+        raise invalid("steps", "a comma-separated list of activity types without empty entries")
+    unknown = [s for s in steps if s not in ACTIVITY_TYPES]
+    if unknown:
+        raise invalid("steps", f"unknown activity type(s) {', '.join(unknown)}; use {', '.join(ACTIVITY_TYPES)}")
+    if not 2 <= len(steps) <= MAX_STEPS:
+        raise invalid("steps", f"give 2 to {MAX_STEPS} steps, not {len(steps)}")
+    if len(set(steps)) != len(steps):
+        raise invalid("steps", "each step may appear only once")
+    return steps
+
+
+class FunnelStep(BaseModel):
+    step: str = Field(description="activity type")
+    actors: int = Field(description="actors with at least one activity of this step and of every step before it "
+                                    "in the period (in any order)")
+    conversion: float | None = Field(description="actors of this step / actors of the first step")
+    step_conversion: float | None = Field(description="actors of this step / actors of the previous step "
+                                                      "(1.0 for the first step)")
+
+
+class ConversionResponse(AnalyticsResponse):
+    steps: list[FunnelStep] = Field(description="every requested step, in the order given")
+    model_config = ConfigDict(json_schema_extra={"example": {
+        "period": {"start": "2026-10-01T00:00:00+00:00", "end": "2026-11-01T00:00:00+00:00", "tz": "UTC",
+                   "interval": "day"},
+        "cached": False,
+        "steps": [{"step": "product_view", "actors": 1800, "conversion": 1.0, "step_conversion": 1.0},
+                  {"step": "add_to_cart", "actors": 540, "conversion": 0.3, "step_conversion": 0.3},
+                  {"step": "checkout_started", "actors": 270, "conversion": 0.15, "step_conversion": 0.5},
+                  {"step": "purchase", "actors": 189, "conversion": 0.105, "step_conversion": 0.7}]}})
+
+
+@dataclass(frozen=True)
+class Conversion:
+    """The funnel: per actor, which of the steps they did in the period; an actor reaches step k
+    when they did steps 1..k (METRICS.md: no order between them is required)."""
+
+    params: CommonParams
+    steps: tuple[str, ...] = DEFAULT_STEPS
+    response_model: ClassVar = ConversionResponse
+
+    def body(self) -> Composite:
+        """Every (actor, step) pair of the period."""
+        return Composite(ACTIVITY, activity_query(self.params, {"terms": {"activity_type": list(self.steps)}}),
+                         [terms_source("actor", ACTOR), terms_source("type", "activity_type")])
+
+    async def run(self, ctx: QueryContext) -> ConversionResponse:
+        done: dict[str, set[str]] = defaultdict(set)
+        async for b in self.body().buckets(ctx):
+            done[b["key"]["actor"]].add(b["key"]["type"])
+        reached = [0] * len(self.steps)
+        for types in done.values():
+            for k, step in enumerate(self.steps):
+                if step not in types:
+                    break
+                reached[k] += 1
+        steps = [FunnelStep(step=step, actors=reached[k], conversion=ratio(reached[k], reached[0]),
+                            step_conversion=ratio(reached[k], reached[k - 1] if k else reached[0]))
+                 for k, step in enumerate(self.steps)]
+        return ConversionResponse(period=_period_out(self.params.period), steps=steps)
+
+
+# -- segments ------------------------------------------------------------------------------
+
+
+class CustomerSegment(BaseModel):
+    key: str = Field(description="segment name")
+    customers: int = Field(description="customers in the segment")
+    share: float | None = Field(description="customers / customers with sales in the period")
+    orders: int = Field(description="their sales in the period")
+    monetary: float = Field(description="sum of their order values (gross revenue - order discount) in the period")
+
+
+class ActorSegment(BaseModel):
+    key: str = Field(description=f"device type, UTM source or country of the actor's first activity in the "
+                                 f"period; {NONE_KEY!r} when that activity has none")
+    actors: int = Field(description="actors whose first activity in the period has this value")
+    share: float | None = Field(description="actors / actors with activity in the period")
+
+
+class RfmCustomer(BaseModel):
+    customer_id: str = Field(description="customer.customer_id of the sales")
+    recency_days: int = Field(description="whole days (24 h) from the customer's last sale to the period's end")
+    frequency: int = Field(description="sales in the period")
+    monetary: float = Field(description="sum of order values in the period")
+    r: int = Field(description="recency score 1..5")
+    f: int = Field(description="frequency score 1..5")
+    m: int = Field(description="monetary score 1..5")
+    segment: str = Field(description="RFM segment: the first rule the r, f, m scores match")
+
+
+class SegmentsResponse(AnalyticsResponse):
+    type: SegmentType = Field(description="the segmentation asked for")
+    total: int = Field(description="customers with sales in the period (rfm, new_returning) or actors with activity "
+                                   "in the period (device, source, country)")
+    segments: list[CustomerSegment] | list[ActorSegment] = Field(
+        description="every segment, by customers (actors) descending, ties by key")
+    repeat_purchase_rate: float | None = Field(
+        None, description="new_returning: customers with 2+ sales in the period / customers")
+    customers: list[RfmCustomer] | None = Field(
+        None, description="rfm with include_customers=true: one page of customers, by monetary descending, ties by "
+                          "customer_id")
+    customers_total: int | None = Field(None, description="customers matching (all pages)")
+    page: int | None = Field(None, description="rfm with include_customers: the page listed (from 1), else null")
+    page_size: int | None = Field(None, description="rfm with include_customers: customers per page, else null")
+    model_config = ConfigDict(json_schema_extra={"example": {
+        "period": {"start": "2026-01-01T00:00:00+00:00", "end": "2027-01-01T00:00:00+00:00", "tz": "UTC",
+                   "interval": "day"},
+        "cached": False, "type": "rfm", "total": 3,
+        "segments": [{"key": "Champions", "customers": 1, "share": 0.3333, "orders": 4, "monetary": 812.4},
+                     {"key": "Hibernating", "customers": 1, "share": 0.3333, "orders": 1, "monetary": 35.0},
+                     {"key": "New Customers", "customers": 1, "share": 0.3333, "orders": 1, "monetary": 60.0}],
+        "customers": [{"customer_id": "c-1", "recency_days": 3, "frequency": 4, "monetary": 812.4, "r": 5, "f": 5,
+                       "m": 5, "segment": "Champions"}],
+        "customers_total": 3, "page": 1, "page_size": 1}})
+
+
+@dataclass(frozen=True)
+class CustomerStats:
+    customer_id: str
+    first_ms: float  # first sale ever (up to the period's end)
+    orders: int  # sales in the period
+    last_ms: float | None  # last sale in the period
+    monetary: float  # order values in the period
+
+
+def customer_stats_body(params: CommonParams) -> Composite:
+    """Per customer with a sale before the period's end: the first sale ever, and the sales,
+    last sale and order value in the period."""
+    period = params.period
+    return Composite(ORDERS, MEMBERS["orders"].query(params, None, period.end_utc),
+                     [terms_source("customer", CUSTOMER)], {
+                         "first": {"min": {"field": "created_at"}},
+                         "in_period": {"filter": period.range_filter("created_at"), "aggs": {
+                             "last": {"max": {"field": "created_at"}},
+                             "monetary": {"sum": {"field": "order_value"}}}}})
+
+
+async def period_customers(ctx: QueryContext, params: CommonParams) -> list[CustomerStats]:
+    """The customers with sales in the period."""
+    out = []
+    async for b in customer_stats_body(params).buckets(ctx):
+        p = b["in_period"]
+        if p["doc_count"]:
+            out.append(CustomerStats(b["key"]["customer"], b["first"]["value"], p["doc_count"], p["last"]["value"],
+                                     p["monetary"]["value"]))
+    return out
+
+
+def customer_segments(customers: list[CustomerStats], segment_of: Callable[[CustomerStats], str],
+                      keys: tuple[str, ...]) -> list[CustomerSegment]:
+    """Every segment in `keys`, with its customers, share, sales and order value."""
+    members: dict[str, list[CustomerStats]] = {k: [] for k in keys}
+    for c in customers:
+        members[segment_of(c)].append(c)
+    items = [CustomerSegment(key=k, customers=len(cs), share=ratio(len(cs), len(customers)),
+                             orders=sum(c.orders for c in cs), monetary=money(sum(c.monetary for c in cs)))
+             for k, cs in members.items()]
+    return sorted(items, key=lambda s: (-s.customers, s.key))
+
+
+def position_scores(customers: list[CustomerStats], key: Callable[[CustomerStats], Any]) -> dict[str, int]:
+    """1..5 by position: sorted by `key` (then customer_id), position i of n gets 5 - floor(5 i / n)."""
+    ordered = sorted(customers, key=lambda c: (key(c), c.customer_id))
+    n = len(ordered)
+    return {c.customer_id: 5 - (5 * i) // n for i, c in enumerate(ordered)}
+
+
+RFM_SEGMENTS = ("Champions", "Loyal Customers", "Potential Loyalists", "New Customers", "At Risk", "Hibernating",
+                "Need Attention")
+
+
+def rfm_segment(r: int, f: int, m: int) -> str:
+    """METRICS.md's rules, first match wins."""
+    if r >= 4 and f >= 4 and m >= 4:
+        return "Champions"
+    if f >= 4:
+        return "Loyal Customers"
+    if r >= 4 and f >= 2:
+        return "Potential Loyalists"
+    if r >= 4:
+        return "New Customers"
+    if r <= 2 and f >= 3:
+        return "At Risk"
+    if r <= 2:
+        return "Hibernating"
+    return "Need Attention"
+
+
+@dataclass(frozen=True)
+class RfmSegments:
+    """RFM over the customers with sales in the period; R, F and M each scored by its own sort."""
+
+    params: CommonParams
+    include_customers: bool = False
+    segment: str | None = None  # list only this segment's customers
+    page: int = 1
+    page_size: int = 100
+    response_model: ClassVar = SegmentsResponse
+
+    def rfm(self, customers: list[CustomerStats]) -> list[RfmCustomer]:
+        end_ms = _ms(self.params.period.end)
+        recency = {c.customer_id: int((end_ms - c.last_ms) // DAY_MS) for c in customers}
+        r = position_scores(customers, lambda c: recency[c.customer_id])
+        f = position_scores(customers, lambda c: -c.orders)
+        # in cents, so sums that differ only by floating-point noise tie
+        m = position_scores(customers, lambda c: -money(c.monetary))
+        return [RfmCustomer(customer_id=c.customer_id, recency_days=recency[c.customer_id], frequency=c.orders,
+                            monetary=money(c.monetary), r=r[c.customer_id], f=f[c.customer_id], m=m[c.customer_id],
+                            segment=rfm_segment(r[c.customer_id], f[c.customer_id], m[c.customer_id]))
+                for c in customers]
+
+    async def run(self, ctx: QueryContext) -> SegmentsResponse:
+        customers = await period_customers(ctx, self.params)
+        scored = {s.customer_id: s for s in self.rfm(customers)}
+        segments = customer_segments(customers, lambda c: scored[c.customer_id].segment, RFM_SEGMENTS)
+        listed = total = None
+        if self.include_customers:
+            chosen = [s for s in scored.values() if self.segment is None or s.segment == self.segment]
+            chosen.sort(key=lambda s: (-s.monetary, s.customer_id))
+            total = len(chosen)
+            listed = chosen[(self.page - 1) * self.page_size:self.page * self.page_size]
+        return SegmentsResponse(period=_period_out(self.params.period), type="rfm", total=len(customers),
+                                segments=segments, customers=listed, customers_total=total,
+                                page=self.page if listed is not None else None,
+                                page_size=self.page_size if listed is not None else None)
+
+
+@dataclass(frozen=True)
+class NewReturning:
+    """Customers with sales in the period: new when their first sale ever is in it."""
+
+    params: CommonParams
+    response_model: ClassVar = SegmentsResponse
+
+    async def run(self, ctx: QueryContext) -> SegmentsResponse:
+        customers = await period_customers(ctx, self.params)
+        start_ms = _ms(self.params.period.start)
+        segments = customer_segments(customers, lambda c: "new" if c.first_ms >= start_ms else "returning",
+                                     ("new", "returning"))
+        return SegmentsResponse(period=_period_out(self.params.period), type="new_returning", total=len(customers),
+                                segments=segments,
+                                repeat_purchase_rate=ratio(sum(c.orders >= 2 for c in customers), len(customers)))
+
+
+ACTOR_DIMENSIONS = {"device": "device.type", "source": "utm.source", "country": "geo.country"}
+
+
+@dataclass(frozen=True)
+class ActorSegments:
+    """Actors with activity in the period by the device type, UTM source or country of their
+    first activity in the period (first touch), so every actor is in exactly one segment."""
+
+    params: CommonParams
+    dimension: Literal["device", "source", "country"] = "device"
+    response_model: ClassVar = SegmentsResponse
+
+    def body(self) -> Composite:
+        """Every (actor, value) pair of the period with its first time."""
+        return Composite(ACTIVITY, activity_query(self.params),
+                         [terms_source("actor", ACTOR), terms_source("value", ACTOR_DIMENSIONS[self.dimension],
+                                                                     missing=True)],
+                         {"first": {"min": {"field": "timestamp"}}})
+
+    async def run(self, ctx: QueryContext) -> SegmentsResponse:
+        first: dict[str, tuple[float, bool, str]] = {}
+        async for b in self.body().buckets(ctx):
+            value = b["key"]["value"]
+            # earliest first; at the same instant a value before none, then by value
+            candidate = (b["first"]["value"], value is None, value or "")
+            actor = b["key"]["actor"]
+            if actor not in first or candidate < first[actor]:
+                first[actor] = candidate
+        counts = Counter(NONE_KEY if missing else value for _, missing, value in first.values())
+        segments = sorted((ActorSegment(key=k, actors=n, share=ratio(n, len(first))) for k, n in counts.items()),
+                          key=lambda s: (-s.actors, s.key))
+        return SegmentsResponse(period=_period_out(self.params.period), type=self.dimension, total=len(first),
+                                segments=segments)
