@@ -19,7 +19,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from elasticsearch import AsyncElasticsearch, NotFoundError
+from elasticsearch import AsyncElasticsearch, BadRequestError, NotFoundError
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +109,9 @@ async def template_status(es: AsyncElasticsearch, names: IndexNames) -> dict[str
 async def setup_indices(es: AsyncElasticsearch, names: IndexNames) -> list[str]:
     """Install templates and create the indices and aliases; idempotent.
 
-    Returns what was changed (empty when everything was already in place).
+    A single-index family whose template version went up gets a new index
+    (`-v<version>`): its documents are copied over and the alias moved (see
+    `migrate_family`). Returns what was changed (empty when everything was in place).
     """
     changes: list[str] = []
     for family in FAMILIES:
@@ -126,20 +128,91 @@ async def setup_indices(es: AsyncElasticsearch, names: IndexNames) -> list[str]:
 
         if family.monthly:
             # The alias only exists once a monthly index does: create this month's.
-            index = names.monthly(family, datetime.now(timezone.utc))
-        else:
-            index = names.versioned(family)
-        if not await es.indices.exists(index=index):
-            aliases = {} if family.monthly else {names.alias(family): {"is_write_index": True}}
-            try:
-                await es.indices.create(index=index, aliases=aliases)
-                changes.append(f"index {index}")
-            except Exception as exc:  # created concurrently by another process
-                if "resource_already_exists_exception" not in str(exc):
-                    raise
+            changes += await _create_index(es, names.monthly(family, datetime.now(timezone.utc)), {})
+            continue
+        current = await _indices_behind(es, names.alias(family))
+        target = names.versioned(family)
+        if not current:
+            changes += await _create_index(es, target, {names.alias(family): {"is_write_index": True}})
+        elif current != [target]:
+            changes += await migrate_family(es, names, family, current)
     if changes:
         await es.cluster.health(index=names.all_pattern(), wait_for_status="yellow", timeout="30s")
     return changes
+
+
+async def _create_index(es: AsyncElasticsearch, index: str, aliases: dict[str, Any]) -> list[str]:
+    if await es.indices.exists(index=index):
+        return []
+    try:
+        await es.indices.create(index=index, aliases=aliases)
+    except BadRequestError as exc:  # created concurrently by another process
+        if exc.error != "resource_already_exists_exception":
+            raise
+        return []
+    return [f"index {index}"]
+
+
+async def _indices_behind(es: AsyncElasticsearch, alias: str) -> list[str]:
+    try:
+        return sorted(await es.indices.get_alias(name=alias))
+    except NotFoundError:
+        return []
+
+
+async def migrate_family(es: AsyncElasticsearch, names: IndexNames, family: IndexFamily,
+                         current: list[str]) -> list[str]:
+    """Move a family to its new template version without editing a live mapping.
+
+    The new index is created from the new template, every document is copied with its
+    version (`external_gte`, so a copy never overwrites a newer write), the alias is
+    moved in one atomic step, and the old indices are copied once more to catch writes
+    that reached them while the first copy ran. The old indices are kept (delete them
+    once satisfied); reads through the alias see only the new one.
+    """
+    alias, target = names.alias(family), names.versioned(family)
+    changes = await _create_index(es, target, {})
+    copied = await copy_documents(es, current, target)
+    await es.indices.update_aliases(actions=[
+        *({"remove": {"index": index, "alias": alias}} for index in current if index != target),
+        {"add": {"index": target, "alias": alias, "is_write_index": True}},
+    ])
+    copied += await copy_documents(es, current, target)
+    return [*changes, f"migrated {alias}: {', '.join(current)} -> {target} ({copied} document copies)"]
+
+
+async def copy_documents(es: AsyncElasticsearch, sources: list[str], target: str, page: int = 2000) -> int:
+    """Copy every document of `sources` into `target`, keeping ids and versions.
+
+    The server core has no `_reindex`: a point in time is read page by page and
+    written with the bulk writer.
+    """
+    from .bulk import BulkAction, BulkWriter
+
+    sources = [s for s in sources if s != target]
+    if not sources:
+        return 0
+    writer = BulkWriter(es)
+    pit = (await es.open_point_in_time(index=",".join(sources), keep_alive="2m"))["id"]
+    copied, after = 0, None
+    try:
+        while True:
+            kwargs: dict[str, Any] = {"search_after": after} if after else {}
+            r = await es.search(pit={"id": pit, "keep_alive": "2m"}, size=page, sort=["_shard_doc"],
+                                version=True, track_total_hits=False, **kwargs)
+            hits = r["hits"]["hits"]
+            if not hits:
+                return copied
+            pit = r.get("pit_id", pit)
+            actions = [BulkAction("index", target, h["_id"], h["_source"],
+                                  {"version": h["_version"], "version_type": "external_gte"}) for h in hits]
+            failed = [res for res in await writer.write(actions) if not res.ok and not res.conflict]
+            if failed:
+                raise RuntimeError(f"copying into {target} failed: {failed[0].error_type}: {failed[0].error_reason}")
+            copied += len(hits)
+            after = hits[-1]["sort"]
+    finally:
+        await es.close_point_in_time(id=pit)
 
 
 class IndexGuard:

@@ -1,0 +1,72 @@
+"""A new template version: new index, every document copied with its version, alias moved."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+
+from analytics_service.es import indices
+from analytics_service.es.client import make_async_client
+from analytics_service.es.indices import IndexNames, setup_indices
+from tests.conftest import headers
+
+WAIT = {"refresh": "wait_for"}
+
+
+def order(order_id: str, status: str, updated_at: str) -> dict:
+    return {"order_id": order_id, "status": status, "created_at": "2026-05-01T10:00:00Z", "updated_at": updated_at,
+            "customer": {"customer_id": "c1"}, "items": [{"product_id": "p1", "quantity": 2, "unit_price": 5.0}]}
+
+
+def run_setup(settings) -> list[str]:
+    async def go() -> list[str]:
+        es = make_async_client(settings)
+        try:
+            return await setup_indices(es, IndexNames(settings.index_prefix))
+        finally:
+            await es.close()
+    return asyncio.run(go())
+
+
+def test_new_template_version_migrates_without_losing_or_reviving_anything(client, es, settings, prefix,
+                                                                           monkeypatch):
+    orders = [order(f"m-{n}", "shipped", "2026-05-03T00:00:00Z") for n in range(25)]
+    assert client.post("/api/v1/analytics/orders/index", json={"orders": orders}, headers=headers("ingest"),
+                       params=WAIT).json()["indexed"] == 25
+    exp = {"expenses": [{"expense_id": "x1", "date": "2026-05-01", "category": "rent", "amount": 100.0}]}
+    client.post("/api/v1/analytics/expenses/index", json=exp, headers=headers("ingest"), params=WAIT)
+    version_before = es.get(index=f"{prefix}-orders", id="default:m-0")["_version"]
+
+    original = indices._raw_template
+
+    def bumped(name: str) -> dict:
+        template = copy.deepcopy(original(name))
+        if name in ("orders", "order-items", "expenses"):
+            template["version"] = 2
+            template["template"]["mappings"]["properties"]["migration_note"] = {"type": "keyword"}
+        return template
+
+    monkeypatch.setattr(indices, "_raw_template", bumped)
+    changes = run_setup(settings)
+    assert any(c.startswith(f"migrated {prefix}-orders:") for c in changes), changes
+    assert any(c.startswith(f"migrated {prefix}-expenses:") for c in changes), changes
+
+    for family, count in (("orders", 25), ("order-items", 25), ("expenses", 1)):
+        assert list(es.indices.get_alias(name=f"{prefix}-{family}")) == [f"{prefix}-{family}-v2"]
+        es.indices.refresh(index=f"{prefix}-{family}")
+        assert es.count(index=f"{prefix}-{family}")["count"] == count
+        assert es.count(index=f"{prefix}-{family}-v1")["count"] == count  # kept until an operator drops it
+    new_mapping = es.indices.get_mapping(index=f"{prefix}-orders-v2")[f"{prefix}-orders-v2"]["mappings"]
+    assert "migration_note" in new_mapping["properties"]
+    assert es.get(index=f"{prefix}-orders", id="default:m-0")["_version"] == version_before
+
+    # Versions came along: an older state is still refused, a newer one still wins.
+    stale = client.post("/api/v1/analytics/orders/index", json={"orders": [order("m-0", "paid", "2026-05-02T00:00:00Z")]},
+                        headers=headers("ingest"), params=WAIT).json()
+    assert stale["stale"] == 1
+    newer = client.post("/api/v1/analytics/orders/index",
+                        json={"orders": [order("m-1", "delivered", "2026-05-09T00:00:00Z")]},
+                        headers=headers("ingest"), params=WAIT).json()
+    assert newer["indexed"] == 1
+    assert es.get(index=f"{prefix}-orders-v2", id="default:m-1")["_source"]["status"] == "delivered"
+    assert run_setup(settings) == []  # idempotent once migrated
