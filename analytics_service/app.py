@@ -5,14 +5,12 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 from elasticsearch import ApiError as ESApiError
 from elasticsearch import ConnectionError as ESConnectionError
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
-from sqlalchemy import create_engine
 
 from . import __version__
 from .analytics.routers import ANALYTICS_ROUTERS
@@ -26,16 +24,11 @@ from .health import router as health_router
 from .ingest.router import OPENAPI_MODELS
 from .ingest.router import router as ingest_router
 from .ingest.service import Ingestor
+from .reports.exports import router as exports_router
+from .reports.router import router as reports_router
+from .reports.service import start_reports
 
 log = logging.getLogger(__name__)
-
-
-def make_db_engine(url: str):
-    if url.startswith("sqlite:///"):
-        path = url.removeprefix("sqlite:///")
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-    return create_engine(url, pool_pre_ping=True)
 
 
 @asynccontextmanager
@@ -47,7 +40,6 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.names = names
     app.state.ingestor = Ingestor.for_settings(es, settings)
     app.state.index_guard = IndexGuard(es, names, settings.auto_setup)
-    app.state.db_engine = make_db_engine(settings.database_url)
     app.state.redis = None
     if settings.redis_url:
         from redis.asyncio import Redis
@@ -64,13 +56,16 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await app.state.index_guard.ensure()
     except (ESConnectionError, ESApiError) as exc:
         log.warning("Elasticsearch not ready at start-up (%s); index templates will be checked on first write", exc)
+    # Reports: table (migrated), queue, in-process worker without REDIS_URL, expiry sweep.
+    app.state.reports = await start_reports(app.state, settings)
+    app.state.db_engine = app.state.reports.service.repo.engine  # one engine: reports table and health
     try:
         yield
     finally:
+        await app.state.reports.stop()
         await es.close()
         if app.state.redis is not None:
             await app.state.redis.aclose()
-        app.state.db_engine.dispose()
 
 
 def custom_openapi(app: FastAPI) -> dict[str, Any]:
@@ -108,5 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ingest_router)
     for router in ANALYTICS_ROUTERS:
         app.include_router(router)
+    app.include_router(reports_router)
+    app.include_router(exports_router)
     app.openapi = lambda: custom_openapi(app)  # type: ignore[method-assign]
     return app

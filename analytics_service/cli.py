@@ -42,7 +42,27 @@ def cmd_setup(_: argparse.Namespace) -> int:
 
     changes = asyncio.run(run())
     print("\n".join(f"created {c}" for c in changes) if changes else "index templates and indices already up to date")
+    from .reports.table import current_revision, make_repo, migrate
+
+    repo = make_repo(settings)
+    try:
+        migrate(repo.engine)
+        print(f"reports table at revision {current_revision(repo.engine)}")
+    finally:
+        repo.engine.dispose()
     return 0
+
+
+def cmd_worker(_: argparse.Namespace) -> int:
+    """Run report jobs from the Redis queue until SIGTERM/SIGINT (the current job finishes or is released)."""
+    settings = Settings()
+    if not settings.redis_url:
+        print("REDIS_URL is not set: without Redis the API process runs report jobs in-process, "
+              "so no separate worker is needed. Set REDIS_URL to run workers.", file=sys.stderr)
+        return 2
+    from .reports.worker import serve
+
+    return asyncio.run(serve(settings))
 
 
 def cmd_es(args: argparse.Namespace) -> int:
@@ -96,7 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--es-port", type=int, default=9200, help="port of the local Elasticsearch node")
         p.set_defaults(func=func)
 
-    sub.add_parser("setup", help="install index templates and create indices (idempotent)").set_defaults(func=cmd_setup)
+    sub.add_parser("setup", help="index templates, indices and the reports table (idempotent)").set_defaults(func=cmd_setup)
+    sub.add_parser("worker", help="run report jobs from the Redis queue (needs REDIS_URL)").set_defaults(func=cmd_worker)
 
     for name, help_text in PASSTHROUGH_HELP.items():
         sub.add_parser(name, help=help_text, add_help=False)

@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     # Analytics responses are cached this long at most (new data invalidates them sooner);
     # 0 turns the response cache off.
     cache_ttl_seconds: int = 300
+    # Reports (and their files and download links) expire this long after they are requested.
+    report_ttl_hours: float = Field(default=168, gt=0)
 
     @field_validator("index_prefix")
     @classmethod

@@ -180,3 +180,71 @@ def redis_url(tmp_path_factory) -> Iterator[str]:
     yield f"redis://127.0.0.1:{port}/0"
     proc.terminate()
     proc.wait(timeout=10)
+
+
+# -- a real PostgreSQL server for the reports table (DATABASE_URL=postgresql+psycopg://...) --
+
+PG_BIN_DIRS = ("/usr/lib/postgresql/15/bin",)
+
+
+def _pg_bin_dir() -> Path | None:
+    """Debian's PostgreSQL server binaries (initdb, pg_ctl); PG_BIN overrides."""
+    candidates = [os.environ["PG_BIN"]] if os.environ.get("PG_BIN") else list(PG_BIN_DIRS)
+    for candidate in candidates:
+        if (Path(candidate) / "initdb").is_file() and (Path(candidate) / "pg_ctl").is_file():
+            return Path(candidate)
+    return None
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A private PostgreSQL cluster on a free port (installed by ./dev from Debian's packages).
+
+    Never the package's own cluster or port 5432. As root, the server runs as the
+    `postgres` system user in a /tmp folder it owns. Yields a SQLAlchemy URL of an
+    empty database; TEST_POSTGRES_URL uses an existing server instead.
+    """
+    import shutil
+    import socket
+    import subprocess
+    import tempfile
+
+    if os.environ.get("TEST_POSTGRES_URL"):
+        yield os.environ["TEST_POSTGRES_URL"]
+        return
+    bin_dir = _pg_bin_dir()
+    if bin_dir is None:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL server binaries are not installed (./dev installs postgresql from Debian's packages)")
+        pytest.skip("PostgreSQL server binaries are not installed: run ./dev test, which installs them")
+    as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    workdir = Path(tempfile.mkdtemp(prefix="analytics-pg-", dir="/tmp"))
+    workdir.chmod(0o755)
+    if as_postgres:
+        shutil.chown(workdir, "postgres", "postgres")
+    data_dir, log_file = workdir / "data", workdir / "server.log"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+
+    def run(*args: str) -> None:
+        result = subprocess.run([*as_postgres, *args], cwd=workdir, capture_output=True, text=True, timeout=120)
+        if result.returncode != 0:
+            log = log_file.read_text(errors="replace")[-3000:] if log_file.exists() else ""
+            pytest.fail(f"{args[0]} failed ({result.returncode}): {result.stderr[-3000:]}\n{log}")
+
+    server_options = f"-h 127.0.0.1 -p {port} -k {workdir} -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    try:
+        # --auth=trust: pg_hba trusts local and 127.0.0.1 connections (a throw-away test server).
+        run(str(bin_dir / "initdb"), "-D", str(data_dir), "-U", "postgres", "--auth=trust", "-E", "UTF8",
+            "--no-locale", "--no-sync")
+        run(str(bin_dir / "pg_ctl"), "-D", str(data_dir), "-l", str(log_file), "-w", "-t", "60",
+            "-o", server_options, "start")
+        try:
+            run(str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "analytics_test")
+            yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/analytics_test"
+        finally:
+            subprocess.run([*as_postgres, str(bin_dir / "pg_ctl"), "-D", str(data_dir), "-m", "fast", "-w", "stop"],
+                           cwd=workdir, capture_output=True, timeout=120)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
