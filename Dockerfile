@@ -15,7 +15,7 @@ COPY analytics_service ./analytics_service
 COPY index_templates ./index_templates
 COPY scripts ./scripts
 
-RUN useradd --system --create-home analytics && mkdir -p /app/data && chown analytics /app/data
+RUN useradd --system --create-home analytics && mkdir -p /app/data/reports && chown -R analytics /app/data
 USER analytics
 
 EXPOSE 8000
