@@ -180,7 +180,7 @@ def test_behavior_matches_pandas(client, activity, tz, period, limit):
     assert [(t["key"], t["count"]) for t in body["events_by_type"]] == ranked(a["activity_type"].value_counts())
     # heatmap: every local weekday x hour, cell by cell
     local = a["timestamp"].dt.tz_convert(tz)
-    cells = a.groupby([local.dt.dayofweek, local.dt.hour]).size()
+    cells = a.groupby([local.dt.day_of_week, local.dt.hour]).size()
     assert [(c["weekday"], c["hour"]) for c in body["heatmap"]] == [(d, h) for d in range(7) for h in range(24)]
     for c in body["heatmap"]:
         assert c["count"] == int(cells.get((c["weekday"], c["hour"]), 0)), c
@@ -288,7 +288,7 @@ def test_results_are_exact_across_composite_pages(client, activity, monkeypatch)
     assert [(p["key"], p["views"]) for p in beh["top_pages"]] == ranked(views["page_url"].value_counts())[:4]
     assert any(pages)  # the terms list was truncated, so every page was counted
     local = a["timestamp"].dt.tz_convert(tz)
-    cells = a.groupby([local.dt.dayofweek, local.dt.hour]).size()
+    cells = a.groupby([local.dt.day_of_week, local.dt.hour]).size()
     assert all(c["count"] == int(cells.get((c["weekday"], c["hour"]), 0)) for c in beh["heatmap"])
 
 
