@@ -25,13 +25,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import os
 import platform
 import re
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -48,6 +45,7 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 import openpyxl  # noqa: E402
 
+from bench_common import es_version, start_server, stop_server, wait_ready  # noqa: E402
 from analytics_service.config import Settings  # noqa: E402
 from analytics_service.es.client import make_async_client  # noqa: E402
 from analytics_service.es.indices import ORDERS, IndexNames  # noqa: E402
@@ -120,45 +118,6 @@ async def small_period(settings: Settings, end: str, rows: int) -> tuple[str, st
 
 
 # -- the server and its memory -----------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(prefix: str, workdir: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    env = dict(os.environ, INDEX_PREFIX=prefix, API_KEYS=json.dumps([{"key": KEY, "scopes": ["read"]}]),
-               DATABASE_URL=f"sqlite:///{workdir / 'bench.db'}", REPORTS_DIR=str(workdir / "reports"))
-    env.pop("REDIS_URL", None)
-    server = subprocess.Popen([sys.executable, "-m", "analytics_service", "serve", "--port", str(port),
-                               "--log-level", "warning"], cwd=ROOT, env=env)
-    return server, f"http://127.0.0.1:{port}"
-
-
-def stop_server(server: subprocess.Popen) -> None:
-    if server.poll() is None:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-
-
-def wait_ready(base_url: str, server: subprocess.Popen) -> None:
-    for _ in range(300):
-        if server.poll() is not None:
-            raise SystemExit(f"the API server exited with {server.returncode}")
-        try:
-            if httpx.get(f"{base_url}/health", timeout=5).status_code in (200, 503):
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit("the API server did not start")
 
 
 def status_kb(pid: int, field: str) -> int:
@@ -246,7 +205,7 @@ class RowCounter:
 
 
 def run_export(prefix: str, fmt: str, start: str, end: str, label: str, workdir: Path) -> Run:
-    server, base_url = start_server(prefix, workdir)
+    server, base_url = start_server(prefix, workdir, KEY, ["read"])
     target = workdir / f"export.{fmt}"
     try:
         wait_ready(base_url, server)
@@ -279,19 +238,6 @@ def run_export(prefix: str, fmt: str, start: str, end: str, label: str, workdir:
 
 
 # -- report ------------------------------------------------------------------------------------
-
-
-async def es_version(settings: Settings) -> str:
-    es = make_async_client(settings)
-    try:
-        info = await es.nodes.info(node_id="_local", metric="jvm")
-        node = next(iter(info["nodes"].values()))
-        heap = node["jvm"]["mem"]["heap_max_in_bytes"] / 2**30
-        return f"Elasticsearch {node['version']} single node ({heap:.0f} GB heap)"
-    except Exception:  # noqa: BLE001 - only for the header line
-        return "Elasticsearch (version unknown)"
-    finally:
-        await es.close()
 
 
 def mb(kb: int) -> str:

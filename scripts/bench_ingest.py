@@ -18,12 +18,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import platform
-import socket
-import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from datetime import datetime, timezone
@@ -35,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
+from bench_common import start_server, stop_server, wait_ready  # noqa: E402
 from analytics_service.config import Settings  # noqa: E402
 from analytics_service.es.bulk import BulkAction, BulkWriter  # noqa: E402
 from analytics_service.es.client import make_async_client  # noqa: E402
@@ -73,26 +72,11 @@ async def run_bounded(jobs, concurrency: int, progress: tqdm) -> None:
     await asyncio.gather(*(one(j) for j in jobs))
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 async def bench_http(batches, prefix: str, concurrency: int, total: int) -> float:
-    port = free_port()
-    env = dict(os.environ, INDEX_PREFIX=prefix, API_KEYS=json.dumps([{"key": BENCH_KEY, "scopes": ["ingest"]}]))
-    server = subprocess.Popen([sys.executable, "-m", "analytics_service", "serve", "--port", str(port),
-                               "--log-level", "warning"], cwd=ROOT, env=env)
-    base = f"http://127.0.0.1:{port}"
+    server, base = start_server(prefix, Path(tempfile.mkdtemp(prefix="bench-ingest-")), BENCH_KEY, ["ingest"])
     try:
+        wait_ready(base, server)
         async with httpx.AsyncClient(base_url=base, timeout=120, headers={"X-API-Key": BENCH_KEY}) as client:
-            for _ in range(150):
-                try:
-                    if (await client.get("/health")).status_code in (200, 503):
-                        break
-                except httpx.TransportError:
-                    await asyncio.sleep(0.2)
 
             def job(kind, records):
                 route, key, _ = KINDS[kind]
@@ -115,8 +99,7 @@ async def bench_http(batches, prefix: str, concurrency: int, total: int) -> floa
             finally:
                 await es.close()
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        stop_server(server)
     return elapsed
 
 

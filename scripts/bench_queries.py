@@ -35,13 +35,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import copy
-import json
 import logging
 import os
 import platform
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -57,6 +54,7 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 
+from bench_common import es_version, start_server, stop_server, wait_ready  # noqa: E402
 from analytics_service.analytics import sales  # noqa: E402
 from analytics_service.analytics.params import CommonParams, parse_common  # noqa: E402
 from analytics_service.analytics.runner import QueryContext  # noqa: E402
@@ -213,50 +211,6 @@ async def replay(es, names: IndexNames, requests: list[Recorded]) -> tuple[float
 # -- API -------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(prefix: str, cache_ttl: int | None, workdir: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    # Its own SQLite file and reports folder: the bench servers never touch data/analytics.db.
-    env = dict(os.environ, INDEX_PREFIX=prefix, API_KEYS=json.dumps([{"key": BENCH_KEY, "scopes": ["read"]}]),
-               DATABASE_URL=f"sqlite:///{workdir / f'bench-{port}.db'}", REPORTS_DIR=str(workdir / f"reports-{port}"))
-    env.pop("REDIS_URL", None)  # the cached server uses the in-process cache
-    if cache_ttl is None:
-        env.pop("CACHE_TTL_SECONDS", None)
-    else:
-        env["CACHE_TTL_SECONDS"] = str(cache_ttl)
-    server = subprocess.Popen([sys.executable, "-m", "analytics_service", "serve", "--port", str(port),
-                               "--log-level", "warning"], cwd=ROOT, env=env)
-    return server, f"http://127.0.0.1:{port}"
-
-
-async def wait_ready(client: httpx.AsyncClient, server: subprocess.Popen) -> None:
-    for _ in range(300):
-        if server.poll() is not None:
-            raise SystemExit(f"the API server exited with {server.returncode}")
-        try:
-            if (await client.get("/health")).status_code in (200, 503):
-                return
-        except httpx.TransportError:
-            pass
-        await asyncio.sleep(0.2)
-    raise SystemExit("the API server did not start")
-
-
-def stop_server(server: subprocess.Popen) -> None:
-    if server.poll() is None:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-
-
 async def api_call(client: httpx.AsyncClient, endpoint: Endpoint, cached: bool) -> float:
     t0 = time.perf_counter()
     r = await client.get(endpoint.path, params=endpoint.query)
@@ -343,19 +297,6 @@ def breakdown(res: Result) -> list[tuple[str, int, float, float]]:
     return out
 
 
-async def es_version(settings: Settings) -> str:
-    es = make_async_client(settings)
-    try:
-        info = await es.nodes.info(node_id="_local", metric="jvm")
-        node = next(iter(info["nodes"].values()))
-        heap = node["jvm"]["mem"]["heap_max_in_bytes"] / 2**30
-        return f"Elasticsearch {node['version']} single node ({heap:.0f} GB heap)"
-    except Exception:  # noqa: BLE001 - only for the header line
-        return "Elasticsearch (version unknown)"
-    finally:
-        await es.close()
-
-
 async def main_async(args: argparse.Namespace) -> int:
     logging.getLogger("elastic_transport").setLevel(logging.WARNING)
     prefix = prefix_for(args.orders)
@@ -384,15 +325,17 @@ async def main_async(args: argparse.Namespace) -> int:
 
     wanted = [e for e in ENDPOINTS if not args.endpoints or e.name in args.endpoints]
     workdir = tempfile.TemporaryDirectory(prefix="bench-queries-")
-    servers = [start_server(prefix, 0, Path(workdir.name)), start_server(prefix, None, Path(workdir.name))]
+    # The uncached server with the response cache off, the cached one with the default (in-process).
+    servers = [start_server(prefix, Path(workdir.name), BENCH_KEY, ["read"], {"CACHE_TTL_SECONDS": "0"}),
+               start_server(prefix, Path(workdir.name), BENCH_KEY, ["read"], {"CACHE_TTL_SECONDS": None})]
     es = make_async_client(settings)
     results: list[Result] = []
     try:
         headers = {"X-API-Key": BENCH_KEY}
         async with httpx.AsyncClient(base_url=servers[0][1], timeout=600, headers=headers) as uncached, \
                 httpx.AsyncClient(base_url=servers[1][1], timeout=600, headers=headers) as cached:
-            await wait_ready(uncached, servers[0][0])
-            await wait_ready(cached, servers[1][0])
+            for server, base_url in servers:
+                await asyncio.to_thread(wait_ready, base_url, server)
             for endpoint in wanted:
                 results.append(await measure(endpoint, es, settings, uncached, cached, args.requests, args.warmup,
                                              args.es_request_cache == "clear"))
