@@ -131,3 +131,21 @@ def test_start_status_stop_real_node(monkeypatch):
     assert _http_status(health, info.password) is None
     assert not local.status(TEST_PORT, data_dir).running
     assert local.stop(TEST_PORT, data_dir) is False
+
+
+def test_a_root_only_checkout_is_opened_for_traversal_only(tmp_path):
+    """CI may clone into `mktemp -d` (mode 700): the node's user must still reach the data dir."""
+    import os
+    import stat
+
+    if os.geteuid() != 0:
+        pytest.skip("only root starts the node as another user")
+    account = local._service_account()
+    private = tmp_path / "checkout"
+    private.mkdir(mode=0o700)
+    data_dir = private / "data" / "elasticsearch"
+    assert local._blocking_dir(data_dir, account) is not None
+    local._grant_traverse(data_dir, account)
+    assert local._blocking_dir(data_dir, account) is None
+    mode = stat.S_IMODE(private.stat().st_mode)
+    assert mode & stat.S_IXOTH and not mode & (stat.S_IROTH | stat.S_IWOTH)

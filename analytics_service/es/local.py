@@ -425,6 +425,21 @@ def _blocking_dir(path: Path, account: _Account) -> Path | None:
     return None
 
 
+def _grant_traverse(path: Path, account: _Account) -> None:
+    """Let the node's user reach ``path``: add traverse-only permission for others (x,
+    never r) to each ancestor that blocks it, e.g. a root-only checkout in a `mktemp -d`."""
+    while (blocked := _blocking_dir(path, account)) is not None:
+        mode = blocked.stat().st_mode
+        try:
+            blocked.chmod(stat.S_IMODE(mode) | stat.S_IXOTH)
+        except OSError as exc:
+            raise RuntimeError(
+                f"user {account.name} cannot traverse {blocked} (mode {stat.filemode(mode)}) and it could not be "
+                f"opened for traversal ({exc}); choose another --data-dir / ES_LOCAL_DIR"
+            ) from exc
+        _log(f"{blocked}: added traverse permission (o+x) so user {account.name} reaches {path}")
+
+
 def _can_run_java(java_home: Path, account: _Account) -> bool:
     proc = subprocess.run(
         [*account.prefix(), str(java_home / "bin" / "java"), "-version"], cwd="/", capture_output=True
@@ -847,12 +862,7 @@ def start(port: int = 9200, data_dir: Path | None = None, heap: str = "2g", time
     node_dir = _node_dir(data_dir, port)
     account = _service_account()
     if account is not None:
-        blocked = _blocking_dir(data_dir, account)
-        if blocked is not None:
-            raise RuntimeError(
-                f"user {account.name} cannot traverse {blocked} (mode {stat.filemode(blocked.stat().st_mode)}), "
-                f"so Elasticsearch cannot use data dir {data_dir}; choose another --data-dir / ES_LOCAL_DIR"
-            )
+        _grant_traverse(data_dir, account)
     data_dir.mkdir(parents=True, exist_ok=True)
     with _locked(data_dir / "nodes" / f".{port}.lock"):
         password = _ensure_password(data_dir)
