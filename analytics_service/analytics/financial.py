@@ -204,7 +204,7 @@ class FinancialRevenue:
         for key in p.period.keys():
             b = buckets.get(key, {"doc_count": 0})
             series.append(RevenuePoint(key=key, **revenue_totals(b, int(b["doc_count"])).model_dump()))
-        return FinancialRevenueResponse(period=PeriodOut(**p.period.describe()), totals=totals, series=series,
+        return FinancialRevenueResponse(period=PeriodOut.of(p.period), totals=totals, series=series,
                                         comparison=await compared(p, totals, partial(self.totals, ctx)))
 
 
@@ -314,7 +314,7 @@ class FinancialProfit:
                                 share=ratio(row["gross_revenue"], whole)) for key, row in categories.items()]
         by_category = ranked(items, {key: row["gross_revenue"] for key, row in categories.items()}, None)
         return FinancialProfitResponse(
-            period=PeriodOut(**p.period.describe()), totals=totals, series=series, by_category=by_category,
+            period=PeriodOut.of(p.period), totals=totals, series=series, by_category=by_category,
             unallocated=Unallocated(order_discounts=money(agg_value(orders, "order_discounts")),
                                     refunds=money(agg_value(orders, "refunds"))),
             comparison=await compared(p, totals, partial(self.totals, ctx)))
@@ -385,7 +385,7 @@ class FinancialExpenses:
         series = [ExpensePoint(key=key, expenses=money(by_key.get(key, {}).get("expenses", 0.0)),
                                count=int(by_key.get(key, {}).get("count", 0))) for key in p.period.keys()]
         return FinancialExpensesResponse(
-            period=PeriodOut(**p.period.describe()), totals=totals,
+            period=PeriodOut.of(p.period), totals=totals,
             by_category=await self.items(ctx, "category", whole),
             by_channel=await self.items(ctx, "channel", whole),
             series=series, comparison=await compared(p, totals, partial(self.totals, ctx)))
@@ -539,6 +539,6 @@ class FinancialPayments:
         p = self.params
         totals, found = await self.numbers(ctx, p.period)
         return FinancialPaymentsResponse(
-            period=PeriodOut(**p.period.describe()), by_method=found.by_method, payments=found.payments,
+            period=PeriodOut.of(p.period), by_method=found.by_method, payments=found.payments,
             refunds=found.refunds, chargebacks=found.chargebacks, totals=totals,
             comparison=await compared(p, totals, partial(self.numbers, ctx)))

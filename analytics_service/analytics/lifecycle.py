@@ -47,10 +47,6 @@ def _utc(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat()
 
 
-def _period_out(period: Period) -> PeriodOut:
-    return PeriodOut(**period.describe())
-
-
 @dataclass(frozen=True)
 class Members:
     """Who a cohort is made of and what counts as "active": customers and their sales, or
@@ -166,7 +162,7 @@ class Retention:
                           retention=[ratio(x, sizes[c]) for x in counts[c]], counts=counts[c]) for c in range(n)]
         average = [ratio(sum(row[k] for row in counts if len(row) > k),
                          sum(sizes[c] for c in range(n) if len(counts[c]) > k)) for k in range(n)]
-        return RetentionResponse(period=_period_out(self.grid), basis=self.basis, granularity=self.granularity,
+        return RetentionResponse(period=PeriodOut.of(self.grid), basis=self.basis, granularity=self.granularity,
                                  cohorts=cohorts, average=average)
 
 
@@ -239,7 +235,7 @@ class Conversion:
         steps = [FunnelStep(step=step, actors=reached[k], conversion=ratio(reached[k], reached[0]),
                             step_conversion=ratio(reached[k], reached[k - 1] if k else reached[0]))
                  for k, step in enumerate(self.steps)]
-        return ConversionResponse(period=_period_out(self.params.period), steps=steps)
+        return ConversionResponse(period=PeriodOut.of(self.params.period), steps=steps)
 
 
 # -- segments ------------------------------------------------------------------------------
@@ -402,7 +398,7 @@ class RfmSegments:
             chosen.sort(key=lambda s: (-s.monetary, s.customer_id))
             total = len(chosen)
             listed = chosen[(self.page - 1) * self.page_size:self.page * self.page_size]
-        return SegmentsResponse(period=_period_out(self.params.period), type="rfm", total=len(customers),
+        return SegmentsResponse(period=PeriodOut.of(self.params.period), type="rfm", total=len(customers),
                                 segments=segments, customers=listed, customers_total=total,
                                 page=self.page if listed is not None else None,
                                 page_size=self.page_size if listed is not None else None)
@@ -420,7 +416,7 @@ class NewReturning:
         start_ms = _ms(self.params.period.start)
         segments = customer_segments(customers, lambda c: "new" if c.first_ms >= start_ms else "returning",
                                      ("new", "returning"))
-        return SegmentsResponse(period=_period_out(self.params.period), type="new_returning", total=len(customers),
+        return SegmentsResponse(period=PeriodOut.of(self.params.period), type="new_returning", total=len(customers),
                                 segments=segments,
                                 repeat_purchase_rate=ratio(sum(c.orders >= 2 for c in customers), len(customers)))
 
@@ -456,5 +452,5 @@ class ActorSegments:
         counts = Counter(NONE_KEY if missing else value for _, missing, value in first.values())
         segments = sorted((ActorSegment(key=k, actors=n, share=ratio(n, len(first))) for k, n in counts.items()),
                           key=lambda s: (-s.actors, s.key))
-        return SegmentsResponse(period=_period_out(self.params.period), type=self.dimension, total=len(first),
+        return SegmentsResponse(period=PeriodOut.of(self.params.period), type=self.dimension, total=len(first),
                                 segments=segments)

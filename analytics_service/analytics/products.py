@@ -232,7 +232,7 @@ class ProductPerformance:
         names = await product_names(ctx, self.params, [r.key for r in top]) if top else {}
         for row in top:
             row.name = names.get(row.key)
-        return ProductPerformanceResponse(period=PeriodOut(**self.params.period.describe()), sort=self.sort,
+        return ProductPerformanceResponse(period=PeriodOut.of(self.params.period), sort=self.sort,
                                           products=len(rows), items=top)
 
 
@@ -421,7 +421,7 @@ class ProductInventory:
             units=sum(s.units for s in sales.values()), gross_revenue=money(sum(s.revenue for s in sales.values())),
             cogs=money(sum(s.cogs for s in sales.values())),
             abc=AbcCounts(**{c: sum(i.abc_class == c for i in items) for c in "ABC"}))
-        return InventoryResponse(period=PeriodOut(**p.period.describe()), sort=self.sort, days=round(days, 4),
+        return InventoryResponse(period=PeriodOut.of(p.period), sort=self.sort, days=round(days, 4),
                                  summary=summary, items=self.order(matched)[: p.limit])
 
 
@@ -507,7 +507,7 @@ class ProductReviews:
         for item in top:
             item.name = names.get(item.key)
         return ReviewsResponse(
-            period=PeriodOut(**p.period.describe()), count=int(r["hits"]["total"]["value"]),
+            period=PeriodOut.of(p.period), count=int(r["hits"]["total"]["value"]),
             average_rating=rounded(aggs.get("average_rating", {}).get("value"), 4),
             distribution=[RatingCount(rating=n, count=by_rating.get(n, 0)) for n in range(1, 6)],
             min_reviews=self.min_reviews, reviewed_products=len(reviewed), products=top, series=series)
@@ -575,7 +575,7 @@ class SiteSearch:
                 searchers += 1
                 converted += b["doc_count"] > searched
         return SearchResponse(
-            period=PeriodOut(**p.period.describe()), searches=searches, zero_result_searches=zero,
+            period=PeriodOut.of(p.period), searches=searches, zero_result_searches=zero,
             zero_result_rate=ratio(zero, searches), unique_queries=len(counts), searchers=searchers,
             searchers_who_purchased=converted, search_conversion=ratio(converted, searchers),
             top_queries=ranked(counts, lambda q: q.count)[: p.limit],

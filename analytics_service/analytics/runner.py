@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 from ..cache import ResponseCache
 from ..config import Settings
 from ..es.indices import IndexFamily, IndexNames
-from .params import CommonParams
+from .params import CommonParams, Period
 
 # Composite aggregations are paged with this many buckets a request.
 COMPOSITE_PAGE = 5000
@@ -36,6 +36,10 @@ class PeriodOut(BaseModel):
     end: str = Field(description="period end (exclusive)")
     tz: str = Field(description="IANA time zone of the period and of the bucket keys (default DEFAULT_TIMEZONE)")
     interval: str = Field(description="bucket size of `series`: hour, day, week (Monday), month, quarter or year")
+
+    @classmethod
+    def of(cls, period: Period) -> PeriodOut:
+        return cls(**period.describe())
 
 
 class AnalyticsResponse(BaseModel):

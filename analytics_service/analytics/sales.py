@@ -198,7 +198,7 @@ class RevenueTrends:
         totals = TrendTotals(gross_revenue=money(gross), net_revenue=money(agg_value(aggs, "net_revenue")),
                              order_discounts=money(disc), refunds=money(agg_value(aggs, "refunds")), orders=orders,
                              aov=money((gross - disc) / orders) if orders else None, units=int(agg_value(aggs, "units")))
-        return RevenueTrendsResponse(period=PeriodOut(**self.params.period.describe()),
+        return RevenueTrendsResponse(period=PeriodOut.of(self.params.period),
                                      series=_series_points(self.params, aggs.get("series", {}).get("buckets", [])),
                                      totals=totals)
 
@@ -271,7 +271,7 @@ class TopSelling:
     response_model: ClassVar = TopSellingResponse
 
     async def run(self, ctx: QueryContext) -> TopSellingResponse:
-        return TopSellingResponse(period=PeriodOut(**self.params.period.describe()), by=self.by,
+        return TopSellingResponse(period=PeriodOut.of(self.params.period), by=self.by,
                                   items=await top_products(ctx, self.params, self.by))
 
 
@@ -315,7 +315,7 @@ class Dashboard:
         if p.compare != "none":
             compared = comparison(current, await kpis(ctx, p, p.period.previous(p.compare)))
         return DashboardResponse(
-            period=PeriodOut(**p.period.describe()), kpis=current,
+            period=PeriodOut.of(p.period), kpis=current,
             series=[DashboardPoint(key=s.key, gross_revenue=s.gross_revenue, orders=s.orders) for s in trend.series],
             top_products=top.items, comparison=compared)
 
@@ -381,7 +381,7 @@ class SalesRevenue:
         if p.compare != "none":
             prev = p.period.previous(p.compare)
             compared = comparison(totals, self._totals((await ctx.search(ORDERS, self.body(prev))).get("aggregations", {})))
-        return SalesRevenueResponse(period=PeriodOut(**p.period.describe()), totals=totals, series=series,
+        return SalesRevenueResponse(period=PeriodOut.of(p.period), totals=totals, series=series,
                                     comparison=compared)
 
 
@@ -443,7 +443,7 @@ class SalesOrders:
                                       placed=b["doc_count"] if b else 0,
                                       cancelled=b["cancelled"]["doc_count"] if b else 0))
         return SalesOrdersResponse(
-            period=PeriodOut(**self.params.period.describe()), orders=sales, placed=placed,
+            period=PeriodOut.of(self.params.period), orders=sales, placed=placed,
             by_status=[StatusCount(key=b["key"], count=b["doc_count"]) for b in aggs["by_status"]["buckets"]],
             cancellation_rate=ratio(aggs["cancelled"]["doc_count"], placed),
             refunded_order_rate=ratio(aggs["refunded_sales"]["doc_count"], sales),
@@ -550,6 +550,8 @@ RevenuePrevious = Annotated[float | None, Field(
     description="with compare: the key's gross revenue in the comparison period (0 when it had none)")]
 RevenueGrowth = Annotated[float | None, Field(
     description="with compare: growth of gross revenue in %, null when the previous value is 0")]
+RevenueComparison = Annotated[dict[str, float | None] | None, Field(
+    description="with compare: {gross_revenue: the comparison period's, gross_revenue_growth_pct}")]
 
 
 def compared(current: float, previous: dict[str, float] | None, key: str) -> dict[str, Any]:
@@ -615,8 +617,7 @@ class SalesProductsResponse(AnalyticsResponse):
     total_products: int = Field(description="products with sales in the period (all of them, not only the items)")
     totals: ProductTotals = Field(description="over every product, not only the items")
     items: list[ProductRow] = Field(description="top `limit` products by the measure, ties by key")
-    comparison: dict[str, float | None] | None = Field(
-        None, description="with compare: {gross_revenue: the comparison period's, gross_revenue_growth_pct}")
+    comparison: RevenueComparison = None
     model_config = {"json_schema_extra": {"example": {
         "period": {"start": "2026-10-01T00:00:00+00:00", "end": "2026-11-01T00:00:00+00:00", "tz": "UTC",
                    "interval": "day"},
@@ -681,7 +682,7 @@ class SalesProducts:
         whole = LineSums.total(sums.values())
         totals = ProductTotals(gross_revenue=money(whole.revenue), units=whole.units, cogs=money(whole.cogs),
                                lines_without_cost=whole.lines_without_cost, gross_profit=money(whole.profit))
-        return SalesProductsResponse(period=PeriodOut(**p.period.describe()), sort=self.sort,
+        return SalesProductsResponse(period=PeriodOut.of(p.period), sort=self.sort,
                                      total_products=len(lines), totals=totals, items=items,
                                      comparison=total_comparison(total, previous))
 
@@ -710,8 +711,7 @@ class SalesCategoriesResponse(AnalyticsResponse):
     total_keys: int = Field(description="distinct keys with sales in the period (all of them, not only the items)")
     totals: CategoryTotals = Field(description="over every key, not only the items")
     items: list[CategoryRow] = Field(description="every key (or the top `limit` when given) by gross_revenue")
-    comparison: dict[str, float | None] | None = Field(
-        None, description="with compare: {gross_revenue: the comparison period's, gross_revenue_growth_pct}")
+    comparison: RevenueComparison = None
     model_config = {"json_schema_extra": {"example": {
         "period": {"start": "2026-10-01T00:00:00+00:00", "end": "2026-11-01T00:00:00+00:00", "tz": "UTC",
                    "interval": "day"},
@@ -747,7 +747,7 @@ class SalesCategories:
                             share=ratio(t.revenue, total), **compared(t.revenue, previous, key))
                 for key, t in sums.items()]
         totals = CategoryTotals(gross_revenue=money(total), orders=sales, units=sum(t.units for t in sums.values()))
-        return SalesCategoriesResponse(period=PeriodOut(**p.period.describe()), level=self.level,
+        return SalesCategoriesResponse(period=PeriodOut.of(p.period), level=self.level,
                                        total_keys=len(lines), totals=totals,
                                        items=ranked(rows, revenue, self.limit),
                                        comparison=total_comparison(total, previous))
@@ -777,8 +777,7 @@ class SalesGeographicResponse(AnalyticsResponse):
     total_keys: int = Field(description="distinct keys with sales in the period (all of them, not only the items)")
     totals: GeoTotals = Field(description="over every key, not only the items")
     items: list[GeoRow] = Field(description="every key (or the top `limit` when given) by gross_revenue")
-    comparison: dict[str, float | None] | None = Field(
-        None, description="with compare: {gross_revenue: the comparison period's, gross_revenue_growth_pct}")
+    comparison: RevenueComparison = None
     model_config = {"json_schema_extra": {"example": {
         "period": {"start": "2026-10-01T00:00:00+00:00", "end": "2026-11-01T00:00:00+00:00", "tz": "UTC",
                    "interval": "day"},
@@ -833,7 +832,7 @@ class SalesGeographic:
                 for key, r in acc.items()]
         totals = GeoTotals(gross_revenue=money(total), orders=int(sum(r["orders"] for r in acc.values())),
                            customers=len(everyone))
-        return SalesGeographicResponse(period=PeriodOut(**p.period.describe()), level=self.level,
+        return SalesGeographicResponse(period=PeriodOut.of(p.period), level=self.level,
                                        total_keys=len(acc), totals=totals,
                                        items=ranked(rows, revenue, self.limit),
                                        comparison=total_comparison(total, previous))

@@ -141,5 +141,5 @@ class Search:
         hits = [SearchHit(index=self.index, id=str(h["_source"].get(self.target.id_field, h["_id"])),
                           score=h.get("_score"), source=h["_source"], highlight=h.get("highlight", {}))
                 for h in r["hits"]["hits"]]
-        return SearchResponse(period=PeriodOut(**self.params.period.describe()), query=self.query, index=self.index,
+        return SearchResponse(period=PeriodOut.of(self.params.period), query=self.query, index=self.index,
                               time_field=self.target.time_field, total=int(r["hits"]["total"]["value"]), hits=hits)

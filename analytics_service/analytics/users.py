@@ -195,7 +195,7 @@ class UserActivity:
             previous = ActivityKpis(active_users=prev_actors.total, sessions=prev_sessions.total,
                                     events=int(prev_response["hits"]["total"]["value"]))
             compared = comparison(current, previous)
-        return UserActivityResponse(period=PeriodOut(**p.period.describe()), **current.model_dump(),
+        return UserActivityResponse(period=PeriodOut.of(p.period), **current.model_dump(),
                                     events_by_type=type_counts(aggs, events), series=series, comparison=compared)
 
 
@@ -304,7 +304,7 @@ class Behavior:
         events = int(response["hits"]["total"]["value"])
         active, devices = await self.devices(ctx)
         return BehaviorResponse(
-            period=PeriodOut(**self.params.period.describe()), events=events, active_users=active,
+            period=PeriodOut.of(self.params.period), events=events, active_users=active,
             page_views=aggs["page_views"]["doc_count"], events_by_type=type_counts(aggs, events),
             heatmap=await self.heatmap(ctx), top_pages=await self.top_pages(ctx, aggs), devices=devices)
 
@@ -453,5 +453,5 @@ class Engagement:
         compared = None
         if p.compare != "none":
             compared = comparison(current, (await self.measure(ctx, p.period.previous(p.compare)))[0])
-        return EngagementResponse(period=PeriodOut(**p.period.describe()), **current.model_dump(),
+        return EngagementResponse(period=PeriodOut.of(p.period), **current.model_dump(),
                                   **self.bucket_counts(p.period), series=series, comparison=compared)
