@@ -47,7 +47,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
@@ -1108,11 +1108,28 @@ class SinkError(RuntimeError):
     """A batch was refused or some of its records were not stored."""
 
 
+class Sink:
+    """A destination for generated batches; `async with sink:` opens and closes it."""
+
+    async def open(self) -> None:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
 def _zero() -> dict[str, int]:
     return {"indexed": 0, "duplicates": 0, "stale": 0, "errors": 0}
 
 
-class DirectSink:
+class DirectSink(Sink):
     """Writes through the project's own Ingestor and BulkWriter (no HTTP).
 
     Settings come from the environment unless given. Index templates and indices are
@@ -1148,13 +1165,6 @@ class DirectSink:
                 await self.es.close()
                 self.es = None
 
-    async def __aenter__(self) -> DirectSink:
-        await self.open()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
     @property
     def is_open(self) -> bool:
         return self.es is not None
@@ -1173,7 +1183,7 @@ class DirectSink:
                 "errors": len(result.errors)}
 
 
-class HttpSink:
+class HttpSink(Sink):
     """POSTs batches to a running API with an `ingest` key; raises SinkError on any refusal."""
 
     def __init__(self, base_url: str = "http://127.0.0.1:8000", api_key: str | None = None, *, concurrency: int = 2,
@@ -1201,13 +1211,6 @@ class HttpSink:
         if self.client is not None:
             await self.client.aclose()
             self.client = None
-
-    async def __aenter__(self) -> HttpSink:
-        await self.open()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
 
     @property
     def is_open(self) -> bool:
@@ -1256,7 +1259,7 @@ class HttpSink:
                 "stale": int(data.get("stale", 0)), "errors": 0}
 
 
-class NdjsonSink:
+class NdjsonSink(Sink):
     """Writes `<dir>/<kind>.ndjson` instead of ingesting (to look at the data)."""
 
     concurrency = 1
@@ -1274,13 +1277,6 @@ class NdjsonSink:
         for f in self.files.values():
             f.close()
         self.files = {}
-
-    async def __aenter__(self) -> NdjsonSink:
-        await self.open()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
 
     @property
     def is_open(self) -> bool:
