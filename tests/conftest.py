@@ -23,6 +23,7 @@ from analytics_service.es import local
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
+SUPERSTORE = SHARED_DATA / "superstore_2019_2022.csv"
 
 # Keys for every auth rule of API.md: one per scope, and store-bound ones.
 KEYS = {
@@ -37,6 +38,13 @@ KEYS = {
 
 def headers(name: str) -> dict[str, str]:
     return {"X-API-Key": KEYS[name]["key"]}
+
+
+def analytics_get(client: TestClient, path: str, key: str = "read", **params) -> dict:
+    """GET /api/v1/analytics/<path> with one of KEYS; asserts 200 and returns the JSON."""
+    r = client.get(f"/api/v1/analytics/{path}", params=params, headers=headers(key))
+    assert r.status_code == 200, r.text
+    return r.json()
 
 
 def _answers(url: str, settings: Settings) -> bool:
@@ -248,3 +256,34 @@ def postgres_url() -> Iterator[str]:
                            cwd=workdir, capture_output=True, timeout=120)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+# -- the real Superstore order history (../shared/data, outside the repository) -----------
+
+
+@pytest.fixture(scope="module")
+def superstore_path() -> Path:
+    if not SUPERSTORE.is_file():
+        pytest.skip(f"{SUPERSTORE} is not there: the Superstore sample lives outside the repository (../shared/data)")
+    return SUPERSTORE
+
+
+def run_import(settings: Settings, path: Path, mapping, **kwargs):
+    """What `import-csv` does: guard the indices, build an Ingestor, import, close."""
+    import asyncio
+
+    from analytics_service.es.client import make_async_client
+    from analytics_service.es.indices import IndexGuard
+    from analytics_service.importers.csv_import import import_csv
+    from analytics_service.ingest.service import Ingestor
+
+    async def go():
+        es = make_async_client(settings)
+        try:
+            ingestor = Ingestor.for_settings(es, settings)
+            await IndexGuard(es, ingestor.names, auto_setup=True).ensure()
+            return await import_csv(path, mapping, ingestor, progress=False, **kwargs)
+        finally:
+            await es.close()
+
+    return asyncio.run(go())

@@ -13,7 +13,7 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from tests.conftest import generate_records, headers, ingest_records
+from tests.conftest import analytics_get, generate_records, headers, ingest_records
 from tests.oracle import all_keys, bucket, build_frames, in_period, local_start
 
 ZONES = ["UTC", "America/Sao_Paulo", "America/New_York"]
@@ -66,9 +66,7 @@ def frames(data):
 def get(client, path, key="read", **params):
     if key == "read":
         params.setdefault("store_id", "default")
-    r = client.get(f"/api/v1/analytics/financial/{path}", params=params, headers=headers(key))
-    assert r.status_code == 200, r.text
-    return r.json()
+    return analytics_get(client, f"financial/{path}", key, **params)
 
 
 # -- the oracle: METRICS.md with pandas, from the raw records ------------------------------

@@ -19,7 +19,7 @@ import pytest
 from analytics_service.es.client import make_async_client
 from analytics_service.es.indices import IndexGuard
 from analytics_service.ingest.service import Ingestor
-from tests.conftest import headers
+from tests.conftest import analytics_get as get
 from tests.oracle import build_frames
 from tests.test_analytics_lifecycle import funnel_oracle, retention_oracle, rfm_oracle
 
@@ -98,12 +98,6 @@ def data(client, settings):
     print(f"ingested {len(records['activities']):,} activities and {len(records['orders']):,} orders "
           f"in {time.monotonic() - started:.1f} s")
     return build_frames(records)
-
-
-def get(client, path, **params):
-    r = client.get(f"/api/v1/analytics/{path}", params=params, headers=headers("read"))
-    assert r.status_code == 200, r.text
-    return r.json()
 
 
 def test_funnel_is_exact(client, data):

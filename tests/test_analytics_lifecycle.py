@@ -12,7 +12,7 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from tests.conftest import generate_records, headers, ingest_records
+from tests.conftest import analytics_get, generate_records, headers, ingest_records
 from tests.oracle import all_keys, bucket, build_frames, in_period, local_start
 
 ZONES = ["UTC", "America/Sao_Paulo", "America/New_York"]
@@ -55,9 +55,7 @@ def data(records):
 
 def get(client, path, **params):
     params.setdefault("store_id", STORE)
-    r = client.get(f"/api/v1/analytics/{path}", params=params, headers=headers("read"))
-    assert r.status_code == 200, r.text
-    return r.json()
+    return analytics_get(client, path, **params)
 
 
 def sales(frames):

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.conftest import analytics_get as get
 from tests.conftest import generate_records, headers, ingest_records
 from tests.oracle import all_keys, bucket, build_frames, in_period
 
@@ -54,12 +55,6 @@ def data(client):
     frames = build_frames(records)
     frames.records = records
     return frames
-
-
-def get(client, path, **params):
-    r = client.get(f"/api/v1/analytics/{path}", params=params, headers=headers("read"))
-    assert r.status_code == 200, r.text
-    return r.json()
 
 
 def period_params(start: date, end: date, tz: str, **more) -> dict:

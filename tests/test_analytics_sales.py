@@ -7,6 +7,7 @@ from datetime import date
 import pandas as pd
 import pytest
 
+from tests.conftest import analytics_get as get
 from tests.conftest import generate_records, headers, ingest_records
 from tests.oracle import all_keys, bucket, build_frames, in_period
 
@@ -24,12 +25,6 @@ def data(client):
     records = generate_records(seed=11, orders=1500, activity=3000, days=420, end=date(2026, 11, 15))
     ingest_records(client, records)
     return build_frames(records)
-
-
-def get(client, path, **params):
-    r = client.get(f"/api/v1/analytics/{path}", params=params, headers=headers("read"))
-    assert r.status_code == 200, r.text
-    return r.json()
 
 
 def sales_in(frames, start, end, tz):

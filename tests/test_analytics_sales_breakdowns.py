@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from analytics_service.analytics import runner
+from tests.conftest import analytics_get as get
 from tests.conftest import generate_records, headers, ingest_records
 from tests.oracle import build_frames, in_period
 
@@ -60,12 +61,6 @@ def data(client):
     records["orders"].extend(EDGE_ORDERS)
     ingest_records(client, records)
     return build_frames(records)
-
-
-def get(client, path, **params):
-    r = client.get(f"/api/v1/analytics/{path}", params=params, headers=headers("read"))
-    assert r.status_code == 200, r.text
-    return r.json()
 
 
 def period_params(start: date, end: date, tz: str, **more) -> dict:

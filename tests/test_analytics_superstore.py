@@ -17,28 +17,21 @@ order date, then order id, then line, descending).
 
 from __future__ import annotations
 
-import asyncio
-
 import pandas as pd
 import pytest
 
 from analytics_service.config import Settings
-from analytics_service.es.client import make_async_client
-from analytics_service.es.indices import IndexGuard
-from analytics_service.importers.csv_import import ImportReport, import_csv
-from analytics_service.ingest.service import Ingestor
-from tests.conftest import SHARED_DATA, headers
+from analytics_service.importers.csv_import import ImportReport
+from tests.conftest import analytics_get as get
+from tests.conftest import run_import
 
-SUPERSTORE = SHARED_DATA / "superstore_2019_2022.csv"
 WHOLE = {"start": "2019-01-01", "end": "2023-01-01", "tz": "UTC"}
 NONE = "(none)"
 
 
 @pytest.fixture(scope="module")
-def frame() -> pd.DataFrame:
-    if not SUPERSTORE.is_file():
-        pytest.skip(f"{SUPERSTORE} is not there: the Superstore sample lives outside the repository (../shared/data)")
-    df = pd.read_csv(SUPERSTORE, encoding="utf-8-sig", dtype=str, keep_default_na=False)
+def frame(superstore_path) -> pd.DataFrame:
+    df = pd.read_csv(superstore_path, encoding="utf-8-sig", dtype=str, keep_default_na=False)
     df["Sales"] = df["Sales"].astype(float)
     df["Profit"] = df["Profit"].astype(float)
     df["Quantity"] = df["Quantity"].astype(int)
@@ -56,26 +49,11 @@ def orders(frame) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def imported(settings: Settings, es, prefix, frame) -> ImportReport:
-    async def go() -> ImportReport:
-        client = make_async_client(settings)
-        try:
-            ingestor = Ingestor.for_settings(client, settings)
-            await IndexGuard(client, ingestor.names, auto_setup=True).ensure()
-            return await import_csv(SUPERSTORE, "superstore", ingestor, progress=False)
-        finally:
-            await client.close()
-
-    report = asyncio.run(go())
+def imported(settings: Settings, es, prefix, superstore_path, frame) -> ImportReport:
+    report = run_import(settings, superstore_path, "superstore")
     assert report.ok, [str(p) for p in report.errors][:5]
     es.indices.refresh(index=f"{prefix}-*")
     return report
-
-
-def get(client, path, **params):
-    r = client.get(f"/api/v1/analytics/{path}", params=params, headers=headers("read"))
-    assert r.status_code == 200, r.text
-    return r.json()
 
 
 def expected_order(values: pd.Series) -> list[str]:

@@ -12,30 +12,22 @@ oracle takes the customer of an order from its first line in the file too.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import date
 from types import SimpleNamespace
 
 import pandas as pd
 import pytest
 
-from analytics_service.es.client import make_async_client
-from analytics_service.es.indices import IndexGuard
-from analytics_service.importers.csv_import import import_csv
-from analytics_service.ingest.service import Ingestor
-from tests.conftest import SHARED_DATA, headers
+from tests.conftest import analytics_get, run_import
 from tests.test_analytics_lifecycle import RFM_NAMES, retention_oracle, rfm_oracle
 
-SUPERSTORE = SHARED_DATA / "superstore_2019_2022.csv"
 START, END = date(2019, 1, 1), date(2023, 1, 1)
 
 
 @pytest.fixture(scope="module")
-def orders() -> pd.DataFrame:
+def orders(superstore_path) -> pd.DataFrame:
     """One row per order of the file: first line's customer, Order Date (UTC), sum of Sales."""
-    if not SUPERSTORE.is_file():
-        pytest.skip(f"{SUPERSTORE} is not there: the Superstore sample lives outside the repository (../shared/data)")
-    lines = pd.read_csv(SUPERSTORE, encoding="utf-8-sig", dtype=str, keep_default_na=False)
+    lines = pd.read_csv(superstore_path, encoding="utf-8-sig", dtype=str, keep_default_na=False)
     lines["Sales"] = lines["Sales"].astype(float)
     per_order = lines.groupby("Order ID", sort=False).agg(
         customer_id=("Customer ID", "first"), order_date=("Order Date", "first"), order_value=("Sales", "sum"))
@@ -47,29 +39,16 @@ def orders() -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def imported(orders, settings, client):
-    async def go():
-        es = make_async_client(settings)
-        try:
-            ingestor = Ingestor.for_settings(es, settings)
-            await IndexGuard(es, ingestor.names, auto_setup=True).ensure()
-            report = await import_csv(SUPERSTORE, "superstore", ingestor, progress=False)
-            await es.indices.refresh(index=f"{settings.index_prefix}-*")
-            return report
-        finally:
-            await es.close()
-
-    report = asyncio.run(go())
+def imported(orders, settings, client, es, superstore_path):
+    report = run_import(settings, superstore_path, "superstore")
+    es.indices.refresh(index=f"{settings.index_prefix}-*")
     assert report.ok and report.orders == 5111, [str(p) for p in report.errors]
     assert settings.store_timezone(settings.default_store_id).key == "UTC"
     return report
 
 
 def get(client, path, **params):
-    r = client.get(f"/api/v1/analytics/{path}", params={"start": START.isoformat(), "end": END.isoformat(),
-                                                          "tz": "UTC", **params}, headers=headers("read"))
-    assert r.status_code == 200, r.text
-    return r.json()
+    return analytics_get(client, path, **{"start": START.isoformat(), "end": END.isoformat(), "tz": "UTC", **params})
 
 
 def test_rfm_matches_the_file(client, imported, orders):

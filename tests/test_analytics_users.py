@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from analytics_service.analytics import runner, users
-from tests.conftest import generate_records, headers, ingest_records
+from tests.conftest import analytics_get, generate_records, headers, ingest_records
 from tests.oracle import all_keys, bucket, build_frames
 
 ZONES = ["UTC", "America/Sao_Paulo", "America/New_York"]
@@ -49,9 +49,7 @@ def activity(client) -> pd.DataFrame:
 
 
 def get(client, path, key="read", **params):
-    r = client.get(f"/api/v1/analytics/users/{path}", params=params, headers=headers(key))
-    assert r.status_code == 200, r.text
-    return r.json()
+    return analytics_get(client, f"users/{path}", key, **params)
 
 
 def bounds(start, end, tz) -> tuple[pd.Timestamp, pd.Timestamp]:

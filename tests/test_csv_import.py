@@ -18,8 +18,6 @@ from elasticsearch import Elasticsearch
 from elasticsearch.helpers import scan
 
 from analytics_service.config import Settings
-from analytics_service.es.client import make_async_client
-from analytics_service.es.indices import IndexGuard
 from analytics_service.importers import csv_import
 from analytics_service.importers.csv_import import (
     ImportReport,
@@ -28,29 +26,7 @@ from analytics_service.importers.csv_import import (
     line_amounts,
     load_mapping,
 )
-from analytics_service.ingest.service import Ingestor
-
-try:
-    from .conftest import SHARED_DATA
-except ImportError:  # tests/ is not a package
-    from conftest import SHARED_DATA
-
-SUPERSTORE = SHARED_DATA / "superstore_2019_2022.csv"
-
-
-def run_import(settings: Settings, path: Path, mapping, **kwargs) -> ImportReport:
-    """What the command does: guard the indices, build an Ingestor, import, close."""
-
-    async def go() -> ImportReport:
-        es = make_async_client(settings)
-        try:
-            ingestor = Ingestor.for_settings(es, settings)
-            await IndexGuard(es, ingestor.names, auto_setup=True).ensure()
-            return await import_csv(path, mapping, ingestor, progress=False, **kwargs)
-        finally:
-            await es.close()
-
-    return asyncio.run(go())
+from tests.conftest import run_import
 
 
 def command_env(monkeypatch, settings: Settings, cwd: Path) -> None:
@@ -92,13 +68,6 @@ def totals(es: Elasticsearch, prefix: str, store_id: str) -> dict:
 
 
 # --- the Superstore sample ------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def superstore_path() -> Path:
-    if not SUPERSTORE.is_file():
-        pytest.skip(f"{SUPERSTORE} is not there: the Superstore sample lives outside the repository (../shared/data)")
-    return SUPERSTORE
 
 
 @pytest.fixture(scope="module")
