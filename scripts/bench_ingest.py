@@ -142,7 +142,8 @@ def prebuilt_actions(batches, settings: Settings) -> list[tuple[int, list[BulkAc
             rec = model.model_validate(raw, strict=False)
             if kind == "orders":
                 order_doc, lines = docs.order_documents(rec, "default", tz, base, now)
-                actions += docs.order_actions(order_doc, lines, names)
+                actions += [docs.order_action(order_doc, names, None),
+                            *docs.line_actions(order_doc, lines, names, len(lines))]
             elif kind == "events":
                 actions.append(docs.event_action(rec, rec.event_id, "default", tz, base, names, now))
             else:

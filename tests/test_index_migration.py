@@ -38,11 +38,13 @@ def test_new_template_version_migrates_without_losing_or_reviving_anything(clien
     version_before = es.get(index=f"{prefix}-orders", id="default:m-0")["_version"]
 
     original = indices._raw_template
+    old = {family: original(family)["version"] for family in ("orders", "order-items", "expenses")}
+    new = {family: version + 1 for family, version in old.items()}
 
     def bumped(name: str) -> dict:
         template = copy.deepcopy(original(name))
-        if name in ("orders", "order-items", "expenses"):
-            template["version"] = 2
+        if name in new:
+            template["version"] = new[name]
             template["template"]["mappings"]["properties"]["migration_note"] = {"type": "keyword"}
         return template
 
@@ -52,11 +54,13 @@ def test_new_template_version_migrates_without_losing_or_reviving_anything(clien
     assert any(c.startswith(f"migrated {prefix}-expenses:") for c in changes), changes
 
     for family, count in (("orders", 25), ("order-items", 25), ("expenses", 1)):
-        assert list(es.indices.get_alias(name=f"{prefix}-{family}")) == [f"{prefix}-{family}-v2"]
+        assert list(es.indices.get_alias(name=f"{prefix}-{family}")) == [f"{prefix}-{family}-v{new[family]}"]
         es.indices.refresh(index=f"{prefix}-{family}")
         assert es.count(index=f"{prefix}-{family}")["count"] == count
-        assert es.count(index=f"{prefix}-{family}-v1")["count"] == count  # kept until an operator drops it
-    new_mapping = es.indices.get_mapping(index=f"{prefix}-orders-v2")[f"{prefix}-orders-v2"]["mappings"]
+        # kept until an operator drops it
+        assert es.count(index=f"{prefix}-{family}-v{old[family]}")["count"] == count
+    orders_v = f"{prefix}-orders-v{new['orders']}"
+    new_mapping = es.indices.get_mapping(index=orders_v)[orders_v]["mappings"]
     assert "migration_note" in new_mapping["properties"]
     assert es.get(index=f"{prefix}-orders", id="default:m-0")["_version"] == version_before
 
@@ -68,5 +72,5 @@ def test_new_template_version_migrates_without_losing_or_reviving_anything(clien
                         json={"orders": [order("m-1", "delivered", "2026-05-09T00:00:00Z")]},
                         headers=headers("ingest"), params=WAIT).json()
     assert newer["indexed"] == 1
-    assert es.get(index=f"{prefix}-orders-v2", id="default:m-1")["_source"]["status"] == "delivered"
+    assert es.get(index=orders_v, id="default:m-1")["_source"]["status"] == "delivered"
     assert run_setup(settings) == []  # idempotent once migrated

@@ -12,6 +12,7 @@ orders alike can never overwrite each other.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -161,19 +162,55 @@ def order_documents(order: Order, store_id: str, tz: ZoneInfo, base: str, receiv
     return order_doc, line_docs
 
 
-def order_actions(order_doc: dict, line_docs: list[dict], names: IndexNames, previous_line_count: int = 0) -> list[BulkAction]:
-    """The order, its lines, and deletes of lines a previous state had beyond this one's.
+@dataclass(frozen=True)
+class StoredOrder:
+    """What the orders index holds for one order: its state version, how many lines any
+    accepted state ever had, and the sequence number that guards the next write."""
 
-    Every action carries the state's version (external versioning): an older state is
-    refused by Elasticsearch for the order and for each of its lines alike.
+    state_version: int
+    line_high_water: int
+    seq_no: int
+    primary_term: int
+
+    @classmethod
+    def from_hit(cls, hit: dict[str, Any]) -> StoredOrder:
+        source = hit.get("_source") or {}
+        count = int(source.get("item_count") or 0)
+        return cls(state_version=int(source.get("state_version") or 0),
+                   line_high_water=max(count, int(source.get("line_high_water") or 0)),
+                   seq_no=int(hit["_seq_no"]), primary_term=int(hit["_primary_term"]))
+
+
+def order_action(order_doc: dict, names: IndexNames, stored: StoredOrder | None) -> BulkAction:
+    """Write the order document only if the stored one is still the one that was read.
+
+    `create` when no state is stored yet, else `index` guarded by `if_seq_no`: a
+    concurrent writer makes this a 409, and the caller reads again and decides again.
+    The stored `line_high_water` only grows, so a newer state knows every line an
+    older accepted state may write and can delete it.
+    """
+    store_id, order_id = order_doc["store_id"], order_doc["order_id"]
+    high_water = max(len(order_doc["items"]), stored.line_high_water if stored else 0)
+    doc = {**order_doc, "line_high_water": high_water}
+    if stored is None:
+        return BulkAction("create", names.alias(ORDERS), doc_id(store_id, order_id), doc)
+    meta = {"if_seq_no": stored.seq_no, "if_primary_term": stored.primary_term}
+    return BulkAction("index", names.alias(ORDERS), doc_id(store_id, order_id), doc, meta)
+
+
+def line_actions(order_doc: dict, line_docs: list[dict], names: IndexNames, high_water: int) -> list[BulkAction]:
+    """The state's lines, and deletes of lines 1..high_water that this state does not have.
+
+    Sent only for a state the orders index accepted. Each carries the state's version
+    (external versioning): a line of an older state that lands later is refused, and
+    so is one that lands after this state deleted it, for as long as Elasticsearch
+    keeps the delete's tombstone (`index.gc_deletes` on order-items: 1 hour).
     """
     store_id, order_id = order_doc["store_id"], order_doc["order_id"]
     meta = {"version": order_doc["state_version"], "version_type": "external"}
-    actions = [BulkAction("index", names.alias(ORDERS), doc_id(store_id, order_id), order_doc, meta)]
-    for line in line_docs:
-        line_id = doc_id(store_id, f"{order_id}:{line['line']}")
-        actions.append(BulkAction("index", names.alias(ORDER_ITEMS), line_id, line, meta))
-    for n in range(len(line_docs) + 1, previous_line_count + 1):
+    actions = [BulkAction("index", names.alias(ORDER_ITEMS), doc_id(store_id, f"{order_id}:{line['line']}"), line, meta)
+               for line in line_docs]
+    for n in range(len(line_docs) + 1, high_water + 1):
         actions.append(BulkAction("delete", names.alias(ORDER_ITEMS), doc_id(store_id, f"{order_id}:{n}"), None, meta))
     return actions
 

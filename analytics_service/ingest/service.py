@@ -21,8 +21,9 @@ from pydantic import BaseModel, ValidationError
 from ..config import Settings
 from ..errors import ApiError, validation_details
 from ..es.bulk import BulkAction, BulkWriter, ItemResult
-from ..es.indices import ORDERS, IndexNames
+from ..es.indices import IndexNames
 from . import documents as docs
+from .order_versions import OrderState, OrderVersionWriter, newest_per_order, settle_superseded
 from .schemas import Activity, Event, Expense, IngestError, IngestResponse, Order, Product
 
 _VERSION_CONFLICT = re.compile(r"current version \[(\d+)\] is higher or equal to the one provided \[(\d+)\]")
@@ -80,8 +81,6 @@ def _outcome(action: BulkAction, result: ItemResult) -> str:
         if match and match.group(1) == match.group(2):
             return "duplicate"
         return "stale"
-    if action.op == "delete" and result.status == 404:
-        return "indexed"
     return "error"
 
 
@@ -93,6 +92,7 @@ class Ingestor:
         self.writer = writer
         self.names = names
         self.settings = settings
+        self.order_writer = OrderVersionWriter(es, writer, names)
         # Called with the stores that got new documents (the API invalidates its cache).
         self.on_written: Callable[[set[str]], Awaitable[None]] | None = None
 
@@ -106,9 +106,10 @@ class Ingestor:
     # -- one entry point per record kind -------------------------------------------------
 
     async def orders(self, records: list[Any], key_store: str | None, refresh: str | None = None) -> IngestResponse:
+        """Orders converge to each one's newest state in any arrival order (see order_versions)."""
         batch = self._validate(records, Order, "order_id", key_store)
-        previous = await self._previous_line_counts(batch)
         received = datetime.now(timezone.utc)
+        states: list[OrderState] = []
         for v in batch.valid:
             order: Order = v.record
             try:
@@ -117,10 +118,23 @@ class Ingestor:
             except ValueError as exc:
                 batch.errors.append(self._field_error(v, exc))
                 continue
-            prev = previous.get(docs.doc_id(v.store, order.order_id), 0)
-            batch.planned.append(Planned(v.index, v.record_id, v.store,
-                                         docs.order_actions(order_doc, line_docs, self.names, prev)))
-        return await self._write(batch, refresh)
+            states.append(OrderState(v.index, v.record_id or order.order_id, v.store, order_doc, line_docs))
+        newest = newest_per_order(states)
+        if newest:
+            await self.order_writer.write(newest, refresh)
+        settled = [*newest, *(older for state in newest for older in settle_superseded(state))]
+        counts = {"indexed": 0, "duplicate": 0, "stale": 0}
+        errors = list(batch.errors)
+        for state in settled:
+            if state.error is not None:
+                errors.append(state.error)
+            elif state.outcome is not None:
+                counts[state.outcome] += 1
+        touched = {s.store for s in newest if s.wrote}
+        if touched and self.on_written is not None:
+            await self.on_written(touched)
+        return IngestResponse(indexed=counts["indexed"], duplicates=counts["duplicate"], stale=counts["stale"],
+                              errors=sorted(errors, key=lambda e: e.index))
 
     async def events(self, records: list[Any], key_store: str | None, refresh: str | None = None) -> IngestResponse:
         received = datetime.now(timezone.utc)
@@ -206,14 +220,6 @@ class Ingestor:
         field_name = message.split(":", 1)[0] if ":" in message else None
         return IngestError(index=v.index, id=v.record_id, error=message, field=field_name)
 
-    async def _previous_line_counts(self, batch: Batch) -> dict[str, int]:
-        """How many lines the stored state of each order in the batch has."""
-        ids = sorted({docs.doc_id(v.store, v.record.order_id) for v in batch.valid})
-        if not ids:
-            return {}
-        found = await self.es.mget(index=self.names.alias(ORDERS), ids=ids, source_includes=["item_count"])
-        return {d["_id"]: int(d["_source"].get("item_count") or 0) for d in found["docs"] if d.get("found")}
-
     async def _write(self, batch: Batch, refresh: str | None) -> IngestResponse:
         actions = [a for p in batch.planned for a in p.actions]
         if not actions and batch.errors:
@@ -232,6 +238,7 @@ class Ingestor:
                 action, result = failed[0]
                 what = "" if action is p.actions[0] else f"line document {action.id}: "
                 errors.append(IngestError(index=p.index, id=p.record_id, retryable=result.retryable,
+                                          field=getattr(result, "field", None),
                                           error=f"{what}{result.error_type}: {result.error_reason}"))
             else:
                 counts[primary] += 1

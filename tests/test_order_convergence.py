@@ -1,0 +1,228 @@
+"""Order versions converge: any arrival order, batching or concurrency -> the newest state.
+
+Hypothesis draws version histories per order (status changes, refunds, lines added and
+removed, currency and fx), resends, a random arrival order, random batch splits, and
+sequential or concurrent requests, all sent through the API to the real node. After
+each example the orders and order-items documents, and the category, product and
+dashboard numbers, must equal a pandas computation over the newest version of each
+order only (tests/oracle.py, which knows nothing of the service's code).
+"""
+
+from __future__ import annotations
+
+import itertools
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
+
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.conftest import analytics_get as get
+from tests.conftest import headers
+from tests.oracle import build_frames
+
+CATALOG = {"p1": "Kitchen", "p2": "Kitchen", "p3": "Garden", "p4": "Toys", "p5": "Books"}
+STATUSES = ["pending", "paid", "processing", "shipped", "delivered", "cancelled", "refunded"]
+RANK = {s: n for n, s in enumerate(STATUSES)}
+CREATED = datetime(2026, 10, 10, 9, 0, tzinfo=timezone.utc)
+PERIOD = {"start": "2026-10-01", "end": "2026-11-01", "tz": "UTC"}
+ROUTE = "/api/v1/analytics/orders/index"
+
+line = st.fixed_dictionaries({
+    "product_id": st.sampled_from(sorted(CATALOG)),
+    "quantity": st.integers(1, 5),
+    "unit_price": st.sampled_from([5.0, 12.5, 20.0, 99.99]),
+    "discount": st.sampled_from([0.0, 0.0, 1.0]),
+})
+version_shape = st.fixed_dictionaries({
+    "status": st.sampled_from(STATUSES),
+    "items": st.lists(line, min_size=1, max_size=5),
+    "fx": st.sampled_from([None, None, ("EUR", 1.1), ("GBP", 1.25)]),
+    "refund": st.sampled_from([None, None, 1.0]),
+})
+
+
+@st.composite
+def order_history(draw, n: int) -> list[dict]:
+    """1-4 versions of order n, each at a later time than the one before."""
+    minutes = draw(st.lists(st.integers(1, 600), min_size=1, max_size=4, unique=True))
+    created = CREATED + timedelta(hours=n)
+    versions = []
+    for minute in sorted(minutes):
+        shape = draw(version_shape)
+        record = {
+            "order_id": f"o-{n}", "status": shape["status"], "created_at": created.isoformat(),
+            "updated_at": (created + timedelta(minutes=minute)).isoformat(),
+            "customer": {"customer_id": f"c-{n % 3}"}, "channel": "web",
+            "items": [{**item, "category": CATALOG[item["product_id"]]} for item in shape["items"]],
+        }
+        if shape["fx"]:
+            record["currency"], record["fx_rate"] = shape["fx"]
+        if shape["refund"] and shape["status"] == "refunded":
+            record["refunded_amount"] = shape["refund"]
+        versions.append(record)
+    return versions
+
+
+@st.composite
+def arrivals(draw) -> dict:
+    histories = [draw(order_history(n)) for n in range(draw(st.integers(1, 4)))]
+    sent = [v for h in histories for v in h]
+    sent += draw(st.lists(st.sampled_from(sent), max_size=3))  # resends of any version
+    order = draw(st.permutations(sent))
+    cuts = draw(st.lists(st.booleans(), min_size=len(order) - 1, max_size=len(order) - 1))
+    batches, current = [], [order[0]]
+    for record, cut in zip(order[1:], cuts, strict=True):
+        if cut:
+            batches.append(current)
+            current = []
+        current.append(record)
+    batches.append(current)
+    return {"histories": histories, "batches": batches, "concurrent": draw(st.booleans())}
+
+
+def newest(history: list[dict]) -> dict:
+    return max(history, key=lambda v: (v["updated_at"], RANK[v["status"]]))
+
+
+def phantom_hazard(case: dict) -> bool:
+    """Would the pre-fix writer have left a phantom line? An older version with more lines
+    than the newest arrives in the newest one's batch or after it."""
+    for history in case["histories"]:
+        top = newest(history)
+        seen_top = False
+        for batch in case["batches"]:
+            in_batch = top in batch
+            for record in batch:
+                if (record["order_id"] == top["order_id"] and record is not top and len(record["items"]) >
+                        len(top["items"]) and (seen_top or in_batch)):
+                    return True
+            seen_top = seen_top or in_batch
+    return False
+
+
+def send(client, store: str, case: dict) -> None:
+    def post(batch: list[dict]) -> dict:
+        r = client.post(ROUTE, json={"orders": [{**o, "store_id": store} for o in batch]}, headers=headers("ingest"))
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert not body["errors"], body["errors"]
+        assert body["indexed"] + body["duplicates"] + body["stale"] == len(batch)
+        return body
+
+    if case["concurrent"] and len(case["batches"]) > 1:
+        with ThreadPoolExecutor(max_workers=len(case["batches"])) as pool:
+            list(pool.map(post, case["batches"]))
+    else:
+        for batch in case["batches"]:
+            post(batch)
+
+
+def check_documents(es, prefix: str, store: str, latest: list[dict]) -> None:
+    query = {"term": {"store_id": store}}
+    orders = es.search(index=f"{prefix}-orders", query=query, size=100)["hits"]["hits"]
+    got = {h["_source"]["order_id"]: (h["_source"]["status"], h["_source"]["updated_at"], h["_source"]["item_count"])
+           for h in orders}
+    want = {o["order_id"]: (o["status"], o["updated_at"].replace("+00:00", "Z"), len(o["items"])) for o in latest}
+    assert {k: (s, pd.Timestamp(t), n) for k, (s, t, n) in got.items()} == \
+           {k: (s, pd.Timestamp(t), n) for k, (s, t, n) in want.items()}
+    lines = es.search(index=f"{prefix}-order-items", query=query, size=1000)["hits"]["hits"]
+    got_lines = sorted((h["_source"]["order_id"], h["_source"]["line"], h["_source"]["product_id"],
+                        h["_source"]["quantity"], h["_source"]["status"]) for h in lines)
+    want_lines = sorted((o["order_id"], n, item["product_id"], item["quantity"], o["status"])
+                        for o in latest for n, item in enumerate(o["items"], start=1))
+    assert got_lines == want_lines
+
+
+def check_numbers(client, store: str, latest: list[dict]) -> None:
+    frames = build_frames({"orders": latest}, store_id=store)
+    sales, lines = frames.orders[frames.orders["is_sale"]], frames.lines[frames.lines["is_sale"]]
+
+    categories = get(client, "sales/categories", store_id=store, **PERIOD)
+    by_category = lines.groupby("category").agg(rev=("line_revenue", "sum"), units=("quantity", "sum"),
+                                                orders=("order_id", "nunique"))
+    assert {i["key"]: (i["gross_revenue"], i["units"], i["orders"]) for i in categories["items"]} == {
+        k: (pytest.approx(r.rev, abs=0.01), r.units, r.orders) for k, r in by_category.iterrows()}
+
+    products = get(client, "products/top-selling", store_id=store, limit=10, **PERIOD)
+    by_product = lines.groupby("product_id").agg(rev=("line_revenue", "sum"), units=("quantity", "sum"))
+    assert {i["key"]: (i["gross_revenue"], i["units"]) for i in products["items"]} == {
+        k: (pytest.approx(r.rev, abs=0.01), r.units) for k, r in by_product.iterrows()}
+
+    kpis = get(client, "dashboard", store_id=store, **PERIOD)["kpis"]
+    assert kpis["orders"] == len(sales)
+    assert kpis["gross_revenue"] == pytest.approx(sales["gross_revenue"].sum(), abs=0.01)
+    assert kpis["net_revenue"] == pytest.approx(sales["net_revenue"].sum(), abs=0.01)
+    assert kpis["units"] == sales["units"].sum()
+    assert kpis["customers"] == sales["customer_id"].nunique()
+
+
+def test_versions_converge_in_any_arrival_order(client, es, prefix):
+    stores = (f"h{n}" for n in itertools.count())
+    hazards = []
+
+    @settings(max_examples=100, derandomize=True, deadline=None, database=None,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+    @given(case=arrivals())
+    def converge(case: dict) -> None:
+        store = next(stores)  # a store of its own per example: examples never see each other's data
+        hazards.append(phantom_hazard(case))
+        send(client, store, case)
+        es.indices.refresh(index=f"{prefix}-*")
+        latest = [newest(h) for h in case["histories"]]
+        check_documents(es, prefix, store, latest)
+        check_numbers(client, store, latest)
+
+    converge()
+    print(f"{len(hazards)} examples, {sum(hazards)} of them could leave a phantom line before the fix")
+    # The draws must exercise the defect this guards against (phantom lines), many times over.
+    assert sum(hazards) >= 20, f"only {sum(hazards)} of {len(hazards)} examples could leave a phantom line"
+
+
+def test_a_stale_version_writes_nothing(client, es, prefix):
+    """The newer state first, then the older one with more lines: answered stale, no line added."""
+    new = {"order_id": "s-1", "store_id": "stale", "status": "delivered", "created_at": "2026-10-05T10:00:00Z",
+           "updated_at": "2026-10-05T12:00:00Z", "customer": {"customer_id": "c"},
+           "items": [{"product_id": "p1", "quantity": 1, "unit_price": 10.0}]}
+    old = {**new, "status": "paid", "updated_at": "2026-10-05T10:00:00Z",
+           "items": new["items"] + [{"product_id": "p2", "quantity": 2, "unit_price": 7.0},
+                                    {"product_id": "p3", "quantity": 1, "unit_price": 3.0}]}
+    first = client.post(ROUTE, json={"orders": [new]}, headers=headers("ingest")).json()
+    assert first["indexed"] == 1
+    before = es.get(index=f"{prefix}-orders", id="stale:s-1")
+    late = client.post(ROUTE, json={"orders": [old]}, headers=headers("ingest"), params={"refresh": "wait_for"}).json()
+    assert late == {"indexed": 0, "duplicates": 0, "stale": 1, "errors": []}
+    after = es.get(index=f"{prefix}-orders", id="stale:s-1")
+    assert (after["_seq_no"], after["_source"]) == (before["_seq_no"], before["_source"])
+    es.indices.refresh(index=f"{prefix}-order-items")
+    lines = es.search(index=f"{prefix}-order-items", query={"term": {"store_id": "stale"}})["hits"]["hits"]
+    assert [h["_id"] for h in lines] == ["stale:s-1:1"]
+
+
+def test_a_resend_completes_lines_left_unwritten(client, es, prefix, monkeypatch):
+    """The process dies between the order document and its lines: the resend is a
+    duplicate for the order and writes the missing lines."""
+    from analytics_service.ingest.order_versions import OrderVersionWriter
+
+    order = {"order_id": "r-1", "store_id": "resend", "status": "paid", "created_at": "2026-10-06T10:00:00Z",
+             "customer": {"customer_id": "c"},
+             "items": [{"product_id": "p1", "quantity": 1, "unit_price": 10.0},
+                       {"product_id": "p2", "quantity": 3, "unit_price": 4.0}]}
+
+    async def crash(self, accepted, refresh):
+        raise RuntimeError("killed between the two writes")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(OrderVersionWriter, "_write_lines", crash)
+        with pytest.raises(RuntimeError):
+            client.post(ROUTE, json={"orders": [order]}, headers=headers("ingest"))
+    es.indices.refresh(index=f"{prefix}-*")
+    assert es.get(index=f"{prefix}-orders", id="resend:r-1")["found"]
+    query = {"term": {"store_id": "resend"}}
+    assert es.count(index=f"{prefix}-order-items", query=query)["count"] == 0
+    again = client.post(ROUTE, json={"orders": [order]}, headers=headers("ingest"), params={"refresh": "wait_for"})
+    assert again.json() == {"indexed": 0, "duplicates": 1, "stale": 0, "errors": []}
+    lines = es.search(index=f"{prefix}-order-items", query=query)["hits"]["hits"]
+    assert sorted(h["_id"] for h in lines) == ["resend:r-1:1", "resend:r-1:2"]
