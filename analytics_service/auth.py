@@ -14,6 +14,7 @@ from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, ConfigDict, TypeAdapter, field_validator
 
 from .errors import ApiError
+from .ingest.limits import check_store_id
 
 Scope = Literal["ingest", "read", "reports", "admin"]
 
@@ -36,6 +37,12 @@ class ApiKeyConfig(BaseModel):
         elif len(v) < 8:
             raise ValueError("keys must be at least 8 characters")
         return v
+
+    @field_validator("store_id")
+    @classmethod
+    def _store_id_syntax(cls, v: str | None) -> str | None:
+        # The same rule as a record's store_id: a key bound to `acme:eu` could write ids that collide.
+        return None if v is None else check_store_id(v)
 
     @property
     def digest(self) -> str:

@@ -11,6 +11,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .ingest.limits import check_store_id
+
 LOCAL_ES_URL = "http://127.0.0.1:9200"
 
 
@@ -59,6 +61,14 @@ class Settings(BaseSettings):
         if not v or v != v.lower() or any(c in v for c in ' "*\\<|,>/?#:') or v.startswith(("-", "_", "+")):
             raise ValueError("INDEX_PREFIX must be lower case without spaces or any of \" * \\ < | , > / ? # :")
         return v
+
+    @field_validator("default_store_id")
+    @classmethod
+    def _store_id_syntax(cls, v: str) -> str:
+        try:
+            return check_store_id(v)
+        except ValueError as exc:
+            raise ValueError(f"DEFAULT_STORE_ID {exc}") from exc
 
     @field_validator("default_timezone")
     @classmethod

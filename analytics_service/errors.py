@@ -69,11 +69,22 @@ def _field_path(loc: tuple[Any, ...] | list[Any]) -> str:
 
 
 def validation_details(errors: list[dict[str, Any]], prefix: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-    """pydantic errors -> [{"field": "items.0.quantity", "message": "..."}]."""
-    return [
-        {"field": _field_path((*prefix, *err.get("loc", ()))), "message": err.get("msg", "invalid"), "type": err.get("type")}
-        for err in errors
-    ]
+    """pydantic errors -> [{"field": "items.0.quantity", "message": "..."}].
+
+    A model-level check names its field by raising a ValueError with `field_loc`
+    (ingest.limits.FieldError); pydantic keeps that exception in `ctx["error"]`.
+    """
+    details = []
+    for err in errors:
+        loc, message = (*prefix, *err.get("loc", ())), err.get("msg", "invalid")
+        raised = (err.get("ctx") or {}).get("error")
+        field_loc = getattr(raised, "field_loc", None)
+        if isinstance(field_loc, tuple):
+            loc = (*loc, *field_loc)
+        if isinstance(raised, ValueError):  # the validator's own sentence, without "Value error, "
+            message = str(raised)
+        details.append({"field": _field_path(loc), "message": message, "type": err.get("type")})
+    return details
 
 
 def _is_unavailable(exc: Exception) -> bool:

@@ -171,4 +171,33 @@ def test_per_item_errors_are_returned(es_connection, es, index):
     finally:
         proxy.close()
     assert results[0].status == 400 and results[0].error_type == "document_parsing_exception"
+    assert results[0].field == "n"  # named from "failed to parse field [n] ..."
     assert results[1].ok
+
+
+def test_a_request_refused_as_a_whole_is_split_until_each_bad_action_stands_alone(es_connection, es, index):
+    # A negative external version makes Elasticsearch refuse the whole request with 400.
+    bad = {2, 7}
+    actions = [BulkAction("index", index, a.id, a.source, {"version": -5, "version_type": "external"}) if i in bad
+               else a for i, a in enumerate(docs(index, 9))]
+    proxy = FaultyProxy(es_connection["url"], _auth(es_connection), [])
+    try:
+        results = _run(proxy.url, actions)
+    finally:
+        proxy.close()
+    assert [i for i, r in enumerate(results) if not r.ok] == sorted(bad)
+    assert all(results[i].status == 400 and results[i].error_type == "action_request_validation_exception"
+               and not results[i].retryable for i in bad)
+    assert es.count(index=index)["count"] == 9 - len(bad)
+    assert proxy.bulk_calls <= 2 * len(actions)
+
+
+def test_an_id_longer_than_elasticsearch_allows_is_refused_alone_before_sending(es_connection, es, index):
+    proxy = FaultyProxy(es_connection["url"], _auth(es_connection), [])
+    try:
+        results = _run(proxy.url, docs(index, 3) + [BulkAction("create", index, "\U0001f600" * 130, {"n": 1})])
+    finally:
+        proxy.close()
+    assert [r.ok for r in results] == [True, True, True, False]
+    assert results[3].status == 400 and results[3].error_type == "id_too_long" and "520 bytes" in results[3].error_reason
+    assert proxy.bulk_calls == 1 and es.count(index=index)["count"] == 3

@@ -180,7 +180,9 @@ def test_batch_with_one_bad_record_indexes_the_rest_and_names_it(client, es, pre
     (lambda o: o.update(items=[]), "items"),
     (lambda o: o["items"][0].update(unit_price=-1), "items.0.unit_price"),
     (lambda o: o["items"][0].update(quantity="2"), "items.0.quantity"),
-    (lambda o: o["items"][0].update(discount=100), "items.0"),
+    (lambda o: o["items"][0].update(discount=100), "items.0.discount"),
+    (lambda o: o.update(discount_amount=1000), "discount_amount"),
+    (lambda o: o.update(refunded_amount=1000), "refunded_amount"),
     (lambda o: o["customer"].update(nickname="x"), "customer.nickname"),
     (lambda o: o.update(currency="usd"), "currency"),
     (lambda o: o.update(created_at="2999-01-01T00:00:00Z"), "created_at"),
@@ -317,7 +319,8 @@ def test_unknown_envelope_field_is_422(client):
 
 
 def test_malformed_json_is_400(client):
-    r = client.post("/api/v1/analytics/orders/index", content=b"{not json", headers=headers("ingest"))
+    r = client.post("/api/v1/analytics/orders/index", content=b"{not json",
+                    headers={**headers("ingest"), "Content-Type": "application/json"})
     assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_json"
 
 

@@ -4,6 +4,11 @@ Items Elasticsearch rejects with 429 or 503 (queue full, shard not ready) are re
 with exponential backoff, as are whole requests that fail to connect or are answered
 with 429/502/503/504. Every other item failure is returned to the caller, in the order
 the actions were given: nothing is dropped silently.
+
+A refusal is always per action, never for the batch: an `_id` longer than Elasticsearch
+allows is refused before sending, and a whole request answered 400 or 413 (one bad
+action makes Elasticsearch refuse them all) is split in halves until each bad action
+stands alone and gets its own error result.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -21,6 +27,11 @@ from elasticsearch import ApiError, AsyncElasticsearch, ConnectionError, Connect
 log = logging.getLogger(__name__)
 
 RETRYABLE_STATUS = frozenset({429, 502, 503, 504})
+# A whole request refused for its content (one action's): split it to find that action.
+SPLIT_STATUS = frozenset({400, 413})
+MAX_ID_BYTES = 512  # Elasticsearch's limit on `_id`
+# "failed to parse field [items.quantity] of type [integer] ...", "[flattened] field [properties] exceeds ..."
+_FIELD_IN_REASON = re.compile(r"field \[([^\]]+)\]")
 
 
 @dataclass(frozen=True)
@@ -45,6 +56,22 @@ class ItemResult:
     result: str | None = None  # created | updated | noop | deleted | not_found
     error_type: str | None = None
     error_reason: str | None = None
+    # The document field Elasticsearch named in its refusal (mapping path, e.g. `items.quantity`).
+    field: str | None = None
+
+    @classmethod
+    def refused(cls, status: int, error: Any) -> ItemResult:
+        """An error result from an Elasticsearch error object (or string)."""
+        if not isinstance(error, dict):
+            return cls(status=status, error_type=str(error) if error else "error")
+        reasons = [error.get("reason") or ""]
+        cause = error.get("caused_by")
+        while isinstance(cause, dict) and len(reasons) < 5:
+            reasons.append(cause.get("reason") or "")
+            cause = cause.get("caused_by")
+        match = next((m for m in map(_FIELD_IN_REASON.search, reasons) if m), None)
+        return cls(status=status, error_type=error.get("type"), error_reason=error.get("reason"),
+                   field=match.group(1) if match else None)
 
     @property
     def ok(self) -> bool:
@@ -86,15 +113,22 @@ class BulkWriter:
         """
         encoded = [action.lines() for action in actions]
         results: list[ItemResult | None] = [None] * len(actions)
-        for chunk in self._chunks(encoded):
+        for i, action in enumerate(actions):
+            size = len(action.id.encode("utf-8", "surrogatepass"))
+            if size > MAX_ID_BYTES:
+                results[i] = ItemResult(400, error_type="id_too_long", error_reason=(
+                    f"document id is {size} bytes; Elasticsearch allows at most {MAX_ID_BYTES}"))
+        for chunk in self._chunks(encoded, results):
             await self._write_chunk(chunk, encoded, results, refresh)
         return [r if r is not None else ItemResult(500, error_type="missing_result") for r in results]
 
-    def _chunks(self, encoded: list[list[bytes]]) -> list[list[int]]:
+    def _chunks(self, encoded: list[list[bytes]], results: list[ItemResult | None]) -> list[list[int]]:
         chunks: list[list[int]] = []
         current: list[int] = []
         size = 0
         for i, lines in enumerate(encoded):
+            if results[i] is not None:  # already refused
+                continue
             n = sum(len(line) + 1 for line in lines)
             if current and (len(current) >= self.chunk_actions or size + n > self.chunk_bytes):
                 chunks.append(current)
@@ -127,6 +161,9 @@ class BulkWriter:
                     raise
                 log.warning("bulk request failed (%s); retry %d", type(exc).__name__, attempt + 1)
             except ApiError as exc:
+                if exc.meta.status in SPLIT_STATUS:
+                    await self._split(todo, encoded, results, refresh, exc)
+                    return
                 if exc.meta.status not in RETRYABLE_STATUS or attempt >= self.max_retries:
                     raise
                 log.warning("bulk request answered %d; retry %d", exc.meta.status, attempt + 1)
@@ -138,15 +175,31 @@ class BulkWriter:
                     if status in RETRYABLE_STATUS and attempt < self.max_retries:
                         retry.append(i)
                         continue
-                    error = outcome.get("error") or {}
-                    results[i] = ItemResult(
-                        status=status,
-                        result=outcome.get("result"),
-                        error_type=error.get("type") if isinstance(error, dict) else str(error),
-                        error_reason=error.get("reason") if isinstance(error, dict) else None,
-                    )
+                    error = outcome.get("error")
+                    # A delete of a missing document is a 404 with result `not_found` and no error.
+                    results[i] = (ItemResult.refused(status, error) if error
+                                  else ItemResult(status=status, result=outcome.get("result")))
                 todo = retry
                 if not todo:
                     return
             await asyncio.sleep(self._backoff(attempt))
             attempt += 1
+
+    async def _split(
+        self,
+        todo: list[int],
+        encoded: list[list[bytes]],
+        results: list[ItemResult | None],
+        refresh: str | bool | None,
+        exc: ApiError,
+    ) -> None:
+        """A request refused as a whole: bisect until each refused action stands alone."""
+        if len(todo) == 1:
+            body = exc.body if isinstance(exc.body, dict) else {}
+            error = body.get("error") or {"type": "bad_request", "reason": str(exc.message)}
+            results[todo[0]] = ItemResult.refused(exc.meta.status, error)
+            return
+        log.warning("bulk request of %d actions refused with %d; splitting it", len(todo), exc.meta.status)
+        half = len(todo) // 2
+        await self._write_chunk(todo[:half], encoded, results, refresh)
+        await self._write_chunk(todo[half:], encoded, results, refresh)

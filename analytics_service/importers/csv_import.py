@@ -1065,6 +1065,16 @@ def _progress(total: int, enabled: bool) -> Any:
 # --- the command ----------------------------------------------------------------------
 
 
+def _store_id_argument(value: str) -> str:
+    """--store-id follows the records' store_id rule (ingest.limits.check_store_id)."""
+    from ..ingest.limits import check_store_id
+
+    try:
+        return check_store_id(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"store id {value!r} {exc}") from exc
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m analytics_service import-csv",
@@ -1072,7 +1082,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("file", help="the CSV file")
     parser.add_argument("--mapping", required=True,
                         help=f"a built-in mapping ({', '.join(builtin_mappings())}) or a path to a JSON mapping")
-    parser.add_argument("--store-id", help="store of every imported order and product (default: DEFAULT_STORE_ID)")
+    parser.add_argument("--store-id", type=_store_id_argument,
+                        help="store of every imported order and product (default: DEFAULT_STORE_ID)")
     parser.add_argument("--batch-size", type=int, default=2000, help="orders per ingest batch (default 2000, max 5000)")
     parser.add_argument("--limit", type=int, help="import only the first N orders of the file")
     parser.add_argument("--dry-run", action="store_true", help="read and validate everything, write nothing")

@@ -21,6 +21,7 @@ import orjson
 
 from ..es.bulk import BulkAction
 from ..es.indices import ACTIVITY, EVENTS, EXPENSES, ORDER_ITEMS, ORDERS, PRODUCTS, IndexNames
+from . import limits
 from .schemas import SALE_STATUSES, Activity, Event, Expense, Order, Product, normalise_query
 
 # Among states stamped with the same time, the later status in the lifecycle wins.
@@ -117,6 +118,11 @@ def order_documents(order: Order, store_id: str, tz: ZoneInfo, base: str, receiv
             "line_cogs": None if unit_cost is None else item.quantity * unit_cost,
             "has_cost": unit_cost is not None,
         })
+        # Bounded in the base currency, after fx, and so are the totals below (limits.MAX_AMOUNT).
+        at = ("items", n - 1)
+        limits.check_amount((*at, "unit_price"), item.quantity * unit_price, "(quantity * unit_price, base currency)")
+        limits.check_amount((*at, "discount"), discount)
+        limits.check_amount((*at, "unit_cost"), lines[-1]["line_cogs"], "(quantity * unit_cost, base currency)")
 
     gross = sum(line["line_revenue"] for line in lines)
     discount_amount = order.discount_amount * fx
@@ -128,6 +134,12 @@ def order_documents(order: Order, store_id: str, tz: ZoneInfo, base: str, receiv
         refunded = order_value if order.status == "refunded" else 0.0
     shipping = order.shipping_amount * fx
     tax = order.tax_amount * fx
+    limits.check_amount("items", gross, "(the order's line revenue, base currency)")
+    limits.check_amount("items", sum(line["line_cogs"] or 0.0 for line in lines), "(the order's cost of goods, base currency)")
+    limits.check_amount("discount_amount", discount_amount)
+    limits.check_amount("refunded_amount", refunded)
+    limits.check_amount("shipping_amount", order_value + shipping, "(the order's total so far, base currency)")
+    limits.check_amount("tax_amount", order_value + shipping + tax, "(the order's total billed, base currency)")
     order_doc = {
         **common,
         "paid_at": order.paid_at,
@@ -226,6 +238,8 @@ def event_action(event: Event, event_id: str, store_id: str, tz: ZoneInfo, base:
     timestamp = event.timestamp or received_at
     currency, fx = (None, None) if event.currency is None and event.fx_rate is None else fx_rate_for(
         event.currency, event.fx_rate, base)
+    if event.value is not None:
+        limits.check_amount("value", event.value * (fx or 1.0))
     props = event.properties
     method = props.get("method") if isinstance(props.get("method"), str) else None
     doc = {
@@ -280,6 +294,7 @@ def product_action(product: Product, store_id: str, names: IndexNames, received_
 def expense_action(expense: Expense, store_id: str, base: str, names: IndexNames, received_at: datetime) -> BulkAction:
     """An upsert that Elasticsearch reports as `noop` when the stored expense is identical."""
     currency, fx = fx_rate_for(expense.currency, expense.fx_rate, base)
+    limits.check_amount("amount", expense.amount * fx)
     doc = {
         "expense_id": expense.expense_id,
         "store_id": store_id,

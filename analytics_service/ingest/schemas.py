@@ -21,6 +21,9 @@ from pydantic import (
     model_validator,
 )
 
+from . import limits
+from .limits import FieldError
+
 ORDER_STATUSES = ("pending", "paid", "processing", "shipped", "delivered", "cancelled", "refunded")
 # A sale is a counted order (METRICS.md): pending and cancelled orders are not sales.
 SALE_STATUSES = frozenset({"paid", "processing", "shipped", "delivered", "refunded"})
@@ -31,6 +34,8 @@ ACTIVITY_TYPES = (
 EARLIEST = datetime(1990, 1, 1, tzinfo=timezone.utc)
 # Clocks drift; a timestamp more than this far ahead of the server is a mistake.
 MAX_FUTURE = timedelta(days=2)
+# Expenses may be booked ahead (a planned campaign), but not further than this.
+MAX_EXPENSE_AHEAD = timedelta(days=366)
 
 
 class Strict(BaseModel):
@@ -42,18 +47,23 @@ def _id_from_number(v: Any) -> Any:
     return str(v) if isinstance(v, int) and not isinstance(v, bool) else v
 
 
-def _no_control_chars(v: str) -> str:
-    if any(ord(c) < 32 for c in v):
-        raise ValueError("must not contain control characters")
-    return v
-
-
-Id = Annotated[str, BeforeValidator(_id_from_number), Field(min_length=1, max_length=256), AfterValidator(_no_control_chars)]
+Id = Annotated[str, BeforeValidator(_id_from_number),
+               Field(min_length=1, max_length=limits.MAX_ID_BYTES,
+                     description=f"at most {limits.MAX_ID_BYTES} bytes of UTF-8, no control or format characters"),
+               AfterValidator(limits.check_id)]
+# Document ids are `<store>:<id>`: a store id never holds ':' (see limits.check_store_id).
+StoreId = Annotated[str, BeforeValidator(_id_from_number),
+                    Field(pattern=limits.STORE_ID_PATTERN, description="letters, digits, '.', '_', '-'; 1-64 long")]
 Text = Annotated[str, Field(max_length=1024)]
 LongText = Annotated[str, Field(max_length=20000)]
-Money = Annotated[float, Field(ge=0)]
+Money = Annotated[float, Field(ge=0, le=limits.MAX_AMOUNT)]
+SignedAmount = Annotated[float, Field(ge=-limits.MAX_AMOUNT, le=limits.MAX_AMOUNT)]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code, e.g. USD")]
-FxRate = Annotated[float, Field(gt=0, description="base-currency units per unit of `currency`")]
+FxRate = Annotated[float, Field(ge=limits.MIN_FX_RATE, le=limits.MAX_FX_RATE,
+                                description="base-currency units per unit of `currency`")]
+Count = Annotated[int, Field(ge=0, le=limits.MAX_COUNT)]
+# Free-form objects (ES `flattened`): bounded depth, keys and values (limits.check_free_form).
+FreeForm = Annotated[dict[str, Any], AfterValidator(limits.check_free_form)]
 
 
 def _in_range(v: datetime) -> datetime:
@@ -62,6 +72,14 @@ def _in_range(v: datetime) -> datetime:
     if v > datetime.now(timezone.utc) + MAX_FUTURE:
         raise ValueError("must not be more than 2 days in the future")
     return v.astimezone(timezone.utc)
+
+
+def _expense_date(v: date) -> date:
+    if v < EARLIEST.date():
+        raise ValueError("must not be before 1990-01-01")
+    if v > (datetime.now(timezone.utc) + MAX_EXPENSE_AHEAD).date():
+        raise ValueError("must not be more than one year (366 days) in the future")
+    return v
 
 
 Timestamp = Annotated[
@@ -90,7 +108,7 @@ class OrderItem(Strict):
     category: Text | None = None
     subcategory: Text | None = None
     brand: Text | None = None
-    quantity: int = Field(gt=0)
+    quantity: int = Field(gt=0, le=limits.MAX_QUANTITY)
     unit_price: Money
     discount: Money = Field(0.0, description="line discount, an amount (not a rate)")
     unit_cost: Money | None = None
@@ -98,14 +116,14 @@ class OrderItem(Strict):
     @model_validator(mode="after")
     def _discount_within_line(self) -> OrderItem:
         if self.discount > self.quantity * self.unit_price + 1e-9:
-            raise ValueError("discount exceeds quantity * unit_price")
+            raise FieldError("discount", "exceeds quantity * unit_price")
         return self
 
 
 class Payment(Strict):
     method: Text | None = None
     status: Text | None = None
-    installments: int | None = Field(None, ge=1)
+    installments: int | None = Field(None, ge=1, le=limits.MAX_INSTALLMENTS)
 
 
 class Utm(Strict):
@@ -116,7 +134,7 @@ class Utm(Strict):
 
 class Order(Strict):
     order_id: Id
-    store_id: Id | None = None
+    store_id: StoreId | None = None
     channel: Text | None = None
     status: Literal[ORDER_STATUSES]  # type: ignore[valid-type]
     created_at: Timestamp
@@ -128,7 +146,7 @@ class Order(Strict):
     currency: Currency | None = None
     fx_rate: FxRate | None = None
     customer: Customer
-    items: list[OrderItem] = Field(min_length=1, max_length=1000)
+    items: list[OrderItem] = Field(min_length=1, max_length=limits.MAX_ORDER_LINES)
     discount_amount: Money = 0.0
     shipping_amount: Money = 0.0
     tax_amount: Money = 0.0
@@ -136,16 +154,16 @@ class Order(Strict):
     payment: Payment | None = None
     coupon_code: Text | None = None
     utm: Utm | None = None
-    attributes: dict[str, Any] = Field(default_factory=dict)
+    attributes: FreeForm = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _amounts_consistent(self) -> Order:
         lines = sum(i.quantity * i.unit_price - i.discount for i in self.items)
         if self.discount_amount > lines + 1e-6:
-            raise ValueError("discount_amount exceeds the order's line revenue")
+            raise FieldError("discount_amount", "exceeds the order's line revenue")
         billed = lines - self.discount_amount + self.shipping_amount + self.tax_amount
         if self.refunded_amount is not None and self.refunded_amount > billed + 1e-6:
-            raise ValueError("refunded_amount exceeds the order's total billed")
+            raise FieldError("refunded_amount", "exceeds the order's total billed")
         return self
 
 
@@ -156,15 +174,15 @@ class Event(Strict):
     user_id: Id | None = None
     anonymous_id: Id | None = None
     session_id: Id | None = None
-    store_id: Id | None = None
+    store_id: StoreId | None = None
     source: Literal["web", "mobile", "api", "server"] | None = None
     order_id: Id | None = None
     product_id: Id | None = None
     category: Text | None = None
-    value: float | None = None
+    value: SignedAmount | None = None
     currency: Currency | None = None
     fx_rate: FxRate | None = None
-    properties: dict[str, Any] = Field(default_factory=dict)
+    properties: FreeForm = Field(default_factory=dict)
 
 
 class Device(Strict):
@@ -186,18 +204,18 @@ class Activity(Strict):
     user_id: Id | None = None
     anonymous_id: Id | None = None
     session_id: Id
-    store_id: Id | None = None
+    store_id: StoreId | None = None
     page_url: Annotated[str, Field(max_length=4096)] | None = None
     referrer: Annotated[str, Field(max_length=4096)] | None = None
     product_id: Id | None = None
     category: Text | None = None
     search_query: Text | None = None
-    results_count: int | None = Field(None, ge=0)
+    results_count: Count | None = None
     rating: int | None = Field(None, ge=1, le=5)
     review_text: LongText | None = None
     order_id: Id | None = None
-    value: float | None = None
-    duration_ms: int | None = Field(None, ge=0)
+    value: SignedAmount | None = None
+    duration_ms: int | None = Field(None, ge=0, le=limits.MAX_DURATION_MS)
     device: Device | None = None
     geo: Geo | None = None
     utm: Utm | None = None
@@ -205,7 +223,7 @@ class Activity(Strict):
 
 class Product(Strict):
     product_id: Id
-    store_id: Id | None = None
+    store_id: StoreId | None = None
     name: Text | None = None
     sku: Text | None = None
     category: Text | None = None
@@ -213,16 +231,16 @@ class Product(Strict):
     brand: Text | None = None
     price: Money | None = None
     cost: Money | None = None
-    stock_quantity: int | None = Field(None, ge=0)
-    reorder_point: int | None = Field(None, ge=0)
+    stock_quantity: Count | None = None
+    reorder_point: Count | None = None
     active: bool | None = None
     updated_at: Timestamp | None = Field(None, description="newest wins; default: when received")
 
 
 class Expense(Strict):
     expense_id: Id
-    store_id: Id | None = None
-    date: date
+    store_id: StoreId | None = None
+    date: Annotated[date, AfterValidator(_expense_date)]
     category: Text
     amount: Money
     currency: Currency | None = None

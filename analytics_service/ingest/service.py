@@ -23,6 +23,7 @@ from ..errors import ApiError, validation_details
 from ..es.bulk import BulkAction, BulkWriter, ItemResult
 from ..es.indices import IndexNames
 from . import documents as docs
+from . import limits
 from .order_versions import OrderState, OrderVersionWriter, newest_per_order, settle_superseded
 from .schemas import Activity, Event, Expense, IngestError, IngestResponse, Order, Product
 
@@ -187,10 +188,21 @@ class Ingestor:
             if not isinstance(raw, dict):
                 batch.errors.append(IngestError(index=i, id=None, error="record must be a JSON object"))
                 continue
+            # Before serialising: orjson (and pydantic) recurse, and stop at 255 levels.
+            deep = limits.too_deep(raw, limits.MAX_RECORD_DEPTH)
+            if deep is not None:
+                path = ".".join(str(part) for part in deep)
+                message = f"nested deeper than {limits.MAX_FREE_FORM_DEPTH} levels"
+                batch.errors.append(IngestError(index=i, id=record_id, field=path, error=f"{path}: {message}",
+                                                details=[{"field": path, "message": message, "type": "too_deep"}]))
+                continue
             try:
                 record = model.model_validate_json(orjson.dumps(raw))
             except ValidationError as exc:
                 batch.errors.append(_invalid(i, record_id, exc))
+                continue
+            except orjson.JSONEncodeError as exc:  # e.g. an integer beyond 64 bits (not from orjson.loads)
+                batch.errors.append(IngestError(index=i, id=record_id, error=f"record cannot be encoded: {exc}"))
                 continue
             store = getattr(record, "store_id", None)
             if key_store is not None and store is not None and store != key_store:
@@ -216,6 +228,10 @@ class Ingestor:
 
     @staticmethod
     def _field_error(v: Valid, exc: ValueError) -> IngestError:
+        """A document builder's ValueError: a FieldError names its field, else 'field: message'."""
+        if isinstance(exc, limits.FieldError):
+            return IngestError(index=v.index, id=v.record_id, error=f"{exc.field}: {exc.message}", field=exc.field,
+                               details=[{"field": exc.field, "message": exc.message, "type": "value_error"}])
         message = str(exc)
         field_name = message.split(":", 1)[0] if ":" in message else None
         return IngestError(index=v.index, id=v.record_id, error=message, field=field_name)
