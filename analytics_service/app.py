@@ -24,6 +24,7 @@ from .health import router as health_router
 from .ingest.router import OPENAPI_MODELS
 from .ingest.router import router as ingest_router
 from .ingest.service import Ingestor
+from .redis_client import make_breaker, make_redis
 from .reports.exports import router as exports_router
 from .reports.router import router as reports_router
 from .reports.service import start_reports
@@ -40,14 +41,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.names = names
     app.state.ingestor = Ingestor.for_settings(es, settings)
     app.state.index_guard = IndexGuard(es, names, settings.auto_setup)
-    app.state.redis = None
-    if settings.redis_url:
-        from redis.asyncio import Redis
-
-        app.state.redis = Redis.from_url(settings.redis_url)
+    # Redis (cache, report queue): short timeouts, one circuit breaker for every use.
+    app.state.redis = make_redis(settings) if settings.redis_url else None
+    app.state.redis_breaker = make_breaker(settings)
     app.state.cache = None
     if settings.cache_ttl_seconds > 0:
-        backend = RedisBackend(app.state.redis) if app.state.redis is not None else MemoryBackend()
+        backend = (RedisBackend(app.state.redis, app.state.redis_breaker) if app.state.redis is not None
+                   else MemoryBackend())
         app.state.cache = ResponseCache(backend, namespace=settings.index_prefix, ttl=settings.cache_ttl_seconds)
         app.state.ingestor.on_written = app.state.cache.bump
     try:

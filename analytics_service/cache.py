@@ -8,7 +8,9 @@ looked up. Entries also expire after CACHE_TTL_SECONDS.
 
 When Redis fails, analytics are computed uncached (and a warning is logged) rather
 than failing; versions bumped while Redis was down are lost, so answers cached before
-the outage may be served until their TTL ends.
+the outage may be served until their TTL ends. Redis calls go through the circuit
+breaker of `redis_client`: a hung Redis costs one short timeout, then it is bypassed
+(no wait at all) until a probe after the cool-down succeeds.
 
 The in-process backend is per process: with several API processes (or imports run
 by the CLI while the API serves), use Redis so that versions are shared.
@@ -21,10 +23,14 @@ import json
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Iterable
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, Protocol, TypeVar
+
+from .redis_client import CircuitBreaker, RedisUnavailable
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 class Backend(Protocol):
@@ -68,20 +74,26 @@ class MemoryBackend:
 
 
 class RedisBackend:
-    def __init__(self, redis: Any) -> None:
+    """Redis commands, each through `breaker` (shared with the report queue) when given."""
+
+    def __init__(self, redis: Any, breaker: CircuitBreaker | None = None) -> None:
         self.redis = redis
+        self.breaker = breaker
+
+    async def _call(self, fn: Callable[[], Awaitable[T]]) -> T:
+        return await (self.breaker.call(fn) if self.breaker is not None else fn())
 
     async def get(self, key: str) -> bytes | None:
-        return await self.redis.get(key)
+        return await self._call(lambda: self.redis.get(key))
 
     async def set(self, key: str, value: bytes, ttl: int) -> None:
-        await self.redis.set(key, value, ex=ttl)
+        await self._call(lambda: self.redis.set(key, value, ex=ttl))
 
     async def incr(self, key: str) -> int:
-        return int(await self.redis.incr(key))
+        return int(await self._call(lambda: self.redis.incr(key)))
 
     async def get_int(self, key: str) -> int:
-        value = await self.redis.get(key)
+        value = await self._call(lambda: self.redis.get(key))
         return int(value) if value is not None else 0
 
 
@@ -101,14 +113,14 @@ class ResponseCache:
                 await self.backend.incr(self._version_key(store))
             await self.backend.incr(self._version_key(None))
         except Exception as exc:  # the write succeeded; only the cache is behind
-            log.warning("cache version bump failed: %s", exc)
+            _warn("cache version bump failed", exc)
 
     async def key(self, endpoint: str, params: dict[str, Any], store_id: str | None) -> str | None:
         """The cache key, or None when the cache cannot be used right now."""
         try:
             version = await self.backend.get_int(self._version_key(store_id))
         except Exception as exc:
-            log.warning("cache unavailable, answering uncached: %s", exc)
+            _warn("cache unavailable, answering uncached", exc)
             return None
         normalised = json.dumps({"e": endpoint, "p": params, "s": store_id, "v": version}, sort_keys=True, default=str)
         return f"{self.namespace}:response:" + hashlib.sha256(normalised.encode()).hexdigest()
@@ -117,11 +129,16 @@ class ResponseCache:
         try:
             return await self.backend.get(key)
         except Exception as exc:
-            log.warning("cache read failed: %s", exc)
+            _warn("cache read failed", exc)
             return None
 
     async def set(self, key: str, value: bytes) -> None:
         try:
             await self.backend.set(key, value, self.ttl)
         except Exception as exc:
-            log.warning("cache write failed: %s", exc)
+            _warn("cache write failed", exc)
+
+
+def _warn(what: str, exc: Exception) -> None:
+    # While the breaker is open every call fails the same way: the breaker logged it once.
+    log.log(logging.DEBUG if isinstance(exc, RedisUnavailable) else logging.WARNING, "%s: %s", what, exc)

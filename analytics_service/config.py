@@ -30,6 +30,11 @@ class Settings(BaseSettings):
 
     index_prefix: str = "analytics"
     redis_url: str | None = None
+    # A hung or dead Redis must not slow requests: each command waits at most this long
+    # (connect and read), and after a failure Redis is bypassed (cache off, enqueue left
+    # to the reaper) for REDIS_COOLDOWN_SECONDS before one call probes it again.
+    redis_timeout_seconds: float = Field(default=0.25, gt=0)
+    redis_cooldown_seconds: float = Field(default=5.0, gt=0)
     database_url: str = "sqlite:///./data/analytics.db"
     reports_dir: Path = Path("data/reports")
     api_keys: str | None = Field(default=None, description="JSON list or @path to a JSON file")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from elasticsearch import ApiError as ESApiError
 from elasticsearch import ConnectionError as ESConnectionError
@@ -50,22 +50,31 @@ class ElasticsearchHealth(BaseModel):
 
 
 _ES_DOWN = (ESConnectionError, ConnectionTimeout, ESApiError)
+# A hung node must not hang the health checks for ELASTICSEARCH_TIMEOUT (30 s).
+_ES_CHECK_TIMEOUT = 3.0
+
+
+def _es(request: Request) -> Any:
+    return request.app.state.es.options(request_timeout=_ES_CHECK_TIMEOUT)
 
 
 async def _elasticsearch_state(request: Request) -> CheckState:
     try:
-        await request.app.state.es.cluster.health(timeout="2s")
+        await _es(request).cluster.health(timeout="2s")
         return "ok"
     except _ES_DOWN:
         return "unavailable"
 
 
 async def _redis_state(request: Request) -> CheckState:
+    """Through the breaker: while it is open the answer is `unavailable` at once; otherwise
+    a PING that waits REDIS_TIMEOUT_SECONDS at most (and opens the breaker when it fails)."""
     redis = request.app.state.redis
     if redis is None:
         return "not_configured"
+    breaker = request.app.state.redis_breaker
     try:
-        await asyncio.wait_for(redis.ping(), timeout=2)
+        await asyncio.wait_for(breaker.call(redis.ping), timeout=2)
         return "ok"
     except Exception:  # any failure to answer means unavailable here
         return "unavailable"
@@ -95,18 +104,20 @@ async def health(request: Request) -> JSONResponse:
 
 
 @router.get("/api/v1/analytics/health/elasticsearch", response_model=ElasticsearchHealth,
-            summary="Cluster status, version and index template state")
+            summary="Cluster status, version and index template state",
+            responses={503: {"model": ElasticsearchHealth,
+                             "description": "Elasticsearch does not answer: the same body, status `unavailable`"}})
 async def elasticsearch_health(
     request: Request, _: Annotated[Principal, Depends(require("read"))]
-) -> ElasticsearchHealth:
-    es = request.app.state.es
+) -> ElasticsearchHealth | JSONResponse:
+    es = _es(request)
     try:
         # Not `GET /`: the minimal distribution has no root endpoint.
         cluster, nodes = await asyncio.gather(
             es.cluster.health(timeout="2s"), es.nodes.info(node_id="_local", filter_path="nodes.*.version"))
         templates = await template_status(es, request.app.state.names)
     except _ES_DOWN:
-        return ElasticsearchHealth(status="unavailable")
+        return JSONResponse(ElasticsearchHealth(status="unavailable").model_dump(), status_code=503)
     versions = [node["version"] for node in nodes.get("nodes", {}).values()]
     return ElasticsearchHealth(status=cluster["status"], cluster_name=cluster["cluster_name"],
                                version=versions[0] if versions else None, number_of_nodes=cluster["number_of_nodes"],

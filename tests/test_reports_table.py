@@ -362,6 +362,28 @@ def test_fail_with_retry_goes_back_to_pending_with_the_error(repo, clock):
     assert repo.get(report.report_id).error is None
 
 
+def test_a_retry_waits_for_its_not_before_time_held_by_nobody(repo, clock):
+    report = new_report(repo)
+    repo.claim(report.report_id, "w1", 30)
+    not_before = clock.now + timedelta(seconds=8)
+    row = repo.fail(report.report_id, "w1", "attempt 1 of 10 failed", retry=True, not_before=not_before)
+    assert (row.status, row.worker_id, row.lease_until) == ("pending", None, not_before)
+    # Nobody may take it before its time, and the reaper does not see it as due.
+    clock.advance(7)
+    assert repo.claim(report.report_id, "w2", 30) is None
+    assert report.report_id not in repo.claimable_ids()
+    clock.advance(1)
+    assert repo.claimable_ids() == [report.report_id]
+    again = repo.claim(report.report_id, "w2", 30)
+    assert (again.status, again.worker_id, again.attempts) == ("processing", "w2", 2)
+    assert again.lease_until == clock.now + timedelta(seconds=30)
+    # A waiting job can still be cancelled.
+    other = new_report(repo)
+    repo.claim(other.report_id, "w1", 30)
+    repo.fail(other.report_id, "w1", "x", retry=True, not_before=clock.now + timedelta(hours=1))
+    assert repo.cancel(other.report_id).status == "cancelled"
+
+
 def test_fail_without_retry_is_final(repo, clock):
     report = new_report(repo)
     repo.claim(report.report_id, "w1", 30)

@@ -172,9 +172,9 @@ def test_a_job_of_a_killed_worker_completes_once_after_a_restart(api, redis_sett
     assert row["attempts"] == 2  # the killed attempt, then the one that finished
     assert row["started_at"] > first_started
     assert row["error"] is None
-    # One file, the report's own: nothing left of the killed attempt.
-    assert report_files(redis_settings) == [f"{report_id}.csv"]
-    data = (Path(redis_settings.reports_dir) / f"{report_id}.csv").read_bytes()
+    # One file, the finishing attempt's own: nothing left of the killed attempt.
+    assert report_files(redis_settings) == [f"{report_id}-2.csv"]
+    data = (Path(redis_settings.reports_dir) / f"{report_id}-2.csv").read_bytes()
     assert hashlib.sha256(data).hexdigest() == row["checksum"] and len(data) == row["file_size"]
     assert second.stop() == 0  # SIGTERM: a clean exit
     # The first worker never completed it; the second ran it once, and its id is on the row.
@@ -185,6 +185,32 @@ def test_a_job_of_a_killed_worker_completes_once_after_a_restart(api, redis_sett
     engine_row = api.app.state.reports.service.repo.get(report_id)
     assert engine_row.worker_id.split(":")[1] == str(second.pid)
     assert sum(redis_lists(redis_settings).values()) == 0  # nothing queued or held any more
+
+
+def test_a_worker_paused_past_its_lease_never_touches_the_file_of_the_one_that_took_over(api, redis_settings,
+                                                                                        workers):
+    first = workers("paused", REPORT_TEST_DELAY_SECONDS="3")
+    report_id = generate(api)
+    wait_until(api, report_id, lambda r: r["status"] == "processing", 60, "processing", first)
+    first.proc.send_signal(signal.SIGSTOP)  # frozen mid-job: its lease runs out
+    try:
+        second = workers("took-over", REPORT_TEST_DELAY_SECONDS="0")
+        row = wait_until(api, report_id, lambda r: r["status"] == "completed", 90, "completion", second)
+        assert row["attempts"] == 2
+    finally:
+        first.proc.send_signal(signal.SIGCONT)
+    deadline = time.monotonic() + 30
+    while "no longer ours" not in first.log():  # it wakes up, finds the job taken over, and drops its result
+        assert time.monotonic() < deadline, first.log()
+        time.sleep(0.2)
+    published = api.app.state.reports.service.repo.get(report_id).file_name
+    assert published == f"{report_id}-2.csv"
+    assert [f for f in report_files(redis_settings) if report_id in f] == [published]
+    data = (Path(redis_settings.reports_dir) / published).read_bytes()
+    assert hashlib.sha256(data).hexdigest() == row["checksum"] and len(data) == row["file_size"]
+    download = api.get(f"/api/v1/reports/{report_id}/download", headers=headers("reports"))
+    assert download.status_code == 200 and download.content == data
+    assert first.stop() == 0 and second.stop() == 0
 
 
 def test_two_workers_never_run_one_job_twice(api, redis_settings, workers):
@@ -205,7 +231,7 @@ def test_two_workers_never_run_one_job_twice(api, redis_settings, workers):
     # Each worker took one copy: the one that did not run it found it claimed.
     _, other = (one, two) if f"report {report_id}: completed" in one.log() else (two, one)
     assert f"report {report_id}: not claimable" in other.log()
-    assert f"{report_id}.csv" in report_files(redis_settings)
+    assert f"{report_id}-1.csv" in report_files(redis_settings)
     assert one.stop() == 0 and two.stop() == 0
 
 

@@ -12,14 +12,21 @@ A worker that dies leaves its ids in its processing list and lets its `alive` ke
 The reaper (`requeue_stale`, run by every worker) puts back on the queue the ids the table
 says are due again (pending, or processing with an expired lease) that no live worker holds
 and that are not already queued; the lists of dead workers are then dropped.
+
+Every Redis call goes through the process's circuit breaker (`redis_client`): with Redis
+hung or down an enqueue fails at once and the row waits for a reaper, as above.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Iterable
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, Protocol, TypeVar
+
+from ..redis_client import CircuitBreaker
+
+T = TypeVar("T")
 
 # Put `id` at the head of the queue unless it is queued or held by a live worker.
 # KEYS[1] = queue, KEYS[2..] = processing lists of live workers; ARGV[1] = id.
@@ -101,8 +108,9 @@ class MemoryJobQueue:
 class RedisJobQueue:
     """The reliable-queue pattern on Redis lists (see the module docstring)."""
 
-    def __init__(self, redis: Any, namespace: str) -> None:
+    def __init__(self, redis: Any, namespace: str, breaker: CircuitBreaker | None = None) -> None:
         self.redis = redis
+        self.breaker = breaker
         self.prefix = f"{namespace}:reports"
         self.queue_key = f"{self.prefix}:queue"
         self.workers_key = f"{self.prefix}:workers"
@@ -114,31 +122,37 @@ class RedisJobQueue:
     def alive_key(self, worker_id: str) -> str:
         return f"{self.prefix}:alive:{worker_id}"
 
+    async def _call(self, fn: Callable[[], Awaitable[T]]) -> T:
+        return await (self.breaker.call(fn) if self.breaker is not None else fn())
+
     async def enqueue(self, report_id: str) -> None:
-        await self.redis.lpush(self.queue_key, report_id)
+        await self._call(lambda: self.redis.lpush(self.queue_key, report_id))
 
     async def reserve(self, worker_id: str, timeout: float) -> str | None:
-        await self.redis.sadd(self.workers_key, worker_id)
+        await self._call(lambda: self.redis.sadd(self.workers_key, worker_id))
         # BLMOVE takes whole or fractional seconds; 0 would block forever.
-        raw = await self.redis.blmove(self.queue_key, self.processing_key(worker_id), max(timeout, 0.01),
-                                      "RIGHT", "LEFT")
+        raw = await self._call(lambda: self.redis.blmove(
+            self.queue_key, self.processing_key(worker_id), max(timeout, 0.01), "RIGHT", "LEFT"))
         return _text(raw) if raw is not None else None
 
     async def ack(self, report_id: str, worker_id: str) -> None:
-        await self.redis.lrem(self.processing_key(worker_id), 1, report_id)
+        await self._call(lambda: self.redis.lrem(self.processing_key(worker_id), 1, report_id))
 
     async def heartbeat(self, worker_id: str, ttl: float) -> None:
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.sadd(self.workers_key, worker_id)
-            pipe.set(self.alive_key(worker_id), "1", px=max(int(ttl * 1000), 1))
-            await pipe.execute()
+        async def beat() -> None:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.sadd(self.workers_key, worker_id)
+                pipe.set(self.alive_key(worker_id), "1", px=max(int(ttl * 1000), 1))
+                await pipe.execute()
+
+        await self._call(beat)
 
     async def live_workers(self) -> tuple[list[str], list[str]]:
         """(live, dead) worker ids, by their `alive` keys."""
-        workers = sorted(_text(w) for w in await self.redis.smembers(self.workers_key))
+        workers = sorted(_text(w) for w in await self._call(lambda: self.redis.smembers(self.workers_key)))
         if not workers:
             return [], []
-        alive = await self.redis.mget([self.alive_key(w) for w in workers])
+        alive = await self._call(lambda: self.redis.mget([self.alive_key(w) for w in workers]))
         live = [w for w, flag in zip(workers, alive, strict=True) if flag is not None]
         dead = [w for w, flag in zip(workers, alive, strict=True) if flag is None]
         return live, dead
@@ -148,13 +162,16 @@ class RedisJobQueue:
         keys = [self.queue_key, *(self.processing_key(w) for w in live)]
         added = 0
         for report_id in due:
-            added += int(await self._requeue(keys=keys, args=[report_id]))
+            added += int(await self._call(lambda rid=report_id: self._requeue(keys=keys, args=[rid])))
         # A dead worker's list has served its purpose: the table decided above what runs again.
         for worker_id in dead:
-            async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.delete(self.processing_key(worker_id))
-                pipe.srem(self.workers_key, worker_id)
-                await pipe.execute()
+            async def drop(worker_id: str = worker_id) -> None:
+                async with self.redis.pipeline(transaction=True) as pipe:
+                    pipe.delete(self.processing_key(worker_id))
+                    pipe.srem(self.workers_key, worker_id)
+                    await pipe.execute()
+
+            await self._call(drop)
         return added
 
     async def queued(self) -> list[str]:

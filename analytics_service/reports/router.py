@@ -26,6 +26,8 @@ ReportType = Literal[REPORT_TYPES]  # type: ignore[valid-type]
 Format = Literal[FORMATS]  # type: ignore[valid-type]
 Status = Literal[STATUSES]  # type: ignore[valid-type]
 MAX_PAGE_SIZE = 100
+# Bounded so that the row offset ((page - 1) * page_size) stays a small SQL integer.
+MAX_PAGE = 100_000
 
 
 def reports_service(request: Request) -> ReportsService:
@@ -135,7 +137,7 @@ async def history(
     report_type: Annotated[ReportType | None, Query(description="only reports of this type")] = None,
     store_id: Annotated[str | None, Query(description="only this store's reports (store-bound keys: always theirs)")]
     = None,
-    page: Annotated[int, Query(ge=1, description="page number, from 1")] = 1,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"page number, 1..{MAX_PAGE}")] = 1,
     page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description=f"rows per page, 1..{MAX_PAGE_SIZE}")] = 20,
 ) -> HistoryResponse:
     rows, total = await service.history(principal, status=status, report_type=report_type, store_id=store_id,

@@ -196,7 +196,7 @@ class ReportsRuntime:
 async def start_reports(state: Any, settings: Settings) -> ReportsRuntime:
     """Reports table (migrated), queue, the in-process worker (without REDIS_URL), the expiry sweep.
 
-    `state` is the app's state: `.es` and `.redis` (None without REDIS_URL) are used.
+    `state` is the app's state: `.es`, `.redis` (None without REDIS_URL) and `.redis_breaker` are used.
     """
     options = ReportOptions()
     repo = make_repo(settings)
@@ -205,7 +205,8 @@ async def start_reports(state: Any, settings: Settings) -> ReportsRuntime:
     except OperationalError:
         log.exception("could not migrate the reports table; report routes answer 503 until the database answers")
     Path(settings.reports_dir).mkdir(parents=True, exist_ok=True)
-    queue: JobQueue = RedisJobQueue(state.redis, settings.index_prefix) if state.redis is not None else MemoryJobQueue()
+    queue: JobQueue = (RedisJobQueue(state.redis, settings.index_prefix, getattr(state, "redis_breaker", None))
+                       if state.redis is not None else MemoryJobQueue())
     service = ReportsService(repo, queue, settings, options)
     worker = None
     if state.redis is None:

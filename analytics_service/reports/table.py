@@ -8,7 +8,9 @@ at once.
 A job is "owned" by the worker whose `claim` succeeded, until its lease runs out.
 `claim` is one conditional UPDATE (pending, or processing with an expired lease ->
 processing), so of two workers racing for the same row exactly one wins; that is
-what keeps a job from running twice at once. `extend_lease`, `complete` and `fail`
+what keeps a job from running twice at once. A failed attempt that is retried goes
+back to pending with `lease_until` set to the earliest time of the next attempt (the
+backoff): nobody holds the job while it waits, and nobody can claim it before then. `extend_lease`, `complete` and `fail`
 only act for the current owner, so a worker that lost its lease (it was too slow and
 another worker took the job over) cannot overwrite the new owner's row.
 
@@ -138,7 +140,8 @@ class Report(Base):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    # Migration 0002: the job's lease.
+    # Migration 0002: the job's lease. `lease_until`: processing -> when the lease ends;
+    # pending -> not claimable before it (a retry's backoff); None otherwise.
     attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     worker_id: Mapped[str | None] = mapped_column(String(128))
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -313,11 +316,13 @@ class ReportsRepo:
             "file_name": file_name, "file_size": file_size, "row_count": row_count, "checksum": checksum,
         }) is not None
 
-    def fail(self, report_id: str, worker_id: str, error: str, *, retry: bool) -> Report | None:
-        """A failed attempt: back to pending (retry) or failed, the error kept. None when not the owner."""
+    def fail(self, report_id: str, worker_id: str, error: str, *, retry: bool,
+             not_before: datetime | None = None) -> Report | None:
+        """A failed attempt: back to pending (retry; claimable from `not_before` on) or failed, the
+        error kept. None when not the owner."""
         values: dict[str, Any] = {"error": error[:MAX_ERROR_CHARS], "lease_until": None}
         if retry:
-            values.update(status="pending", worker_id=None)
+            values.update(status="pending", worker_id=None, lease_until=not_before)
         else:
             values.update(status="failed", completed_at=self._now())
         return self._update(report_id, self._owned_by(worker_id), values)
@@ -340,8 +345,9 @@ class ReportsRepo:
 
     @staticmethod
     def _claimable(now: datetime) -> ColumnElement[bool]:
+        """pending or processing, and past `lease_until` (a lease, or a retry's not-before time)."""
         lease_over = or_(Report.lease_until.is_(None), Report.lease_until <= now)
-        return or_(Report.status == "pending", and_(Report.status == "processing", lease_over))
+        return and_(Report.status.in_(ACTIVE_STATUSES), lease_over)
 
     @staticmethod
     def _owned_by(worker_id: str) -> Sequence[ColumnElement[bool]]:

@@ -5,9 +5,14 @@ time) -> `build_report` (the analytics query objects) -> `render` (the file, wri
 temporary name and renamed) -> `complete`. While the job runs a heartbeat extends the
 lease every lease/3 seconds; when the heartbeat finds the job is no longer this worker's
 (cancelled, or taken over after the lease lapsed) the job is stopped and its file dropped.
-A failed attempt goes back to pending with its error kept, up to `max_attempts`, then
-the row is failed. A worker that dies leaves a processing row whose lease runs out; the
-reaper (every worker runs it) queues such jobs again, and the next claim counts attempt 2.
+A failed attempt (failures.py) is either transient (Elasticsearch or the database
+unreachable, overloaded, timing out): the row goes back to pending with its error kept
+and a not-before time (exponential backoff, REPORT_RETRY_*), up to `max_attempts`; or
+permanent (bad parameters, a refused query, a bug): the row fails at once. A job waiting
+for its retry is held by nobody (no lease that could lapse): the reaper of whichever
+worker comes first queues it once its time has come, and the next claim is a new
+attempt. A worker that dies leaves a processing row whose lease runs out; the reaper
+queues such jobs again too, and the next claim counts one more attempt.
 
 `python -m analytics_service worker` runs `serve()` with the Redis queue; without
 REDIS_URL the API process runs the same `Worker` in-process (reports/service.py).
@@ -24,21 +29,23 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from elasticsearch import AsyncElasticsearch
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.exc import OperationalError
 
 from ..analytics.runner import QueryContext
 from ..auth import Principal
 from ..cache import RedisBackend, ResponseCache
 from ..config import Settings
-from ..errors import ApiError
 from ..es.indices import IndexNames
+from ..redis_client import RedisUnavailable
 from .builders import build_report, report_params
+from .failures import backoff_seconds, classify, final_message, retry_message
 from .model import ReportData
 from .queue import JobQueue
 from .renderers import TEMP_SUFFIX, RenderResult, render
@@ -57,7 +64,10 @@ class ReportOptions(BaseSettings):
 
     lease_seconds: float = Field(60.0, gt=0, description="a job's lease; a dead worker's job runs again after it")
     reaper_seconds: float = Field(15.0, gt=0, description="how often each worker re-queues jobs whose lease lapsed")
-    max_attempts: int = Field(3, ge=1, description="attempts before a job is marked failed")
+    max_attempts: int = Field(10, ge=1, description="attempts before a job is marked failed")
+    retry_initial_delay_seconds: float = Field(2.0, gt=0, description="wait after the first failed attempt; "
+                                               "doubled after each further one")
+    retry_max_delay_seconds: float = Field(60.0, gt=0, description="longest wait between two attempts")
     sweep_seconds: float = Field(300.0, gt=0, description="how often expired report files are deleted")
     link_seconds: int = Field(3600, gt=0, description="lifetime of a signed download_url (capped by expires_at)")
     shutdown_grace_seconds: float = Field(30.0, ge=0, description="on SIGTERM, time the current job gets to finish")
@@ -76,26 +86,16 @@ def new_worker_id() -> str:
 
 
 def report_file_name(report: Report) -> str:
-    """The server-generated file name of a report (never anything from a request)."""
-    return f"{report.report_id}.{report.format}"
+    """The server-generated file name of one attempt at a report (never anything from a request).
+
+    Per attempt, so that a worker whose job was taken over only ever removes its own
+    file, never the one the new owner published."""
+    return f"{report.report_id}-{report.attempts}.{report.format}"
 
 
 def job_principal(report: Report) -> Principal:
     """The requester as the builders need it: the row's key id, limited to the row's store."""
     return Principal(key_id=report.api_key_id or "worker", scopes=frozenset({"reports"}), store_id=report.store_id)
-
-
-def describe_error(exc: BaseException) -> str:
-    """One line for the row's `error` (the traceback goes to the log)."""
-    if isinstance(exc, ApiError):
-        return exc.message
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def is_retryable(exc: BaseException) -> bool:
-    """Bad parameters fail at once; anything else (Elasticsearch, disk, a bug) is tried again."""
-    return not (isinstance(exc, ApiError) and exc.status < 500)
 
 
 async def sweep_expired(repo: ReportsRepo, reports_dir: Path, now: datetime | None = None) -> int:
@@ -122,6 +122,7 @@ class Worker:
         # answers the endpoints give for the same parameters; writes invalidate it as usual.
         self.ctx = QueryContext(es=es, names=IndexNames(settings.index_prefix), settings=settings, cache=cache)
         self.current: str | None = None  # the report id being worked on
+        self.next_reap = 0.0  # monotonic time of the next reaper run (sooner when a retry is due)
 
     # -- the loop --------------------------------------------------------------------------
 
@@ -130,11 +131,10 @@ class Worker:
         log.info("report worker %s started (lease %.0fs, reports in %s)", self.worker_id,
                  self.options.lease_seconds, self.reports_dir)
         self.reports_dir.mkdir(parents=True, exist_ok=True)
-        next_reap = 0.0
         while not stop.is_set():
-            if time.monotonic() >= next_reap:
+            if time.monotonic() >= self.next_reap:
+                self.next_reap = time.monotonic() + self.options.reaper_seconds
                 await self._logged("re-queue stale jobs", self.reap)
-                next_reap = time.monotonic() + self.options.reaper_seconds
             if not await self._run_until_stopped(stop):
                 # The queue failed (e.g. Redis is down): do not spin.
                 with suppress(TimeoutError):
@@ -152,6 +152,9 @@ class Worker:
             return True
         try:
             job.result()
+        except RedisUnavailable:
+            log.warning("report worker %s: Redis is unavailable; waiting", self.worker_id)
+            return False
         except Exception:
             log.exception("report worker %s: could not take a job", self.worker_id)
             return False
@@ -260,29 +263,44 @@ class Worker:
 
     async def _complete(self, report: Report, result: RenderResult) -> Outcome:
         name = report_file_name(report)
-        done = await self._db(self.repo.complete, report.report_id, self.worker_id, file_name=name,
-                              file_size=result.file_size, row_count=result.row_count, checksum=result.checksum)
+        done = await self._db_patiently(self.repo.complete, report.report_id, self.worker_id, file_name=name,
+                                        file_size=result.file_size, row_count=result.row_count,
+                                        checksum=result.checksum)
         if done:
             log.info("report %s: completed (%d rows, %d bytes)", report.report_id, result.row_count, result.file_size)
             return "completed"
-        # Cancelled or taken over meanwhile: the file is not ours to publish, unless the
-        # worker that took over has completed with it already.
+        # Cancelled or taken over meanwhile: this attempt's file is not published. The
+        # worker that took over writes (and publishes) a file of its own attempt.
         row = await self._db(self.repo.get, report.report_id)
-        if row is None or row.status != "completed":
+        if row is None or row.file_name != name:
             (self.reports_dir / name).unlink(missing_ok=True)
         log.info("report %s: finished but no longer ours (%s); result dropped", report.report_id,
                  row.status if row else "deleted")
         return "lost"
 
     async def _failed(self, report: Report, exc: Exception) -> Outcome:
-        retry = is_retryable(exc) and report.attempts < self.options.max_attempts
-        log.error("report %s: attempt %d failed (%s)", report.report_id, report.attempts,
-                  "will retry" if retry else "giving up", exc_info=exc)
+        """Retry later (transient failure, attempts left) or fail the row, with a clear sentence."""
+        failure = classify(exc)
+        retry = failure.transient and report.attempts < self.options.max_attempts
         (self.reports_dir / report_file_name(report)).unlink(missing_ok=True)
-        row = await self._db(self.repo.fail, report.report_id, self.worker_id, describe_error(exc), retry=retry)
-        if row is not None and retry:
-            await self.queue.enqueue(report.report_id)
-        return "retry" if retry else "failed"
+        now = datetime.now(UTC)
+        if not retry:
+            log.error("report %s: attempt %d failed; giving up", report.report_id, report.attempts, exc_info=exc)
+            message = final_message(failure, report.attempts, now - report.created_at)
+            await self._db_patiently(self.repo.fail, report.report_id, self.worker_id, message, retry=False)
+            return "failed"
+        delay = backoff_seconds(report.attempts, self.options.retry_initial_delay_seconds,
+                                self.options.retry_max_delay_seconds)
+        not_before = now + timedelta(seconds=delay)
+        log.warning("report %s: attempt %d failed (%s: %s); next attempt in %.1fs", report.report_id,
+                    report.attempts, type(exc).__name__, exc, delay)
+        message = retry_message(failure, report.attempts, self.options.max_attempts, not_before)
+        row = await self._db_patiently(self.repo.fail, report.report_id, self.worker_id, message, retry=True,
+                                       not_before=not_before)
+        if row is not None:
+            # This worker's reaper queues it when it is due (any other worker's may come first).
+            self.next_reap = min(self.next_reap, time.monotonic() + delay)
+        return "retry"
 
     async def _release(self, report: Report) -> None:
         """Shutdown in the middle of a job: give it back (pending, queued) for another worker."""
@@ -295,7 +313,7 @@ class Worker:
 
     def _remove_partial_files(self, report: Report) -> None:
         """Temporary files an earlier attempt left when its worker died in the middle of rendering."""
-        for leftover in self.reports_dir.glob(f".{report_file_name(report)}.*{TEMP_SUFFIX}"):
+        for leftover in self.reports_dir.glob(f".{report.report_id}-*{TEMP_SUFFIX}"):
             leftover.unlink(missing_ok=True)
             log.info("report %s: removed %s left by an earlier attempt", report.report_id, leftover.name)
 
@@ -303,6 +321,22 @@ class Worker:
 
     async def _db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return await asyncio.to_thread(fn, *args, **kwargs)
+
+    async def _db_patiently(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """`_db` for the writes that end an attempt (complete, fail): while the database is
+        unreachable, try again with the retry backoff, `max_attempts` times, rather than lose
+        the attempt's outcome. Safe to repeat: these writes only act for the row's owner."""
+        for attempt in range(1, self.options.max_attempts + 1):
+            try:
+                return await self._db(fn, *args, **kwargs)
+            except OperationalError as exc:
+                if attempt == self.options.max_attempts:
+                    raise
+                delay = backoff_seconds(attempt, self.options.retry_initial_delay_seconds,
+                                        self.options.retry_max_delay_seconds)
+                log.warning("reports database unavailable (%s); trying again in %.1fs", type(exc).__name__, delay)
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
 
     async def _logged(self, what: str, fn: Callable[[], Awaitable[Any]]) -> None:
         try:
@@ -335,9 +369,8 @@ async def _render_to_the_end(data: ReportData, fmt: str, path: Path) -> RenderRe
 
 async def serve(settings: Settings, options: ReportOptions | None = None) -> int:
     """`python -m analytics_service worker`: the Redis queue, until SIGTERM or SIGINT."""
-    from redis.asyncio import Redis
-
     from ..es.client import make_async_client
+    from ..redis_client import make_breaker, make_redis
     from .queue import RedisJobQueue
     from .table import make_repo, migrate
 
@@ -347,11 +380,15 @@ async def serve(settings: Settings, options: ReportOptions | None = None) -> int
     repo = make_repo(settings)
     await asyncio.to_thread(migrate, repo.engine)
     es = make_async_client(settings)
-    redis = Redis.from_url(settings.redis_url)
-    queue = RedisJobQueue(redis, settings.index_prefix)
+    # The queue's client waits out a BLMOVE (REPORT_POLL_SECONDS); the cache's has the short timeout.
+    queue_redis = make_redis(settings, read_timeout=options.poll_seconds + settings.redis_timeout_seconds)
+    redis = make_redis(settings)
+    breaker = make_breaker(settings)
+    queue = RedisJobQueue(queue_redis, settings.index_prefix, breaker)
     cache = None
     if settings.cache_ttl_seconds > 0:
-        cache = ResponseCache(RedisBackend(redis), namespace=settings.index_prefix, ttl=settings.cache_ttl_seconds)
+        cache = ResponseCache(RedisBackend(redis, breaker), namespace=settings.index_prefix,
+                              ttl=settings.cache_ttl_seconds)
     worker = Worker(settings, es, repo, queue, settings.reports_dir, options=options, cache=cache)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -365,6 +402,7 @@ async def serve(settings: Settings, options: ReportOptions | None = None) -> int
         await _cancel_and_wait(sweeper)
         await es.close()
         await redis.aclose()
+        await queue_redis.aclose()
         repo.engine.dispose()
     return 0
 
