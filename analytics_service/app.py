@@ -5,12 +5,10 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from elasticsearch import ApiError as ESApiError
 from elasticsearch import ConnectionError as ESConnectionError
 from fastapi import FastAPI
-from fastapi.openapi.utils import get_openapi
 
 from . import __version__
 from .analytics.routers import ANALYTICS_ROUTERS
@@ -21,9 +19,10 @@ from .errors import install_error_handlers
 from .es.client import make_async_client
 from .es.indices import IndexGuard, IndexNames
 from .health import router as health_router
-from .ingest.router import OPENAPI_MODELS
+from .http_middleware import CatchAllMiddleware, JsonBodyOnlyMiddleware
 from .ingest.router import router as ingest_router
 from .ingest.service import Ingestor
+from .openapi import custom_openapi, errors
 from .redis_client import make_breaker, make_redis
 from .reports.exports import router as exports_router
 from .reports.router import router as reports_router
@@ -68,23 +67,6 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             await app.state.redis.aclose()
 
 
-def custom_openapi(app: FastAPI) -> dict[str, Any]:
-    """The generated document plus the ingest request schemas (validated by hand in the routes)."""
-    if app.openapi_schema:
-        return app.openapi_schema
-    schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
-    components = schema.setdefault("components", {}).setdefault("schemas", {})
-    for name, model in OPENAPI_MODELS.items():
-        model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
-        components.update(model_schema.pop("$defs", {}))
-        components[name] = model_schema
-    components["EventOrEventBatch"] = {"oneOf": [{"$ref": "#/components/schemas/Event"},
-                                                 {"$ref": "#/components/schemas/EventBatch"}]}
-    schema["components"]["securitySchemes"] = {"APIKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key"}}
-    app.openapi_schema = schema
-    return schema
-
-
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     app = FastAPI(
@@ -99,11 +81,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if not len(app.state.keyring):
         log.warning("API_KEYS is empty: every endpoint that needs a key will answer 401")
     install_error_handlers(app)
+    app.add_middleware(JsonBodyOnlyMiddleware)
+    app.add_middleware(CatchAllMiddleware)  # added last: the outermost of ours, inside ServerErrorMiddleware
+    # The error statuses of each router (400/401/403/404/415/422/500 follow from each operation's
+    # shape: see openapi.document_errors).
     app.include_router(health_router)
-    app.include_router(ingest_router)
+    app.include_router(ingest_router, responses=errors(413, 502, 503))
     for router in ANALYTICS_ROUTERS:
-        app.include_router(router)
-    app.include_router(reports_router)
-    app.include_router(exports_router)
+        app.include_router(router, responses=errors(502, 503))
+    app.include_router(reports_router, responses=errors(503))
+    app.include_router(exports_router, responses=errors(502, 503))
     app.openapi = lambda: custom_openapi(app)  # type: ignore[method-assign]
     return app

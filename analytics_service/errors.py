@@ -11,6 +11,7 @@ from elasticsearch import ConnectionTimeout as ESConnectionTimeout
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
@@ -22,7 +23,9 @@ STATUS_CODES = {
     404: "not_found",
     405: "method_not_allowed",
     409: "conflict",
+    410: "gone",
     413: "payload_too_large",
+    415: "unsupported_media_type",
     422: "validation_error",
     429: "too_many_requests",
     503: "service_unavailable",
@@ -52,6 +55,33 @@ class ApiError(Exception):
 class ElasticsearchUnavailable(ApiError):
     def __init__(self, reason: str = "Elasticsearch is unavailable") -> None:
         super().__init__(503, reason, code="elasticsearch_unavailable", headers={"Retry-After": "5"})
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="machine-readable error code, e.g. `validation_error`, `missing_scope`")
+    message: str = Field(description="a sentence for people, naming the field or parameter at fault")
+    details: list[Any] = Field(description="per-field problems (`{field, message, type}`), or per-record "
+                                           "errors of an ingest batch; empty when there is nothing to add")
+
+
+class ErrorBody(BaseModel):
+    """The body of every error answer (the OpenAPI documents it for each 4xx/5xx)."""
+
+    model_config = ConfigDict(json_schema_extra={"example": {"error": {
+        "code": "validation_error", "message": "limit: must be between 1 and 1000",
+        "details": [{"field": "query.limit", "message": "must be between 1 and 1000"}]}}})
+
+    error: ErrorDetail = Field(description="what went wrong")
+
+
+class UncomputableResult(ApiError):
+    """An analytics number that cannot be computed from the stored data (e.g. a sum that is not finite)."""
+
+    def __init__(self, endpoint: str, fields: list[str]) -> None:
+        named = ", ".join(fields[:10]) + (f" and {len(fields) - 10} more" if len(fields) > 10 else "")
+        super().__init__(
+            502, f"{endpoint}: the stored data does not give a finite number for {named}",
+            code="uncomputable_result", details=[{"field": f, "message": "not a finite number"} for f in fields])
 
 
 def error_body(code: str, message: str, details: list[Any] | None = None) -> dict[str, Any]:
@@ -118,7 +148,5 @@ def install_error_handlers(app: FastAPI) -> None:
         log.exception("Elasticsearch request failed")
         return error_response(ApiError(502, "Elasticsearch rejected the request", code="elasticsearch_error"))
 
-    @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error")
-        return error_response(ApiError(500, "internal error", code="internal_error"))
+    # Any other exception: http_middleware.CatchAllMiddleware answers the standard 500 body
+    # without re-raising (Starlette's own last-resort handler re-raises and closes the connection).

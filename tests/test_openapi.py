@@ -46,3 +46,41 @@ def test_every_analytics_endpoint_has_a_documented_response_model():
             if param["in"] == "query" and not param.get("description"):
                 problems.append(f"{path}: query parameter {param['name']} has no description")
     assert not problems, "\n".join(sorted(set(problems)))
+
+
+def test_every_error_status_is_documented_with_the_real_error_body():
+    spec = create_app(Settings(api_keys="[]")).openapi()
+    components = spec["components"]["schemas"]
+    assert "HTTPValidationError" not in components and "ValidationError" not in components
+    assert set(components["ErrorBody"]["properties"]) == {"error"}
+    assert set(components["ErrorDetail"]["required"]) == {"code", "message", "details"}
+    problems = []
+    for path, ops in spec["paths"].items():
+        for method, op in ops.items():
+            where = f"{method.upper()} {path}"
+            codes = set(op["responses"])
+            expected = {"500"}
+            if op.get("security"):
+                expected |= {"401", "403"}
+            if op.get("parameters") or op.get("requestBody"):
+                expected.add("422")
+            if op.get("requestBody"):
+                expected |= {"400", "415"}
+            if "{" in path:
+                expected.add("404")
+            if path.startswith(("/api/v1/analytics/", "/api/v1/export/")) and "health" not in path:
+                expected |= {"502", "503"}
+            if path.endswith(("/index", "/track")):
+                expected.add("413")
+                ok = op["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+                if not ok.endswith("/IngestResponse"):
+                    problems.append(f"{where}: 200 is {ok}")
+            problems += [f"{where}: {code} not documented" for code in sorted(expected - codes)]
+            for code, response in op["responses"].items():
+                if int(code) < 400 or (path == "/health" and code == "503"):
+                    continue
+                schema = response.get("content", {}).get("application/json", {}).get("schema", {})
+                if schema.get("$ref") != "#/components/schemas/ErrorBody" and not (
+                        "health" in path and code == "503"):
+                    problems.append(f"{where}: {code} has {schema or 'no body'}")
+    assert not problems, "\n".join(problems)

@@ -23,6 +23,7 @@ Compare = Literal["none", "previous_period", "previous_year"]
 INTERVALS: tuple[str, ...] = ("hour", "day", "week", "month", "quarter", "year")
 MAX_BUCKETS = 5000
 MAX_LIMIT = 1000
+MAX_PAGE = 100_000  # the highest page number any paged analytics list accepts
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -253,7 +254,7 @@ IntervalQ = Annotated[str | None, Query(description="bucket size: hour, day, wee
 StoreQ = Annotated[str | None, Query(description="limit to one store (keys bound to a store always see only theirs)")]
 ChannelQ = Annotated[str | None, Query(description="limit to one sales channel")]
 CompareQ = Annotated[str | None, Query(description="none, previous_period or previous_year")]
-LimitQ = Annotated[int | None, Query(description=f"items in top-N lists, 1..{MAX_LIMIT} (default 10)")]
+LimitQ = Annotated[int | None, Query(ge=1, le=MAX_LIMIT, description=f"items in top-N lists, 1..{MAX_LIMIT} (default 10)")]
 
 
 async def common_params(

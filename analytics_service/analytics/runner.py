@@ -9,6 +9,8 @@ an endpoint asks Elasticsearch and how the answer is shaped. Routes call
 
 from __future__ import annotations
 
+import logging
+import math
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated, Any, Protocol, TypeVar
@@ -16,12 +18,15 @@ from typing import Annotated, Any, Protocol, TypeVar
 import orjson
 from elasticsearch import AsyncElasticsearch
 from fastapi import Depends, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from ..cache import ResponseCache
 from ..config import Settings
+from ..errors import UncomputableResult
 from ..es.indices import IndexFamily, IndexNames
 from .params import CommonParams, Period
+
+log = logging.getLogger(__name__)
 
 # Composite aggregations are paged with this many buckets a request.
 COMPOSITE_PAGE = 5000
@@ -96,21 +101,91 @@ class QueryContext:
                 return
 
     async def answer(self, endpoint: str, query: Query[R], extra: dict[str, Any] | None = None) -> R:
-        """Run `query`, or serve it from the cache (keyed by endpoint, parameters, store, data version)."""
+        """Run `query`, or serve it from the cache (keyed by endpoint, parameters, store, data version).
+
+        Only an answer that holds finite numbers and passes its own response model is returned
+        or cached; a cached entry that fails either is a miss (see `checked_payload`).
+        """
         params = query.params
-        if self.cache is None:
-            return await query.run(self)
-        key = await self.cache.key(endpoint, {**params.cache_parts(), **(extra or {})}, params.store_id)
-        if key is None:
-            return await query.run(self)
-        hit = await self.cache.get(key)
-        if hit is not None:
-            cached = query.response_model.model_validate_json(hit)
-            cached.cached = True
-            return cached
-        result = await query.run(self)
-        await self.cache.set(key, orjson.dumps(result.model_dump(mode="json")))
+        key = None
+        if self.cache is not None:
+            key = await self.cache.key(endpoint, {**params.cache_parts(), **(extra or {})}, params.store_id)
+        if key is not None:
+            hit = await self.cache.get(key)  # type: ignore[union-attr]
+            cached = cached_answer(query.response_model, hit) if hit is not None else None
+            if cached is not None:
+                cached.cached = True
+                return cached
+            if hit is not None:
+                log.warning("cached answer of %s fails its model; computing it again", endpoint)
+        result = await run_checked(endpoint, query, self)
+        payload = checked_payload(endpoint, query.response_model, result)
+        if key is not None:
+            await self.cache.set(key, payload)  # type: ignore[union-attr]
         return result
+
+
+async def run_checked(endpoint: str, query: Query[R], ctx: QueryContext) -> R:
+    """`query.run`, with a number the data cannot give (a non-finite sum turned into an int, a
+    null where the model wants a number) reported as UncomputableResult, not as a 500."""
+    try:
+        return await query.run(ctx)
+    except ValidationError as exc:
+        log.warning("%s: the answer fails its model: %s", endpoint, exc)
+        raise UncomputableResult(endpoint, _error_fields(exc)) from None
+    except OverflowError as exc:  # int(inf)
+        log.warning("%s: %s", endpoint, exc)
+        raise UncomputableResult(endpoint, ["a count or amount (overflow)"]) from None
+    except ValueError as exc:
+        if "NaN" not in str(exc):  # int(nan); any other ValueError is a bug
+            raise
+        log.warning("%s: %s", endpoint, exc)
+        raise UncomputableResult(endpoint, ["a count or amount (NaN)"]) from None
+
+
+def checked_payload(endpoint: str, model: type[BaseModel], result: BaseModel) -> bytes:
+    """The cacheable JSON of `result`: refused (UncomputableResult) when a number is NaN or
+    infinite, or when the JSON does not validate against `model` (e.g. a null in a number)."""
+    bad = non_finite_fields(result)
+    if bad:
+        raise UncomputableResult(endpoint, bad)
+    payload = orjson.dumps(result.model_dump(mode="json"))
+    try:
+        model.model_validate_json(payload)
+    except ValidationError as exc:
+        raise UncomputableResult(endpoint, _error_fields(exc)) from None
+    return payload
+
+
+def cached_answer(model: type[R], payload: bytes) -> R | None:
+    """A cached entry as its model, or None when it fails to validate or holds a non-finite number."""
+    try:
+        answer = model.model_validate_json(payload)
+    except ValidationError:
+        return None
+    return None if non_finite_fields(answer) else answer
+
+
+def non_finite_fields(value: Any, path: str = "") -> list[str]:
+    """Dotted paths of every NaN or infinite float in a model (nested models, lists, dicts)."""
+    if isinstance(value, float):
+        return [] if math.isfinite(value) else [path or "value"]
+    if isinstance(value, BaseModel):
+        items: Any = ((name, getattr(value, name)) for name in type(value).model_fields)
+    elif isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, (list, tuple)):
+        items = enumerate(value)
+    else:
+        return []
+    out: list[str] = []
+    for name, child in items:
+        out += non_finite_fields(child, f"{path}.{name}" if path else str(name))
+    return out
+
+
+def _error_fields(exc: ValidationError) -> list[str]:
+    return [".".join(str(part) for part in err["loc"]) or err["type"] for err in exc.errors()]
 
 
 @dataclass(frozen=True)

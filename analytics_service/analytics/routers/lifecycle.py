@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from .. import lifecycle
-from ..params import Common, invalid
+from ..params import MAX_PAGE, Common, invalid
 from ..runner import Ctx
 
 router = APIRouter(prefix="/api/v1/analytics", tags=["lifecycle"])
@@ -44,8 +44,8 @@ async def segments(
     include_customers: Annotated[bool, Query(description="rfm: also list the customers with their scores")] = False,
     segment: Annotated[str | None, Query(description="rfm with include_customers: only this segment's "
                                                      "customers")] = None,
-    page: Annotated[int, Query(ge=1, description="rfm customers: page number, from 1")] = 1,
-    page_size: Annotated[int, Query(ge=1, le=1000, description="rfm customers per page")] = 100,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"rfm customers: page number, 1..{MAX_PAGE}")] = 1,
+    page_size: Annotated[int, Query(ge=1, le=1000, description="rfm customers per page, 1..1000")] = 100,
 ) -> lifecycle.SegmentsResponse:
     if segment is not None and segment not in lifecycle.RFM_SEGMENTS:
         raise invalid("segment", f"must be one of {', '.join(lifecycle.RFM_SEGMENTS)}")

@@ -22,9 +22,9 @@ async def full_text_search(
                                             "terms are ANDed")],
     index: Annotated[search.SearchIndex, Query(description="orders (period on created_at), events and activity "
                                                            "(timestamp), products (no period filter)")] = "orders",
-    size: Annotated[int, Query(description=f"hits per page, 1..{search.MAX_SIZE}")] = 10,
-    from_: Annotated[int, Query(alias="from", description=f"offset of the first hit; from + size <= "
-                                                          f"{search.MAX_WINDOW}")] = 0,
+    size: Annotated[int, Query(ge=1, le=search.MAX_SIZE, description=f"hits per page, 1..{search.MAX_SIZE}")] = 10,
+    from_: Annotated[int, Query(alias="from", ge=0, le=search.MAX_WINDOW,
+                                description=f"offset of the first hit; from + size <= {search.MAX_WINDOW}")] = 0,
 ) -> search.SearchResponse:
     text = search.validated_query(query, size, from_)
     return await ctx.answer("search", search.Search(params, text, index, size, from_),
