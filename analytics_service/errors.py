@@ -118,9 +118,10 @@ def validation_details(errors: list[dict[str, Any]], prefix: tuple[Any, ...] = (
 
 
 def _is_unavailable(exc: Exception) -> bool:
+    """Unreachable, or still overloaded (429) after the bulk writer's retries: a 503 with Retry-After."""
     if isinstance(exc, (ESConnectionError, ESConnectionTimeout)):
         return True
-    return isinstance(exc, ESApiError) and exc.meta.status in (502, 503, 504)
+    return isinstance(exc, ESApiError) and exc.meta.status in (429, 502, 503, 504)
 
 
 def install_error_handlers(app: FastAPI) -> None:

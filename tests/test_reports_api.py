@@ -118,7 +118,7 @@ def test_generate_follow_and_download_a_report(client, settings):
     assert hashlib.sha256(r.content).hexdigest() == row["checksum"] and len(r.content) == row["file_size"]
     assert list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"))))
     # The file lives under REPORTS_DIR with a server-generated name.
-    assert (Path(settings.reports_dir) / f"{row['report_id']}.csv").is_file()
+    assert (Path(settings.reports_dir) / f"{row['report_id']}-1.csv").is_file()
 
 
 def test_default_report_name_names_type_and_period(client):

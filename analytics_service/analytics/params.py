@@ -17,6 +17,7 @@ from fastapi import Depends, Query, Request
 
 from ..auth import Principal, require, resolve_store
 from ..errors import ApiError
+from ..ingest.limits import check_store_id
 
 Interval = Literal["hour", "day", "week", "month", "quarter", "year"]
 Compare = Literal["none", "previous_period", "previous_year"]
@@ -233,8 +234,11 @@ def parse_common(
     period = Period(start_at, end_at, zone, interval)
     if limit is not None and not 1 <= limit <= MAX_LIMIT:
         raise invalid("limit", f"must be between 1 and {MAX_LIMIT}")
-    if store_id is not None and not store_id.strip():
-        raise invalid("store_id", "must not be empty")
+    if store_id is not None:
+        try:
+            check_store_id(store_id)  # the syntax every stored store id has (ingest.limits)
+        except ValueError as exc:
+            raise invalid("store_id", str(exc)) from exc
     store = resolve_store(principal, store_id)
     return CommonParams(period=period, store_id=store, channel=channel or None, compare=compare, limit=limit or 10)
 
