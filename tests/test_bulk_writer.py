@@ -201,3 +201,34 @@ def test_an_id_longer_than_elasticsearch_allows_is_refused_alone_before_sending(
     assert [r.ok for r in results] == [True, True, True, False]
     assert results[3].status == 400 and results[3].error_type == "id_too_long" and "520 bytes" in results[3].error_reason
     assert proxy.bulk_calls == 1 and es.count(index=index)["count"] == 3
+
+
+def test_a_write_to_an_index_made_read_only_for_a_moment_is_retried(es_connection, es, prefix):
+    """`setup` makes the old indices read-only while it migrates a family: writers wait
+    (the block is retried like back-pressure) instead of failing."""
+    import asyncio
+
+    from analytics_service.config import Settings
+    from analytics_service.es.bulk import BulkAction, BulkWriter
+    from analytics_service.es.client import make_async_client
+
+    index = f"{prefix}-blocked"
+    es.indices.create(index=index, settings={"index.blocks.write": True})
+
+    async def go():
+        client = make_async_client(Settings(elasticsearch_url=es_connection["url"]))
+        try:
+            writer = BulkWriter(client, max_retries=6, initial_backoff=0.2)
+
+            async def unblock():
+                await asyncio.sleep(1.0)
+                await client.indices.put_settings(index=index, settings={"index.blocks.write": False})
+
+            results, _ = await asyncio.gather(writer.write([BulkAction("index", index, "a", {"n": 1})]), unblock())
+            return results
+        finally:
+            await client.close()
+
+    results = asyncio.run(go())
+    assert [r.ok for r in results] == [True]
+    assert es.get(index=index, id="a")["_source"] == {"n": 1}

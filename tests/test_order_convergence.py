@@ -266,3 +266,23 @@ def test_a_storm_of_concurrent_versions_of_one_order(client, es, prefix, monkeyp
         assert [(h["_id"], h["_source"]["product_id"]) for h in lines] == [(f"{store}:o-1:1", "p0")]
     # Writers did collide: some requests lost the guarded write and read the order again.
     assert len(reads) > rounds * 12
+
+
+def test_another_content_at_the_same_version_changes_nothing(client, es, prefix):
+    """A cart resent with more lines but the same status and time is the same version:
+    a `duplicate`, and neither the order nor its lines change (only a true resend of the
+    stored content rewrites lines)."""
+    order = {"order_id": "d-1", "store_id": "digest", "status": "pending", "created_at": "2026-10-08T10:00:00Z",
+             "customer": {"customer_id": "c"}, "items": [{"product_id": "p1", "quantity": 1, "unit_price": 10.0}]}
+    assert client.post(ROUTE, json={"orders": [order]}, headers=headers("ingest"),
+                       params={"refresh": "wait_for"}).json()["indexed"] == 1
+    before = es.get(index=f"{prefix}-orders", id="digest:d-1")
+    bigger = {**order, "items": order["items"] + [{"product_id": "p2", "quantity": 2, "unit_price": 5.0},
+                                                  {"product_id": "p3", "quantity": 1, "unit_price": 1.0}]}
+    answer = client.post(ROUTE, json={"orders": [bigger]}, headers=headers("ingest"), params={"refresh": "wait_for"})
+    assert answer.json() == {"indexed": 0, "duplicates": 1, "stale": 0, "errors": []}
+    es.indices.refresh(index=f"{prefix}-*")
+    after = es.get(index=f"{prefix}-orders", id="digest:d-1")
+    assert (after["_seq_no"], after["_source"]) == (before["_seq_no"], before["_source"])
+    lines = es.search(index=f"{prefix}-order-items", query={"term": {"store_id": "digest"}})["hits"]["hits"]
+    assert [h["_id"] for h in lines] == ["digest:d-1:1"]

@@ -27,6 +27,8 @@ from elasticsearch import ApiError, AsyncElasticsearch, ConnectionError, Connect
 log = logging.getLogger(__name__)
 
 RETRYABLE_STATUS = frozenset({429, 502, 503, 504})
+# An index made read-only for the moment (`setup` migrating a family): retried like back-pressure.
+BLOCKED = "cluster_block_exception"
 # A whole request refused for its content (one action's): split it to find that action.
 SPLIT_STATUS = frozenset({400, 413})
 MAX_ID_BYTES = 512  # Elasticsearch's limit on `_id`
@@ -83,7 +85,7 @@ class ItemResult:
 
     @property
     def retryable(self) -> bool:
-        return self.status in RETRYABLE_STATUS
+        return self.status in RETRYABLE_STATUS or self.error_type == BLOCKED
 
 
 class BulkWriter:
@@ -172,10 +174,11 @@ class BulkWriter:
                 for i, item in zip(todo, response["items"], strict=True):
                     outcome = next(iter(item.values()))
                     status = int(outcome.get("status", 500))
-                    if status in RETRYABLE_STATUS and attempt < self.max_retries:
+                    error = outcome.get("error")
+                    blocked = isinstance(error, dict) and error.get("type") == BLOCKED
+                    if (status in RETRYABLE_STATUS or blocked) and attempt < self.max_retries:
                         retry.append(i)
                         continue
-                    error = outcome.get("error")
                     # A delete of a missing document is a 404 with result `not_found` and no error.
                     results[i] = (ItemResult.refused(status, error) if error
                                   else ItemResult(status=status, result=outcome.get("result")))

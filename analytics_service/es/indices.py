@@ -13,6 +13,7 @@ import asyncio
 import hashlib
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import cache
@@ -164,28 +165,54 @@ async def migrate_family(es: AsyncElasticsearch, names: IndexNames, family: Inde
                          current: list[str]) -> list[str]:
     """Move a family to its new template version without editing a live mapping.
 
-    The new index is created from the new template, every document is copied with its
-    version (`external_gte`, so a copy never overwrites a newer write), the alias is
-    moved in one atomic step, and the old indices are copied once more to catch writes
-    that reached them while the first copy ran. The old indices are kept (delete them
-    once satisfied); reads through the alias see only the new one.
+    The new index is created from the new template and every document is copied with
+    its version (`external_gte`) while writes still reach the old indices. Then the old
+    indices are made read-only (writers get a block error, which the bulk writer retries
+    for a few seconds), copied once more to catch what reached them meanwhile, and the
+    alias is moved in one atomic step: no write is missed, and no copy can overwrite a
+    write that reached the new index. The old indices are kept, read-only (delete them
+    once satisfied); reads through the alias see only the new one. Order lines beyond
+    their order's line count (left by writers before orders converged) are not copied.
     """
     alias, target = names.alias(family), names.versioned(family)
+    old = [index for index in current if index != target]
+    keep = _lines_of_stored_states(es, names) if family is ORDER_ITEMS else None
     changes = await _create_index(es, target, {})
-    copied = await copy_documents(es, current, target)
+    copied = await copy_documents(es, current, target, keep)
+    if old:
+        await es.indices.put_settings(index=",".join(old), settings={"index.blocks.write": True})
+        copied += await copy_documents(es, current, target, keep)
     await es.indices.update_aliases(actions=[
-        *({"remove": {"index": index, "alias": alias}} for index in current if index != target),
+        *({"remove": {"index": index, "alias": alias}} for index in old),
         {"add": {"index": target, "alias": alias, "is_write_index": True}},
     ])
-    copied += await copy_documents(es, current, target)
     return [*changes, f"migrated {alias}: {', '.join(current)} -> {target} ({copied} document copies)"]
 
 
-async def copy_documents(es: AsyncElasticsearch, sources: list[str], target: str, page: int = 2000) -> int:
+Hits = list[dict[str, Any]]
+
+
+def _lines_of_stored_states(es: AsyncElasticsearch, names: IndexNames) -> Callable[[Hits], Awaitable[Hits]]:
+    """A copy filter for order lines: drop a line numbered beyond its order's `item_count`
+    (a phantom of an older state); a line whose order is not found is kept."""
+
+    async def keep(hits: Hits) -> Hits:
+        ids = sorted({f"{h['_source']['store_id']}:{h['_source']['order_id']}" for h in hits})
+        found = await es.mget(index=names.alias(ORDERS), ids=ids, source_includes=["item_count"])
+        counts = {d["_id"]: int(d["_source"].get("item_count") or 0) for d in found["docs"] if d.get("found")}
+        return [h for h in hits
+                if h["_source"]["line"] <= counts.get(f"{h['_source']['store_id']}:{h['_source']['order_id']}",
+                                                      h["_source"]["line"])]
+
+    return keep
+
+
+async def copy_documents(es: AsyncElasticsearch, sources: list[str], target: str, keep=None, page: int = 2000) -> int:
     """Copy every document of `sources` into `target`, keeping ids and versions.
 
     The server core has no `_reindex`: a point in time is read page by page and
-    written with the bulk writer.
+    written with the bulk writer. `keep` (async, a page of hits -> the hits to copy)
+    filters what is copied.
     """
     from .bulk import BulkAction, BulkWriter
 
@@ -204,13 +231,14 @@ async def copy_documents(es: AsyncElasticsearch, sources: list[str], target: str
             if not hits:
                 return copied
             pit = r.get("pit_id", pit)
+            after = hits[-1]["sort"]
+            wanted = await keep(hits) if keep is not None else hits
             actions = [BulkAction("index", target, h["_id"], h["_source"],
-                                  {"version": h["_version"], "version_type": "external_gte"}) for h in hits]
-            failed = [res for res in await writer.write(actions) if not res.ok and not res.conflict]
+                                  {"version": h["_version"], "version_type": "external_gte"}) for h in wanted]
+            failed = [res for res in await writer.write(actions) if not res.ok and not res.conflict] if actions else []
             if failed:
                 raise RuntimeError(f"copying into {target} failed: {failed[0].error_type}: {failed[0].error_reason}")
-            copied += len(hits)
-            after = hits[-1]["sort"]
+            copied += len(wanted)
     finally:
         await es.close_point_in_time(id=pit)
 

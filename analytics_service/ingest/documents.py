@@ -170,25 +170,36 @@ def order_documents(order: Order, store_id: str, tz: ZoneInfo, base: str, receiv
         },
         "attributes": order.attributes,
     }
+    order_doc["state_digest"] = state_digest(order_doc)
     line_docs = [{**common, **line} for line in lines]
     return order_doc, line_docs
 
 
+def state_digest(order_doc: dict) -> str:
+    """A digest of an order state's content (arrival time aside): tells a true resend of the
+    stored state from a different state that happens to carry the same version."""
+    content = {k: v for k, v in order_doc.items() if k not in ("received_at", "state_digest", "line_high_water")}
+    return hashlib.sha256(orjson.dumps(content, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
+
+
 @dataclass(frozen=True)
 class StoredOrder:
-    """What the orders index holds for one order: its state version, how many lines any
-    accepted state ever had, and the sequence number that guards the next write."""
+    """What the orders index holds for one order: its state version and content digest, how
+    many lines any accepted state ever had, and the sequence number that guards the next write."""
 
     state_version: int
+    state_digest: str | None  # None for documents written before digests were kept
     line_high_water: int
     seq_no: int
     primary_term: int
+
+    FIELDS = ("state_version", "state_digest", "item_count", "line_high_water")
 
     @classmethod
     def from_hit(cls, hit: dict[str, Any]) -> StoredOrder:
         source = hit.get("_source") or {}
         count = int(source.get("item_count") or 0)
-        return cls(state_version=int(source.get("state_version") or 0),
+        return cls(state_version=int(source.get("state_version") or 0), state_digest=source.get("state_digest"),
                    line_high_water=max(count, int(source.get("line_high_water") or 0)),
                    seq_no=int(hit["_seq_no"]), primary_term=int(hit["_primary_term"]))
 

@@ -9,11 +9,12 @@ newest state does not have. So a batch of orders is written in three steps:
    the others are `stale` (older) or `duplicates` (the same state).
 2. **Order documents, guarded.** Each remaining state is compared with the stored one
    (read with its sequence number): older -> `stale`, nothing is written at all; the same
-   -> `duplicate`; newer -> written with `if_seq_no` (or `create`), so two concurrent
+   version -> `duplicate` (another content at the same version changes nothing either:
+   the stored content digest tells a true resend from it); newer -> written with `if_seq_no` (or `create`), so two concurrent
    writers of one order are serialised: the loser reads again and decides again. The
    order document keeps `line_high_water`, the most lines any accepted state had.
-3. **Lines, only for accepted states** (written now, or already stored: a resend after
-   a failure between steps 2 and 3 completes the lines). Every line write and delete
+3. **Lines, only for accepted states** (written now, or already stored with the same
+   content digest: a resend after a failure between steps 2 and 3 completes the lines). Every line write and delete
    carries the state's version (external): lines 1..n are written, lines n+1..high water
    deleted. A line of an older state that arrives late is refused by the line's version
    or by the delete's tombstone (kept for `index.gc_deletes`, 1 hour on order-items).
@@ -64,7 +65,7 @@ class OrderState:
 
     def fail(self, result: ItemResult, what: str = "") -> None:
         self.error = IngestError(index=self.index, id=self.record_id, retryable=result.retryable,
-                                 field=getattr(result, "field", None),
+                                 field=result.field,
                                  error=f"{what}{result.error_type}: {result.error_reason}")
 
 
@@ -87,7 +88,7 @@ def newest_per_order(states: list[OrderState]) -> list[OrderState]:
 def settle_superseded(state: OrderState) -> list[OrderState]:
     """Outcomes of the batch's older copies of an order, once its newest is known."""
     for older in state.superseded:
-        if state.error is not None:
+        if state.error is not None and state.outcome is None:
             older.error = IngestError(
                 index=older.index, id=older.record_id, retryable=state.error.retryable,
                 error=f"not stored: record {state.index} (a newer state of this order) failed: {state.error.error}")
@@ -107,13 +108,13 @@ class OrderVersionWriter:
     async def write(self, states: list[OrderState], refresh: str | None) -> None:
         accepted = await self._write_orders(states)
         await self._write_lines(accepted, refresh)
-        if refresh in ("true", "wait_for") and any(s.outcome == "indexed" for s in states):
+        if refresh in ("true", "wait_for") and any(s.wrote for s in states):
             # The lines' request waited for order-items; make the order documents searchable too.
             await self.es.indices.refresh(index=self.names.alias(ORDERS))
 
     async def _stored(self, states: list[OrderState]) -> dict[str, docs.StoredOrder]:
         found = await self.es.mget(index=self.names.alias(ORDERS), ids=sorted({s.doc_id for s in states}),
-                                   source_includes=["state_version", "item_count", "line_high_water"])
+                                   source_includes=list(docs.StoredOrder.FIELDS))
         return {d["_id"]: docs.StoredOrder.from_hit(d) for d in found["docs"] if d.get("found")}
 
     async def _write_orders(self, states: list[OrderState]) -> list[OrderState]:
@@ -131,7 +132,9 @@ class OrderVersionWriter:
                     state.outcome = "stale"
                 elif current is not None and current.state_version == state.version:
                     state.outcome, state.high_water = "duplicate", current.line_high_water
-                    accepted.append(state)
+                    if current.state_digest == state.order_doc["state_digest"]:
+                        accepted.append(state)  # a true resend: complete the lines if they are not all there
+                    # else another content at the same version: the stored state stays, nothing is written
                 else:
                     action = docs.order_action(state.order_doc, self.names, current)
                     planned.append((state, action))
@@ -162,4 +165,6 @@ class OrderVersionWriter:
             state.wrote = state.wrote or result.ok
             fine = result.ok or result.conflict or (action.op == "delete" and result.status == 404)
             if not fine and state.error is None:
-                state.fail(result, f"order stored, line document {action.id} not: ")
+                # The order document holds the new state already: a resend completes the lines.
+                state.fail(result, f"order stored, line document {action.id} not (send the order again): ")
+                state.error.retryable = True

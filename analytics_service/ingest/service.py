@@ -32,12 +32,13 @@ _VERSION_CONFLICT = re.compile(r"current version \[(\d+)\] is higher or equal to
 
 @dataclass
 class Planned:
-    """A valid record and the actions that store it; actions[0] is the record's own document."""
+    """A valid event, activity, product or expense and the action that stores it
+    (orders take their own path: order_versions)."""
 
     index: int
     record_id: str | None
     store: str
-    actions: list[BulkAction]
+    action: BulkAction
 
 
 @dataclass
@@ -223,7 +224,7 @@ class Ingestor:
             except ValueError as exc:
                 batch.errors.append(self._field_error(v, exc))
                 continue
-            batch.planned.append(Planned(v.index, v.record_id or action.id.split(":", 1)[1], v.store, [action]))
+            batch.planned.append(Planned(v.index, v.record_id or action.id.split(":", 1)[1], v.store, action))
         return await self._write(batch, refresh)
 
     @staticmethod
@@ -237,28 +238,21 @@ class Ingestor:
         return IngestError(index=v.index, id=v.record_id, error=message, field=field_name)
 
     async def _write(self, batch: Batch, refresh: str | None) -> IngestResponse:
-        actions = [a for p in batch.planned for a in p.actions]
+        actions = [p.action for p in batch.planned]
         if not actions and batch.errors:
             return IngestResponse(indexed=0, duplicates=0, errors=sorted(batch.errors, key=lambda e: e.index))
         results = await self.writer.write(actions, refresh=refresh) if actions else []
         counts = {"indexed": 0, "duplicate": 0, "stale": 0}
         errors = list(batch.errors)
         touched: set[str] = set()
-        position = 0
-        for p in batch.planned:
-            outcomes = results[position:position + len(p.actions)]
-            position += len(p.actions)
-            primary = _outcome(p.actions[0], outcomes[0])
-            failed = [(a, r) for a, r in zip(p.actions, outcomes) if _outcome(a, r) == "error"]
-            if failed:
-                action, result = failed[0]
-                what = "" if action is p.actions[0] else f"line document {action.id}: "
+        for p, result in zip(batch.planned, results, strict=True):
+            outcome = _outcome(p.action, result)
+            if outcome == "error":
                 errors.append(IngestError(index=p.index, id=p.record_id, retryable=result.retryable,
-                                          field=getattr(result, "field", None),
-                                          error=f"{what}{result.error_type}: {result.error_reason}"))
+                                          field=result.field, error=f"{result.error_type}: {result.error_reason}"))
             else:
-                counts[primary] += 1
-            if any(r.ok and r.result != "noop" for r in outcomes):
+                counts[outcome] += 1
+            if result.ok and result.result != "noop":
                 touched.add(p.store)
         if touched and self.on_written is not None:
             await self.on_written(touched)
