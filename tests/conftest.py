@@ -121,6 +121,30 @@ def client(settings) -> Iterator[TestClient]:
         yield test_client
 
 
+# -- reports: a row, and waiting for it ----------------------------------------------------
+
+
+def report_row(client: TestClient, report_id: str, key: str = "reports") -> dict:
+    """GET /api/v1/reports/<id> with one of KEYS; asserts 200 and returns the row."""
+    r = client.get(f"/api/v1/reports/{report_id}", headers=headers(key))
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def wait_for_report(client: TestClient, report_id: str, states: tuple[str, ...] = ("completed", "failed"),
+                    timeout: float = 120) -> dict:
+    """The report's row once its status is one of `states` (fails after `timeout` s)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        row = report_row(client, report_id)
+        if row["status"] in states:
+            return row
+        assert time.monotonic() < deadline, f"report still {row['status']} after {timeout}s: {row}"
+        time.sleep(0.2)
+
+
 # -- analytics data: generated records, ingested through the API ------------------------
 
 INGEST_ROUTES = {

@@ -39,7 +39,8 @@ from analytics_service.errors import ApiError
 from analytics_service.es import local
 from analytics_service.redis_client import CircuitBreaker, RedisUnavailable
 from analytics_service.reports.failures import backoff_seconds, classify, final_message
-from tests.conftest import headers, make_settings
+from tests.conftest import headers, make_settings, report_row
+from tests.conftest import wait_for_report as wait_for_status
 
 PERIOD = {"start": "2026-10-01", "end": "2026-10-08", "interval": "day"}
 HUGE = str(10**30)
@@ -66,27 +67,11 @@ def ingest(client: TestClient, batch: list[dict]) -> None:
     assert r.status_code == 200 and not r.json()["errors"], r.text
 
 
-def report_row(client: TestClient, report_id: str) -> dict:
-    r = client.get(f"/api/v1/reports/{report_id}", headers=headers("reports"))
-    assert r.status_code == 200, r.text
-    return r.json()
-
-
 def request_report(client: TestClient) -> str:
     r = client.post("/api/v1/reports/generate", headers=headers("reports"),
                     json={"report_type": "daily_sales", "format": "json", "parameters": PERIOD})
     assert r.status_code == 202, r.text
     return r.json()["report_id"]
-
-
-def wait_for_status(client: TestClient, report_id: str, states: tuple[str, ...], timeout: float) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        row = report_row(client, report_id)
-        if row["status"] in states:
-            return row
-        assert time.monotonic() < deadline, f"still {row['status']} after {timeout}s: {row}"
-        time.sleep(0.2)
 
 
 def report_tables(client: TestClient, report_id: str) -> list[dict]:

@@ -23,6 +23,8 @@ from analytics_service.reports.model import FORMATS, MEDIA_TYPES, REPORT_TYPES
 from analytics_service.reports.table import Report
 from analytics_service.reports.worker import sweep_expired
 from tests.conftest import KEYS, generate_records, ingest_records, make_settings
+from tests.conftest import report_row as status
+from tests.conftest import wait_for_report as wait_for
 
 END = date(2026, 11, 15)
 PERIOD = {"start": "2026-10-01", "end": "2026-11-01"}
@@ -65,22 +67,6 @@ def generate(client: TestClient, report_type: str = "daily_sales", fmt: str = "c
     assert answer["status"] == "pending"
     assert answer["status_url"].endswith(f"/api/v1/reports/{answer['report_id']}")
     return answer
-
-
-def status(client: TestClient, report_id: str, who: str = "reports") -> dict:
-    r = client.get(f"/api/v1/reports/{report_id}", headers=key(who))
-    assert r.status_code == 200, r.text
-    return r.json()
-
-
-def wait_for(client: TestClient, report_id: str, states=("completed", "failed"), timeout: float = 120) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        row = status(client, report_id)
-        if row["status"] in states:
-            return row
-        assert time.monotonic() < deadline, f"report still {row['status']} after {timeout}s: {row}"
-        time.sleep(0.2)
 
 
 def completed(client: TestClient, report_type: str = "daily_sales", fmt: str = "csv", **body) -> dict:
