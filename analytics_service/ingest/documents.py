@@ -134,12 +134,14 @@ def order_documents(order: Order, store_id: str, tz: ZoneInfo, base: str, receiv
         refunded = order_value if order.status == "refunded" else 0.0
     shipping = order.shipping_amount * fx
     tax = order.tax_amount * fx
+    cogs = sum(line["line_cogs"] for line in lines if line["line_cogs"] is not None)
+    total_billed = order_value + shipping + tax
     limits.check_amount("items", gross, "(the order's line revenue, base currency)")
-    limits.check_amount("items", sum(line["line_cogs"] or 0.0 for line in lines), "(the order's cost of goods, base currency)")
+    limits.check_amount("items", cogs, "(the order's cost of goods, base currency)")
     limits.check_amount("discount_amount", discount_amount)
     limits.check_amount("refunded_amount", refunded)
     limits.check_amount("shipping_amount", order_value + shipping, "(the order's total so far, base currency)")
-    limits.check_amount("tax_amount", order_value + shipping + tax, "(the order's total billed, base currency)")
+    limits.check_amount("tax_amount", total_billed, "(the order's total billed, base currency)")
     order_doc = {
         **common,
         "paid_at": order.paid_at,
@@ -157,8 +159,8 @@ def order_documents(order: Order, store_id: str, tz: ZoneInfo, base: str, receiv
         "net_revenue": order_value - refunded,
         "shipping_amount": shipping,
         "tax_amount": tax,
-        "total_billed": order_value + shipping + tax,
-        "cogs": sum(line["line_cogs"] for line in lines if line["line_cogs"] is not None),
+        "total_billed": total_billed,
+        "cogs": cogs,
         "lines_without_cost": sum(1 for line in lines if not line["has_cost"]),
         "original": {
             "currency": currency,

@@ -72,6 +72,16 @@ def _invalid(index: int, record_id: str | None, exc: ValidationError) -> IngestE
                        details=details)
 
 
+def _field_error(index: int, record_id: str | None, exc: ValueError, kind: str = "value_error") -> IngestError:
+    """A record's own error: a FieldError names its field, else the message reads 'field: message'."""
+    if isinstance(exc, limits.FieldError):
+        return IngestError(index=index, id=record_id, error=f"{exc.field}: {exc.message}", field=exc.field,
+                           details=[{"field": exc.field, "message": exc.message, "type": kind}])
+    message = str(exc)
+    field_name = message.split(":", 1)[0] if ":" in message else None
+    return IngestError(index=index, id=record_id, error=message, field=field_name)
+
+
 def _outcome(action: BulkAction, result: ItemResult) -> str:
     """'indexed', 'duplicate', 'stale' or 'error' for one bulk item."""
     if result.ok:
@@ -118,25 +128,16 @@ class Ingestor:
                 order_doc, line_docs = docs.order_documents(
                     order, v.store, self.settings.store_timezone(v.store), self.settings.base_currency, received)
             except ValueError as exc:
-                batch.errors.append(self._field_error(v, exc))
+                batch.errors.append(_field_error(v.index, v.record_id, exc))
                 continue
             states.append(OrderState(v.index, v.record_id or order.order_id, v.store, order_doc, line_docs))
         newest = newest_per_order(states)
         if newest:
             await self.order_writer.write(newest, refresh)
         settled = [*newest, *(older for state in newest for older in settle_superseded(state))]
-        counts = {"indexed": 0, "duplicate": 0, "stale": 0}
-        errors = list(batch.errors)
-        for state in settled:
-            if state.error is not None:
-                errors.append(state.error)
-            elif state.outcome is not None:
-                counts[state.outcome] += 1
-        touched = {s.store for s in newest if s.wrote}
-        if touched and self.on_written is not None:
-            await self.on_written(touched)
-        return IngestResponse(indexed=counts["indexed"], duplicates=counts["duplicate"], stale=counts["stale"],
-                              errors=sorted(errors, key=lambda e: e.index))
+        errors = [*batch.errors, *(s.error for s in settled if s.error is not None)]
+        outcomes = [s.outcome for s in settled if s.error is None and s.outcome is not None]
+        return await self._respond(outcomes, errors, {s.store for s in newest if s.wrote})
 
     async def events(self, records: list[Any], key_store: str | None, refresh: str | None = None) -> IngestResponse:
         received = datetime.now(timezone.utc)
@@ -192,10 +193,8 @@ class Ingestor:
             # Before serialising: orjson (and pydantic) recurse, and stop at 255 levels.
             deep = limits.too_deep(raw, limits.MAX_RECORD_DEPTH)
             if deep is not None:
-                path = ".".join(str(part) for part in deep)
-                message = f"nested deeper than {limits.MAX_FREE_FORM_DEPTH} levels"
-                batch.errors.append(IngestError(index=i, id=record_id, field=path, error=f"{path}: {message}",
-                                                details=[{"field": path, "message": message, "type": "too_deep"}]))
+                too_deep = limits.FieldError(deep, f"nested deeper than {limits.MAX_FREE_FORM_DEPTH} levels")
+                batch.errors.append(_field_error(i, record_id, too_deep, "too_deep"))
                 continue
             try:
                 record = model.model_validate_json(orjson.dumps(raw))
@@ -222,27 +221,15 @@ class Ingestor:
             try:
                 action = build(v.record, records[v.index], v.store)
             except ValueError as exc:
-                batch.errors.append(self._field_error(v, exc))
+                batch.errors.append(_field_error(v.index, v.record_id, exc))
                 continue
             batch.planned.append(Planned(v.index, v.record_id or action.id.split(":", 1)[1], v.store, action))
         return await self._write(batch, refresh)
 
-    @staticmethod
-    def _field_error(v: Valid, exc: ValueError) -> IngestError:
-        """A document builder's ValueError: a FieldError names its field, else 'field: message'."""
-        if isinstance(exc, limits.FieldError):
-            return IngestError(index=v.index, id=v.record_id, error=f"{exc.field}: {exc.message}", field=exc.field,
-                               details=[{"field": exc.field, "message": exc.message, "type": "value_error"}])
-        message = str(exc)
-        field_name = message.split(":", 1)[0] if ":" in message else None
-        return IngestError(index=v.index, id=v.record_id, error=message, field=field_name)
-
     async def _write(self, batch: Batch, refresh: str | None) -> IngestResponse:
         actions = [p.action for p in batch.planned]
-        if not actions and batch.errors:
-            return IngestResponse(indexed=0, duplicates=0, errors=sorted(batch.errors, key=lambda e: e.index))
         results = await self.writer.write(actions, refresh=refresh) if actions else []
-        counts = {"indexed": 0, "duplicate": 0, "stale": 0}
+        outcomes: list[str] = []
         errors = list(batch.errors)
         touched: set[str] = set()
         for p, result in zip(batch.planned, results, strict=True):
@@ -251,10 +238,14 @@ class Ingestor:
                 errors.append(IngestError(index=p.index, id=p.record_id, retryable=result.retryable,
                                           field=result.field, error=f"{result.error_type}: {result.error_reason}"))
             else:
-                counts[outcome] += 1
+                outcomes.append(outcome)
             if result.ok and result.result != "noop":
                 touched.add(p.store)
+        return await self._respond(outcomes, errors, touched)
+
+    async def _respond(self, outcomes: list[str], errors: list[IngestError], touched: set[str]) -> IngestResponse:
+        """The batch's answer, once the cache has been told which stores got new documents."""
         if touched and self.on_written is not None:
             await self.on_written(touched)
-        return IngestResponse(indexed=counts["indexed"], duplicates=counts["duplicate"], stale=counts["stale"],
-                              errors=sorted(errors, key=lambda e: e.index))
+        return IngestResponse(indexed=outcomes.count("indexed"), duplicates=outcomes.count("duplicate"),
+                              stale=outcomes.count("stale"), errors=sorted(errors, key=lambda e: e.index))
