@@ -21,14 +21,10 @@ from analytics_service.analytics.params import CommonParams
 from analytics_service.analytics.runner import QueryContext
 from analytics_service.auth import Principal
 from analytics_service.errors import ApiError
-from analytics_service.reports.builders import (
-    REPORTS,
-    build_report,
-    period_label,
-    report_params,
-    resolved_parameters,
-)
+from analytics_service.reports.builders import REPORTS, build_report
 from analytics_service.reports.model import REPORT_TYPES, ReportData, Table
+from analytics_service.reports.parameters import report_params, resolved_parameters
+from analytics_service.reports.periods import period_label
 from tests.conftest import generate_records, headers, ingest_records
 
 # Wednesday 4 November 2026 01:30 UTC is still Tuesday 3 November (22:30) in São Paulo.

@@ -151,7 +151,7 @@ def test_an_altered_link_is_refused(client, done_report):
 
 def test_an_expired_link_is_gone(client, settings, done_report):
     past = int(time.time()) - 60
-    token = signing.make_token(settings.signing_secret, done_report["report_id"], past)
+    token = signing.make_token(settings.signing_secret.get_secret_value(), done_report["report_id"], past)
     r = client.get("/api/v1/reports/download", params={"token": token})
     assert r.status_code == 410 and error_of(r)["code"] == "link_expired"
     # Signed with another secret: altered, whatever its expiry.

@@ -62,9 +62,11 @@ class WorkerProcess:
             "REPORT_POLL_SECONDS": "0.5",
             **env,
         }
-        for name in ("elasticsearch_username", "elasticsearch_password", "elasticsearch_api_key"):
+        if settings.elasticsearch_username:
+            environment["ELASTICSEARCH_USERNAME"] = settings.elasticsearch_username
+        for name in ("elasticsearch_password", "elasticsearch_api_key"):
             if getattr(settings, name):
-                environment[name.upper()] = getattr(settings, name)
+                environment[name.upper()] = getattr(settings, name).get_secret_value()
         self._log = open(log_path, "w")  # noqa: SIM115 (closed in stop/kill)
         self.proc = subprocess.Popen([sys.executable, "-m", "analytics_service", "worker"], cwd=ROOT,
                                      env=environment, stdout=self._log, stderr=subprocess.STDOUT)

@@ -2,8 +2,9 @@
 
 Order-level money comes from the orders index (amounts precomputed at ingest), line-level
 (category) money from the order-items index, expenses from the expenses index, payment
-outcomes from the payment events. Definitions: METRICS.md "Orders and money",
-"Payments" and docs/metrics.md ("Financial").
+outcomes from the payment events. Every Elasticsearch body a query here sends is built in
+this module, in its query object's `requests()` and `*_request` methods, from the pieces
+of analytics/shared.py. Definitions: docs/metrics.md "Orders and money" and "Financial".
 
 Expenses are placed in time by their calendar `date`, stored as a date (UTC midnight).
 An expense dated `d` belongs to a period when the start of day `d` in the request's time
@@ -15,35 +16,34 @@ a day's expenses go to the first hour of that local day).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+import asyncio
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from functools import partial
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..es.indices import EVENTS, EXPENSES, ORDER_ITEMS, ORDERS, IndexFamily
-from .params import CommonParams, Period
-from .runner import AnalyticsResponse, BucketKey, PeriodOut, QueryContext, agg_value, money, ratio
-from .sales import (
-    NONE_KEY,
+from ..es.indices import EVENTS, EXPENSES, ORDER_ITEMS, ORDERS
+from .fields import (
+    AnalyticsResponse,
+    BucketKey,
     Cogs,
     GrossRevenue,
     NetRevenue,
     OrderDiscounts,
+    PeriodOut,
     Refunds,
     SaleCount,
     TotalsComparison,
-    comparison,
-    keyed_buckets,
-    order_sum_aggs,
-    ranked,
-    sales_query,
 )
+from .params import CommonParams, Period
+from .requests import Composite, Search, terms_source
+from .runner import AnalyticsQuery, QueryContext
+from .shared import NONE_KEY, agg_value, by_key, comparison, keyed, money, only, order_sums, ranked, ratio, sales_query
 
-_PERIOD_EXAMPLE = {"start": "2026-10-01T00:00:00-04:00", "end": "2026-11-01T00:00:00-04:00",
-                   "tz": "America/New_York", "interval": "month"}
+_PERIOD_EXAMPLE: dict[str, Any] = {"start": "2026-10-01T00:00:00-04:00", "end": "2026-11-01T00:00:00-04:00",
+                                    "tz": "America/New_York", "interval": "month"}
 
 
 # -- shared helpers -------------------------------------------------------------------
@@ -53,10 +53,9 @@ class SeriesKey(BaseModel):
     key: BucketKey
 
 
-def _sums(names: Iterable[str]) -> dict[str, Any]:
-    """A subset of the order sums of the sales area (name -> sum aggregation)."""
-    aggs = order_sum_aggs()
-    return {name: aggs[name] for name in names}
+def previous_period(params: CommonParams) -> Period | None:
+    """The comparison period (None without `compare`)."""
+    return params.period.previous(params.compare) if params.compare != "none" else None
 
 
 def _series_buckets(period: Period, aggs: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -64,23 +63,19 @@ def _series_buckets(period: Period, aggs: dict[str, Any]) -> dict[str, dict[str,
     return {period.key_of(b["key"]): b for b in aggs.get("series", {}).get("buckets", [])}
 
 
-async def sums_by(ctx: QueryContext, family: IndexFamily, query: dict[str, Any], field: str,
-                  sums: dict[str, str]) -> dict[str, dict[str, float]]:
-    """{value of `field`: {"count", <name>: sum of <field>}} for every value, exact (composite
-    paging); documents without the field under "(none)"."""
-    buckets = await keyed_buckets(ctx, family, query, field, {n: {"sum": {"field": f}} for n, f in sums.items()})
-    return {key: {"count": b["doc_count"], **{n: agg_value(b, n) for n in sums}} for key, b in buckets.items()}
+def _aggs(response: dict[str, Any]) -> dict[str, Any]:
+    aggs: dict[str, Any] = response.get("aggregations", {})
+    return aggs
 
 
-async def compared(params: CommonParams, current: BaseModel,
-                   totals_of: Callable[[Period], Awaitable[tuple[Any, ...]]]) -> dict[str, Any] | None:
-    """With `compare`: the previous period's totals and growth (None without).
+def _hits(response: dict[str, Any]) -> int:
+    """The exact number of matching documents (`Search` tracks total hits)."""
+    return int(response["hits"]["total"]["value"])
 
-    `totals_of(period)` returns a tuple whose first item is the totals model."""
-    if params.compare == "none":
-        return None
-    previous = (await totals_of(params.period.previous(params.compare)))[0]
-    return comparison(current, previous)
+
+def sum_aggs(fields: Mapping[str, str]) -> dict[str, Any]:
+    """Sum aggregations: name -> field."""
+    return {name: {"sum": {"field": field}} for name, field in fields.items()}
 
 
 # -- expenses: calendar dates ---------------------------------------------------------
@@ -116,20 +111,23 @@ def expenses_query(params: CommonParams, period: Period) -> dict[str, Any]:
     ]}}
 
 
-def expenses_body(params: CommonParams, period: Period) -> dict[str, Any]:
-    """Total and a UTC calendar histogram of the dates (day histogram for hour buckets)."""
-    amount = {"expenses": {"sum": {"field": "amount"}}}
-    return {"query": expenses_query(params, period), "aggs": {
-        **amount,
-        "series": {"date_histogram": {
+EXPENSE_AMOUNT = sum_aggs({"expenses": "amount"})
+
+
+def expenses_request(params: CommonParams, period: Period, *, series: bool) -> Search:
+    """The expenses' total and count and, with `series`, a UTC calendar histogram of their
+    dates (a day histogram for hour buckets; read by `expense_series`)."""
+    aggs: dict[str, Any] = dict(EXPENSE_AMOUNT)
+    if series:
+        aggs["series"] = {"date_histogram": {
             "field": "date", "time_zone": "UTC", "min_doc_count": 1,
             "calendar_interval": "day" if period.interval == "hour" else period.interval,
-        }, "aggs": amount},
-    }}
+        }, "aggs": EXPENSE_AMOUNT}
+    return Search(EXPENSES, {"query": expenses_query(params, period), "aggs": aggs})
 
 
 def expense_series(period: Period, aggs: dict[str, Any]) -> dict[str, dict[str, float]]:
-    """{API key: {"expenses", "count"}} from the UTC date histogram of expenses_body."""
+    """{API key: {"expenses", "count"}} from the UTC date histogram of `expenses_request`."""
     out: dict[str, dict[str, float]] = {}
     for b in aggs.get("series", {}).get("buckets", []):
         day = datetime.fromtimestamp(b["key"] / 1000, UTC).date()
@@ -143,7 +141,7 @@ def expense_series(period: Period, aggs: dict[str, Any]) -> dict[str, dict[str, 
 # -- financial/revenue ----------------------------------------------------------------
 
 
-class RevenueTotals(BaseModel):
+class FinancialRevenueTotals(BaseModel):
     gross_revenue: GrossRevenue
     order_discounts: OrderDiscounts
     refunds: Refunds
@@ -154,13 +152,13 @@ class RevenueTotals(BaseModel):
     orders: SaleCount
 
 
-class RevenuePoint(RevenueTotals, SeriesKey):
+class FinancialRevenuePoint(FinancialRevenueTotals, SeriesKey):
     """A bucket: its key first, then the totals' fields."""
 
 
 class FinancialRevenueResponse(AnalyticsResponse):
-    totals: RevenueTotals = Field(description="over the period's sales")
-    series: list[RevenuePoint] = Field(description="every bucket of the period, zeros when empty")
+    totals: FinancialRevenueTotals = Field(description="over the period's sales")
+    series: list[FinancialRevenuePoint] = Field(description="every bucket of the period, zeros when empty")
     comparison: TotalsComparison = None
     model_config = ConfigDict(json_schema_extra={"example": {
         "period": _PERIOD_EXAMPLE, "cached": False,
@@ -175,37 +173,49 @@ class FinancialRevenueResponse(AnalyticsResponse):
 REVENUE_SUMS = ("gross_revenue", "order_discounts", "refunds", "net_revenue", "shipping", "tax")
 
 
-def revenue_totals(aggs: dict[str, Any], orders: int) -> RevenueTotals:
+def revenue_totals(aggs: dict[str, Any], orders: int) -> FinancialRevenueTotals:
     v = {name: agg_value(aggs, name) for name in REVENUE_SUMS}
     billed = v["gross_revenue"] - v["order_discounts"] + v["shipping"] + v["tax"]
-    return RevenueTotals(**{k: money(x) for k, x in v.items()}, total_billed=money(billed), orders=orders)
+    return FinancialRevenueTotals(**{k: money(x) for k, x in v.items()}, total_billed=money(billed), orders=orders)
 
 
 @dataclass(frozen=True)
-class FinancialRevenue:
+class FinancialRevenue(AnalyticsQuery[FinancialRevenueResponse]):
+    """The period's revenue totals and series; with `compare`, the comparison period's totals."""
+
     params: CommonParams
+    name: ClassVar = "financial/revenue"
     response_model: ClassVar = FinancialRevenueResponse
 
-    def body(self, period: Period) -> dict[str, Any]:
-        sums = _sums(REVENUE_SUMS)
-        return {"query": sales_query(self.params, period),
-                "aggs": {**sums, "series": {**period.date_histogram("created_at"), "aggs": sums}}}
+    def sales_request(self, period: Period, *, series: bool) -> Search:
+        """The sums over the period's sales and, with `series`, per bucket."""
+        totals = order_sums(*REVENUE_SUMS)
+        aggs: dict[str, Any] = dict(totals)
+        if series:
+            aggs["series"] = {**period.date_histogram("created_at"), "aggs": totals}
+        return Search(ORDERS, {"query": sales_query(self.params, period), "aggs": aggs})
 
-    async def totals(self, ctx: QueryContext, period: Period) -> tuple[RevenueTotals, dict[str, Any]]:
-        r = await ctx.search(ORDERS, self.body(period))
-        aggs = r.get("aggregations", {})
-        return revenue_totals(aggs, int(r["hits"]["total"]["value"])), aggs
+    def requests(self) -> dict[str, Search | Composite]:
+        previous = previous_period(self.params)
+        return only({
+            "sales": self.sales_request(self.params.period, series=True),
+            "previous_sales": previous and self.sales_request(previous, series=False),
+        })
 
     async def run(self, ctx: QueryContext) -> FinancialRevenueResponse:
         p = self.params
-        totals, aggs = await self.totals(ctx, p.period)
-        buckets = _series_buckets(p.period, aggs)
+        a = await ctx.fetch(self.requests())
+        totals = revenue_totals(_aggs(a["sales"]), _hits(a["sales"]))
+        buckets = _series_buckets(p.period, _aggs(a["sales"]))
         series = []
         for key in p.period.keys():
             b = buckets.get(key, {"doc_count": 0})
-            series.append(RevenuePoint(key=key, **revenue_totals(b, int(b["doc_count"])).model_dump()))
+            series.append(FinancialRevenuePoint(key=key, **revenue_totals(b, int(b["doc_count"])).model_dump()))
+        compared = None
+        if "previous_sales" in a:
+            compared = comparison(totals, revenue_totals(_aggs(a["previous_sales"]), _hits(a["previous_sales"])))
         return FinancialRevenueResponse(period=PeriodOut.of(p.period), totals=totals, series=series,
-                                        comparison=await compared(p, totals, partial(self.totals, ctx)))
+                                        comparison=compared)
 
 
 # -- financial/profit -----------------------------------------------------------------
@@ -274,30 +284,50 @@ def profit_values(net: float, cogs: float, expenses: float, lines_without_cost: 
 
 
 @dataclass(frozen=True)
-class FinancialProfit:
+class FinancialProfit(AnalyticsQuery[FinancialProfitResponse]):
+    """Profit totals and series, line-level profit by category; with `compare`, the comparison
+    period's totals (its order sums and expense total, no series)."""
+
     params: CommonParams
+    name: ClassVar = "financial/profit"
     response_model: ClassVar = FinancialProfitResponse
 
-    def orders_body(self, period: Period) -> dict[str, Any]:
-        sums = _sums(PROFIT_SUMS)
-        return {"query": sales_query(self.params, period), "aggs": {
-            **sums, **_sums(("order_discounts", "refunds")),
-            "series": {**period.date_histogram("created_at"), "aggs": sums}}}
+    def orders_request(self, period: Period, *, current: bool) -> Search:
+        """The profit sums over the period's sales; for the current period also the unallocated
+        order discounts and refunds, and the profit sums per bucket."""
+        totals = order_sums(*PROFIT_SUMS)
+        aggs: dict[str, Any] = dict(totals)
+        if current:
+            aggs.update(order_sums("order_discounts", "refunds"))
+            aggs["series"] = {**period.date_histogram("created_at"), "aggs": totals}
+        return Search(ORDERS, {"query": sales_query(self.params, period), "aggs": aggs})
 
-    def category_query(self) -> dict[str, Any]:
-        """Sale lines of the period (order-items index); grouped by `category` in `breakdown`."""
-        return sales_query(self.params)
+    def categories_request(self) -> Composite:
+        """Line revenue and line cogs per category over the period's sale lines (every category)."""
+        return keyed(ORDER_ITEMS, sales_query(self.params), "category",
+                     sum_aggs({"gross_revenue": "line_revenue", "cogs": "line_cogs"}))
 
-    async def totals(self, ctx: QueryContext, period: Period) -> tuple[ProfitTotals, dict[str, Any], dict[str, Any]]:
-        orders = (await ctx.search(ORDERS, self.orders_body(period))).get("aggregations", {})
-        spent = (await ctx.search(EXPENSES, expenses_body(self.params, period))).get("aggregations", {})
-        totals = ProfitTotals(**profit_values(agg_value(orders, "net_revenue"), agg_value(orders, "cogs"),
-                                              agg_value(spent, "expenses"), agg_value(orders, "lines_without_cost")))
-        return totals, orders, spent
+    def requests(self) -> dict[str, Search | Composite]:
+        p = self.params
+        previous = previous_period(p)
+        return only({
+            "orders": self.orders_request(p.period, current=True),
+            "expenses": expenses_request(p, p.period, series=True),
+            "categories": self.categories_request(),
+            "previous_orders": previous and self.orders_request(previous, current=False),
+            "previous_expenses": previous and expenses_request(p, previous, series=False),
+        })
+
+    @staticmethod
+    def totals(orders: dict[str, Any], spent: dict[str, Any]) -> ProfitTotals:
+        return ProfitTotals(**profit_values(agg_value(orders, "net_revenue"), agg_value(orders, "cogs"),
+                                            agg_value(spent, "expenses"), agg_value(orders, "lines_without_cost")))
 
     async def run(self, ctx: QueryContext) -> FinancialProfitResponse:
         p = self.params
-        totals, orders, spent = await self.totals(ctx, p.period)
+        a = await ctx.fetch(self.requests())
+        orders, spent = _aggs(a["orders"]), _aggs(a["expenses"])
+        totals = self.totals(orders, spent)
         buckets, expenses = _series_buckets(p.period, orders), expense_series(p.period, spent)
         series = []
         for key in p.period.keys():
@@ -305,19 +335,21 @@ class FinancialProfit:
             series.append(ProfitPoint(key=key, **profit_values(
                 agg_value(b, "net_revenue"), agg_value(b, "cogs"), expenses.get(key, {}).get("expenses", 0.0),
                 agg_value(b, "lines_without_cost"))))
-        categories = await sums_by(ctx, ORDER_ITEMS, self.category_query(), "category",
-                                   {"gross_revenue": "line_revenue", "cogs": "line_cogs"})
-        whole = sum(row["gross_revenue"] for row in categories.values())
-        items = [CategoryProfit(key=key, gross_revenue=money(row["gross_revenue"]), cogs=money(row["cogs"]),
-                                gross_profit=money(row["gross_revenue"] - row["cogs"]),
-                                margin=ratio(row["gross_revenue"] - row["cogs"], row["gross_revenue"]),
-                                share=ratio(row["gross_revenue"], whole)) for key, row in categories.items()]
-        by_category = ranked(items, {key: row["gross_revenue"] for key, row in categories.items()}, None)
+        categories = {key: (agg_value(b, "gross_revenue"), agg_value(b, "cogs"))
+                      for key, b in by_key(a["categories"]).items()}
+        whole = sum(revenue for revenue, _ in categories.values())
+        items = [CategoryProfit(key=key, gross_revenue=money(revenue), cogs=money(cogs),
+                                gross_profit=money(revenue - cogs), margin=ratio(revenue - cogs, revenue),
+                                share=ratio(revenue, whole)) for key, (revenue, cogs) in categories.items()]
+        compared = None
+        if "previous_orders" in a:
+            compared = comparison(totals, self.totals(_aggs(a["previous_orders"]), _aggs(a["previous_expenses"])))
         return FinancialProfitResponse(
-            period=PeriodOut.of(p.period), totals=totals, series=series, by_category=by_category,
+            period=PeriodOut.of(p.period), totals=totals, series=series,
+            by_category=ranked(items, lambda item: categories[item.key][0]),
             unallocated=Unallocated(order_discounts=money(agg_value(orders, "order_discounts")),
                                     refunds=money(agg_value(orders, "refunds"))),
-            comparison=await compared(p, totals, partial(self.totals, ctx)))
+            comparison=compared)
 
 
 # -- financial/expenses ---------------------------------------------------------------
@@ -358,37 +390,53 @@ class FinancialExpensesResponse(AnalyticsResponse):
 
 
 @dataclass(frozen=True)
-class FinancialExpenses:
+class FinancialExpenses(AnalyticsQuery[FinancialExpensesResponse]):
+    """Expense totals, series and breakdowns by category and channel; with `compare`, the
+    comparison period's totals (no series)."""
+
     params: CommonParams
+    name: ClassVar = "financial/expenses"
     response_model: ClassVar = FinancialExpensesResponse
 
-    def body(self, period: Period) -> dict[str, Any]:
-        return expenses_body(self.params, period)
+    def items_request(self, field: str) -> Composite:
+        """The amount and count of the period's expenses per value of `field` (every value)."""
+        return keyed(EXPENSES, expenses_query(self.params, self.params.period), field, sum_aggs({"amount": "amount"}))
 
-    async def totals(self, ctx: QueryContext, period: Period) -> tuple[ExpenseTotals, dict[str, Any]]:
-        r = await ctx.search(EXPENSES, self.body(period))
-        aggs = r.get("aggregations", {})
-        return ExpenseTotals(expenses=money(agg_value(aggs, "expenses")), count=int(r["hits"]["total"]["value"])), aggs
+    def requests(self) -> dict[str, Search | Composite]:
+        p = self.params
+        previous = previous_period(p)
+        return only({
+            "expenses": expenses_request(p, p.period, series=True),
+            "by_category": self.items_request("category"),
+            "by_channel": self.items_request("channel"),
+            "previous_expenses": previous and expenses_request(p, previous, series=False),
+        })
 
-    async def items(self, ctx: QueryContext, field: str, whole: float) -> list[ExpenseItem]:
-        query = expenses_query(self.params, self.params.period)
-        rows = await sums_by(ctx, EXPENSES, query, field, {"amount": "amount"})
-        items = [ExpenseItem(key=key, amount=money(row["amount"]), count=int(row["count"]),
-                             share=ratio(row["amount"], whole)) for key, row in rows.items()]
-        return ranked(items, {key: row["amount"] for key, row in rows.items()}, None)
+    @staticmethod
+    def totals(response: dict[str, Any]) -> ExpenseTotals:
+        return ExpenseTotals(expenses=money(agg_value(_aggs(response), "expenses")), count=_hits(response))
+
+    @staticmethod
+    def items(buckets: list[dict[str, Any]], whole: float) -> list[ExpenseItem]:
+        rows = by_key(buckets)
+        amounts = {key: agg_value(b, "amount") for key, b in rows.items()}
+        items = [ExpenseItem(key=key, amount=money(amounts[key]), count=int(b["doc_count"]),
+                             share=ratio(amounts[key], whole)) for key, b in rows.items()]
+        return ranked(items, lambda item: amounts[item.key])
 
     async def run(self, ctx: QueryContext) -> FinancialExpensesResponse:
         p = self.params
-        totals, aggs = await self.totals(ctx, p.period)
+        a = await ctx.fetch(self.requests())
+        aggs = _aggs(a["expenses"])
         whole = agg_value(aggs, "expenses")
-        by_key = expense_series(p.period, aggs)
-        series = [ExpensePoint(key=key, expenses=money(by_key.get(key, {}).get("expenses", 0.0)),
-                               count=int(by_key.get(key, {}).get("count", 0))) for key in p.period.keys()]
+        by_bucket = expense_series(p.period, aggs)
+        series = [ExpensePoint(key=key, expenses=money(by_bucket.get(key, {}).get("expenses", 0.0)),
+                               count=int(by_bucket.get(key, {}).get("count", 0))) for key in p.period.keys()]
+        totals = self.totals(a["expenses"])
+        compared = comparison(totals, self.totals(a["previous_expenses"])) if "previous_expenses" in a else None
         return FinancialExpensesResponse(
-            period=PeriodOut.of(p.period), totals=totals,
-            by_category=await self.items(ctx, "category", whole),
-            by_channel=await self.items(ctx, "channel", whole),
-            series=series, comparison=await compared(p, totals, partial(self.totals, ctx)))
+            period=PeriodOut.of(p.period), totals=totals, by_category=self.items(a["by_category"], whole),
+            by_channel=self.items(a["by_channel"], whole), series=series, comparison=compared)
 
 
 # -- financial/payments ---------------------------------------------------------------
@@ -457,88 +505,114 @@ class FinancialPaymentsResponse(AnalyticsResponse):
         "comparison": None}})
 
 
+# Count and value of payment events, by event type.
+EventSums = Mapping[str, tuple[int, float]]
+
+
+def payment_totals(orders: int, gross_revenue: float, events: EventSums) -> PaymentTotals:
+    succeeded, failed = events.get("payment_succeeded", (0, 0.0))[0], events.get("payment_failed", (0, 0.0))[0]
+    refunds, chargebacks = events.get("refund_issued", (0, 0.0)), events.get("chargeback_opened", (0, 0.0))
+    return PaymentTotals(
+        orders=orders, gross_revenue=money(gross_revenue), payments_succeeded=succeeded, payments_failed=failed,
+        success_rate=ratio(succeeded, succeeded + failed), refunds=refunds[0], refund_value=money(refunds[1]),
+        chargebacks=chargebacks[0], chargeback_value=money(chargebacks[1]),
+        chargeback_rate=ratio(chargebacks[0], succeeded))
+
+
 @dataclass(frozen=True)
-class PaymentNumbers:
-    """Everything payments reports for one period."""
-
-    by_method: list[MethodItem]
-    payments: PaymentAttempts
-    refunds: RefundSummary
-    chargebacks: ChargebackSummary
-
-
-@dataclass(frozen=True)
-class FinancialPayments:
+class FinancialPayments(AnalyticsQuery[FinancialPaymentsResponse]):
     """Orders and revenue by the order's payment.method (sales placed in the period); attempts,
-    refunds and chargebacks from the payment events timestamped in the period.
+    refunds and chargebacks from the payment events timestamped in the period. With `compare`,
+    the comparison period's totals (no breakdown by method).
 
     Events carry no sales channel, so `channel` filters the order numbers only.
     """
 
     params: CommonParams
+    name: ClassVar = "financial/payments"
     response_model: ClassVar = FinancialPaymentsResponse
-
-    def orders_query(self, period: Period) -> dict[str, Any]:
-        return sales_query(self.params, period)
 
     def events_query(self, period: Period) -> dict[str, Any]:
         return {"bool": {"filter": [{"terms": {"event_type": list(PAYMENT_EVENTS)}},
                                     *self.params.filters("timestamp", channel_field=None, period=period)]}}
 
-    def events_sources(self) -> list[dict[str, Any]]:
-        """(event type, method) pairs: few, but the events indices are monthly (one shard
-        each), so they are paged with a composite aggregation to stay exact."""
-        return [{"type": {"terms": {"field": "event_type"}}},
-                {"method": {"terms": {"field": "payment_method", "missing_bucket": True}}}]
+    def orders_request(self) -> Composite:
+        """The period's sales and their gross revenue per payment.method (every method)."""
+        return keyed(ORDERS, sales_query(self.params), "payment.method", order_sums("gross_revenue"))
 
-    async def events(self, ctx: QueryContext, period: Period) -> dict[tuple[str, str], tuple[int, float]]:
-        """{(event type, method): (count, value)}."""
+    def events_request(self) -> Composite:
+        """Count and value per (event type, method) of the period's payment events: few pairs,
+        but the events indices are monthly (one shard each), so they are paged to stay exact."""
+        sources = [terms_source("type", "event_type"), terms_source("method", "payment_method", missing=True)]
+        return Composite(EVENTS, self.events_query(self.params.period), sources, sum_aggs({"value": "value"}))
+
+    def previous_orders_request(self, period: Period) -> Search:
+        """The comparison period's sales and their gross revenue, in total."""
+        return Search(ORDERS, {"query": sales_query(self.params, period), "aggs": order_sums("gross_revenue")})
+
+    def previous_events_request(self, period: Period) -> Search:
+        """Count and value of the comparison period's events per type (filter aggregations: exact)."""
+        return Search(EVENTS, {"query": self.events_query(period), "aggs": {
+            t: {"filter": {"term": {"event_type": t}}, "aggs": sum_aggs({"value": "value"})} for t in PAYMENT_EVENTS}})
+
+    def requests(self) -> dict[str, Search | Composite]:
+        """`events` is streamed (`run`), the others fetched."""
+        previous = previous_period(self.params)
+        return only({
+            "orders": self.orders_request(),
+            "events": self.events_request(),
+            "previous_orders": previous and self.previous_orders_request(previous),
+            "previous_events": previous and self.previous_events_request(previous),
+        })
+
+    @staticmethod
+    async def event_pairs(buckets: AsyncIterator[dict[str, Any]]) -> dict[tuple[str, str], tuple[int, float]]:
+        """{(event type, method): (count, value)}, the method "(none)" when an event has none."""
         out: dict[tuple[str, str], tuple[int, float]] = {}
-        async for b in ctx.composite(EVENTS, self.events_query(period), self.events_sources(),
-                                     {"value": {"sum": {"field": "value"}}}):
+        async for b in buckets:
             key = (b["key"]["type"], NONE_KEY if b["key"]["method"] is None else b["key"]["method"])
             count, value = out.get(key, (0, 0.0))
             out[key] = (count + b["doc_count"], value + agg_value(b, "value"))
         return out
 
-    async def numbers(self, ctx: QueryContext, period: Period) -> tuple[PaymentTotals, PaymentNumbers]:
-        orders = await sums_by(ctx, ORDERS, self.orders_query(period), "payment.method",
-                               {"gross_revenue": "gross_revenue"})
-        events = await self.events(ctx, period)
-
-        def of(event_type: str, method: str | None = None) -> tuple[int, float]:
-            found = [cv for (t, m), cv in events.items() if t == event_type and method in (None, m)]
-            return sum(c for c, _ in found), sum(v for _, v in found)
-
-        methods = set(orders) | {m for (t, m) in events if t in ("payment_succeeded", "payment_failed")}
-        revenue = {m: orders.get(m, {}).get("gross_revenue", 0.0) for m in methods}
-        whole = sum(revenue.values())
-        items = []
-        for key in methods:
-            ok, failed = of("payment_succeeded", key)[0], of("payment_failed", key)[0]
-            items.append(MethodItem(key=key, orders=int(orders.get(key, {}).get("count", 0)),
-                                    gross_revenue=money(revenue[key]), share=ratio(revenue[key], whole),
-                                    payments_succeeded=ok, payments_failed=failed, success_rate=ratio(ok, ok + failed)))
-        by_method = ranked(items, revenue, None)
-        succeeded, failed = of("payment_succeeded")[0], of("payment_failed")[0]
-        refunds, chargebacks = of("refund_issued"), of("chargeback_opened")
-        success_rate, chargeback_rate = ratio(succeeded, succeeded + failed), ratio(chargebacks[0], succeeded)
-        found = PaymentNumbers(
-            by_method=by_method,
-            payments=PaymentAttempts(succeeded=succeeded, failed=failed, success_rate=success_rate),
-            refunds=RefundSummary(count=refunds[0], value=money(refunds[1])),
-            chargebacks=ChargebackSummary(count=chargebacks[0], value=money(chargebacks[1]), rate=chargeback_rate))
-        totals = PaymentTotals(
-            orders=int(sum(row["count"] for row in orders.values())), gross_revenue=money(whole),
-            payments_succeeded=succeeded, payments_failed=failed, success_rate=success_rate, refunds=refunds[0],
-            refund_value=money(refunds[1]), chargebacks=chargebacks[0], chargeback_value=money(chargebacks[1]),
-            chargeback_rate=chargeback_rate)
-        return totals, found
+    @staticmethod
+    def previous_totals(orders: dict[str, Any], events: dict[str, Any]) -> PaymentTotals:
+        """The comparison period's totals, from `previous_orders_request` and `previous_events_request`."""
+        per_type = _aggs(events)
+        by_type = {t: (int(per_type.get(t, {}).get("doc_count", 0)), agg_value(per_type.get(t, {}), "value"))
+                   for t in PAYMENT_EVENTS}
+        return payment_totals(_hits(orders), agg_value(_aggs(orders), "gross_revenue"), by_type)
 
     async def run(self, ctx: QueryContext) -> FinancialPaymentsResponse:
         p = self.params
-        totals, found = await self.numbers(ctx, p.period)
+        requests = self.requests()
+        events = requests.pop("events")
+        assert isinstance(events, Composite)
+        pairs, a = await asyncio.gather(self.event_pairs(ctx.stream(events)), ctx.fetch(requests))
+        orders = {key: (int(b["doc_count"]), agg_value(b, "gross_revenue")) for key, b in by_key(a["orders"]).items()}
+        by_type: dict[str, tuple[int, float]] = {}
+        for (event_type, _), (count, value) in pairs.items():
+            before = by_type.get(event_type, (0, 0.0))
+            by_type[event_type] = (before[0] + count, before[1] + value)
+        methods = set(orders) | {m for (t, m) in pairs if t in ("payment_succeeded", "payment_failed")}
+        revenue = {m: orders.get(m, (0, 0.0))[1] for m in methods}
+        whole = sum(revenue.values())
+        items = []
+        for key in methods:
+            ok = pairs.get(("payment_succeeded", key), (0, 0.0))[0]
+            failed = pairs.get(("payment_failed", key), (0, 0.0))[0]
+            items.append(MethodItem(key=key, orders=orders.get(key, (0, 0.0))[0],
+                                    gross_revenue=money(revenue[key]), share=ratio(revenue[key], whole),
+                                    payments_succeeded=ok, payments_failed=failed, success_rate=ratio(ok, ok + failed)))
+        totals = payment_totals(sum(n for n, _ in orders.values()), whole, by_type)
+        compared = None
+        if "previous_orders" in a:
+            compared = comparison(totals, self.previous_totals(a["previous_orders"], a["previous_events"]))
         return FinancialPaymentsResponse(
-            period=PeriodOut.of(p.period), by_method=found.by_method, payments=found.payments,
-            refunds=found.refunds, chargebacks=found.chargebacks, totals=totals,
-            comparison=await compared(p, totals, partial(self.numbers, ctx)))
+            period=PeriodOut.of(p.period), by_method=ranked(items, lambda item: revenue[item.key]),
+            payments=PaymentAttempts(succeeded=totals.payments_succeeded, failed=totals.payments_failed,
+                                     success_rate=totals.success_rate),
+            refunds=RefundSummary(count=totals.refunds, value=totals.refund_value),
+            chargebacks=ChargebackSummary(count=totals.chargebacks, value=totals.chargeback_value,
+                                          rate=totals.chargeback_rate),
+            totals=totals, comparison=compared)

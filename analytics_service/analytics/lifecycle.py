@@ -2,18 +2,20 @@
 
 Everything here is per customer (orders) or per actor (activity: `user_id`, else
 `anonymous_id`, stored as `actor_id`), so the numbers of customers and actors are
-unbounded: every per-member aggregation is a paged composite aggregation
-(`ctx.composite`) and the per-member arithmetic (cohorts, funnel steps, RFM scores,
+unbounded: every per-member request is a paged composite aggregation read as it streams
+(`ctx.stream`) and the per-member arithmetic (cohorts, funnel steps, RFM scores,
 first-touch attribution) is done in Python. Nothing is sampled or estimated, so the
 results stay exact with any number of customers or actors.
-Definitions: METRICS.md "Customers" and "Activity", and docs/metrics.md.
+Every Elasticsearch body a query here sends is built in this module, in its query
+object's `requests()` and `*_request` methods, from the pieces of analytics/shared.py.
+Definitions: docs/metrics.md "Users and activity", "Retention", "Funnel" and "Segments".
 """
 
 from __future__ import annotations
 
 from bisect import bisect_right
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
@@ -22,16 +24,16 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..es.indices import ACTIVITY, ORDERS, IndexFamily
 from ..ingest.schemas import ACTIVITY_TYPES
+from .fields import AnalyticsResponse, PeriodOut
 from .params import CommonParams, Period, invalid
-from .runner import AnalyticsResponse, Composite, PeriodOut, QueryContext, money, ratio, terms_source
-from .sales import SALE
+from .requests import Composite, Search, terms_source
+from .runner import AnalyticsQuery, QueryContext
+from .shared import NONE_KEY, SALE, activity_query, activity_types, money, ranked, ratio
 
 CUSTOMER = "customer.customer_id"
 ACTOR = "actor_id"
 DEFAULT_STEPS = ("product_view", "add_to_cart", "checkout_started", "purchase")
 MAX_STEPS = 10
-# The key of actors whose first activity in the period has no value for the dimension.
-NONE_KEY = "(none)"
 DAY_MS = 86_400_000
 
 Basis = Literal["orders", "activity"]
@@ -71,11 +73,6 @@ MEMBERS: dict[str, Members] = {
 }
 
 
-def activity_query(params: CommonParams, *extra: dict[str, Any]) -> dict[str, Any]:
-    """Activity in the period of the requested store (activity has no sales channel)."""
-    return {"bool": {"filter": [*params.filters("timestamp", channel_field=None), *extra]}}
-
-
 # -- retention ---------------------------------------------------------------------------
 
 
@@ -109,7 +106,7 @@ class RetentionResponse(AnalyticsResponse):
 
 
 @dataclass(frozen=True)
-class Retention:
+class Retention(AnalyticsQuery[RetentionResponse]):
     """Cohort retention: members by the bucket of their first sale (activity) ever, then, per
     later bucket, how many of them were active in it. Data at or after the period's end is
     ignored, so the last bucket counts only up to the end."""
@@ -117,6 +114,7 @@ class Retention:
     params: CommonParams
     basis: Basis = "orders"
     granularity: Granularity = "month"
+    name: ClassVar = "users/retention"
     response_model: ClassVar = RetentionResponse
 
     @property
@@ -127,14 +125,19 @@ class Retention:
         """Local starts of the buckets that start inside the period."""
         return [b for b in self.grid.buckets() if b >= self.params.period.start]
 
-    def first_seen_body(self) -> Composite:
+    def first_seen_request(self) -> Composite:
         """Every member's first sale (activity) ever, up to the period's end."""
         m = MEMBERS[self.basis]
         return Composite(m.family, m.query(self.params, None, self.params.period.end_utc),
                          [terms_source("id", m.id_field)], {"first": {"min": {"field": m.time_field}}})
 
-    def active_body(self, since: datetime) -> Composite:
-        """Every (member, bucket) pair with a sale (activity), from the first cohort's start to the end."""
+    def requests(self) -> dict[str, Search | Composite]:
+        """The members' first sale (activity), streamed; nothing when no cohort starts in the period."""
+        return {"first_seen": self.first_seen_request()} if self.cohort_starts() else {}
+
+    def active_request(self, since: datetime) -> Composite:
+        """Every (member, bucket) pair with a sale (activity), from the first cohort's start to the
+        end: sent once the cohorts are known, its pairs read against them as they stream."""
         m = MEMBERS[self.basis]
         bucket = {"date_histogram": {"field": m.time_field, "calendar_interval": self.granularity,
                                      "time_zone": self.params.period.tz.key}}
@@ -147,14 +150,14 @@ class Retention:
         n = len(starts)
         cohort_of: dict[str, int] = {}
         if n:
-            async for b in self.first_seen_body().buckets(ctx):
+            async for b in ctx.stream(self.first_seen_request()):
                 first = b["first"]["value"]
                 if first is not None and first >= bounds[0]:
                     cohort_of[b["key"]["id"]] = bisect_right(bounds, first) - 1
         sizes = Counter(cohort_of.values())
         counts = [[0] * (n - c) for c in range(n)]
         if cohort_of:
-            async for b in self.active_body(starts[0]).buckets(ctx):
+            async for b in ctx.stream(self.active_request(starts[0])):
                 c = cohort_of.get(b["key"]["id"])
                 if c is not None:
                     counts[c][bisect_right(bounds, b["key"]["bucket"]) - 1 - c] += 1
@@ -209,22 +212,27 @@ class ConversionResponse(AnalyticsResponse):
 
 
 @dataclass(frozen=True)
-class Conversion:
+class Conversion(AnalyticsQuery[ConversionResponse]):
     """The funnel: per actor, which of the steps they did in the period; an actor reaches step k
-    when they did steps 1..k (METRICS.md: no order between them is required)."""
+    when they did steps 1..k (docs/metrics.md "Funnel": no order between them is required)."""
 
     params: CommonParams
     steps: tuple[str, ...] = DEFAULT_STEPS
+    name: ClassVar = "users/conversion"
     response_model: ClassVar = ConversionResponse
 
-    def body(self) -> Composite:
+    def pairs_request(self) -> Composite:
         """Every (actor, step) pair of the period."""
-        return Composite(ACTIVITY, activity_query(self.params, {"terms": {"activity_type": list(self.steps)}}),
+        return Composite(ACTIVITY, activity_query(self.params, activity_types(*self.steps)),
                          [terms_source("actor", ACTOR), terms_source("type", "activity_type")])
+
+    def requests(self) -> dict[str, Search | Composite]:
+        """The (actor, step) pairs, streamed (a pair per actor and step)."""
+        return {"pairs": self.pairs_request()}
 
     async def run(self, ctx: QueryContext) -> ConversionResponse:
         done: dict[str, set[str]] = defaultdict(set)
-        async for b in self.body().buckets(ctx):
+        async for b in ctx.stream(self.pairs_request()):
             done[b["key"]["actor"]].add(b["key"]["type"])
         reached = [0] * len(self.steps)
         for types in done.values():
@@ -298,11 +306,11 @@ class CustomerStats:
     customer_id: str
     first_ms: float  # first sale ever (up to the period's end)
     orders: int  # sales in the period
-    last_ms: float | None  # last sale in the period
+    last_ms: float  # last sale in the period (it has one)
     monetary: float  # order values in the period
 
 
-def customer_stats_body(params: CommonParams) -> Composite:
+def customer_stats_request(params: CommonParams) -> Composite:
     """Per customer with a sale before the period's end: the first sale ever, and the sales,
     last sale and order value in the period."""
     period = params.period
@@ -314,10 +322,10 @@ def customer_stats_body(params: CommonParams) -> Composite:
                              "monetary": {"sum": {"field": "order_value"}}}}})
 
 
-async def period_customers(ctx: QueryContext, params: CommonParams) -> list[CustomerStats]:
-    """The customers with sales in the period."""
+async def period_customers(stats: AsyncIterator[dict[str, Any]]) -> list[CustomerStats]:
+    """The customers with sales in the period, from the streamed `customer_stats_request`."""
     out = []
-    async for b in customer_stats_body(params).buckets(ctx):
+    async for b in stats:
         p = b["in_period"]
         if p["doc_count"]:
             out.append(CustomerStats(b["key"]["customer"], b["first"]["value"], p["doc_count"], p["last"]["value"],
@@ -334,12 +342,12 @@ def customer_segments(customers: list[CustomerStats], segment_of: Callable[[Cust
     items = [CustomerSegment(key=k, customers=len(cs), share=ratio(len(cs), len(customers)),
                              orders=sum(c.orders for c in cs), monetary=money(sum(c.monetary for c in cs)))
              for k, cs in members.items()]
-    return sorted(items, key=lambda s: (-s.customers, s.key))
+    return ranked(items, lambda s: s.customers)
 
 
-def position_scores(customers: list[CustomerStats], key: Callable[[CustomerStats], Any]) -> dict[str, int]:
-    """1..5 by position: sorted by `key` (then customer_id), position i of n gets 5 - floor(5 i / n)."""
-    ordered = sorted(customers, key=lambda c: (key(c), c.customer_id))
+def position_scores(customers: list[CustomerStats], measure: Callable[[CustomerStats], float]) -> dict[str, int]:
+    """1..5 by position: sorted by `measure` ascending (then customer_id), position i of n gets 5 - floor(5 i / n)."""
+    ordered = ranked(customers, measure, descending=False, key=lambda c: c.customer_id)
     n = len(ordered)
     return {c.customer_id: 5 - (5 * i) // n for i, c in enumerate(ordered)}
 
@@ -349,7 +357,7 @@ RFM_SEGMENTS = ("Champions", "Loyal Customers", "Potential Loyalists", "New Cust
 
 
 def rfm_segment(r: int, f: int, m: int) -> str:
-    """METRICS.md's rules, first match wins."""
+    """The rules of docs/metrics.md "Segments", first match wins."""
     if r >= 4 and f >= 4 and m >= 4:
         return "Champions"
     if f >= 4:
@@ -366,7 +374,7 @@ def rfm_segment(r: int, f: int, m: int) -> str:
 
 
 @dataclass(frozen=True)
-class RfmSegments:
+class RfmSegments(AnalyticsQuery[SegmentsResponse]):
     """RFM over the customers with sales in the period; R, F and M each scored by its own sort."""
 
     params: CommonParams
@@ -374,7 +382,12 @@ class RfmSegments:
     segment: str | None = None  # list only this segment's customers
     page: int = 1
     page_size: int = 100
+    name: ClassVar = "users/segments"
     response_model: ClassVar = SegmentsResponse
+
+    def requests(self) -> dict[str, Search | Composite]:
+        """Every customer's first sale and sales in the period, streamed (a bucket per customer)."""
+        return {"customers": customer_stats_request(self.params)}
 
     def rfm(self, customers: list[CustomerStats]) -> list[RfmCustomer]:
         end_ms = _ms(self.params.period.end)
@@ -389,13 +402,13 @@ class RfmSegments:
                 for c in customers]
 
     async def run(self, ctx: QueryContext) -> SegmentsResponse:
-        customers = await period_customers(ctx, self.params)
+        customers = await period_customers(ctx.stream(customer_stats_request(self.params)))
         scored = {s.customer_id: s for s in self.rfm(customers)}
         segments = customer_segments(customers, lambda c: scored[c.customer_id].segment, RFM_SEGMENTS)
         listed = total = None
         if self.include_customers:
-            chosen = [s for s in scored.values() if self.segment is None or s.segment == self.segment]
-            chosen.sort(key=lambda s: (-s.monetary, s.customer_id))
+            chosen = ranked([s for s in scored.values() if self.segment is None or s.segment == self.segment],
+                            lambda s: s.monetary, key=lambda s: s.customer_id)
             total = len(chosen)
             listed = chosen[(self.page - 1) * self.page_size:self.page * self.page_size]
         return SegmentsResponse(period=PeriodOut.of(self.params.period), type="rfm", total=len(customers),
@@ -405,14 +418,19 @@ class RfmSegments:
 
 
 @dataclass(frozen=True)
-class NewReturning:
+class NewReturning(AnalyticsQuery[SegmentsResponse]):
     """Customers with sales in the period: new when their first sale ever is in it."""
 
     params: CommonParams
+    name: ClassVar = "users/segments"
     response_model: ClassVar = SegmentsResponse
 
+    def requests(self) -> dict[str, Search | Composite]:
+        """Every customer's first sale and sales in the period, streamed (a bucket per customer)."""
+        return {"customers": customer_stats_request(self.params)}
+
     async def run(self, ctx: QueryContext) -> SegmentsResponse:
-        customers = await period_customers(ctx, self.params)
+        customers = await period_customers(ctx.stream(customer_stats_request(self.params)))
         start_ms = _ms(self.params.period.start)
         segments = customer_segments(customers, lambda c: "new" if c.first_ms >= start_ms else "returning",
                                      ("new", "returning"))
@@ -425,24 +443,29 @@ ACTOR_DIMENSIONS = {"device": "device.type", "source": "utm.source", "country": 
 
 
 @dataclass(frozen=True)
-class ActorSegments:
+class ActorSegments(AnalyticsQuery[SegmentsResponse]):
     """Actors with activity in the period by the device type, UTM source or country of their
     first activity in the period (first touch), so every actor is in exactly one segment."""
 
     params: CommonParams
     dimension: Literal["device", "source", "country"] = "device"
+    name: ClassVar = "users/segments"
     response_model: ClassVar = SegmentsResponse
 
-    def body(self) -> Composite:
+    def pairs_request(self) -> Composite:
         """Every (actor, value) pair of the period with its first time."""
         return Composite(ACTIVITY, activity_query(self.params),
                          [terms_source("actor", ACTOR), terms_source("value", ACTOR_DIMENSIONS[self.dimension],
                                                                      missing=True)],
                          {"first": {"min": {"field": "timestamp"}}})
 
+    def requests(self) -> dict[str, Search | Composite]:
+        """The (actor, value) pairs, streamed (a pair per actor and value)."""
+        return {"pairs": self.pairs_request()}
+
     async def run(self, ctx: QueryContext) -> SegmentsResponse:
         first: dict[str, tuple[float, bool, str]] = {}
-        async for b in self.body().buckets(ctx):
+        async for b in ctx.stream(self.pairs_request()):
             value = b["key"]["value"]
             # earliest first; at the same instant a value before none, then by value
             candidate = (b["first"]["value"], value is None, value or "")
@@ -450,7 +473,7 @@ class ActorSegments:
             if actor not in first or candidate < first[actor]:
                 first[actor] = candidate
         counts = Counter(NONE_KEY if missing else value for _, missing, value in first.values())
-        segments = sorted((ActorSegment(key=k, actors=n, share=ratio(n, len(first))) for k, n in counts.items()),
-                          key=lambda s: (-s.actors, s.key))
+        segments = ranked([ActorSegment(key=k, actors=n, share=ratio(n, len(first))) for k, n in counts.items()],
+                          lambda s: s.actors)
         return SegmentsResponse(period=PeriodOut.of(self.params.period), type=self.dimension, total=len(first),
                                 segments=segments)

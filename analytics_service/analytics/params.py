@@ -13,9 +13,10 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Query
 
-from ..auth import Principal, require, resolve_store
+from ..auth import Principal, ReadKey, resolve_store
+from ..dependencies import SettingsDep
 from ..errors import ApiError
 from ..ingest.limits import check_store_id
 
@@ -262,8 +263,8 @@ LimitQ = Annotated[int | None, Query(ge=1, le=MAX_LIMIT, description=f"items in 
 
 
 async def common_params(
-    request: Request,
-    principal: Annotated[Principal, Depends(require("read"))],
+    principal: ReadKey,
+    settings: SettingsDep,
     start: StartQ = None,
     end: EndQ = None,
     tz: TzQ = None,
@@ -275,15 +276,9 @@ async def common_params(
 ) -> CommonParams:
     """The common query parameters, validated (422 naming the parameter)."""
     return parse_common(start=start, end=end, tz=tz, interval=interval, store_id=store_id, channel=channel,
-                        compare=compare, limit=limit, principal=principal,
-                        default_tz=request.app.state.settings.default_timezone)
+                        compare=compare, limit=limit, principal=principal, default_tz=settings.default_timezone)
 
 
 Common = Annotated[CommonParams, Depends(common_params)]
 
 
-def growth_pct(current: float | None, previous: float | None) -> float | None:
-    """(current - previous) / previous * 100; None when previous is 0 (METRICS.md)."""
-    if current is None or not previous:
-        return None
-    return round((current - previous) / previous * 100, 2)

@@ -7,39 +7,43 @@ versioning on `updated_at`). Activity indices are monthly with one shard each, s
 per-product, per-actor and per-query list is read by a paged composite aggregation
 (exact at any size, never cut at 10,000 buckets) and ranked in Python.
 Activity records carry no sales channel: `channel` narrows the order-based numbers only.
-Definitions: METRICS.md "Products and inventory", "Activity" and docs/metrics.md.
+Every Elasticsearch body a query here sends is built in this module (its query object's
+`requests()` and `*_request` methods, `product_lines_request`, `names_request`), from the
+pieces of analytics/shared.py.
+Definitions: docs/metrics.md "Products and inventory" and "Users and activity".
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..es.indices import ACTIVITY, ORDER_ITEMS, PRODUCTS
+from ..es.indices import ACTIVITY, ORDER_ITEMS, PRODUCTS, IndexFamily
+from .fields import AnalyticsResponse, BucketKey, Cogs, GrossRevenue, PeriodOut, Units
 from .params import CommonParams
-from .runner import (
-    AnalyticsResponse,
-    BucketKey,
-    Composite,
-    PeriodOut,
-    QueryContext,
-    agg_value,
-    money,
-    ratio,
-    terms_source,
-)
-from .sales import (
-    Cogs,
-    GrossRevenue,
+from .requests import Composite, Search, terms_source
+from .runner import AnalyticsQuery, QueryContext
+from .shared import (
+    NO_SALES,
     LineSums,
-    Units,
-    keyed_buckets,
+    activity_query,
+    activity_types,
+    agg_value,
+    by_key,
+    keyed,
     line_sum_aggs,
+    money,
     orders_containing,
+    orders_lacking_line_value,
+    orders_with_line_value,
+    ranked,
+    ratio,
+    rounded,
     sales_query,
 )
 
@@ -47,75 +51,61 @@ PerformanceSort = Literal["revenue", "units", "views", "margin"]
 InventorySort = Literal["revenue", "units", "stock", "stock_value", "days_of_cover", "turnover", "key"]
 AbcClass = Literal["A", "B", "C"]
 
-# ABC thresholds, in percent of the period's gross revenue (METRICS.md "ABC").
+# ABC thresholds, in percent of the period's gross revenue (docs/metrics.md "Products and inventory").
 ABC_A_PCT, ABC_B_PCT = 80, 95
 # Catalog documents read per search_after page.
 CATALOG_PAGE = 5000
 
-_PERIOD_EXAMPLE = {"start": "2026-10-01T00:00:00-04:00", "end": "2026-11-01T00:00:00-04:00",
-                   "tz": "America/New_York", "interval": "day"}
-
-
-# -- shared pieces ----------------------------------------------------------------------
-
-
-def activity_query(params: CommonParams, *types: str, must_exist: str | None = None) -> dict[str, Any]:
-    """Activity of the given types in the period (store filter; activity has no channel)."""
-    filters = [*params.filters("timestamp", channel_field=None), {"terms": {"activity_type": list(types)}}]
-    if must_exist:
-        filters.append({"exists": {"field": must_exist}})
-    return {"bool": {"filter": filters}}
-
-
-def ranked(rows: Iterable[Any], measure: Callable[[Any], float | None], *, descending: bool = True) -> list[Any]:
-    """Rows by measure (descending unless told), rows without a value last, ties by key ascending."""
-    def order(row: Any) -> tuple[bool, float, str]:
-        value = measure(row)
-        if value is None:
-            return (True, 0.0, row.key)
-        return (False, -value if descending else value, row.key)
-
-    return sorted(rows, key=order)
-
-
-def rounded(value: float | None, digits: int) -> float | None:
-    return None if value is None else round(value, digits)
+_PERIOD_EXAMPLE: dict[str, Any] = {"start": "2026-10-01T00:00:00-04:00", "end": "2026-11-01T00:00:00-04:00",
+                                   "tz": "America/New_York", "interval": "day"}
 
 
 # -- sales per product (order-items) ------------------------------------------------------
 
-NO_SALES = LineSums(revenue=0.0, units=0, cogs=0.0, lines=0, costed_lines=0, costed_revenue=0.0)
+
+def product_lines_request(params: CommonParams) -> Composite:
+    """Every product sold in the period with its line sums (shared.line_sum_aggs: revenue, units,
+    cogs over the lines with a known cost and their revenue); read by `line_sums`."""
+    return keyed(ORDER_ITEMS, sales_query(params), "product_id", line_sum_aggs())
 
 
-async def product_line_sums(ctx: QueryContext, params: CommonParams) -> dict[str, LineSums]:
-    """Every product sold in the period with its line sums (sales.line_sum_aggs: revenue, units,
-    cogs over the lines with a known cost and their revenue), by a paged composite."""
-    buckets = await keyed_buckets(ctx, ORDER_ITEMS, sales_query(params), "product_id", line_sum_aggs())
-    return {key: LineSums.of(b) for key, b in buckets.items()}
+def line_sums(buckets: list[dict[str, Any]]) -> dict[str, LineSums]:
+    """The buckets of `product_lines_request` by product id, read."""
+    return {key: LineSums.of(b) for key, b in by_key(buckets).items()}
 
 
 # -- product names --------------------------------------------------------------------------
 
+# The field whose newest value names a product: catalog records by updated_at, order lines by created_at.
+NEWEST_FIRST: dict[str, str] = {PRODUCTS.name: "updated_at", ORDER_ITEMS.name: "created_at"}
 
-def names_body(params: CommonParams, ids: list[str], newest_first: str) -> dict[str, Any]:
-    """The newest `name` per product id (catalog: by updated_at; order lines: by created_at)."""
-    return {"query": {"bool": {"filter": [{"terms": {"product_id": ids}}, *params.filters(None, channel_field=None)]}},
-            "aggs": {"products": {"terms": {"field": "product_id", "size": len(ids)}, "aggs": {
-                "latest": {"top_hits": {"size": 1, "sort": [{newest_first: "desc"}], "_source": ["name"]}}}}}}
+
+def names_request(params: CommonParams, family: IndexFamily, ids: list[str]) -> Search:
+    """The newest `name` per product id in the catalog (PRODUCTS) or the order lines (ORDER_ITEMS)."""
+    return Search(family, {
+        "query": {"bool": {"filter": [{"terms": {"product_id": ids}}, *params.filters(None, channel_field=None)]}},
+        "aggs": {"products": {"terms": {"field": "product_id", "size": len(ids)}, "aggs": {
+            "latest": {"top_hits": {"size": 1, "sort": [{NEWEST_FIRST[family.name]: "desc"}], "_source": ["name"]}}}}}})
+
+
+async def newest_names(ctx: QueryContext, params: CommonParams, family: IndexFamily, ids: list[str]) -> dict[str, str]:
+    """The ids of `ids` whose newest record in `family` has a name, with that name."""
+    response = await ctx.send(names_request(params, family, ids))
+    names: dict[str, str] = {}
+    for b in response.get("aggregations", {}).get("products", {}).get("buckets", []):
+        hits = b["latest"]["hits"]["hits"]
+        if hits and hits[0]["_source"].get("name"):
+            names[b["key"]] = hits[0]["_source"]["name"]
+    return names
 
 
 async def product_names(ctx: QueryContext, params: CommonParams, ids: list[str]) -> dict[str, str | None]:
-    """Names from the catalog, else from the newest order line naming the product."""
-    names: dict[str, str | None] = {}
-    for family, newest_first in ((PRODUCTS, "updated_at"), (ORDER_ITEMS, "created_at")):
-        missing = [i for i in ids if names.get(i) is None]
-        if not missing:
-            break
-        response = await ctx.search(family, names_body(params, missing, newest_first))
-        for b in response.get("aggregations", {}).get("products", {}).get("buckets", []):
-            hits = b["latest"]["hits"]["hits"]
-            if hits and hits[0]["_source"].get("name"):
-                names[b["key"]] = hits[0]["_source"]["name"]
+    """Names from the catalog, else (a second request, for the ids still without one) from the
+    newest order line naming the product."""
+    names = await newest_names(ctx, params, PRODUCTS, ids)
+    missing = [i for i in ids if i not in names]
+    if missing:
+        names.update(await newest_names(ctx, params, ORDER_ITEMS, missing))
     return {i: names.get(i) for i in ids}
 
 
@@ -170,31 +160,52 @@ class _Engagement:
 
 
 @dataclass(frozen=True)
-class ProductPerformance:
+class ProductPerformance(AnalyticsQuery[ProductPerformanceResponse]):
+    """Sales and activity per product; the names of the returned products follow (`product_names`)."""
+
     params: CommonParams
     sort: PerformanceSort = "revenue"
+    name: ClassVar = "products/performance"
     response_model: ClassVar = ProductPerformanceResponse
     MEASURES: ClassVar[dict[str, str]] = {"revenue": "gross_revenue", "units": "units", "views": "views",
                                           "margin": "margin"}
 
-    def activity_body(self) -> Composite:
+    def activity_request(self) -> Composite:
         """One bucket per (product, actor): its views; the rest of the bucket are add-to-carts.
         `user` tells an identified actor (user_id) from an anonymous one."""
         return Composite(
-            ACTIVITY, activity_query(self.params, "product_view", "add_to_cart", must_exist="product_id"),
+            ACTIVITY,
+            activity_query(self.params, activity_types("product_view", "add_to_cart"),
+                           {"exists": {"field": "product_id"}}),
             [terms_source("product", "product_id"), terms_source("actor", "actor_id", missing=True),
              terms_source("user", "user_id", missing=True)],
             {"views": {"filter": {"term": {"activity_type": "product_view"}}}})
 
-    def buyers_body(self) -> Composite:
+    def buyers_request(self) -> Composite:
         """Every (product, customer) with a sale line in the period."""
         return Composite(ORDER_ITEMS, sales_query(self.params),
-                             [terms_source("product", "product_id"), terms_source("customer", "customer.customer_id")])
+                         [terms_source("product", "product_id"), terms_source("customer", "customer.customer_id")])
 
-    async def engagement(self, ctx: QueryContext) -> dict[str, _Engagement]:
+    def requests(self) -> dict[str, Search | Composite]:
+        """Line sums and distinct sales per product, and the (product, actor) and (product,
+        customer) pairs; `run` streams the pairs (a bucket per actor or customer)."""
+        query = sales_query(self.params)
+        return {
+            "lines": product_lines_request(self.params),
+            "orders": orders_with_line_value(query, "product_id"),
+            "orders_lacking": orders_lacking_line_value(query, "product_id"),
+            "activity": self.activity_request(),
+            "buyers": self.buyers_request(),
+        }
+
+    @staticmethod
+    async def engagement(activity: AsyncIterator[dict[str, Any]],
+                         buyers: AsyncIterator[dict[str, Any]]) -> dict[str, _Engagement]:
+        """Views, carts and viewers per product from the activity pairs, then the viewers who bought
+        from the buyer pairs (read after the activity, as it needs every product's viewers)."""
         out: dict[str, _Engagement] = defaultdict(_Engagement)
         last_viewer = None  # buckets come sorted by (product, actor, user): one actor's are adjacent
-        async for b in self.activity_body().buckets(ctx):
+        async for b in activity:
             product, actor, user = b["key"]["product"], b["key"]["actor"], b["key"]["user"]
             e = out[product]
             views = int(b["views"]["doc_count"])
@@ -206,16 +217,21 @@ class ProductPerformance:
                     last_viewer = (product, actor)
                 if user is not None:
                     e.user_viewers.add(user)
-        async for b in self.buyers_body().buckets(ctx):
-            e = out.get(b["key"]["product"])
-            if e is not None and b["key"]["customer"] in e.user_viewers:
-                e.viewers_who_bought += 1
+        async for b in buyers:
+            viewed = out.get(b["key"]["product"])
+            if viewed is not None and b["key"]["customer"] in viewed.user_viewers:
+                viewed.viewers_who_bought += 1
         return out
 
     async def run(self, ctx: QueryContext) -> ProductPerformanceResponse:
-        sales = await product_line_sums(ctx, self.params)
-        orders = await orders_containing(ctx, sales_query(self.params), "product_id")
-        engagement = await self.engagement(ctx)
+        p = self.params
+        requests = self.requests()
+        activity, buyers = requests.pop("activity"), requests.pop("buyers")
+        assert isinstance(activity, Composite) and isinstance(buyers, Composite)
+        engagement, a = await asyncio.gather(self.engagement(ctx.stream(activity), ctx.stream(buyers)),
+                                             ctx.fetch(requests))
+        sales = line_sums(a["lines"])
+        orders = orders_containing(a["orders"], a["orders_lacking"])
         rows = []
         for key in sales.keys() | engagement.keys():
             t, e = sales.get(key, NO_SALES), engagement.get(key, _Engagement())
@@ -228,12 +244,12 @@ class ProductPerformance:
                 add_to_carts=e.add_to_carts, viewers_who_bought=e.viewers_who_bought,
                 view_to_purchase=ratio(e.viewers_who_bought, e.viewers)))
         measure = self.MEASURES[self.sort]
-        top = ranked(rows, lambda r: getattr(r, measure))[: self.params.limit]
-        names = await product_names(ctx, self.params, [r.key for r in top]) if top else {}
+        top = ranked(rows, lambda r: getattr(r, measure), limit=p.limit)
+        names = await product_names(ctx, p, [r.key for r in top]) if top else {}
         for row in top:
             row.name = names.get(row.key)
-        return ProductPerformanceResponse(period=PeriodOut.of(self.params.period), sort=self.sort,
-                                          products=len(rows), items=top)
+        return ProductPerformanceResponse(period=PeriodOut.of(p.period), sort=self.sort, products=len(rows),
+                                          items=top)
 
 
 # -- inventory ------------------------------------------------------------------------------
@@ -343,19 +359,28 @@ class InventoryResponse(AnalyticsResponse):
 
 
 @dataclass(frozen=True)
-class ProductInventory:
+class ProductInventory(AnalyticsQuery[InventoryResponse]):
+    """The catalog joined with the period's sales per product; names missing from both follow
+    (`product_names`)."""
+
     params: CommonParams
     sort: InventorySort = "revenue"
     low_stock: bool | None = None
     abc_class: AbcClass | None = None
+    name: ClassVar = "products/inventory"
     response_model: ClassVar = InventoryResponse
     # sort -> (item field, descending)
     SORTS: ClassVar[dict[str, tuple[str, bool]]] = {
         "revenue": ("gross_revenue", True), "units": ("units", True), "stock_value": ("stock_value", True),
         "turnover": ("turnover", True), "stock": ("stock", False), "days_of_cover": ("days_of_cover", False)}
 
-    def catalog_body(self, after: list[Any] | None) -> dict[str, Any]:
-        """One page of catalog documents (one per store and product), in a stable order."""
+    def requests(self) -> dict[str, Search | Composite]:
+        """The line sums per product; the catalog is paged alongside (`catalog_documents`)."""
+        return {"lines": product_lines_request(self.params)}
+
+    def catalog_request(self, after: list[Any] | None) -> Search:
+        """One page of catalog documents (one per store and product), in a stable order; the next
+        page starts after the previous page's last sort values."""
         body: dict[str, Any] = {
             "query": {"bool": {"filter": self.params.filters(None, channel_field=None)}},
             "size": CATALOG_PAGE, "track_total_hits": False,
@@ -363,18 +388,24 @@ class ProductInventory:
             "source": ["product_id", "name", "stock_quantity", "reorder_point", "cost", "active", "updated_at"]}
         if after is not None:
             body["search_after"] = after
-        return body
+        return Search(PRODUCTS, body)
+
+    async def catalog_documents(self, ctx: QueryContext) -> AsyncIterator[dict[str, Any]]:
+        """Every catalog document in view: the search_after paging loop over `catalog_request`."""
+        after = None
+        while True:
+            hits = (await ctx.send(self.catalog_request(after)))["hits"]["hits"]
+            for hit in hits:
+                yield hit["_source"]
+            if len(hits) < CATALOG_PAGE:
+                return
+            after = hits[-1]["sort"]
 
     async def catalog(self, ctx: QueryContext) -> dict[str, CatalogEntry]:
         out: dict[str, CatalogEntry] = defaultdict(CatalogEntry)
-        after = None
-        while True:
-            hits = (await ctx.search(PRODUCTS, self.catalog_body(after)))["hits"]["hits"]
-            for hit in hits:
-                out[hit["_source"]["product_id"]].add(hit["_source"])
-            if len(hits) < CATALOG_PAGE:
-                return out
-            after = hits[-1]["sort"]
+        async for doc in self.catalog_documents(ctx):
+            out[doc["product_id"]].add(doc)
+        return out
 
     def _item(self, key: str, entry: CatalogEntry | None, sales: LineSums, abc: str, days: float) -> InventoryItem:
         c = entry or CatalogEntry()
@@ -402,15 +433,15 @@ class ProductInventory:
 
     async def run(self, ctx: QueryContext) -> InventoryResponse:
         p = self.params
-        catalog = await self.catalog(ctx)
-        sales = await product_line_sums(ctx, p)
+        catalog, a = await asyncio.gather(self.catalog(ctx), ctx.fetch(self.requests()))
+        sales = line_sums(a["lines"])
         abc = abc_classes({k: s.revenue for k, s in sales.items()})
         days = p.period.days
         items = [self._item(key, catalog.get(key), sales.get(key, NO_SALES), abc.get(key, "C"), days)
                  for key in catalog.keys() | sales.keys()]
         missing = [i.key for i in items if i.name is None]
-        if missing:
-            names = await product_names(ctx, p, missing)
+        if missing:  # the catalog's names are read already: the rest come from the order lines
+            names = await newest_names(ctx, p, ORDER_ITEMS, missing)
             for item in items:
                 item.name = item.name or names.get(item.key)
         matched = [i for i in items if self.matches(i)]
@@ -464,44 +495,59 @@ class ReviewsResponse(AnalyticsResponse):
 
 
 @dataclass(frozen=True)
-class ProductReviews:
+class ProductReviews(AnalyticsQuery[ReviewsResponse]):
+    """Ratings of the period's reviews; the names of the listed products follow (`product_names`)."""
+
     params: CommonParams
     min_reviews: int = 3
+    name: ClassVar = "products/reviews"
     response_model: ClassVar = ReviewsResponse
 
     def query(self) -> dict[str, Any]:
-        return activity_query(self.params, "review", must_exist="rating")
+        return activity_query(self.params, activity_types("review"), {"exists": {"field": "rating"}})
 
-    def body(self) -> dict[str, Any]:
+    def reviews_request(self) -> Search:
         mean = {"average_rating": {"avg": {"field": "rating"}}}
-        return {"query": self.query(), "aggs": {
+        return Search(ACTIVITY, {"query": self.query(), "aggs": {
             **mean,
             # Ratings are 1..5: a histogram with fixed bounds returns every one of them.
             "distribution": {"histogram": {"field": "rating", "interval": 1, "min_doc_count": 0,
                                            "extended_bounds": {"min": 1, "max": 5}}},
-            "series": {**self.params.period.date_histogram("timestamp"), "aggs": mean}}}
+            "series": {**self.params.period.date_histogram("timestamp"), "aggs": mean}}})
 
-    def products_body(self) -> Composite:
+    def products_request(self) -> Composite:
         return Composite(ACTIVITY, self.query(), [terms_source("product", "product_id")],
-                             {"rating_sum": {"sum": {"field": "rating"}}})
+                         {"rating_sum": {"sum": {"field": "rating"}}})
 
-    async def run(self, ctx: QueryContext) -> ReviewsResponse:
-        p = self.params
-        r = await ctx.search(ACTIVITY, self.body())
-        aggs = r.get("aggregations", {})
-        by_rating = {int(b["key"]): b["doc_count"] for b in aggs.get("distribution", {}).get("buckets", [])}
-        by_key = {p.period.key_of(b["key"]): b for b in aggs.get("series", {}).get("buckets", [])}
-        series = []
-        for key in p.period.keys():  # noqa: SIM118 (Period.keys: the bucket keys)
-            b = by_key.get(key, {"doc_count": 0})
-            series.append(ReviewPoint(key=key, count=b["doc_count"],
-                                      average_rating=rounded(b.get("average_rating", {}).get("value"), 4)))
+    def requests(self) -> dict[str, Search | Composite]:
+        """The totals, distribution and series; and the ratings per product (streamed by `run`)."""
+        return {"reviews": self.reviews_request(), "products": self.products_request()}
+
+    async def reviewed(self, buckets: AsyncIterator[dict[str, Any]]) -> list[ReviewedProduct]:
+        """The products with at least `min_reviews` reviews, by average desc, count desc, key."""
         reviewed = []
-        async for b in self.products_body().buckets(ctx):
+        async for b in buckets:
             if b["doc_count"] >= self.min_reviews:
                 reviewed.append(ReviewedProduct(key=b["key"]["product"], name=None, count=b["doc_count"],
                                                 average_rating=round(agg_value(b, "rating_sum") / b["doc_count"], 4)))
         reviewed.sort(key=lambda i: (-i.average_rating, -i.count, i.key))
+        return reviewed
+
+    async def run(self, ctx: QueryContext) -> ReviewsResponse:
+        p = self.params
+        requests = self.requests()
+        per_product = requests.pop("products")
+        assert isinstance(per_product, Composite)
+        reviewed, a = await asyncio.gather(self.reviewed(ctx.stream(per_product)), ctx.fetch(requests))
+        r = a["reviews"]
+        aggs = r.get("aggregations", {})
+        by_rating = {int(b["key"]): b["doc_count"] for b in aggs.get("distribution", {}).get("buckets", [])}
+        by_bucket = {p.period.key_of(b["key"]): b for b in aggs.get("series", {}).get("buckets", [])}
+        series = []
+        for key in p.period.keys():  # noqa: SIM118 (Period.keys: the bucket keys)
+            b = by_bucket.get(key, {"doc_count": 0})
+            series.append(ReviewPoint(key=key, count=b["doc_count"],
+                                      average_rating=rounded(b.get("average_rating", {}).get("value"), 4)))
         top = reviewed[: p.limit]
         names = await product_names(ctx, p, [i.key for i in top]) if top else {}
         for item in top:
@@ -521,7 +567,7 @@ class QueryCount(BaseModel):
     count: int = Field(description="searches with the query (in zero_result_queries: those with results_count = 0)")
 
 
-class SearchResponse(AnalyticsResponse):
+class SiteSearchResponse(AnalyticsResponse):
     searches: int = Field(description="search activities in the period")
     zero_result_searches: int = Field(description="searches with results_count = 0")
     zero_result_rate: float | None = Field(description="zero_result_searches / searches")
@@ -539,44 +585,66 @@ class SearchResponse(AnalyticsResponse):
 
 
 @dataclass(frozen=True)
-class SiteSearch:
+class SiteSearch(AnalyticsQuery[SiteSearchResponse]):
+    """Search activity: counts, queries, and the searchers who purchased."""
+
     params: CommonParams
-    response_model: ClassVar = SearchResponse
+    name: ClassVar = "products/search"
+    response_model: ClassVar = SiteSearchResponse
     ZERO: ClassVar[dict[str, Any]] = {"zero": {"filter": {"term": {"results_count": 0}}}}
 
-    def body(self) -> dict[str, Any]:
-        return {"query": activity_query(self.params, "search"), "aggs": self.ZERO}
+    def query(self) -> dict[str, Any]:
+        return activity_query(self.params, activity_types("search"))
 
-    def queries_body(self) -> Composite:
-        return Composite(ACTIVITY, activity_query(self.params, "search"),
-                             [terms_source("query", "search_query_normalized")], self.ZERO)
+    def queries_request(self) -> Composite:
+        return Composite(ACTIVITY, self.query(), [terms_source("query", "search_query_normalized")], self.ZERO)
 
-    def actors_body(self) -> Composite:
+    def actors_request(self) -> Composite:
         """One bucket per actor with a search or a purchase; the rest of the bucket are purchases."""
-        return Composite(ACTIVITY, activity_query(self.params, "search", "purchase"),
-                             [terms_source("actor", "actor_id")],
-                             {"searched": {"filter": {"term": {"activity_type": "search"}}}})
+        return Composite(ACTIVITY, activity_query(self.params, activity_types("search", "purchase")),
+                         [terms_source("actor", "actor_id")],
+                         {"searched": {"filter": {"term": {"activity_type": "search"}}}})
 
-    async def run(self, ctx: QueryContext) -> SearchResponse:
-        p = self.params
-        r = await ctx.search(ACTIVITY, self.body())
-        searches = int(r["hits"]["total"]["value"])
-        zero = int(r.get("aggregations", {}).get("zero", {}).get("doc_count", 0))
+    def requests(self) -> dict[str, Search | Composite]:
+        """The search and zero-result counts; the queries and the actors (streamed by `run`)."""
+        return {"searches": Search(ACTIVITY, {"query": self.query(), "aggs": self.ZERO}),
+                "queries": self.queries_request(), "actors": self.actors_request()}
+
+    @staticmethod
+    async def queries(buckets: AsyncIterator[dict[str, Any]]) -> tuple[list[QueryCount], list[QueryCount]]:
+        """Every query with its searches, and those with zero-result searches with their count."""
         counts: list[QueryCount] = []
         zeros: list[QueryCount] = []
-        async for b in self.queries_body().buckets(ctx):
+        async for b in buckets:
             counts.append(QueryCount(key=b["key"]["query"], count=b["doc_count"]))
             if b["zero"]["doc_count"]:
                 zeros.append(QueryCount(key=b["key"]["query"], count=b["zero"]["doc_count"]))
+        return counts, zeros
+
+    @staticmethod
+    async def searchers(buckets: AsyncIterator[dict[str, Any]]) -> tuple[int, int]:
+        """Actors who searched, and those of them with a purchase."""
         searchers = converted = 0
-        async for b in self.actors_body().buckets(ctx):
+        async for b in buckets:
             searched = b["searched"]["doc_count"]
             if searched:
                 searchers += 1
                 converted += b["doc_count"] > searched
-        return SearchResponse(
+        return searchers, converted
+
+    async def run(self, ctx: QueryContext) -> SiteSearchResponse:
+        p = self.params
+        requests = self.requests()
+        queries, actors = requests.pop("queries"), requests.pop("actors")
+        assert isinstance(queries, Composite) and isinstance(actors, Composite)
+        (counts, zeros), (searchers, converted), a = await asyncio.gather(
+            self.queries(ctx.stream(queries)), self.searchers(ctx.stream(actors)), ctx.fetch(requests))
+        r = a["searches"]
+        searches = int(r["hits"]["total"]["value"])
+        zero = int(r.get("aggregations", {}).get("zero", {}).get("doc_count", 0))
+        return SiteSearchResponse(
             period=PeriodOut.of(p.period), searches=searches, zero_result_searches=zero,
             zero_result_rate=ratio(zero, searches), unique_queries=len(counts), searchers=searchers,
             searchers_who_purchased=converted, search_conversion=ratio(converted, searchers),
-            top_queries=ranked(counts, lambda q: q.count)[: p.limit],
-            zero_result_queries=ranked(zeros, lambda q: q.count)[: p.limit])
+            top_queries=ranked(counts, lambda q: q.count, limit=p.limit),
+            zero_result_queries=ranked(zeros, lambda q: q.count, limit=p.limit))

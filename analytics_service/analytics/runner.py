@@ -1,67 +1,67 @@
-"""How an analytics query runs: a typed query object, its ES body, the cache around it.
+"""How an analytics query runs: a typed query object, the requests it sends, the cache.
 
-Every query is a small frozen dataclass holding its parameters, with
-`async def run(ctx) -> <ResponseModel>`; the Elasticsearch request bodies it sends are
-built by plain methods on it (`body()` and friends), so a reader sees in one place what
-an endpoint asks Elasticsearch and how the answer is shaped. Routes call
-`ctx.answer(endpoint, params, query)`, which adds the cache.
+A query object is a frozen dataclass (`AnalyticsQuery`) holding its parameters. It says
+what it sends as data (`requests()`: `Search` and `Composite` values of
+analytics/requests.py, sent concurrently by `QueryContext.fetch`; later requests that
+need an earlier answer come from its `*_request` methods) and shapes the answers into
+its response model in `run`. Routes, reports and exports call `ctx.answer(query)`,
+which adds the response cache keyed by the query's own type and fields.
 """
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import logging
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, Protocol, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, TypeVar
 
 import orjson
 from elasticsearch import AsyncElasticsearch
-from fastapi import Depends, Request
-from pydantic import BaseModel, Field, ValidationError
+from fastapi import Depends
+from pydantic import BaseModel, ValidationError
 
 from ..cache import ResponseCache
 from ..config import Settings
+from ..dependencies import CacheDep, EsDep, NamesDep, SettingsDep
 from ..errors import UncomputableResult
 from ..es.indices import IndexFamily, IndexNames
-from .params import CommonParams, Period
+from .fields import AnalyticsResponse
+from .params import CommonParams
+from .requests import COMPOSITE_PAGE, Composite, Search
 
 log = logging.getLogger(__name__)
 
-# Composite aggregations are paged with this many buckets a request.
-COMPOSITE_PAGE = 5000
-
-
-# The key of a series bucket, shared by every `series` item.
-BucketKey = Annotated[str, Field(description="local bucket start: YYYY-MM-DD, or ISO datetime with offset for hours")]
-
-
-class PeriodOut(BaseModel):
-    start: str = Field(description="period start, local ISO 8601 datetime in `tz`")
-    end: str = Field(description="period end (exclusive)")
-    tz: str = Field(description="IANA time zone of the period and of the bucket keys (default DEFAULT_TIMEZONE)")
-    interval: str = Field(description="bucket size of `series`: hour, day, week (Monday), month, quarter or year")
-
-    @classmethod
-    def of(cls, period: Period) -> PeriodOut:
-        return cls(**period.describe())
-
-
-class AnalyticsResponse(BaseModel):
-    period: PeriodOut = Field(description="the half-open period [start, end) the numbers cover")
-    cached: bool = Field(False, description="true when served from the response cache")
-
+__all__ = ["COMPOSITE_PAGE", "AnalyticsQuery", "Ctx", "QueryContext"]
 
 R = TypeVar("R", bound=AnalyticsResponse)
 
 
-class Query(Protocol[R]):  # type: ignore[misc]
-    """A query object: its parameters, the response model it returns, and `run`."""
+class AnalyticsQuery(Generic[R]):
+    """The base of every query object: a frozen dataclass whose first field is `params`.
 
+    `name` is the endpoint the query answers (in error messages and logs); the cache key
+    is the class and every field (`cache_identity`), so two queries share a cached answer
+    exactly when they are equal.
+    """
+
+    name: ClassVar[str]
+    response_model: ClassVar[type[AnalyticsResponse]]
     params: CommonParams
-    response_model: type[R]
 
-    async def run(self, ctx: QueryContext) -> R: ...
+    def requests(self) -> dict[str, Search | Composite]:
+        """The requests sent first, none depending on another's answer (sent concurrently)."""
+        raise NotImplementedError
+
+    async def run(self, ctx: QueryContext) -> R:
+        raise NotImplementedError
+
+    def cache_identity(self) -> dict[str, Any]:
+        own = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)  # type: ignore[arg-type]
+               if f.name != "params"}
+        return {"class": type(self).__name__, "params": self.params.cache_parts(), "fields": own}
 
 
 @dataclass
@@ -74,25 +74,26 @@ class QueryContext:
     def index(self, family: IndexFamily) -> str:
         return self.names.alias(family)
 
-    async def search(self, family: IndexFamily, body: dict[str, Any]) -> dict[str, Any]:
-        """A search that returns aggregations only (size 0 unless the body says otherwise)."""
-        body = {"size": 0, "track_total_hits": True, **body}
+    async def send(self, request: Search) -> dict[str, Any]:
+        """The response body of one search."""
+        return await self._search(request.family, request.sent_body())
+
+    async def _search(self, family: IndexFamily, body: dict[str, Any]) -> dict[str, Any]:
         response = await self.es.search(index=self.index(family), ignore_unavailable=True, allow_no_indices=True,
                                         **body)
         return response.body
 
+    def stream(self, request: Composite) -> AsyncIterator[dict[str, Any]]:
+        """Every bucket of a composite request, page by page, without holding them all."""
+        return self.composite(request.family, request.query, request.sources, request.aggs)
+
     async def composite(self, family: IndexFamily, query: dict[str, Any], sources: list[dict[str, Any]],
                         aggs: dict[str, Any] | None = None) -> AsyncIterator[dict[str, Any]]:
-        """Every bucket of a composite aggregation, page by page (no 10,000-bucket cap)."""
+        """The pager behind `stream`: `Composite.page_body` with the previous page's after_key."""
+        request = Composite(family, query, sources, aggs)
         after = None
         while True:
-            composite: dict[str, Any] = {"size": COMPOSITE_PAGE, "sources": sources}
-            if after is not None:
-                composite["after"] = after
-            agg: dict[str, Any] = {"composite": composite}
-            if aggs:
-                agg["aggs"] = aggs
-            response = await self.search(family, {"query": query, "aggs": {"page": agg}, "track_total_hits": False})
+            response = await self._search(family, request.page_body(after, COMPOSITE_PAGE))
             page = response.get("aggregations", {}).get("page", {})
             for bucket in page.get("buckets", []):
                 yield bucket
@@ -100,34 +101,45 @@ class QueryContext:
             if not page.get("buckets") or after is None:
                 return
 
-    async def answer(self, endpoint: str, query: Query[R], extra: dict[str, Any] | None = None) -> R:
-        """Run `query`, or serve it from the cache (keyed by endpoint, parameters, store, data version).
+    async def buckets(self, request: Composite) -> list[dict[str, Any]]:
+        return [bucket async for bucket in self.stream(request)]
+
+    async def fetch(self, requests: Mapping[str, Search | Composite]) -> dict[str, Any]:
+        """Send independent requests concurrently: each name gets a Search's response body, or
+        the list of every bucket of a Composite."""
+        names = list(requests)
+        answers = await asyncio.gather(*(
+            self.send(r) if isinstance(r, Search) else self.buckets(r) for r in requests.values()))
+        return dict(zip(names, answers, strict=True))
+
+    async def answer(self, query: AnalyticsQuery[R]) -> R:
+        """Run `query`, or serve it from the cache (keyed by its type and fields, store, data version).
 
         Only an answer that holds finite numbers and passes its own response model is returned
         or cached; a cached entry that fails either is a miss (see `checked_payload`).
         """
-        params = query.params
         key = None
         if self.cache is not None:
-            key = await self.cache.key(endpoint, {**params.cache_parts(), **(extra or {})}, params.store_id)
+            key = await self.cache.key(query.name, query.cache_identity(), query.params.store_id)
         if key is not None:
             hit = await self.cache.get(key)  # type: ignore[union-attr]
             cached = cached_answer(query.response_model, hit) if hit is not None else None
             if cached is not None:
                 cached.cached = True
-                return cached
+                return cached  # type: ignore[return-value]
             if hit is not None:
-                log.warning("cached answer of %s fails its model; computing it again", endpoint)
-        result = await run_checked(endpoint, query, self)
-        payload = checked_payload(endpoint, query.response_model, result)
+                log.warning("cached answer of %s fails its model; computing it again", query.name)
+        result = await run_checked(query, self)
+        payload = checked_payload(query.name, query.response_model, result)
         if key is not None:
             await self.cache.set(key, payload)  # type: ignore[union-attr]
         return result
 
 
-async def run_checked(endpoint: str, query: Query[R], ctx: QueryContext) -> R:
+async def run_checked(query: AnalyticsQuery[R], ctx: QueryContext) -> R:
     """`query.run`, with a number the data cannot give (a non-finite sum turned into an int, a
     null where the model wants a number) reported as UncomputableResult, not as a 500."""
+    endpoint = query.name
     try:
         return await query.run(ctx)
     except ValidationError as exc:
@@ -188,48 +200,8 @@ def _error_fields(exc: ValidationError) -> list[str]:
     return [".".join(str(part) for part in err["loc"]) or err["type"] for err in exc.errors()]
 
 
-@dataclass(frozen=True)
-class Composite:
-    """One paged composite aggregation kept as data, so its ES body can be read and tested:
-    the index family, the query, the sources and the sub-aggregations."""
-
-    family: IndexFamily
-    query: dict[str, Any]
-    sources: list[dict[str, Any]]
-    aggs: dict[str, Any] | None = None
-
-    def buckets(self, ctx: QueryContext) -> AsyncIterator[dict[str, Any]]:
-        return ctx.composite(self.family, self.query, self.sources, self.aggs)
-
-
-def terms_source(name: str, field: str, *, missing: bool = False) -> dict[str, Any]:
-    """A composite `terms` source; `missing` keeps documents without the field as a null key."""
-    terms: dict[str, Any] = {"field": field}
-    if missing:
-        terms["missing_bucket"] = True
-    return {name: {"terms": terms}}
-
-
-def query_context(request: Request) -> QueryContext:
-    state = request.app.state
-    return QueryContext(es=state.es, names=state.names, settings=state.settings, cache=state.cache)
+def query_context(es: EsDep, names: NamesDep, settings: SettingsDep, cache: CacheDep) -> QueryContext:
+    return QueryContext(es=es, names=names, settings=settings, cache=cache)
 
 
 Ctx = Annotated[QueryContext, Depends(query_context)]
-
-
-def money(value: float | None) -> float:
-    """Money is a number rounded to 2 decimals (API.md)."""
-    return round(float(value or 0.0), 2)
-
-
-def ratio(part: float | None, whole: float | None) -> float | None:
-    """A fraction 0..1 (None when the whole is 0), rounded to 4 decimals."""
-    if not whole:
-        return None
-    return round(float(part or 0.0) / float(whole), 4)
-
-
-def agg_value(aggs: dict[str, Any], name: str) -> float:
-    value = aggs.get(name, {}).get("value")
-    return float(value) if value is not None else 0.0

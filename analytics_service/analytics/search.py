@@ -4,6 +4,8 @@ The user's text goes into a `simple_query_string` (never `query_string`): it has
 field syntax and never fails on bad syntax, it searches an explicit allow-list of fields
 per index, and its operators are restricted by `flags`. The store filter is a separate
 `filter` clause next to it, so nothing the user types can reach another store's documents.
+The one request `IndexSearch` sends is built in its `search_request`.
+Definitions: docs/metrics.md "Full-text search".
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ from elasticsearch import BadRequestError
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..es.indices import ACTIVITY, EVENTS, ORDERS, PRODUCTS, IndexFamily
+from .fields import AnalyticsResponse, PeriodOut
 from .params import CommonParams, invalid
-from .runner import AnalyticsResponse, PeriodOut, QueryContext
+from .requests import Composite, Search
+from .runner import AnalyticsQuery, QueryContext
 
 SearchIndex = Literal["orders", "events", "activity", "products"]
 MAX_QUERY_LENGTH = 500
@@ -69,7 +73,7 @@ class SearchHit(BaseModel):
     highlight: dict[str, list[str]] = Field(description="matching fragments per field, matches in <em>")
 
 
-class SearchResponse(AnalyticsResponse):
+class IndexSearchResponse(AnalyticsResponse):
     query: str = Field(description="the query as searched")
     index: SearchedIndex
     time_field: str | None = Field(description="the field the period filters (null: none, for products)")
@@ -101,25 +105,28 @@ def validated_query(query: str, size: int, offset: int) -> str:
 
 
 @dataclass(frozen=True)
-class Search:
+class IndexSearch(AnalyticsQuery[IndexSearchResponse]):
+    """One page of hits of `query` in one index (`query` as checked by `validated_query`)."""
+
     params: CommonParams
     query: str
     index: str = "orders"
     size: int = 10
     offset: int = 0
-    response_model: ClassVar = SearchResponse
+    name: ClassVar = "search"
+    response_model: ClassVar = IndexSearchResponse
 
     @property
     def target(self) -> Target:
         return TARGETS[self.index]
 
-    def body(self) -> dict[str, Any]:
+    def search_request(self) -> Search:
         t = self.target
         sort: list[dict[str, Any]] = [{"_score": "desc"}]
         if t.time_field:
             sort.append({t.time_field: {"order": "desc", "unmapped_type": "date"}})
         sort.append({t.id_field: {"order": "asc", "unmapped_type": "keyword"}})
-        return {
+        return Search(t.family, {
             "query": {"bool": {
                 "must": [{"simple_query_string": {
                     "query": self.query, "fields": list(t.fields), "default_operator": "and", "lenient": True,
@@ -131,15 +138,19 @@ class Search:
             "from": self.offset, "size": self.size, "track_total_hits": True, "sort": sort,
             "highlight": {"fields": {f: {} for f in t.field_names}, "require_field_match": True,
                           "number_of_fragments": 3, "fragment_size": 150, "max_analyzed_offset": 100_000},
-        }
+        })
 
-    async def run(self, ctx: QueryContext) -> SearchResponse:
+    def requests(self) -> dict[str, Search | Composite]:
+        return {"hits": self.search_request()}
+
+    async def run(self, ctx: QueryContext) -> IndexSearchResponse:
         try:
-            r = await ctx.search(self.target.family, self.body())
+            r = (await ctx.fetch(self.requests()))["hits"]
         except BadRequestError as exc:  # e.g. a query expanding to too many clauses
             raise invalid("query", f"Elasticsearch could not run this query ({exc.message})") from None
         hits = [SearchHit(index=self.index, id=str(h["_source"].get(self.target.id_field, h["_id"])),
                           score=h.get("_score"), source=h["_source"], highlight=h.get("highlight", {}))
                 for h in r["hits"]["hits"]]
-        return SearchResponse(period=PeriodOut.of(self.params.period), query=self.query, index=self.index,
-                              time_field=self.target.time_field, total=int(r["hits"]["total"]["value"]), hits=hits)
+        return IndexSearchResponse(period=PeriodOut.of(self.params.period), query=self.query, index=self.index,
+                                   time_field=self.target.time_field, total=int(r["hits"]["total"]["value"]),
+                                   hits=hits)

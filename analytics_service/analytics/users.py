@@ -1,31 +1,35 @@
-"""User activity: active users and sessions, behaviour, engagement (METRICS.md "Activity").
+"""User activity: active users and sessions, behaviour, engagement (docs/metrics.md "Users and activity").
 
 Everything here reads the activity index (one record per page view, search, add to
 cart, ...), placed in time by `timestamp`. The actor is `user_id`, else `anonymous_id`
 (stored as `actor_id` at ingest); a session is a distinct `session_id`.
 
 Distinct counts (actors, sessions; in total and per bucket) are exact: they come from
-paged composite aggregations over (value, bucket) pairs, counted in Python. The
-`cardinality` aggregation is not used for them: its "exact below the precision
-threshold" mode still hashes values to about 25 bits, so two ids can collide (10,000
-distinct ids counted as 9,999 on our node).
-Definitions: docs/metrics.md "User activity".
+paged composite aggregations over (value, bucket) pairs (`pairs`), read as they stream
+(`groups`) and counted in Python. The `cardinality` aggregation is not used for them:
+its "exact below the precision threshold" mode still hashes values to about 25 bits,
+so two ids can collide (10,000 distinct ids counted as 9,999 on our node).
+Every Elasticsearch body a query here sends is built in this module, in its query
+object's `requests()` and `*_request` methods, from the pieces of analytics/shared.py.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, Field
 
 from ..es.indices import ACTIVITY
+from .fields import AnalyticsResponse, BucketKey, PeriodOut
 from .params import CommonParams, Period, invalid
-from .runner import AnalyticsResponse, BucketKey, PeriodOut, QueryContext, ratio
-from .sales import comparison
+from .requests import Composite, Search, terms_source
+from .runner import AnalyticsQuery, QueryContext
+from .shared import activity_query, comparison, only, ranked, ratio
 
 # activity_type is validated at ingest to one of 11 values, so a terms aggregation of
 # this size returns every type from every shard: the counts are exact.
@@ -34,6 +38,8 @@ TYPE_TERMS_SIZE = 100
 # (doc_count_error_upper_bound > 0) the pages are counted exactly by composite paging.
 PAGES_SHARD_SIZE = 5000
 UNKNOWN_DEVICE = "unknown"
+ACTOR = "actor_id"
+SESSION = "session_id"
 
 
 def check_activity_params(params: CommonParams) -> CommonParams:
@@ -41,11 +47,6 @@ def check_activity_params(params: CommonParams) -> CommonParams:
     if params.channel is not None:
         raise invalid("channel", "user activity has no sales channel; remove the channel filter")
     return params
-
-
-def activity_query(params: CommonParams, period: Period | None = None, *extra: dict[str, Any]) -> dict[str, Any]:
-    """Activity of the requested store with `timestamp` in the period."""
-    return {"bool": {"filter": [*params.filters("timestamp", channel_field=None, period=period), *extra]}}
 
 
 def bucket_source(period: Period) -> dict[str, Any]:
@@ -59,7 +60,40 @@ def types_agg() -> dict[str, Any]:
                       "order": [{"_count": "desc"}, {"_key": "asc"}]}}
 
 
+def _days(period: Period) -> Period:
+    return replace(period, interval="day")
+
+
 # -- exact distinct counting -------------------------------------------------------------
+
+
+def pairs(query: dict[str, Any], value_field: str, buckets: Period | None, *, timings: bool = False) -> Composite:
+    """Every (value, bucket) pair of `value_field` among the matching activity, with the bucket
+    of `buckets` the records fall in (no bucket source when None: one pair per value), and with
+    `timings` each pair's first and last timestamp. Read as it streams by `groups`."""
+    sources = [terms_source("v", value_field), *([bucket_source(buckets)] if buckets is not None else [])]
+    aggs = {"first": {"min": {"field": "timestamp"}}, "last": {"max": {"field": "timestamp"}}} if timings else None
+    return Composite(ACTIVITY, query, sources, aggs)
+
+
+Reader = Callable[[AsyncIterator[dict[str, Any]]], Awaitable[Any]]
+
+
+async def fetch_reading(ctx: QueryContext, requests: Mapping[str, Search | Composite],
+                        readers: Mapping[str, Reader]) -> dict[str, Any]:
+    """The answers of `requests`, all sent concurrently: a Composite named in `readers` is streamed
+    into its reader (its buckets are never all held) and answered by what the reader returns; the
+    others are answered as by `ctx.fetch`."""
+    streamed = {name: r for name, r in requests.items() if name in readers}
+
+    async def read(name: str, request: Search | Composite) -> Any:
+        assert isinstance(request, Composite), name
+        return await readers[name](ctx.stream(request))
+
+    fetched, *read_answers = await asyncio.gather(
+        ctx.fetch({name: r for name, r in requests.items() if name not in readers}),
+        *(read(name, r) for name, r in streamed.items()))
+    return {**fetched, **dict(zip(streamed, read_answers, strict=True))}
 
 
 @dataclass
@@ -73,26 +107,25 @@ class Group:
     last_ms: float | None = None
 
 
-async def groups(ctx: QueryContext, query: dict[str, Any], value_field: str, period: Period,
-                 *, timings: bool = False) -> AsyncIterator[Group]:
-    """Every distinct value of `value_field` with its buckets (and, with `timings`, its
-    record count and first/last timestamp), exact for any number of values.
+async def groups(buckets: AsyncIterator[dict[str, Any]], period: Period) -> AsyncIterator[Group]:
+    """The streamed buckets of a `pairs` request as one Group per value: its buckets (keys of
+    `period`), record count and, with timings, first and last timestamp; exact for any number
+    of values.
 
-    A composite aggregation over (value, bucket) pairs is sorted by value first, so the
-    pairs of one value arrive together, whatever page they are on.
+    A composite aggregation is sorted by its first source, the value, so the pairs of one
+    value arrive together, whatever page they are on.
     """
-    aggs = {"first": {"min": {"field": "timestamp"}}, "last": {"max": {"field": "timestamp"}}} if timings else None
     current: Group | None = None
-    async for bucket in ctx.composite(ACTIVITY, query, [{"v": {"terms": {"field": value_field}}},
-                                                        bucket_source(period)], aggs):
+    async for bucket in buckets:
         value = bucket["key"]["v"]
         if current is None or current.value != value:
             if current is not None:
                 yield current
             current = Group(value)
-        current.keys.add(period.key_of(bucket["key"]["b"]))
+        if "b" in bucket["key"]:
+            current.keys.add(period.key_of(bucket["key"]["b"]))
         current.records += bucket["doc_count"]
-        if timings:
+        if "first" in bucket:
             first, last = bucket["first"]["value"], bucket["last"]["value"]
             current.first_ms = first if current.first_ms is None else min(current.first_ms, first)
             current.last_ms = last if current.last_ms is None else max(current.last_ms, last)
@@ -112,11 +145,20 @@ class Distinct:
         self.per_bucket.update(group.keys)
 
 
-async def distinct(ctx: QueryContext, query: dict[str, Any], value_field: str, period: Period) -> Distinct:
+async def distinct(buckets: AsyncIterator[dict[str, Any]], period: Period) -> Distinct:
+    """The distinct values of a streamed `pairs` request, in total and per bucket of `period`."""
     out = Distinct()
-    async for group in groups(ctx, query, value_field, period):
+    async for group in groups(buckets, period):
         out.add(group)
     return out
+
+
+async def count(buckets: AsyncIterator[dict[str, Any]]) -> int:
+    """The buckets of a stream, counted: the distinct values of a `pairs` request without buckets."""
+    n = 0
+    async for _ in buckets:
+        n += 1
+    return n
 
 
 # -- shared response parts ---------------------------------------------------------------
@@ -164,36 +206,49 @@ class UserActivityResponse(ActivityKpis, AnalyticsResponse):
 
 
 @dataclass(frozen=True)
-class UserActivity:
+class UserActivity(AnalyticsQuery[UserActivityResponse]):
+    """Records, actors and sessions of the period, in total and per bucket; with `compare`,
+    the totals of the comparison period (it needs no series)."""
+
     params: CommonParams
+    name: ClassVar = "users/activity"
     response_model: ClassVar = UserActivityResponse
 
-    def body(self, period: Period) -> dict[str, Any]:
-        """Records by type and per bucket; the distinct counts come from `groups`."""
-        return {"query": activity_query(self.params, period),
-                "aggs": {"by_type": types_agg(), "series": period.date_histogram("timestamp")}}
-
-    async def _measure(self, ctx: QueryContext, period: Period) -> tuple[dict[str, Any], Distinct, Distinct]:
-        response = await ctx.search(ACTIVITY, self.body(period))
-        query = activity_query(self.params, period)
-        actors = await distinct(ctx, query, "actor_id", period)
-        sessions = await distinct(ctx, query, "session_id", period)
-        return response, actors, sessions
+    def requests(self) -> dict[str, Search | Composite]:
+        """Records by type and per bucket, and the (actor, bucket) and (session, bucket) pairs
+        (streamed into `distinct`); with `compare`, the comparison period's records and its
+        actors and sessions (one pair per value, streamed into `count`)."""
+        p = self.params
+        query = activity_query(p)
+        before = activity_query(p, period=p.period.previous(p.compare)) if p.compare != "none" else None
+        return only({
+            "records": Search(ACTIVITY, {"query": query, "aggs": {
+                "by_type": types_agg(), "series": p.period.date_histogram("timestamp")}}),
+            "actors": pairs(query, ACTOR, p.period),
+            "sessions": pairs(query, SESSION, p.period),
+            "previous_records": before and Search(ACTIVITY, {"query": before}),
+            "previous_actors": before and pairs(before, ACTOR, None),
+            "previous_sessions": before and pairs(before, SESSION, None),
+        })
 
     async def run(self, ctx: QueryContext) -> UserActivityResponse:
         p = self.params
-        response, actors, sessions = await self._measure(ctx, p.period)
-        events = int(response["hits"]["total"]["value"])
-        aggs = response.get("aggregations", {})
+        a = await fetch_reading(ctx, self.requests(), {
+            "actors": lambda buckets: distinct(buckets, p.period),
+            "sessions": lambda buckets: distinct(buckets, p.period),
+            "previous_actors": count, "previous_sessions": count})
+        actors: Distinct = a["actors"]
+        sessions: Distinct = a["sessions"]
+        events = int(a["records"]["hits"]["total"]["value"])
+        aggs = a["records"].get("aggregations", {})
         per_bucket = {p.period.key_of(b["key"]): b["doc_count"] for b in aggs["series"]["buckets"]}
         series = [ActivityPoint(key=k, active_users=actors.per_bucket[k], sessions=sessions.per_bucket[k],
                                 events=per_bucket.get(k, 0)) for k in p.period.keys()]
         current = ActivityKpis(active_users=actors.total, sessions=sessions.total, events=events)
         compared = None
         if p.compare != "none":
-            prev_response, prev_actors, prev_sessions = await self._measure(ctx, p.period.previous(p.compare))
-            previous = ActivityKpis(active_users=prev_actors.total, sessions=prev_sessions.total,
-                                    events=int(prev_response["hits"]["total"]["value"]))
+            previous = ActivityKpis(active_users=a["previous_actors"], sessions=a["previous_sessions"],
+                                    events=int(a["previous_records"]["hits"]["total"]["value"]))
             compared = comparison(current, previous)
         return UserActivityResponse(period=PeriodOut.of(p.period), **current.model_dump(),
                                     events_by_type=type_counts(aggs, events), series=series, comparison=compared)
@@ -244,34 +299,44 @@ PAGE_VIEW = {"term": {"activity_type": "page_view"}}
 
 
 @dataclass(frozen=True)
-class Behavior:
+class Behavior(AnalyticsQuery[BehaviorResponse]):
+    """Records by type, the weekday x hour heatmap, the top pages and the devices of the period,
+    all requested at once."""
+
     params: CommonParams
+    name: ClassVar = "users/behavior"
     response_model: ClassVar = BehaviorResponse
 
-    def body(self) -> dict[str, Any]:
-        """Records by type, and the top pages among page views (exact when no shard truncated its list)."""
+    def requests(self) -> dict[str, Search | Composite]:
+        """Records by type and the top pages among page views (exact when no shard truncated its
+        list: else `all_pages_request` follows); the records per local hour (streamed into
+        `heatmap`) and every (actor, device type) pair (streamed into `devices`)."""
         limit = self.params.limit
-        return {"query": activity_query(self.params), "aggs": {
-            "by_type": types_agg(),
-            "page_views": {"filter": PAGE_VIEW, "aggs": {"pages": {"terms": {
-                "field": "page_url", "size": limit, "shard_size": max(PAGES_SHARD_SIZE, limit),
-                "order": [{"_count": "desc"}, {"_key": "asc"}]}}}},
-        }}
+        query = activity_query(self.params)
+        # Local hours of the period's zone: the repeated hour of a DST fall-back is two buckets.
+        hours = {"h": {"date_histogram": {"field": "timestamp", "calendar_interval": "hour",
+                                          "time_zone": self.params.period.tz.key}}}
+        return {
+            "records": Search(ACTIVITY, {"query": query, "aggs": {
+                "by_type": types_agg(),
+                "page_views": {"filter": PAGE_VIEW, "aggs": {"pages": {"terms": {
+                    "field": "page_url", "size": limit, "shard_size": max(PAGES_SHARD_SIZE, limit),
+                    "order": [{"_count": "desc"}, {"_key": "asc"}]}}}},
+            }}),
+            "hours": Composite(ACTIVITY, query, [hours]),
+            "devices": Composite(ACTIVITY, query, [terms_source("a", ACTOR),
+                                                   terms_source("d", "device.type", missing=True)]),
+        }
 
-    def hour_sources(self) -> list[dict[str, Any]]:
-        """Local hours of the period's zone: the repeated hour of a DST fall-back is two buckets."""
-        return [{"h": {"date_histogram": {"field": "timestamp", "calendar_interval": "hour",
-                                          "time_zone": self.params.period.tz.key}}}]
+    def all_pages_request(self) -> Composite:
+        """Page views of every page_url, when some shard returned fewer pages than it had."""
+        return Composite(ACTIVITY, activity_query(self.params, PAGE_VIEW), [terms_source("p", "page_url")])
 
-    def device_sources(self) -> list[dict[str, Any]]:
-        return [{"a": {"terms": {"field": "actor_id"}}},
-                {"d": {"terms": {"field": "device.type", "missing_bucket": True}}}]
-
-    async def heatmap(self, ctx: QueryContext) -> list[HeatCell]:
+    async def heatmap(self, hours: AsyncIterator[dict[str, Any]]) -> list[HeatCell]:
         tz = self.params.period.tz
         grid = [[0] * 24 for _ in range(7)]
-        async for b in ctx.composite(ACTIVITY, activity_query(self.params), self.hour_sources()):
-            local = datetime.fromtimestamp(b["key"]["h"] / 1000, timezone.utc).astimezone(tz)
+        async for b in hours:
+            local = datetime.fromtimestamp(b["key"]["h"] / 1000, UTC).astimezone(tz)
             grid[local.weekday()][local.hour] += b["doc_count"]
         return [HeatCell(weekday=d, hour=h, count=grid[d][h]) for d in range(7) for h in range(24)]
 
@@ -281,32 +346,38 @@ class Behavior:
         if terms.get("doc_count_error_upper_bound", 0) == 0:
             counted = [(b["key"], b["doc_count"]) for b in terms["buckets"]]
         else:  # some shard had more pages than it returned: count every page
-            query = activity_query(self.params, None, PAGE_VIEW)
-            counted = [(b["key"]["p"], b["doc_count"])
-                       async for b in ctx.composite(ACTIVITY, query, [{"p": {"terms": {"field": "page_url"}}}])]
-            counted = sorted(counted, key=lambda kv: (-kv[1], kv[0]))[:self.params.limit]
+            every = [(b["key"]["p"], b["doc_count"]) async for b in ctx.stream(self.all_pages_request())]
+            counted = ranked(every, lambda kv: kv[1], limit=self.params.limit, key=lambda kv: kv[0])
         return [PageItem(key=k, views=n, share=ratio(n, views)) for k, n in counted]
 
-    async def devices(self, ctx: QueryContext) -> tuple[int, list[DeviceItem]]:
+    @staticmethod
+    async def devices(device_pairs: AsyncIterator[dict[str, Any]]) -> tuple[int, list[DeviceItem]]:
         """(active actors, actors per device type), from every (actor, device type) pair."""
         actors: set[str] = set()
         per_device: Counter[str] = Counter()
-        async for b in ctx.composite(ACTIVITY, activity_query(self.params), self.device_sources()):
+        async for b in device_pairs:
             actors.add(b["key"]["a"])
             per_device[b["key"]["d"] or UNKNOWN_DEVICE] += 1
-        items = [DeviceItem(key=k, actors=n, share=ratio(n, len(actors)))
-                 for k, n in sorted(per_device.items(), key=lambda kv: (-kv[1], kv[0]))]
-        return len(actors), items
+        items = [DeviceItem(key=k, actors=n, share=ratio(n, len(actors))) for k, n in per_device.items()]
+        return len(actors), ranked(items, lambda item: item.actors)
+
+    async def records_and_pages(self, ctx: QueryContext, records: Search) -> tuple[dict[str, Any], list[PageItem]]:
+        response = await ctx.send(records)
+        return response, await self.top_pages(ctx, response.get("aggregations", {}))
 
     async def run(self, ctx: QueryContext) -> BehaviorResponse:
-        response = await ctx.search(ACTIVITY, self.body())
+        requests = self.requests()
+        records, hours, device_pairs = requests["records"], requests["hours"], requests["devices"]
+        assert isinstance(records, Search) and isinstance(hours, Composite) and isinstance(device_pairs, Composite)
+        (response, top_pages), heatmap, (active, devices) = await asyncio.gather(
+            self.records_and_pages(ctx, records), self.heatmap(ctx.stream(hours)),
+            self.devices(ctx.stream(device_pairs)))
         aggs = response.get("aggregations", {})
         events = int(response["hits"]["total"]["value"])
-        active, devices = await self.devices(ctx)
         return BehaviorResponse(
             period=PeriodOut.of(self.params.period), events=events, active_users=active,
             page_views=aggs["page_views"]["doc_count"], events_by_type=type_counts(aggs, events),
-            heatmap=await self.heatmap(ctx), top_pages=await self.top_pages(ctx, aggs), devices=devices)
+            heatmap=heatmap, top_pages=top_pages, devices=devices)
 
 
 # -- users/engagement --------------------------------------------------------------------
@@ -376,6 +447,15 @@ class SessionTotals:
         self.duration_ms += (group.last_ms or 0.0) - (group.first_ms or 0.0)
         self.per_bucket.update(group.keys)
 
+    @classmethod
+    async def read(cls, buckets: AsyncIterator[dict[str, Any]], period: Period) -> SessionTotals:
+        """From the streamed (session, bucket) pairs with timings: every session's records, first and
+        last timestamp inside the period, and its buckets."""
+        out = cls()
+        async for session in groups(buckets, period):
+            out.add(session)
+        return out
+
 
 @dataclass
 class ActorDays:
@@ -393,65 +473,94 @@ class ActorDays:
         self.weekly.update({_week(d) for d in days})
         self.monthly.update({_month(d) for d in days})
 
-
-@dataclass(frozen=True)
-class Engagement:
-    params: CommonParams
-    response_model: ClassVar = EngagementResponse
-
-    async def _actor_days(self, ctx: QueryContext, period: Period) -> ActorDays:
-        out = ActorDays()
-        days = replace(period, interval="day")
-        async for actor in groups(ctx, activity_query(self.params, period), "actor_id", days):
+    @classmethod
+    async def read(cls, buckets: AsyncIterator[dict[str, Any]], period: Period) -> ActorDays:
+        """From the streamed (actor, day) pairs of the period."""
+        out = cls()
+        async for actor in groups(buckets, _days(period)):
             out.add(actor)
         return out
 
-    async def _sessions(self, ctx: QueryContext, period: Period) -> SessionTotals:
-        """Every session's records, first and last timestamp inside the period, and its buckets."""
-        out = SessionTotals()
-        async for session in groups(ctx, activity_query(self.params, period), "session_id", period, timings=True):
-            out.add(session)
-        return out
+    def per_bucket(self, interval: str) -> Counter[str] | None:
+        """Distinct actors per bucket of a day, week or month `interval` (None for another)."""
+        if interval == "day":
+            return self.daily
+        by_start = {"week": self.weekly, "month": self.monthly}.get(interval)
+        return None if by_start is None else Counter({start.isoformat(): n for start, n in by_start.items()})
+
+
+# `interval`s whose actors per bucket ActorDays gives (no (actor, bucket) pairs needed).
+ACTOR_DAY_INTERVALS = ("day", "week", "month")
+
+
+@dataclass(frozen=True)
+class Engagement(AnalyticsQuery[EngagementResponse]):
+    """DAU, WAU and MAU from the (actor, day) pairs, the session numbers from the (session,
+    bucket) pairs, and the series; with `compare`, the KPIs of the comparison period (no series)."""
+
+    params: CommonParams
+    name: ClassVar = "users/engagement"
+    response_model: ClassVar = EngagementResponse
+
+    def requests(self) -> dict[str, Search | Composite]:
+        """Records per bucket of `interval`; the (actor, day) pairs (`ActorDays`), the (session,
+        bucket) pairs with timings (`SessionTotals`) and, when `interval` is not a day, week or
+        month, the (actor, bucket) pairs (`distinct`), all streamed; with `compare`, the comparison
+        period's (actor, day) pairs and its sessions with timings (one pair per session)."""
+        p = self.params
+        query = activity_query(p)
+        previous = p.period.previous(p.compare) if p.compare != "none" else None
+        return only({
+            "series": Search(ACTIVITY, {"query": query, "aggs": {"series": p.period.date_histogram("timestamp")}}),
+            "actor_days": pairs(query, ACTOR, _days(p.period)),
+            "sessions": pairs(query, SESSION, p.period, timings=True),
+            "actors": None if p.period.interval in ACTOR_DAY_INTERVALS else pairs(query, ACTOR, p.period),
+            "previous_actor_days": previous and pairs(activity_query(p, period=previous), ACTOR, _days(previous)),
+            "previous_sessions": previous and pairs(activity_query(p, period=previous), SESSION, None, timings=True),
+        })
 
     @staticmethod
     def bucket_counts(period: Period) -> dict[str, int]:
         """How many days, weeks and months the means are taken over: every one overlapping the period."""
-        days = [date.fromisoformat(k) for k in replace(period, interval="day").keys()]
+        days = [date.fromisoformat(k) for k in _days(period).keys()]
         return {"days": len(days), "weeks": len({_week(d) for d in days}), "months": len({_month(d) for d in days})}
 
-    async def measure(self, ctx: QueryContext, period: Period) -> tuple[EngagementKpis, ActorDays, SessionTotals]:
-        a = await self._actor_days(ctx, period)
-        s = await self._sessions(ctx, period)
+    def kpis(self, period: Period, a: ActorDays, s: SessionTotals) -> EngagementKpis:
         n = self.bucket_counts(period)
         dau = sum(a.daily.values()) / n["days"]
         wau = sum(a.weekly.values()) / n["weeks"]
         mau = sum(a.monthly.values()) / n["months"]
-        kpis = EngagementKpis(
+        return EngagementKpis(
             dau=round(dau, 2), wau=round(wau, 2), mau=round(mau, 2), stickiness=ratio(dau, mau),
             active_users=a.actors, sessions=s.sessions, events=s.records,
             avg_session_seconds=round(s.duration_ms / 1000 / s.sessions, 2) if s.sessions else None,
             bounce_rate=ratio(s.bounces, s.sessions),
             events_per_session=round(s.records / s.sessions, 2) if s.sessions else None)
-        return kpis, a, s
-
-    def series_body(self) -> dict[str, Any]:
-        """Records per bucket of `interval` (the distinct counts per bucket come from `groups`)."""
-        return {"query": activity_query(self.params),
-                "aggs": {"series": self.params.period.date_histogram("timestamp")}}
 
     async def run(self, ctx: QueryContext) -> EngagementResponse:
         p = self.params
-        histogram = (await ctx.search(ACTIVITY, self.series_body()))["aggregations"]["series"]["buckets"]
-        events = {p.period.key_of(b["key"]): b["doc_count"] for b in histogram}
-        current, actor_days, sessions = await self.measure(ctx, p.period)
-        if p.period.interval == "day":
-            actors = actor_days.daily
-        else:
-            actors = (await distinct(ctx, activity_query(p), "actor_id", p.period)).per_bucket
+        readers: dict[str, Reader] = {
+            "actor_days": lambda buckets: ActorDays.read(buckets, p.period),
+            "sessions": lambda buckets: SessionTotals.read(buckets, p.period),
+            "actors": lambda buckets: distinct(buckets, p.period),
+        }
+        if p.compare != "none":
+            previous = p.period.previous(p.compare)
+            readers["previous_actor_days"] = lambda buckets: ActorDays.read(buckets, previous)
+            readers["previous_sessions"] = lambda buckets: SessionTotals.read(buckets, previous)
+        a = await fetch_reading(ctx, self.requests(), readers)
+        events = {p.period.key_of(b["key"]): b["doc_count"] for b in a["series"]["aggregations"]["series"]["buckets"]}
+        actor_days: ActorDays = a["actor_days"]
+        sessions: SessionTotals = a["sessions"]
+        current = self.kpis(p.period, actor_days, sessions)
+        actors = actor_days.per_bucket(p.period.interval)
+        if actors is None:
+            actors = a["actors"].per_bucket
         series = [EngagementPoint(key=k, active_users=actors[k], sessions=sessions.per_bucket[k],
                                   events=events.get(k, 0)) for k in p.period.keys()]
         compared = None
         if p.compare != "none":
-            compared = comparison(current, (await self.measure(ctx, p.period.previous(p.compare)))[0])
+            before = self.kpis(p.period.previous(p.compare), a["previous_actor_days"], a["previous_sessions"])
+            compared = comparison(current, before)
         return EngagementResponse(period=PeriodOut.of(p.period), **current.model_dump(),
                                   **self.bucket_counts(p.period), series=series, comparison=compared)

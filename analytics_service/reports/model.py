@@ -8,7 +8,7 @@ the same query objects the routes call.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -87,9 +87,3 @@ class ReportData:
     def row_count(self) -> int:
         """Data rows in the report (every table), recorded on the reports table row."""
         return sum(len(t.rows) for t in self.tables)
-
-
-def iter_rows(tables: Iterable[Table]) -> Iterable[tuple[Table, list[Any]]]:
-    for t in tables:
-        for row in t.rows:
-            yield t, row

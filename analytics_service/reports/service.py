@@ -24,7 +24,8 @@ from ..auth import Principal, resolve_store
 from ..config import Settings
 from ..errors import ApiError
 from . import signing
-from .builders import last_day, report_params, resolved_parameters
+from .parameters import report_params, resolved_parameters
+from .periods import last_day
 from .queue import JobQueue, MemoryJobQueue, RedisJobQueue
 from .table import ACTIVE_STATUSES, Report, ReportsRepo, make_repo, migrate
 from .worker import ReportOptions, Worker, sweep_expired, sweep_periodically
@@ -122,7 +123,7 @@ class ReportsService:
         if report.status != "completed" or self._past_expiry(report):
             return None
         expires = signing.link_expiry(report.expires_at, now=now, lifetime=self.options.link_seconds)
-        return signing.make_token(self.settings.signing_secret, report.report_id, expires)
+        return signing.make_token(self.settings.signing_secret.get_secret_value(), report.report_id, expires)
 
     def file_of(self, report: Report) -> Path:
         """The file of a downloadable report: 409 while not completed, 410 once expired or gone."""
@@ -140,7 +141,7 @@ class ReportsService:
     async def report_for_token(self, token: str) -> Report:
         """The report a signed link names: 403 when altered, 410 when expired."""
         try:
-            claims = signing.verify_token(self.settings.signing_secret, token)
+            claims = signing.verify_token(self.settings.signing_secret.get_secret_value(), token)
         except signing.ExpiredLink as exc:
             raise ApiError(410, f"{exc}; ask for the report's status to get a new link", code="link_expired") from exc
         except signing.InvalidLink as exc:

@@ -44,9 +44,10 @@ from ..cache import RedisBackend, ResponseCache
 from ..config import Settings
 from ..es.indices import IndexNames
 from ..redis_client import RedisUnavailable
-from .builders import build_report, report_params
+from .builders import build_report
 from .failures import backoff_seconds, classify, final_message, retry_message
 from .model import ReportData
+from .parameters import report_params
 from .queue import JobQueue
 from .renderers import TEMP_SUFFIX, RenderResult, render
 from .table import Report, ReportsRepo

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
+from ...auth import require
 from .. import lifecycle
 from ..params import MAX_PAGE, Common, invalid
-from ..runner import Ctx
+from ..runner import AnalyticsQuery, Ctx
 
-router = APIRouter(prefix="/api/v1/analytics", tags=["lifecycle"])
+router = APIRouter(prefix="/api/v1/analytics", tags=["lifecycle"], dependencies=[Depends(require("read"))])
 
 
 @router.get("/users/retention", response_model=lifecycle.RetentionResponse,
@@ -21,8 +22,7 @@ async def retention(
                                                         "activity: actors by first activity")] = "orders",
     granularity: Annotated[lifecycle.Granularity, Query(description="cohort bucket: week (Monday) or month")] = "month",
 ) -> lifecycle.RetentionResponse:
-    return await ctx.answer("users/retention", lifecycle.Retention(params, basis, granularity),
-                            {"basis": basis, "granularity": granularity})
+    return await ctx.answer(lifecycle.Retention(params, basis, granularity))
 
 
 @router.get("/users/conversion", response_model=lifecycle.ConversionResponse, summary="Activity funnel")
@@ -32,7 +32,7 @@ async def conversion(
                                                    + ",".join(lifecycle.DEFAULT_STEPS))] = None,
 ) -> lifecycle.ConversionResponse:
     parsed = lifecycle.parse_steps(steps)
-    return await ctx.answer("users/conversion", lifecycle.Conversion(params, parsed), {"steps": ",".join(parsed)})
+    return await ctx.answer(lifecycle.Conversion(params, parsed))
 
 
 @router.get("/users/segments", response_model=lifecycle.SegmentsResponse,
@@ -49,12 +49,11 @@ async def segments(
 ) -> lifecycle.SegmentsResponse:
     if segment is not None and segment not in lifecycle.RFM_SEGMENTS:
         raise invalid("segment", f"must be one of {', '.join(lifecycle.RFM_SEGMENTS)}")
-    query: lifecycle.RfmSegments | lifecycle.NewReturning | lifecycle.ActorSegments
+    query: AnalyticsQuery[lifecycle.SegmentsResponse]
     if type == "rfm":
         query = lifecycle.RfmSegments(params, include_customers, segment, page, page_size)
     elif type == "new_returning":
         query = lifecycle.NewReturning(params)
     else:
         query = lifecycle.ActorSegments(params, type)
-    return await ctx.answer("users/segments", query, {"type": type, "include_customers": include_customers,
-                                                      "segment": segment, "page": page, "page_size": page_size})
+    return await ctx.answer(query)

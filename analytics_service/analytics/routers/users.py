@@ -6,11 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
+from ...auth import require
 from .. import users
 from ..params import Common, CommonParams
 from ..runner import Ctx
 
-router = APIRouter(prefix="/api/v1/analytics", tags=["users"])
+router = APIRouter(prefix="/api/v1/analytics", tags=["users"], dependencies=[Depends(require("read"))])
 
 
 async def activity_params(params: Common) -> CommonParams:
@@ -24,16 +25,16 @@ ActivityParams = Annotated[CommonParams, Depends(activity_params)]
 @router.get("/users/activity", response_model=users.UserActivityResponse,
             summary="Active users, sessions and activity by type, per bucket")
 async def user_activity(params: ActivityParams, ctx: Ctx) -> users.UserActivityResponse:
-    return await ctx.answer("users/activity", users.UserActivity(params))
+    return await ctx.answer(users.UserActivity(params))
 
 
 @router.get("/users/behavior", response_model=users.BehaviorResponse,
             summary="Activity by type, weekday x hour heatmap, top pages, devices")
 async def user_behavior(params: ActivityParams, ctx: Ctx) -> users.BehaviorResponse:
-    return await ctx.answer("users/behavior", users.Behavior(params))
+    return await ctx.answer(users.Behavior(params))
 
 
 @router.get("/users/engagement", response_model=users.EngagementResponse,
             summary="DAU / WAU / MAU, stickiness, sessions, duration, bounce rate")
 async def user_engagement(params: ActivityParams, ctx: Ctx) -> users.EngagementResponse:
-    return await ctx.answer("users/engagement", users.Engagement(params))
+    return await ctx.answer(users.Engagement(params))

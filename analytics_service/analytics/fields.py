@@ -1,0 +1,54 @@
+"""Response parts every area shares: the period, the response base, and the meaning of the
+money and count fields (docs/metrics.md "Orders and money"). Totals are over the period's
+sales, series items over their bucket's."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, Field
+
+from .params import Period
+
+# The key of a series bucket, shared by every `series` item.
+BucketKey = Annotated[str, Field(description="local bucket start: YYYY-MM-DD, or ISO datetime with offset for hours")]
+
+
+class PeriodOut(BaseModel):
+    start: str = Field(description="period start, local ISO 8601 datetime in `tz`")
+    end: str = Field(description="period end (exclusive)")
+    tz: str = Field(description="IANA time zone of the period and of the bucket keys (default DEFAULT_TIMEZONE)")
+    interval: str = Field(description="bucket size of `series`: hour, day, week (Monday), month, quarter or year")
+
+    @classmethod
+    def of(cls, period: Period) -> PeriodOut:
+        return cls(**period.describe())
+
+
+class AnalyticsResponse(BaseModel):
+    period: PeriodOut = Field(description="the half-open period [start, end) the numbers cover")
+    cached: bool = Field(False, description="true when served from the response cache")
+
+
+GrossRevenue = Annotated[float, Field(
+    description="sum of line revenue (quantity * unit_price - line discount) over the sale lines")]
+OrderDiscounts = Annotated[float, Field(description="sum of the sales' order-level discount_amount")]
+Refunds = Annotated[float, Field(
+    description="sum of the sales' refunded_amount (a refunded order without one: its order value)")]
+NetRevenue = Annotated[float, Field(description="gross_revenue - order_discounts - refunds")]
+SaleCount = Annotated[int, Field(description="number of sales (orders paid, processing, shipped, delivered, refunded)")]
+Aov = Annotated[float | None, Field(description="(gross_revenue - order_discounts) / orders; null without sales")]
+Units = Annotated[int, Field(description="units sold: sum of quantity over the sale lines")]
+Cogs = Annotated[float, Field(description="sum of quantity * unit_cost over the sale lines with a known cost")]
+LinesWithoutCost = Annotated[int, Field(description="sale lines without a unit_cost (left out of cogs and profit)")]
+
+# Per-key comparison of the breakdowns (sales/products, categories, geographic).
+RevenuePrevious = Annotated[float | None, Field(
+    description="with compare: the key's gross revenue in the comparison period (0 when it had none)")]
+RevenueGrowth = Annotated[float | None, Field(
+    description="with compare: growth of gross revenue in %, null when the previous value is 0")]
+RevenueComparison = Annotated[dict[str, float | None] | None, Field(
+    description="with compare: {gross_revenue: the comparison period's, gross_revenue_growth_pct}")]
+# `comparison` of the endpoints whose `compare` compares every total (see shared.comparison).
+TotalsComparison = Annotated[dict[str, float | int | None] | None, Field(
+    description="with compare: each total in the comparison period and `<name>_growth_pct` (null when that is 0)")]

@@ -1,0 +1,269 @@
+"""What every analytics area uses: numbers, filters, sums, keyed buckets, distinct paging,
+ranking and comparison. Definitions: docs/metrics.md.
+
+Functions that build requests return `Search` / `Composite` values (analytics/requests.py)
+for a query object to send; functions that read answers take the buckets back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+from ..es.indices import ORDER_ITEMS, ORDERS, IndexFamily
+from .params import CommonParams, Period
+from .requests import Composite, terms_source
+
+T = TypeVar("T")
+
+# The key of documents without a value for the field a breakdown is keyed by.
+NONE_KEY = "(none)"
+
+
+# -- numbers ---------------------------------------------------------------------------------
+
+
+def money(value: float | None) -> float:
+    """Money is a number rounded to 2 decimals (API.md)."""
+    return round(float(value or 0.0), 2)
+
+
+def ratio(part: float | None, whole: float | None) -> float | None:
+    """A fraction 0..1 (None when the whole is 0), rounded to 4 decimals."""
+    if not whole:
+        return None
+    return round(float(part or 0.0) / float(whole), 4)
+
+
+def rounded(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def growth_pct(current: float | None, previous: float | None) -> float | None:
+    """(current - previous) / previous * 100; None when previous is 0 (docs/metrics.md)."""
+    if current is None or not previous:
+        return None
+    return round((current - previous) / previous * 100, 2)
+
+
+def agg_value(aggs: dict[str, Any], name: str) -> float:
+    """A metric aggregation's value, 0 when the aggregation is absent or empty."""
+    value = aggs.get(name, {}).get("value")
+    return float(value) if value is not None else 0.0
+
+
+# -- filters ---------------------------------------------------------------------------------
+
+# A sale: an order paid, processing, shipped, delivered or refunded (set at ingest).
+SALE = {"term": {"is_sale": True}}
+
+
+def sales_query(params: CommonParams, period: Period | None = None) -> dict[str, Any]:
+    """Sales of the requested store and channel created in the period (default: the request's)."""
+    return {"bool": {"filter": [SALE, *params.filters("created_at", period=period)]}}
+
+
+def activity_query(params: CommonParams, *filters: dict[str, Any], period: Period | None = None) -> dict[str, Any]:
+    """Activity of the requested store with `timestamp` in the period, and `filters`.
+    Activity records carry no sales channel, so `channel` is not applied here."""
+    return {"bool": {"filter": [*params.filters("timestamp", channel_field=None, period=period), *filters]}}
+
+
+def activity_types(*types: str) -> dict[str, Any]:
+    return {"terms": {"activity_type": list(types)}}
+
+
+# -- sums --------------------------------------------------------------------------------------
+
+# Sums over sale orders (orders index): name -> field.
+ORDER_SUMS = {
+    "gross_revenue": "gross_revenue",
+    "order_discounts": "discount_amount",
+    "refunds": "refunded_amount",
+    "net_revenue": "net_revenue",
+    "units": "units",
+    "cogs": "cogs",
+    "shipping": "shipping_amount",
+    "tax": "tax_amount",
+    "lines_without_cost": "lines_without_cost",
+}
+
+
+def order_sums(*names: str) -> dict[str, Any]:
+    """Sum aggregations over the orders index, named as in ORDER_SUMS (all of them by default)."""
+    return {name: {"sum": {"field": ORDER_SUMS[name]}} for name in names or ORDER_SUMS}
+
+
+def line_sum_aggs() -> dict[str, Any]:
+    """Sums over order lines (order-items index): revenue, units and cost.
+
+    `line_cogs` is absent on lines without a unit cost, so `cogs` sums the costed lines
+    only; `costed` holds their revenue, the base of a product's profit and margin.
+    """
+    return {
+        "gross_revenue": {"sum": {"field": "line_revenue"}},
+        "units": {"sum": {"field": "quantity"}},
+        "cogs": {"sum": {"field": "line_cogs"}},
+        "costed": {"filter": {"term": {"has_cost": True}}, "aggs": {"revenue": {"sum": {"field": "line_revenue"}}}},
+    }
+
+
+@dataclass(frozen=True)
+class LineSums:
+    """A bucket of `line_sum_aggs()`, read."""
+
+    revenue: float
+    units: int
+    cogs: float
+    lines: int
+    costed_lines: int
+    costed_revenue: float
+
+    @classmethod
+    def of(cls, bucket: dict[str, Any]) -> LineSums:
+        costed = bucket["costed"]
+        return cls(revenue=agg_value(bucket, "gross_revenue"), units=int(agg_value(bucket, "units")),
+                   cogs=agg_value(bucket, "cogs"), lines=int(bucket["doc_count"]),
+                   costed_lines=int(costed["doc_count"]), costed_revenue=agg_value(costed, "revenue"))
+
+    @classmethod
+    def total(cls, parts: Iterable[LineSums]) -> LineSums:
+        parts = list(parts)
+        fields = ("revenue", "units", "cogs", "lines", "costed_lines", "costed_revenue")
+        return cls(*(sum(getattr(t, f) for t in parts) for f in fields))
+
+    @property
+    def lines_without_cost(self) -> int:
+        return self.lines - self.costed_lines
+
+    @property
+    def profit(self) -> float | None:
+        """Line revenue - line cogs over the lines with a known cost (None without any)."""
+        return self.costed_revenue - self.cogs if self.costed_lines else None
+
+
+NO_SALES = LineSums(revenue=0.0, units=0, cogs=0.0, lines=0, costed_lines=0, costed_revenue=0.0)
+
+
+# -- keyed buckets and distinct values (exact, by composite paging) -----------------------------
+
+
+def keyed(family: IndexFamily, query: dict[str, Any], field: str, aggs: dict[str, Any] | None = None) -> Composite:
+    """Every value of `field` among the matching documents, with `aggs` per value; documents
+    without one form a null key (read by `by_key` as "(none)")."""
+    return Composite(family, query, [terms_source("k", field, missing=True)], aggs)
+
+
+def by_key(buckets: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The buckets of a `keyed` request by their key, the null key as "(none)"."""
+    return {NONE_KEY if b["key"]["k"] is None else str(b["key"]["k"]): b for b in buckets}
+
+
+def distinct(family: IndexFamily, query: dict[str, Any], field: str) -> Composite:
+    """Every distinct value of `field` among the matching documents (read by `values`)."""
+    return Composite(family, query, [terms_source("v", field)])
+
+
+def values(buckets: Iterable[dict[str, Any]]) -> list[Any]:
+    return [b["key"]["v"] for b in buckets]
+
+
+def orders_with_line_value(query: dict[str, Any], line_field: str) -> Composite:
+    """Distinct sales per value of a line field: on the orders index `items.<field>` is
+    multi-valued and a terms bucket counts an order once however many of its lines carry
+    the value, so each bucket's doc_count is a number of distinct orders."""
+    return keyed(ORDERS, query, f"items.{line_field}")
+
+
+def orders_lacking_line_value(query: dict[str, Any], line_field: str) -> Composite:
+    """The distinct orders holding a line without a value for `line_field` (their "(none)" key),
+    counted on the order-items index by paging their order ids."""
+    lacking = {"bool": {"filter": query["bool"]["filter"], "must_not": [{"exists": {"field": line_field}}]}}
+    return Composite(ORDER_ITEMS, lacking, [terms_source("o", "order_id")])
+
+
+def orders_containing(with_value: list[dict[str, Any]], lacking_value: list[dict[str, Any]]) -> dict[str, int]:
+    """Distinct sales holding at least one line with each value (exact), from the answers of
+    `orders_with_line_value` and `orders_lacking_line_value`."""
+    counts = {key: int(b["doc_count"]) for key, b in by_key(with_value).items() if key != NONE_KEY}
+    if lacking_value:
+        counts[NONE_KEY] = len(lacking_value)
+    return counts
+
+
+# -- ranking ------------------------------------------------------------------------------------
+
+
+def ranked(rows: Iterable[T], measure: Callable[[T], float | None], *, limit: int | None = None,
+           descending: bool = True, key: Callable[[T], str] = lambda row: row.key) -> list[T]:  # type: ignore[attr-defined]
+    """Rows by measure (descending unless told), rows without a value last, ties by key ascending.
+
+    Values are compared at 1e-6, so equal amounts tie (and go by key) however their
+    floating-point sums were ordered, while amounts that differ beyond the cents stay apart.
+    """
+    def order(row: T) -> tuple[bool, float, str]:
+        value = measure(row)
+        if value is None:
+            return True, 0.0, key(row)
+        value = round(value, 6)
+        return False, -value if descending else value, key(row)
+
+    out = sorted(rows, key=order)
+    return out if limit is None else out[:limit]
+
+
+# -- comparison ---------------------------------------------------------------------------------
+
+
+def previous_sums(params: CommonParams, family: IndexFamily, field: str, sum_field: str) -> Composite | None:
+    """`sum_field` summed per value of `field` over the sales of the comparison period
+    (None without `compare`); read by `sums_by_key(buckets, "r")`."""
+    if params.compare == "none":
+        return None
+    previous = params.period.previous(params.compare)
+    return keyed(family, sales_query(params, previous), field, {"r": {"sum": {"field": sum_field}}})
+
+
+def sums_by_key(buckets: Iterable[dict[str, Any]] | None, name: str = "r") -> dict[str, float] | None:
+    if buckets is None:
+        return None
+    return {k: agg_value(b, name) for k, b in by_key(buckets).items()}
+
+
+def compared(current: float, previous: dict[str, float] | None, key: str) -> dict[str, Any]:
+    """An item's `gross_revenue_previous` / `gross_revenue_growth_pct` (nothing without `compare`)."""
+    if previous is None:
+        return {}
+    before = money(previous.get(key, 0.0))
+    return {"gross_revenue_previous": before, "gross_revenue_growth_pct": growth_pct(money(current), before)}
+
+
+def total_comparison(total: float, previous: dict[str, float] | None) -> dict[str, float | None] | None:
+    """A breakdown's `comparison`: {gross_revenue: the comparison period's, gross_revenue_growth_pct}."""
+    if previous is None:
+        return None
+    before = money(sum(previous.values()))
+    return {"gross_revenue": before, "gross_revenue_growth_pct": growth_pct(money(total), before)}
+
+
+def comparison(current: BaseModel, previous: BaseModel) -> dict[str, Any]:
+    """{<name>: previous value, <name>_growth_pct: growth} for every numeric field of `current`."""
+    out: dict[str, Any] = {}
+    for name, value in current.model_dump().items():
+        if isinstance(value, (int, float)) or value is None:
+            prev = getattr(previous, name)
+            out[name] = prev
+            out[f"{name}_growth_pct"] = growth_pct(value, prev)
+    return out
+
+
+def only(requests: dict[str, Any]) -> dict[str, Any]:
+    """`requests` without the entries that are None (e.g. comparison requests without `compare`)."""
+    return {name: r for name, r in requests.items() if r is not None}
+
+
+def chunks(items: Sequence[T], size: int) -> list[Sequence[T]]:
+    return [items[i:i + size] for i in range(0, len(items), size)]
