@@ -47,10 +47,10 @@ import openpyxl  # noqa: E402
 
 from bench_common import es_version, start_server, stop_server, wait_ready  # noqa: E402
 from analytics_service.config import Settings  # noqa: E402
+from analytics_service.devtools.sample_data import DirectSink, SampleConfig, ingest  # noqa: E402
 from analytics_service.es.client import make_async_client  # noqa: E402
 from analytics_service.es.indices import ORDERS, IndexNames  # noqa: E402
-from analytics_service.reports import exports  # noqa: E402
-from analytics_service.sample_data import DirectSink, SampleConfig, ingest  # noqa: E402
+from analytics_service.exports.stream import PAGE_SIZE  # noqa: E402
 
 FULL_ORDERS = 1_000_000
 SHARED_PREFIX = "bench-queries"  # scripts/bench_queries.py's data: read, never written
@@ -279,7 +279,7 @@ async def main_async(args: argparse.Namespace) -> int:
                 runs.append(run)
     print()
     print(f"Data: prefix `{prefix}`, {await order_count(settings):,} orders; `GET /api/v1/export/orders` "
-          f"(38 columns), page size {exports.PAGE_SIZE:,}; peak RSS by {runs[0].method}; "
+          f"(38 columns), page size {PAGE_SIZE:,}; peak RSS by {runs[0].method}; "
           f"openpyxl {openpyxl.__version__} with{'' if openpyxl.LXML else 'out'} lxml; "
           f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
           f"{await es_version(settings)} on the same machine.")

@@ -23,8 +23,10 @@ import openpyxl
 import pytest
 import uvicorn
 
+from analytics_service import exports
 from analytics_service.app import create_app
-from analytics_service.reports import exports
+from analytics_service.es.scan import PitScan
+from analytics_service.exports import stream, writers
 from tests.conftest import generate_records, headers, ingest_records
 
 SALE_STATUSES = {"paid", "processing", "shipped", "delivered", "refunded"}
@@ -36,7 +38,7 @@ NY = "America/New_York"
 @pytest.fixture(scope="module", autouse=True)
 def small_pages():
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(exports, "PAGE_SIZE", PAGE)
+        mp.setattr(stream, "PAGE_SIZE", PAGE)
         yield
 
 
@@ -364,7 +366,7 @@ def test_csv_money_has_two_decimals(client, records):
 
 
 def test_xlsx_layout_and_sheets_of_at_most_the_row_limit(client, records, monkeypatch):
-    monkeypatch.setattr(exports, "XLSX_MAX_ROWS", 100)
+    monkeypatch.setattr(writers, "XLSX_MAX_ROWS", 100)
     r = export(client, "orders", "xlsx", **ALL)
     assert int(r.headers["content-length"]) == len(r.content)
     workbook = openpyxl.load_workbook(io.BytesIO(r.content))
@@ -441,7 +443,7 @@ def live_server(settings):
 @pytest.fixture
 def slow_pages(monkeypatch):
     """Pages of 5 documents, each fetched 0.2 s late: a whole export takes tens of seconds."""
-    original = exports.PitScan.page
+    original = PitScan.page
 
     async def page(self, after):
         if after is not None:
@@ -449,8 +451,8 @@ def slow_pages(monkeypatch):
             await asyncio.sleep(0.2)
         return await original(self, after)
 
-    monkeypatch.setattr(exports, "PAGE_SIZE", 5)
-    monkeypatch.setattr(exports.PitScan, "page", page)
+    monkeypatch.setattr(stream, "PAGE_SIZE", 5)
+    monkeypatch.setattr(PitScan, "page", page)
 
 
 def test_client_disconnect_mid_stream_closes_the_point_in_time(records, es, prefix, live_server, slow_pages):
