@@ -35,13 +35,13 @@ from tqdm import tqdm  # noqa: E402
 
 from bench_common import start_server, stop_server, wait_ready  # noqa: E402
 from analytics_service.config import Settings  # noqa: E402
+from analytics_service.devtools.sample_data import SampleConfig, generate  # noqa: E402
 from analytics_service.es.bulk import BulkAction, BulkWriter  # noqa: E402
 from analytics_service.es.client import make_async_client  # noqa: E402
 from analytics_service.es.indices import IndexNames, setup_indices  # noqa: E402
 from analytics_service.ingest import documents as docs  # noqa: E402
 from analytics_service.ingest.schemas import Activity, Event, Order  # noqa: E402
 from analytics_service.ingest.service import Ingestor  # noqa: E402
-from analytics_service.sample_data import SampleConfig, generate  # noqa: E402
 
 KINDS = {  # generator kind -> (route, envelope key, model)
     "orders": ("/api/v1/analytics/orders/index", "orders", Order),

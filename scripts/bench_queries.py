@@ -60,9 +60,9 @@ from analytics_service.analytics.params import CommonParams, parse_common  # noq
 from analytics_service.analytics.runner import QueryContext  # noqa: E402
 from analytics_service.auth import Principal  # noqa: E402
 from analytics_service.config import Settings  # noqa: E402
+from analytics_service.devtools.sample_data import DirectSink, SampleConfig, ingest  # noqa: E402
 from analytics_service.es.client import make_async_client  # noqa: E402
 from analytics_service.es.indices import FAMILIES, IndexFamily, IndexNames  # noqa: E402
-from analytics_service.sample_data import DirectSink, SampleConfig, ingest  # noqa: E402
 
 FULL_ORDERS = 1_000_000
 BASE_PREFIX = "bench-queries"

@@ -1,6 +1,6 @@
 """Shared fixtures: one real Elasticsearch node per session, one index prefix per module.
 
-The node is the project's own local node (`analytics_service.es.local`), started once
+The node is the project's own local node (`analytics_service.devtools.local_es`), started once
 and reused when it already runs (e.g. the Quick start's on port 9200). Set
 ELASTICSEARCH_URL (and credentials) to test against another cluster instead.
 """
@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 
 from analytics_service.app import create_app
 from analytics_service.config import Settings
-from analytics_service.es import local
+from analytics_service.devtools import local_es as local
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -157,8 +157,8 @@ INGEST_ROUTES = {
 
 
 def generate_records(**config) -> dict[str, list[dict]]:
-    """All records of a generated store, by kind (see analytics_service.sample_data)."""
-    from analytics_service.sample_data import SampleConfig, generate
+    """All records of a generated store, by kind (see analytics_service.devtools.sample_data)."""
+    from analytics_service.devtools.sample_data import SampleConfig, generate
 
     out: dict[str, list[dict]] = {kind: [] for kind in INGEST_ROUTES}
     for kind, batch in generate(SampleConfig(**config)):

@@ -35,8 +35,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import OperationalError
 
 from analytics_service.app import create_app
+from analytics_service.devtools import local_es as local
 from analytics_service.errors import ApiError
-from analytics_service.es import local
 from analytics_service.redis_client import CircuitBreaker, RedisUnavailable
 from analytics_service.reports.failures import backoff_seconds, classify, final_message
 from tests.conftest import headers, make_settings, report_row

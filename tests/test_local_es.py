@@ -1,4 +1,4 @@
-"""Tests of the local Elasticsearch manager (analytics_service.es.local).
+"""Tests of the local Elasticsearch manager (analytics_service.devtools.local_es).
 
 The last test starts a real node on port 9299 under data/test-local-es, sharing
 the cached distribution zip of data/elasticsearch/dist.
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from analytics_service.es import local
+from analytics_service.devtools import local_es as local
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST_PORT = 9299

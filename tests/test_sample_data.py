@@ -21,7 +21,17 @@ import orjson
 import pytest
 from elasticsearch import Elasticsearch
 
-from analytics_service import sample_data
+from analytics_service.devtools import sample_data
+from analytics_service.devtools.sample_data import (
+    BATCH_SIZE,
+    KINDS,
+    DirectSink,
+    HttpSink,
+    SampleConfig,
+    SinkError,
+    generate,
+    ingest,
+)
 from analytics_service.ingest.schemas import (
     ACTIVITY_TYPES,
     SALE_STATUSES,
@@ -31,16 +41,6 @@ from analytics_service.ingest.schemas import (
     Order,
     Product,
     normalise_query,
-)
-from analytics_service.sample_data import (
-    BATCH_SIZE,
-    KINDS,
-    DirectSink,
-    HttpSink,
-    SampleConfig,
-    SinkError,
-    generate,
-    ingest,
 )
 from tests.conftest import headers
 
