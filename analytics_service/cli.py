@@ -9,6 +9,8 @@ import logging
 import os
 import sys
 
+from pydantic import ValidationError
+
 from .config import Settings
 
 # Keys the `dev` command uses when API_KEYS is not set: local development only.
@@ -22,6 +24,7 @@ DEV_API_KEYS = [
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    Settings()  # fail here, with main's message, on bad settings (the app factory builds its own)
     uvicorn.run("analytics_service.app:create_app", factory=True, host=args.host, port=args.port,
                 log_level=args.log_level)
     return 0
@@ -66,13 +69,13 @@ def cmd_worker(_: argparse.Namespace) -> int:
 
 
 def cmd_es(args: argparse.Namespace) -> int:
-    from .es import local
+    from .devtools import local_es
 
-    return local.main(args.rest)
+    return local_es.main(args.rest)
 
 
 def cmd_seed(args: argparse.Namespace) -> int:
-    from . import sample_data
+    from .devtools import sample_data
 
     return sample_data.main(args.rest)
 
@@ -85,16 +88,19 @@ def cmd_import_csv(args: argparse.Namespace) -> int:
 
 def cmd_dev(args: argparse.Namespace) -> int:
     """Quick start: local Elasticsearch, indices, sample data, API on 127.0.0.1:8000."""
-    from .es import local
+    from .devtools import local_es
 
-    node = local.start(port=args.es_port)
+    node = local_es.start(port=args.es_port)
     print(f"Elasticsearch at {node.url}", flush=True)
     os.environ.setdefault("ELASTICSEARCH_URL", node.url)
+    # The Quick start is local development: the default SIGNING_SECRET is accepted (README "Settings").
+    os.environ.setdefault("APP_ENV", "development")
     if not os.environ.get("API_KEYS"):
         os.environ["API_KEYS"] = json.dumps(DEV_API_KEYS)
-        print("API keys (local development): " + ", ".join(f"{k['key']} ({'/'.join(k['scopes'])})" for k in DEV_API_KEYS))
+        keys = ", ".join(f"{k['key']} ({'/'.join(k['scopes'])})" for k in DEV_API_KEYS)
+        print(f"API keys (local development): {keys}")
     cmd_setup(args)
-    from . import sample_data
+    from .devtools import sample_data
 
     if sample_data.main(["--if-empty", "--sink", "direct"]) != 0:
         return 1
@@ -116,8 +122,10 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--es-port", type=int, default=9200, help="port of the local Elasticsearch node")
         p.set_defaults(func=func)
 
-    sub.add_parser("setup", help="index templates, indices and the reports table (idempotent)").set_defaults(func=cmd_setup)
-    sub.add_parser("worker", help="run report jobs from the Redis queue (needs REDIS_URL)").set_defaults(func=cmd_worker)
+    sub.add_parser("setup", help="index templates, indices and the reports table (idempotent)").set_defaults(
+        func=cmd_setup)
+    sub.add_parser("worker", help="run report jobs from the Redis queue (needs REDIS_URL)").set_defaults(
+        func=cmd_worker)
 
     for name, help_text in PASSTHROUGH_HELP.items():
         sub.add_parser(name, help=help_text, add_help=False)
@@ -138,7 +146,23 @@ def main(argv: list[str] | None = None) -> int:
     # One line per Elasticsearch request is noise on a terminal.
     logging.getLogger("elastic_transport").setLevel(logging.WARNING)
     argv = list(argv if argv is not None else sys.argv[1:])
-    if argv and argv[0] in PASSTHROUGH:
-        return int(PASSTHROUGH[argv[0]](argparse.Namespace(rest=argv[1:])) or 0)
-    args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        if argv and argv[0] in PASSTHROUGH:
+            return int(PASSTHROUGH[argv[0]](argparse.Namespace(rest=argv[1:])) or 0)
+        args = build_parser().parse_args(argv)
+        return int(args.func(args) or 0)
+    except ValidationError as exc:
+        if exc.title != Settings.__name__:
+            raise
+        print(settings_error(exc), file=sys.stderr)
+        return 2
+
+
+def settings_error(exc: ValidationError) -> str:
+    """Settings that failed validation, one line each, named as in the environment; never their values."""
+    lines = ["invalid settings (see README \"Settings\"):"]
+    for error in exc.errors(include_url=False, include_input=False):
+        name = ".".join(str(part) for part in error["loc"]).upper()
+        message = error["msg"].removeprefix("Value error, ")
+        lines.append(f"  {message}" if not name or message.startswith(name) else f"  {name}: {message}")
+    return "\n".join(lines)

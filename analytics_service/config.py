@@ -1,28 +1,113 @@
-"""Settings, read from the environment or `.env` (names as in API.md)."""
+"""Settings from the environment or `.env` (README "Settings"), parsed and validated when Settings is built."""
 
 from __future__ import annotations
 
+import hashlib
+import ipaddress
 import json
-from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import ErrorDetails
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .ingest.limits import check_store_id
 
 LOCAL_ES_URL = "http://127.0.0.1:9200"
+# Accepted only in local development (README "Settings": APP_ENV).
+DEFAULT_SIGNING_SECRET = "change-me"
+
+Scope = Literal["ingest", "read", "reports", "admin"]
+
+
+class ApiKeyConfig(BaseModel):
+    """One entry of API_KEYS (README "Auth"); the key is a secret, never shown in a repr or an error."""
+
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+
+    key: SecretStr
+    scopes: list[Scope]
+    store_id: str | None = None
+    name: str | None = None
+
+    @field_validator("key")
+    @classmethod
+    def _key_format(cls, v: SecretStr) -> SecretStr:
+        key = v.get_secret_value()
+        if key.startswith("sha256:"):
+            digest = key.removeprefix("sha256:")
+            if len(digest) != 64 or any(c not in "0123456789abcdefABCDEF" for c in digest):
+                raise ValueError("a sha256: key must carry 64 hex digits")
+        elif len(key) < 8:
+            raise ValueError("keys must be at least 8 characters")
+        return v
+
+    @field_validator("store_id")
+    @classmethod
+    def _store_id_syntax(cls, v: str | None) -> str | None:
+        # The same rule as a record's store_id: a key bound to `acme:eu` could write ids that collide.
+        return None if v is None else check_store_id(v)
+
+    @property
+    def digest(self) -> str:
+        key = self.key.get_secret_value()
+        if key.startswith("sha256:"):
+            return key.removeprefix("sha256:").lower()
+        return hashlib.sha256(key.encode()).hexdigest()
+
+
+_API_KEY_LIST = TypeAdapter(list[ApiKeyConfig])
+
+
+def _check_zone(zone: str) -> str:
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # OSError: a folder such as "America"
+        raise ValueError(f"unknown time zone {zone!r}") from exc
+    return zone
+
+
+def _json_setting(name: str, value: str) -> Any:
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{name} is not valid JSON ({exc})") from None
+
+
+def _is_loopback(host: str | None) -> bool:
+    if host is None:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+    # hide_input_in_errors: a bad API_KEYS entry must not print its key (or the whole list) in the start-up error.
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True, hide_input_in_errors=True)
 
+    # `development` or `production`; unset: development when every service is on this machine (see
+    # is_local_development). Only development accepts the default SIGNING_SECRET.
+    app_env: Literal["development", "production"] | None = None
     elasticsearch_url: str = LOCAL_ES_URL
     elasticsearch_username: str | None = None
-    elasticsearch_password: str | None = None
-    elasticsearch_api_key: str | None = None
+    elasticsearch_password: SecretStr | None = None
+    elasticsearch_api_key: SecretStr | None = None
     elasticsearch_timeout: float = 30.0
     # Where `es start` keeps the local node; its generated password is used when
     # no credentials are configured and the URL is a local one.
@@ -37,13 +122,15 @@ class Settings(BaseSettings):
     redis_cooldown_seconds: float = Field(default=5.0, gt=0)
     database_url: str = "sqlite:///./data/analytics.db"
     reports_dir: Path = Path("data/reports")
-    api_keys: str | None = Field(default=None, description="JSON list or @path to a JSON file")
+    # API_KEYS: a JSON list, or `@path` to a JSON file holding one (README "Auth"); NoDecode: parsed below.
+    api_keys: Annotated[list[ApiKeyConfig], NoDecode] = Field(default_factory=list,
+                                                              description="JSON list or @path to a JSON file")
     default_timezone: str = "UTC"
-    # Optional JSON map store_id -> IANA zone; stores not listed use default_timezone.
-    store_timezones: str | None = None
+    # STORE_TIMEZONES: a JSON map store_id -> IANA zone; stores not listed use default_timezone.
+    store_timezones: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
     default_store_id: str = "default"
     base_currency: str = "USD"
-    signing_secret: str = "change-me"
+    signing_secret: SecretStr = SecretStr(DEFAULT_SIGNING_SECRET)
 
     # Ingest limits (API.md: 5,000 records and 10 MB per batch).
     max_batch_records: int = 5000
@@ -59,6 +146,13 @@ class Settings(BaseSettings):
     cache_ttl_seconds: int = 300
     # Reports (and their files and download links) expire this long after they are requested.
     report_ttl_hours: float = Field(default=168, gt=0)
+
+    @field_validator("app_env", mode="before")
+    @classmethod
+    def _app_env_case(cls, v: object) -> object:
+        if isinstance(v, str):
+            return v.strip().lower() or None
+        return v
 
     @field_validator("index_prefix")
     @classmethod
@@ -78,35 +172,92 @@ class Settings(BaseSettings):
     @field_validator("default_timezone")
     @classmethod
     def _valid_zone(cls, v: str) -> str:
-        try:
-            ZoneInfo(v)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {v!r}") from exc
-        return v
+        return _check_zone(v)
 
-    @cached_property
-    def store_timezone_map(self) -> dict[str, str]:
-        if not self.store_timezones:
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _parse_api_keys(cls, v: object) -> list[ApiKeyConfig]:
+        if v is None or v == "":
+            return []
+        if isinstance(v, str):
+            text = v
+            if v.startswith("@"):
+                path = Path(v[1:])
+                try:
+                    text = path.read_text()
+                except OSError as exc:
+                    raise ValueError(f"API_KEYS: cannot read {path}: {exc.strerror or exc}") from None
+            v = _json_setting("API_KEYS", text)
+        try:
+            keys = _API_KEY_LIST.validate_python(v)
+        except ValidationError as exc:
+            raise ValueError("; ".join(_api_key_error(e) for e in exc.errors(include_input=False))) from None
+        seen: dict[str, int] = {}
+        for i, entry in enumerate(keys):
+            if entry.digest in seen:
+                raise ValueError(f"API_KEYS entries {seen[entry.digest]} and {i} have the same key")
+            seen[entry.digest] = i
+        return keys
+
+    @field_validator("store_timezones", mode="before")
+    @classmethod
+    def _parse_store_timezones(cls, v: object) -> dict[str, str]:
+        if v is None or v == "":
             return {}
-        data = json.loads(self.store_timezones)
-        for zone in data.values():
-            ZoneInfo(zone)
-        return {str(k): str(v) for k, v in data.items()}
+        data = _json_setting("STORE_TIMEZONES", v) if isinstance(v, str) else v
+        if not isinstance(data, dict):
+            raise ValueError('STORE_TIMEZONES must be a JSON object {"store_id": "IANA zone", ...}')
+        for store, zone in data.items():
+            try:
+                check_store_id(store)
+            except ValueError as exc:
+                raise ValueError(f"STORE_TIMEZONES: store id {store!r} {exc}") from None
+            if not isinstance(zone, str):
+                raise ValueError(f"STORE_TIMEZONES: the zone of store {store!r} must be a string")
+            try:
+                _check_zone(zone)
+            except ValueError as exc:
+                raise ValueError(f"STORE_TIMEZONES: {exc} for store {store!r}") from None
+        return data
+
+    @model_validator(mode="after")
+    def _no_default_secret_outside_development(self) -> Settings:
+        if self.signing_secret.get_secret_value() in ("", DEFAULT_SIGNING_SECRET) and not self.is_local_development:
+            raise ValueError(
+                f"SIGNING_SECRET must be set: the default {DEFAULT_SIGNING_SECRET!r} (or an empty one) is accepted "
+                "only in local development (APP_ENV=development, or APP_ENV unset and Elasticsearch, the database and "
+                "Redis all on this machine). Set SIGNING_SECRET to a long random value, e.g. the output of "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`")
+        return self
+
+    @property
+    def is_local_development(self) -> bool:
+        """APP_ENV, else whether every configured service (Elasticsearch, database, Redis) is on this machine."""
+        if self.app_env is not None:
+            return self.app_env == "development"
+        if not _is_loopback(urlsplit(self.elasticsearch_url).hostname):
+            return False
+        database = urlsplit(self.database_url)
+        if not database.scheme.startswith("sqlite") and database.hostname and not _is_loopback(database.hostname):
+            return False
+        redis = urlsplit(self.redis_url) if self.redis_url else None
+        return redis is None or not redis.hostname or _is_loopback(redis.hostname)
 
     def store_timezone(self, store_id: str) -> ZoneInfo:
-        return ZoneInfo(self.store_timezone_map.get(store_id, self.default_timezone))
+        return ZoneInfo(self.store_timezones.get(store_id, self.default_timezone))
 
     def es_client_options(self) -> dict[str, Any]:
-        """Connection options for the elasticsearch client."""
+        """Connection options for the elasticsearch client (the only place its secrets are unwrapped)."""
         options: dict[str, Any] = {"request_timeout": self.elasticsearch_timeout}
         if self.elasticsearch_api_key:
-            options["api_key"] = self.elasticsearch_api_key
+            options["api_key"] = self.elasticsearch_api_key.get_secret_value()
         elif self.elasticsearch_username:
-            options["basic_auth"] = (self.elasticsearch_username, self.elasticsearch_password or "")
+            password = self.elasticsearch_password.get_secret_value() if self.elasticsearch_password else ""
+            options["basic_auth"] = (self.elasticsearch_username, password)
         else:
-            password = self._local_node_password()
-            if password:
-                options["basic_auth"] = ("elastic", password)
+            local_password = self._local_node_password()
+            if local_password:
+                options["basic_auth"] = ("elastic", local_password)
         return options
 
     def _local_node_password(self) -> str | None:
@@ -116,5 +267,10 @@ class Settings(BaseSettings):
         return path.read_text().strip() if path.is_file() else None
 
 
-def get_settings() -> Settings:
-    return Settings()
+def _api_key_error(error: ErrorDetails) -> str:
+    """One pydantic error of API_KEYS as `API_KEYS entry 1, scopes.0: <message>` (never the entry's input)."""
+    loc = list(error["loc"])
+    where = "API_KEYS" if not loc else f"API_KEYS entry {loc[0]}"
+    if len(loc) > 1:
+        where += ", " + ".".join(str(part) for part in loc[1:])
+    return f"{where}: {str(error['msg']).removeprefix('Value error, ')}"
