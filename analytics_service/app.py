@@ -18,14 +18,15 @@ from .config import Settings
 from .errors import install_error_handlers
 from .es.client import make_async_client
 from .es.indices import IndexGuard, IndexNames
+from .exports.router import router as exports_router
 from .health import router as health_router
 from .http_middleware import CatchAllMiddleware, JsonBodyOnlyMiddleware
 from .ingest.router import router as ingest_router
 from .ingest.service import Ingestor
 from .openapi import custom_openapi, errors
 from .redis_client import make_breaker, make_redis
-from .reports.exports import router as exports_router
 from .reports.router import router as reports_router
+from .reports.router import signed_links
 from .reports.service import start_reports
 
 log = logging.getLogger(__name__)
@@ -77,7 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.keyring = KeyRing.from_setting(settings.api_keys)
+    app.state.keyring = KeyRing(settings.api_keys)  # parsed and validated by Settings
     if not len(app.state.keyring):
         log.warning("API_KEYS is empty: every endpoint that needs a key will answer 401")
     install_error_handlers(app)
@@ -89,6 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ingest_router, responses=errors(413, 502, 503))
     for router in ANALYTICS_ROUTERS:
         app.include_router(router, responses=errors(502, 503))
+    app.include_router(signed_links, responses=errors(503))
     app.include_router(reports_router, responses=errors(503))
     app.include_router(exports_router, responses=errors(502, 503))
     app.openapi = lambda: custom_openapi(app)  # type: ignore[method-assign]

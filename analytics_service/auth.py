@@ -1,54 +1,20 @@
-"""API keys from `API_KEYS`: scopes and store binding (API.md "Auth")."""
+"""API keys from `API_KEYS` (parsed by config.Settings): scopes and store binding (README "Auth")."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import json
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Annotated, Literal
+from functools import cache
+from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 from fastapi.security import APIKeyHeader
-from pydantic import BaseModel, ConfigDict, TypeAdapter, field_validator
 
+from . import dependencies
+from .config import ApiKeyConfig, Scope
 from .errors import ApiError
-from .ingest.limits import check_store_id
-
-Scope = Literal["ingest", "read", "reports", "admin"]
-
-
-class ApiKeyConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    key: str
-    scopes: list[Scope]
-    store_id: str | None = None
-    name: str | None = None
-
-    @field_validator("key")
-    @classmethod
-    def _key_format(cls, v: str) -> str:
-        if v.startswith("sha256:"):
-            digest = v.removeprefix("sha256:")
-            if len(digest) != 64 or any(c not in "0123456789abcdefABCDEF" for c in digest):
-                raise ValueError("a sha256: key must carry 64 hex digits")
-        elif len(v) < 8:
-            raise ValueError("keys must be at least 8 characters")
-        return v
-
-    @field_validator("store_id")
-    @classmethod
-    def _store_id_syntax(cls, v: str | None) -> str | None:
-        # The same rule as a record's store_id: a key bound to `acme:eu` could write ids that collide.
-        return None if v is None else check_store_id(v)
-
-    @property
-    def digest(self) -> str:
-        if self.key.startswith("sha256:"):
-            return self.key.removeprefix("sha256:").lower()
-        return hashlib.sha256(self.key.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -65,17 +31,10 @@ class Principal:
 
 
 class KeyRing:
-    def __init__(self, keys: list[ApiKeyConfig]) -> None:
-        self._by_digest = {k.digest: k for k in keys}
+    """The keys of API_KEYS, as Settings parsed and validated them (`KeyRing(settings.api_keys)`)."""
 
-    @classmethod
-    def from_setting(cls, value: str | None) -> KeyRing:
-        """Parse API_KEYS: a JSON list, or `@path` to a file holding one."""
-        if not value:
-            return cls([])
-        text = Path(value[1:]).read_text() if value.startswith("@") else value
-        keys = TypeAdapter(list[ApiKeyConfig]).validate_python(json.loads(text))
-        return cls(keys)
+    def __init__(self, keys: Iterable[ApiKeyConfig]) -> None:
+        self._by_digest = {k.digest: k for k in keys}
 
     def __len__(self) -> int:
         return len(self._by_digest)
@@ -94,13 +53,19 @@ class KeyRing:
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key (see API_KEYS)")
 
 
-def require(scope: Scope):
-    """Dependency: the caller's Principal, with `scope` (or admin)."""
+@cache
+def require(scope: Scope) -> Callable[..., Awaitable[Principal]]:
+    """Dependency: the caller's Principal, with `scope` (or admin).
 
-    async def dependency(request: Request, key: Annotated[str | None, Depends(api_key_header)]) -> Principal:
+    One dependency per scope (cached), so a router that declares `Depends(require(scope))`
+    and a route parameter asking for the same Principal authenticate once per request.
+    """
+
+    async def dependency(ring: Annotated[KeyRing, Depends(dependencies.keyring)],
+                         key: Annotated[str | None, Depends(api_key_header)]) -> Principal:
         if not key:
             raise ApiError(401, "missing X-API-Key header", headers={"WWW-Authenticate": "ApiKey"})
-        principal = request.app.state.keyring.authenticate(key)
+        principal = ring.authenticate(key)
         if principal is None:
             raise ApiError(401, "unknown API key", headers={"WWW-Authenticate": "ApiKey"})
         if not principal.has(scope):
@@ -108,6 +73,11 @@ def require(scope: Scope):
         return principal
 
     return dependency
+
+
+ReadKey = Annotated[Principal, Depends(require("read"))]
+IngestKey = Annotated[Principal, Depends(require("ingest"))]
+ReportsKey = Annotated[Principal, Depends(require("reports"))]
 
 
 def resolve_store(principal: Principal, requested: str | None) -> str | None:

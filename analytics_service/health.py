@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from elasticsearch import ApiError as ESApiError
+from elasticsearch import AsyncElasticsearch, ConnectionTimeout
 from elasticsearch import ConnectionError as ESConnectionError
-from elasticsearch import ConnectionTimeout
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import text
+from sqlalchemy.engine import Engine
 
-from .auth import Principal, require
+from .auth import ReadKey
+from .dependencies import BreakerDep, DatabaseDep, EsDep, NamesDep, RedisDep
 from .es.indices import template_status
+from .redis_client import CircuitBreaker
 
 router = APIRouter(tags=["health"])
 
@@ -54,25 +57,23 @@ _ES_DOWN = (ESConnectionError, ConnectionTimeout, ESApiError)
 _ES_CHECK_TIMEOUT = 3.0
 
 
-def _es(request: Request) -> Any:
-    return request.app.state.es.options(request_timeout=_ES_CHECK_TIMEOUT)
+def _es(es: AsyncElasticsearch) -> AsyncElasticsearch:
+    return es.options(request_timeout=_ES_CHECK_TIMEOUT)
 
 
-async def _elasticsearch_state(request: Request) -> CheckState:
+async def _elasticsearch_state(es: AsyncElasticsearch) -> CheckState:
     try:
-        await _es(request).cluster.health(timeout="2s")
+        await _es(es).cluster.health(timeout="2s")
         return "ok"
     except _ES_DOWN:
         return "unavailable"
 
 
-async def _redis_state(request: Request) -> CheckState:
+async def _redis_state(redis: Any, breaker: CircuitBreaker) -> CheckState:
     """Through the breaker: while it is open the answer is `unavailable` at once; otherwise
     a PING that waits REDIS_TIMEOUT_SECONDS at most (and opens the breaker when it fails)."""
-    redis = request.app.state.redis
     if redis is None:
         return "not_configured"
-    breaker = request.app.state.redis_breaker
     try:
         await asyncio.wait_for(breaker.call(redis.ping), timeout=2)
         return "ok"
@@ -80,14 +81,14 @@ async def _redis_state(request: Request) -> CheckState:
         return "unavailable"
 
 
-def _database_ping(engine) -> None:
+def _database_ping(engine: Engine) -> None:
     with engine.connect() as conn:
         conn.execute(text("SELECT 1"))
 
 
-async def _database_state(request: Request) -> CheckState:
+async def _database_state(engine: Engine) -> CheckState:
     try:
-        await asyncio.wait_for(asyncio.to_thread(_database_ping, request.app.state.db_engine), timeout=3)
+        await asyncio.wait_for(asyncio.to_thread(_database_ping, engine), timeout=3)
         return "ok"
     except Exception:
         return "unavailable"
@@ -95,10 +96,11 @@ async def _database_state(request: Request) -> CheckState:
 
 @router.get("/health", response_model=Health, summary="Liveness and dependency checks (no key needed)",
             responses={503: {"model": Health, "description": "a dependency is unavailable"}})
-async def health(request: Request) -> JSONResponse:
-    es, redis, db = await asyncio.gather(_elasticsearch_state(request), _redis_state(request), _database_state(request))
-    checks = HealthChecks(elasticsearch=es, redis=redis, database=db)
-    ok = all(state != "unavailable" for state in (es, redis, db))
+async def health(es: EsDep, redis: RedisDep, breaker: BreakerDep, engine: DatabaseDep) -> JSONResponse:
+    es_state, redis_state, db_state = await asyncio.gather(
+        _elasticsearch_state(es), _redis_state(redis, breaker), _database_state(engine))
+    checks = HealthChecks(elasticsearch=es_state, redis=redis_state, database=db_state)
+    ok = all(state != "unavailable" for state in (es_state, redis_state, db_state))
     body = Health(status="ok" if ok else "degraded", checks=checks)
     return JSONResponse(body.model_dump(), status_code=200 if ok else 503)
 
@@ -107,15 +109,13 @@ async def health(request: Request) -> JSONResponse:
             summary="Cluster status, version and index template state",
             responses={503: {"model": ElasticsearchHealth,
                              "description": "Elasticsearch does not answer: the same body, status `unavailable`"}})
-async def elasticsearch_health(
-    request: Request, _: Annotated[Principal, Depends(require("read"))]
-) -> ElasticsearchHealth | JSONResponse:
-    es = _es(request)
+async def elasticsearch_health(_: ReadKey, client: EsDep, names: NamesDep) -> ElasticsearchHealth | JSONResponse:
+    es = _es(client)
     try:
         # Not `GET /`: the minimal distribution has no root endpoint.
         cluster, nodes = await asyncio.gather(
             es.cluster.health(timeout="2s"), es.nodes.info(node_id="_local", filter_path="nodes.*.version"))
-        templates = await template_status(es, request.app.state.names)
+        templates = await template_status(es, names)
     except _ES_DOWN:
         return JSONResponse(ElasticsearchHealth(status="unavailable").model_dump(), status_code=503)
     versions = [node["version"] for node in nodes.get("nodes", {}).values()]

@@ -34,7 +34,6 @@ MAX_DURATION_MS = 365 * 24 * 3600 * 1000  # one year, mapped as `long`
 # Elasticsearch limits `_id` to 512 bytes. The longest stored id is an order line's
 # `<store>:<order_id>:<line>`: 64 + 1 + 256 + 1 + 4 = 326 bytes.
 MAX_ID_BYTES = 256
-MAX_ES_ID_BYTES = 512
 STORE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 _STORE_ID = re.compile(STORE_ID_PATTERN)
 # Control, format (bidi, zero-width, BOM), line/paragraph separators, surrogates, private use.

@@ -12,27 +12,18 @@ from typing import Annotated, Any, Literal
 import orjson
 from fastapi import APIRouter, Depends, Query, Request
 
-from ..auth import Principal, require
+from ..auth import IngestKey, require
+from ..config import Settings
+from ..dependencies import IngestorDep, SettingsDep
 from ..errors import ApiError
 from .schemas import ActivityBatch, Event, EventBatch, ExpenseBatch, IngestResponse, OrderBatch, ProductBatch
-from .service import Ingestor
 
-router = APIRouter(prefix="/api/v1/analytics", tags=["ingest"])
+router = APIRouter(prefix="/api/v1/analytics", tags=["ingest"], dependencies=[Depends(require("ingest"))])
 
 Refresh = Annotated[
     Literal["wait_for", "true", "false"] | None,
     Query(description="`wait_for`: respond once the records are searchable"),
 ]
-IngestKey = Annotated[Principal, Depends(require("ingest"))]
-
-
-async def get_ingestor(request: Request) -> Ingestor:
-    await request.app.state.index_guard.ensure()
-    return request.app.state.ingestor
-
-
-IngestorDep = Annotated[Ingestor, Depends(get_ingestor)]
-
 
 def request_body(schema: str, example: dict[str, Any]) -> dict[str, Any]:
     """OpenAPI requestBody pointing at a schema the app adds to components."""
@@ -40,9 +31,9 @@ def request_body(schema: str, example: dict[str, Any]) -> dict[str, Any]:
         "schema": {"$ref": f"#/components/schemas/{schema}"}, "example": example}}}}
 
 
-async def read_json(request: Request) -> Any:
-    """The body as JSON; 413 past the byte limit (checked before and while reading)."""
-    limit = request.app.state.settings.max_body_bytes
+async def read_json(request: Request, settings: Settings) -> Any:
+    """The body as JSON; 413 past MAX_BODY_BYTES (checked before and while reading)."""
+    limit = settings.max_body_bytes
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise ApiError(413, f"request body exceeds {limit} bytes")
@@ -59,7 +50,7 @@ async def read_json(request: Request) -> Any:
         raise ApiError(400, f"request body is not valid JSON: {exc}", code="invalid_json") from exc
 
 
-def records_in(request: Request, body: Any, key: str) -> list[Any]:
+def records_in(settings: Settings, body: Any, key: str) -> list[Any]:
     """The list under `key` in a `{"<key>": [...]}` envelope, checked for shape and size."""
     if not isinstance(body, dict):
         raise ApiError(422, f"body must be a JSON object with a '{key}' list", details=[{"field": key, "message": "required"}])
@@ -70,7 +61,7 @@ def records_in(request: Request, body: Any, key: str) -> list[Any]:
     records = body.get(key)
     if not isinstance(records, list):
         raise ApiError(422, f"'{key}' must be a list", details=[{"field": key, "message": "must be a list"}])
-    limit = request.app.state.settings.max_batch_records
+    limit = settings.max_batch_records
     if len(records) > limit:
         raise ApiError(413, f"a batch may hold at most {limit} records; this one has {len(records)}")
     return records
@@ -108,38 +99,43 @@ EXPENSE_EXAMPLE = {"expenses": [{"expense_id": "x-1", "date": "2026-11-20", "cat
 
 @router.post("/orders/index", response_model=IngestResponse, openapi_extra=request_body("OrderBatch", ORDER_EXAMPLE),
              summary="Index orders (upsert; an older state never overwrites a newer one)")
-async def index_orders(request: Request, principal: IngestKey, ingestor: IngestorDep, refresh: Refresh = None) -> IngestResponse:
-    records = records_in(request, await read_json(request), "orders")
+async def index_orders(request: Request, principal: IngestKey, ingestor: IngestorDep, settings: SettingsDep,
+                       refresh: Refresh = None) -> IngestResponse:
+    records = records_in(settings, await read_json(request, settings), "orders")
     return answer(await ingestor.orders(records, principal.store_id, refresh))
 
 
 @router.post("/events/track", response_model=IngestResponse,
              openapi_extra=request_body("EventOrEventBatch", EVENT_EXAMPLE),
              summary="Track one event, or a batch as {\"events\": [...]}")
-async def track_events(request: Request, principal: IngestKey, ingestor: IngestorDep, refresh: Refresh = None) -> IngestResponse:
-    body = await read_json(request)
-    records = records_in(request, body, "events") if isinstance(body, dict) and "events" in body else [body]
+async def track_events(request: Request, principal: IngestKey, ingestor: IngestorDep, settings: SettingsDep,
+                       refresh: Refresh = None) -> IngestResponse:
+    body = await read_json(request, settings)
+    records = records_in(settings, body, "events") if isinstance(body, dict) and "events" in body else [body]
     return answer(await ingestor.events(records, principal.store_id, refresh))
 
 
 @router.post("/user-activity/index", response_model=IngestResponse,
              openapi_extra=request_body("ActivityBatch", ACTIVITY_EXAMPLE), summary="Index user activity")
-async def index_activity(request: Request, principal: IngestKey, ingestor: IngestorDep, refresh: Refresh = None) -> IngestResponse:
-    records = records_in(request, await read_json(request), "activities")
+async def index_activity(request: Request, principal: IngestKey, ingestor: IngestorDep, settings: SettingsDep,
+                         refresh: Refresh = None) -> IngestResponse:
+    records = records_in(settings, await read_json(request, settings), "activities")
     return answer(await ingestor.activities(records, principal.store_id, refresh))
 
 
 @router.post("/products/index", response_model=IngestResponse,
              openapi_extra=request_body("ProductBatch", PRODUCT_EXAMPLE), summary="Index catalog products (upsert)")
-async def index_products(request: Request, principal: IngestKey, ingestor: IngestorDep, refresh: Refresh = None) -> IngestResponse:
-    records = records_in(request, await read_json(request), "products")
+async def index_products(request: Request, principal: IngestKey, ingestor: IngestorDep, settings: SettingsDep,
+                         refresh: Refresh = None) -> IngestResponse:
+    records = records_in(settings, await read_json(request, settings), "products")
     return answer(await ingestor.products(records, principal.store_id, refresh))
 
 
 @router.post("/expenses/index", response_model=IngestResponse,
              openapi_extra=request_body("ExpenseBatch", EXPENSE_EXAMPLE), summary="Index expenses (upsert)")
-async def index_expenses(request: Request, principal: IngestKey, ingestor: IngestorDep, refresh: Refresh = None) -> IngestResponse:
-    records = records_in(request, await read_json(request), "expenses")
+async def index_expenses(request: Request, principal: IngestKey, ingestor: IngestorDep, settings: SettingsDep,
+                         refresh: Refresh = None) -> IngestResponse:
+    records = records_in(settings, await read_json(request, settings), "expenses")
     return answer(await ingestor.expenses(records, principal.store_id, refresh))
 
 

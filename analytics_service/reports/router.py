@@ -15,12 +15,16 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..auth import Principal, require
+from .. import dependencies
+from ..auth import ReportsKey, require
 from .model import FORMATS, MEDIA_TYPES, REPORT_TYPES
 from .service import ReportsService, download_filename
 from .table import STATUSES, Report
 
-router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
+router = APIRouter(prefix="/api/v1/reports", tags=["reports"], dependencies=[Depends(require("reports"))])
+# Signed download links work without a key; included before `router`, whose `/{report_id}`
+# would otherwise take `/download`.
+signed_links = APIRouter(prefix="/api/v1/reports", tags=["reports"])
 
 ReportType = Literal[REPORT_TYPES]  # type: ignore[valid-type]
 Format = Literal[FORMATS]  # type: ignore[valid-type]
@@ -30,12 +34,7 @@ MAX_PAGE_SIZE = 100
 MAX_PAGE = 100_000
 
 
-def reports_service(request: Request) -> ReportsService:
-    return request.app.state.reports.service
-
-
-Service = Annotated[ReportsService, Depends(reports_service)]
-Caller = Annotated[Principal, Depends(require("reports"))]
+Service = Annotated[ReportsService, Depends(dependencies.reports_service)]
 
 
 class GenerateRequest(BaseModel):
@@ -124,7 +123,7 @@ def file_response(service: ReportsService, report: Report) -> FileResponse:
 
 @router.post("/generate", status_code=202, response_model=GenerateResponse, summary="Request a report",
              responses={422: {"description": "unknown report_type or format, or a bad parameter (named)"}})
-async def generate(body: GenerateRequest, request: Request, principal: Caller, service: Service) -> GenerateResponse:
+async def generate(body: GenerateRequest, request: Request, principal: ReportsKey, service: Service) -> GenerateResponse:
     report = await service.generate(principal, body.report_type, body.format, body.parameters, body.report_name)
     return GenerateResponse(report_id=report.report_id, status="pending",
                             status_url=str(request.url_for("report_status", report_id=report.report_id)))
@@ -132,7 +131,7 @@ async def generate(body: GenerateRequest, request: Request, principal: Caller, s
 
 @router.get("/history", response_model=HistoryResponse, summary="Reports requested, newest first")
 async def history(
-    request: Request, principal: Caller, service: Service,
+    request: Request, principal: ReportsKey, service: Service,
     status: Annotated[Status | None, Query(description="only reports in this status")] = None,
     report_type: Annotated[ReportType | None, Query(description="only reports of this type")] = None,
     store_id: Annotated[str | None, Query(description="only this store's reports (store-bound keys: always theirs)")]
@@ -146,7 +145,7 @@ async def history(
                            page_size=page_size)
 
 
-@router.get("/download", name="signed_download", summary="Download through a signed link (no key needed)",
+@signed_links.get("/download", name="signed_download", summary="Download through a signed link (no key needed)",
             response_class=FileResponse,
             responses={403: {"description": "the link was altered"}, 410: {"description": "the link or report expired"}})
 async def signed_download(
@@ -158,17 +157,17 @@ async def signed_download(
 
 @router.get("/{report_id}", name="report_status", response_model=ReportOut, summary="A report's status",
             responses={404: {"description": "no such report for this key"}})
-async def report_status(report_id: str, request: Request, principal: Caller, service: Service) -> ReportOut:
+async def report_status(report_id: str, request: Request, principal: ReportsKey, service: Service) -> ReportOut:
     return report_out(request, service, await service.visible(principal, report_id))
 
 
 @router.get("/{report_id}/download", summary="Download a completed report", response_class=FileResponse,
             responses={409: {"description": "not completed yet"}, 410: {"description": "expired"}})
-async def download(report_id: str, principal: Caller, service: Service) -> FileResponse:
+async def download(report_id: str, principal: ReportsKey, service: Service) -> FileResponse:
     return file_response(service, await service.visible(principal, report_id))
 
 
 @router.post("/{report_id}/cancel", response_model=ReportOut, summary="Cancel a pending or processing report",
              responses={409: {"description": "the report is no longer pending or processing"}})
-async def cancel(report_id: str, request: Request, principal: Caller, service: Service) -> ReportOut:
+async def cancel(report_id: str, request: Request, principal: ReportsKey, service: Service) -> ReportOut:
     return report_out(request, service, await service.cancel(principal, report_id))
