@@ -46,8 +46,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.redis_breaker = make_breaker(settings)
     app.state.cache = None
     if settings.cache_ttl_seconds > 0:
-        backend = (RedisBackend(app.state.redis, app.state.redis_breaker) if app.state.redis is not None
-                   else MemoryBackend())
+        backend = (
+            RedisBackend(app.state.redis, app.state.redis_breaker) if app.state.redis is not None else MemoryBackend()
+        )
         app.state.cache = ResponseCache(backend, namespace=settings.index_prefix, ttl=settings.cache_ttl_seconds)
         app.state.ingestor.on_written = app.state.cache.bump
     try:

@@ -9,10 +9,9 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader
 
-from . import dependencies
 from .config import ApiKeyConfig, Scope
 from .errors import ApiError
 
@@ -53,6 +52,11 @@ class KeyRing:
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key (see API_KEYS)")
 
 
+def keyring(request: Request) -> KeyRing:
+    """The keys of API_KEYS, parsed once by app.create_app."""
+    return request.app.state.keyring
+
+
 @cache
 def require(scope: Scope) -> Callable[..., Awaitable[Principal]]:
     """Dependency: the caller's Principal, with `scope` (or admin).
@@ -61,8 +65,9 @@ def require(scope: Scope) -> Callable[..., Awaitable[Principal]]:
     and a route parameter asking for the same Principal authenticate once per request.
     """
 
-    async def dependency(ring: Annotated[KeyRing, Depends(dependencies.keyring)],
-                         key: Annotated[str | None, Depends(api_key_header)]) -> Principal:
+    async def dependency(
+        ring: Annotated[KeyRing, Depends(keyring)], key: Annotated[str | None, Depends(api_key_header)]
+    ) -> Principal:
         if not key:
             raise ApiError(401, "missing X-API-Key header", headers={"WWW-Authenticate": "ApiKey"})
         principal = ring.authenticate(key)

@@ -25,8 +25,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     Settings()  # fail here, with main's message, on bad settings (the app factory builds its own)
-    uvicorn.run("analytics_service.app:create_app", factory=True, host=args.host, port=args.port,
-                log_level=args.log_level)
+    uvicorn.run(
+        "analytics_service.app:create_app", factory=True, host=args.host, port=args.port, log_level=args.log_level
+    )
     return 0
 
 
@@ -60,8 +61,11 @@ def cmd_worker(_: argparse.Namespace) -> int:
     """Run report jobs from the Redis queue until SIGTERM/SIGINT (the current job finishes or is released)."""
     settings = Settings()
     if not settings.redis_url:
-        print("REDIS_URL is not set: without Redis the API process runs report jobs in-process, "
-              "so no separate worker is needed. Set REDIS_URL to run workers.", file=sys.stderr)
+        print(
+            "REDIS_URL is not set: without Redis the API process runs report jobs in-process, "
+            "so no separate worker is needed. Set REDIS_URL to run workers.",
+            file=sys.stderr,
+        )
         return 2
     from .reports.worker import serve
 
@@ -112,8 +116,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m analytics_service", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    for name, func, help_text in (("serve", cmd_serve, "run the API"),
-                                  ("dev", cmd_dev, "local ES + setup + sample data + API (the Quick start)")):
+    for name, func, help_text in (
+        ("serve", cmd_serve, "run the API"),
+        ("dev", cmd_dev, "local ES + setup + sample data + API (the Quick start)"),
+    ):
         p = sub.add_parser(name, help=help_text)
         p.add_argument("--host", default="127.0.0.1")
         p.add_argument("--port", type=int, default=8000)
@@ -123,9 +129,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
 
     sub.add_parser("setup", help="index templates, indices and the reports table (idempotent)").set_defaults(
-        func=cmd_setup)
+        func=cmd_setup
+    )
     sub.add_parser("worker", help="run report jobs from the Redis queue (needs REDIS_URL)").set_defaults(
-        func=cmd_worker)
+        func=cmd_worker
+    )
 
     for name, help_text in PASSTHROUGH_HELP.items():
         sub.add_parser(name, help=help_text, add_help=False)
@@ -160,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def settings_error(exc: ValidationError) -> str:
     """Settings that failed validation, one line each, named as in the environment; never their values."""
-    lines = ["invalid settings (see README \"Settings\"):"]
+    lines = ['invalid settings (see README "Settings"):']
     for error in exc.errors(include_url=False, include_input=False):
         name = ".".join(str(part) for part in error["loc"]).upper()
         message = error["msg"].removeprefix("Value error, ")

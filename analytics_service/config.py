@@ -123,8 +123,9 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///./data/analytics.db"
     reports_dir: Path = Path("data/reports")
     # API_KEYS: a JSON list, or `@path` to a JSON file holding one (README "Auth"); NoDecode: parsed below.
-    api_keys: Annotated[list[ApiKeyConfig], NoDecode] = Field(default_factory=list,
-                                                              description="JSON list or @path to a JSON file")
+    api_keys: Annotated[list[ApiKeyConfig], NoDecode] = Field(
+        default_factory=list, description="JSON list or @path to a JSON file"
+    )
     default_timezone: str = "UTC"
     # STORE_TIMEZONES: a JSON map store_id -> IANA zone; stores not listed use default_timezone.
     store_timezones: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
@@ -158,7 +159,7 @@ class Settings(BaseSettings):
     @classmethod
     def _prefix_is_index_safe(cls, v: str) -> str:
         if not v or v != v.lower() or any(c in v for c in ' "*\\<|,>/?#:') or v.startswith(("-", "_", "+")):
-            raise ValueError("INDEX_PREFIX must be lower case without spaces or any of \" * \\ < | , > / ? # :")
+            raise ValueError('INDEX_PREFIX must be lower case without spaces or any of " * \\ < | , > / ? # :')
         return v
 
     @field_validator("default_store_id")
@@ -227,7 +228,8 @@ class Settings(BaseSettings):
                 f"SIGNING_SECRET must be set: the default {DEFAULT_SIGNING_SECRET!r} (or an empty one) is accepted "
                 "only in local development (APP_ENV=development, or APP_ENV unset and Elasticsearch, the database and "
                 "Redis all on this machine). Set SIGNING_SECRET to a long random value, e.g. the output of "
-                "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`")
+                "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+            )
         return self
 
     @property

@@ -2,13 +2,13 @@
 
 Routes never read `request.app.state` themselves; they ask for `SettingsDep`, `EsDep`, ...
 so each route's signature says what it uses, and a test can override one provider
-(`app.dependency_overrides`). Modules this one would import in a cycle (auth, reports)
-declare their alias next to their type, from the provider here.
+(`app.dependency_overrides`). The key ring's provider is auth.keyring and the reports
+service's is reports.service.reports_service: next to their types, which import from here.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 from elasticsearch import AsyncElasticsearch
 from fastapi import Depends, Request
@@ -20,36 +20,28 @@ from .es.indices import IndexGuard, IndexNames
 from .ingest.service import Ingestor
 from .redis_client import CircuitBreaker
 
-if TYPE_CHECKING:
-    from .auth import KeyRing
-    from .reports.service import ReportsService
-
 
 def settings(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
-
-
-def keyring(request: Request) -> KeyRing:
-    return request.app.state.keyring  # type: ignore[no-any-return]
+    return request.app.state.settings
 
 
 def elasticsearch(request: Request) -> AsyncElasticsearch:
-    return request.app.state.es  # type: ignore[no-any-return]
+    return request.app.state.es
 
 
 def index_names(request: Request) -> IndexNames:
-    return request.app.state.names  # type: ignore[no-any-return]
+    return request.app.state.names
 
 
 def response_cache(request: Request) -> ResponseCache | None:
-    return request.app.state.cache  # type: ignore[no-any-return]
+    return request.app.state.cache
 
 
 async def ready_ingestor(request: Request) -> Ingestor:
     """The ingestor, once the index templates are checked (installed with AUTO_SETUP)."""
     guard: IndexGuard = request.app.state.index_guard
     await guard.ensure()
-    return request.app.state.ingestor  # type: ignore[no-any-return]
+    return request.app.state.ingestor
 
 
 def redis(request: Request) -> Any:
@@ -58,15 +50,11 @@ def redis(request: Request) -> Any:
 
 
 def redis_breaker(request: Request) -> CircuitBreaker:
-    return request.app.state.redis_breaker  # type: ignore[no-any-return]
+    return request.app.state.redis_breaker
 
 
 def database(request: Request) -> Engine:
-    return request.app.state.db_engine  # type: ignore[no-any-return]
-
-
-def reports_service(request: Request) -> ReportsService:
-    return request.app.state.reports.service  # type: ignore[no-any-return]
+    return request.app.state.db_engine
 
 
 SettingsDep = Annotated[Settings, Depends(settings)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from elasticsearch import ApiError as ESApiError
@@ -60,16 +61,26 @@ class ElasticsearchUnavailable(ApiError):
 class ErrorDetail(BaseModel):
     code: str = Field(description="machine-readable error code, e.g. `validation_error`, `missing_scope`")
     message: str = Field(description="a sentence for people, naming the field or parameter at fault")
-    details: list[Any] = Field(description="per-field problems (`{field, message, type}`), or per-record "
-                                           "errors of an ingest batch; empty when there is nothing to add")
+    details: list[Any] = Field(
+        description="per-field problems (`{field, message, type}`), or per-record "
+        "errors of an ingest batch; empty when there is nothing to add"
+    )
 
 
 class ErrorBody(BaseModel):
     """The body of every error answer (the OpenAPI documents it for each 4xx/5xx)."""
 
-    model_config = ConfigDict(json_schema_extra={"example": {"error": {
-        "code": "validation_error", "message": "limit: must be between 1 and 1000",
-        "details": [{"field": "query.limit", "message": "must be between 1 and 1000"}]}}})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "error": {
+                    "code": "validation_error",
+                    "message": "limit: must be between 1 and 1000",
+                    "details": [{"field": "query.limit", "message": "must be between 1 and 1000"}],
+                }
+            }
+        }
+    )
 
     error: ErrorDetail = Field(description="what went wrong")
 
@@ -80,8 +91,11 @@ class UncomputableResult(ApiError):
     def __init__(self, endpoint: str, fields: list[str]) -> None:
         named = ", ".join(fields[:10]) + (f" and {len(fields) - 10} more" if len(fields) > 10 else "")
         super().__init__(
-            502, f"{endpoint}: the stored data does not give a finite number for {named}",
-            code="uncomputable_result", details=[{"field": f, "message": "not a finite number"} for f in fields])
+            502,
+            f"{endpoint}: the stored data does not give a finite number for {named}",
+            code="uncomputable_result",
+            details=[{"field": f, "message": "not a finite number"} for f in fields],
+        )
 
 
 def error_body(code: str, message: str, details: list[Any] | None = None) -> dict[str, Any]:
@@ -89,16 +103,14 @@ def error_body(code: str, message: str, details: list[Any] | None = None) -> dic
 
 
 def error_response(exc: ApiError) -> JSONResponse:
-    return JSONResponse(
-        error_body(exc.code, exc.message, exc.details), status_code=exc.status, headers=exc.headers
-    )
+    return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=exc.status, headers=exc.headers)
 
 
 def _field_path(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(str(part) for part in loc)
 
 
-def validation_details(errors: list[dict[str, Any]], prefix: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+def validation_details(errors: Sequence[Mapping[str, Any]], prefix: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
     """pydantic errors -> [{"field": "items.0.quantity", "message": "..."}].
 
     A model-level check names its field by raising a ValueError with `field_loc`

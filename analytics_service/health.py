@@ -34,22 +34,40 @@ class Health(BaseModel):
     status: Literal["ok", "degraded"] = Field(description="`ok` when every configured dependency answers")
     checks: HealthChecks = Field(description="state of each dependency")
 
-    model_config = {"json_schema_extra": {"example": {"status": "ok", "checks": {
-        "elasticsearch": "ok", "redis": "not_configured", "database": "ok"}}}}
+    model_config = {
+        "json_schema_extra": {
+            "example": {"status": "ok", "checks": {"elasticsearch": "ok", "redis": "not_configured", "database": "ok"}}
+        }
+    }
 
 
 class ElasticsearchHealth(BaseModel):
     status: Literal["green", "yellow", "red", "unavailable"] = Field(
-        description="cluster health; `unavailable` when Elasticsearch does not answer (the other fields empty)")
+        description="cluster health; `unavailable` when Elasticsearch does not answer (the other fields empty)"
+    )
     cluster_name: str | None = Field(None, description="cluster name")
     version: str | None = Field(None, description="Elasticsearch version of the node the service is connected to")
     number_of_nodes: int | None = Field(None, description="nodes in the cluster")
     templates: dict[str, str] = Field(default_factory=dict, description="per index family: ok | missing | outdated")
 
-    model_config = {"json_schema_extra": {"example": {
-        "status": "green", "cluster_name": "analytics-local", "version": "8.19.21", "number_of_nodes": 1,
-        "templates": {"orders": "ok", "order-items": "ok", "events": "ok", "activity": "ok", "products": "ok",
-                      "expenses": "ok"}}}}
+    model_config = {
+        "json_schema_extra": {
+            "example": {
+                "status": "green",
+                "cluster_name": "analytics-local",
+                "version": "8.19.21",
+                "number_of_nodes": 1,
+                "templates": {
+                    "orders": "ok",
+                    "order-items": "ok",
+                    "events": "ok",
+                    "activity": "ok",
+                    "products": "ok",
+                    "expenses": "ok",
+                },
+            }
+        }
+    }
 
 
 _ES_DOWN = (ESConnectionError, ConnectionTimeout, ESApiError)
@@ -94,31 +112,48 @@ async def _database_state(engine: Engine) -> CheckState:
         return "unavailable"
 
 
-@router.get("/health", response_model=Health, summary="Liveness and dependency checks (no key needed)",
-            responses={503: {"model": Health, "description": "a dependency is unavailable"}})
+@router.get(
+    "/health",
+    response_model=Health,
+    summary="Liveness and dependency checks (no key needed)",
+    responses={503: {"model": Health, "description": "a dependency is unavailable"}},
+)
 async def health(es: EsDep, redis: RedisDep, breaker: BreakerDep, engine: DatabaseDep) -> JSONResponse:
     es_state, redis_state, db_state = await asyncio.gather(
-        _elasticsearch_state(es), _redis_state(redis, breaker), _database_state(engine))
+        _elasticsearch_state(es), _redis_state(redis, breaker), _database_state(engine)
+    )
     checks = HealthChecks(elasticsearch=es_state, redis=redis_state, database=db_state)
     ok = all(state != "unavailable" for state in (es_state, redis_state, db_state))
     body = Health(status="ok" if ok else "degraded", checks=checks)
     return JSONResponse(body.model_dump(), status_code=200 if ok else 503)
 
 
-@router.get("/api/v1/analytics/health/elasticsearch", response_model=ElasticsearchHealth,
-            summary="Cluster status, version and index template state",
-            responses={503: {"model": ElasticsearchHealth,
-                             "description": "Elasticsearch does not answer: the same body, status `unavailable`"}})
+@router.get(
+    "/api/v1/analytics/health/elasticsearch",
+    response_model=ElasticsearchHealth,
+    summary="Cluster status, version and index template state",
+    responses={
+        503: {
+            "model": ElasticsearchHealth,
+            "description": "Elasticsearch does not answer: the same body, status `unavailable`",
+        }
+    },
+)
 async def elasticsearch_health(_: ReadKey, client: EsDep, names: NamesDep) -> ElasticsearchHealth | JSONResponse:
     es = _es(client)
     try:
         # Not `GET /`: the minimal distribution has no root endpoint.
         cluster, nodes = await asyncio.gather(
-            es.cluster.health(timeout="2s"), es.nodes.info(node_id="_local", filter_path="nodes.*.version"))
+            es.cluster.health(timeout="2s"), es.nodes.info(node_id="_local", filter_path="nodes.*.version")
+        )
         templates = await template_status(es, names)
     except _ES_DOWN:
         return JSONResponse(ElasticsearchHealth(status="unavailable").model_dump(), status_code=503)
     versions = [node["version"] for node in nodes.get("nodes", {}).values()]
-    return ElasticsearchHealth(status=cluster["status"], cluster_name=cluster["cluster_name"],
-                               version=versions[0] if versions else None, number_of_nodes=cluster["number_of_nodes"],
-                               templates=templates)
+    return ElasticsearchHealth(
+        status=cluster["status"],
+        cluster_name=cluster["cluster_name"],
+        version=versions[0] if versions else None,
+        number_of_nodes=cluster["number_of_nodes"],
+        templates=templates,
+    )

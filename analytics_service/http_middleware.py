@@ -33,8 +33,17 @@ def _has_body(headers: dict[bytes, bytes]) -> bool:
 
 async def send_json(send: Send, status: int, body: dict, headers: list[tuple[bytes, bytes]] | None = None) -> None:
     payload = orjson.dumps(body)
-    await send({"type": "http.response.start", "status": status, "headers": [
-        (b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()), *(headers or [])]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+                *(headers or []),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": payload})
 
 
@@ -63,8 +72,15 @@ class JsonBodyOnlyMiddleware:
             return
         what = f"Content-Type {sent!r}" if sent else "no Content-Type"
         message = f"request bodies must be JSON (Content-Type: application/json); this request sent {what}"
-        await send_json(send, 415, error_body("unsupported_media_type", message, [
-            {"field": "header.content-type", "message": "must be application/json", "received": sent or None}]))
+        await send_json(
+            send,
+            415,
+            error_body(
+                "unsupported_media_type",
+                message,
+                [{"field": "header.content-type", "message": "must be application/json", "received": sent or None}],
+            ),
+        )
 
 
 class CatchAllMiddleware:

@@ -9,6 +9,7 @@ a size limit, ...) are declared once per router where app.py includes it (`error
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
@@ -18,6 +19,9 @@ from .errors import ErrorBody
 from .ingest.router import OPENAPI_MODELS
 
 ERROR_REF = {"$ref": "#/components/schemas/ErrorBody"}
+# An example answer of every analytics response model, by model name (checked against the
+# models by tests/test_openapi.py); documentation data, so kept out of the models' code.
+RESPONSE_EXAMPLES = Path(__file__).parent / "analytics" / "response_examples.json"
 
 DESCRIPTIONS: dict[int, str] = {
     400: "the body is not valid JSON (`invalid_json`)",
@@ -31,7 +35,7 @@ DESCRIPTIONS: dict[int, str] = {
     422: "a parameter or field is invalid (named in `details`)",
     500: "unexpected error (a bug; logged)",
     502: "Elasticsearch refused the request (`elasticsearch_error`), or an analytics number cannot be computed "
-         "from the stored data (`uncomputable_result`, naming the fields)",
+    "from the stored data (`uncomputable_result`, naming the fields)",
     503: "a dependency (Elasticsearch, the database) is unavailable; retry after `Retry-After`",
 }
 
@@ -89,12 +93,15 @@ def custom_openapi(app: FastAPI) -> dict[str, Any]:
         model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
         components.update(model_schema.pop("$defs", {}))
         components[name] = model_schema
-    components["EventOrEventBatch"] = {"oneOf": [{"$ref": "#/components/schemas/Event"},
-                                                 {"$ref": "#/components/schemas/EventBatch"}]}
+    components["EventOrEventBatch"] = {
+        "oneOf": [{"$ref": "#/components/schemas/Event"}, {"$ref": "#/components/schemas/EventBatch"}]
+    }
     if "ErrorBody" not in components:
         error_schema = ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
         components.update(error_schema.pop("$defs", {}))
         components["ErrorBody"] = error_schema
+    for name, example in json.loads(RESPONSE_EXAMPLES.read_text()).items():
+        components[name]["example"] = example
     document_errors(schema)
     schema["components"]["securitySchemes"] = {"APIKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key"}}
     app.openapi_schema = schema

@@ -37,7 +37,11 @@ T = TypeVar("T")
 
 # What says "Redis is not answering" (a ResponseError, e.g. a wrong type, does not).
 CONNECTIVITY_ERRORS: tuple[type[BaseException], ...] = (
-    RedisConnectionError, RedisTimeoutError, OSError, asyncio.TimeoutError)
+    RedisConnectionError,
+    RedisTimeoutError,
+    OSError,
+    asyncio.TimeoutError,
+)
 
 
 class RedisUnavailable(RedisConnectionError):
@@ -47,8 +51,14 @@ class RedisUnavailable(RedisConnectionError):
 class CircuitBreaker:
     """Closed -> (a failure) -> open for `cooldown` s -> one probe -> closed, or open again."""
 
-    def __init__(self, name: str, cooldown: float, *, clock: Callable[[], float] = time.monotonic,
-                 failures: tuple[type[BaseException], ...] = CONNECTIVITY_ERRORS) -> None:
+    def __init__(
+        self,
+        name: str,
+        cooldown: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        failures: tuple[type[BaseException], ...] = CONNECTIVITY_ERRORS,
+    ) -> None:
         self.name = name
         self.cooldown = cooldown
         self.clock = clock

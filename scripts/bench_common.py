@@ -25,23 +25,31 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(prefix: str, workdir: Path, key: str, scopes: list[str],
-                 env: dict[str, str | None] | None = None) -> tuple[subprocess.Popen, str]:
+def start_server(
+    prefix: str, workdir: Path, key: str, scopes: list[str], env: dict[str, str | None] | None = None
+) -> tuple[subprocess.Popen, str]:
     """`python -m analytics_service serve` on a free port, with its own SQLite file and
     reports folder (a bench server never touches data/analytics.db) and no Redis.
     `env` entries set (or, with None, remove) variables."""
     port = free_port()
-    environment = dict(os.environ, INDEX_PREFIX=prefix, API_KEYS=json.dumps([{"key": key, "scopes": scopes}]),
-                       DATABASE_URL=f"sqlite:///{workdir / f'bench-{port}.db'}",
-                       REPORTS_DIR=str(workdir / f"reports-{port}"))
+    environment = dict(
+        os.environ,
+        INDEX_PREFIX=prefix,
+        API_KEYS=json.dumps([{"key": key, "scopes": scopes}]),
+        DATABASE_URL=f"sqlite:///{workdir / f'bench-{port}.db'}",
+        REPORTS_DIR=str(workdir / f"reports-{port}"),
+    )
     environment.pop("REDIS_URL", None)
     for name, value in (env or {}).items():
         if value is None:
             environment.pop(name, None)
         else:
             environment[name] = value
-    server = subprocess.Popen([sys.executable, "-m", "analytics_service", "serve", "--port", str(port),
-                               "--log-level", "warning"], cwd=ROOT, env=environment)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "analytics_service", "serve", "--port", str(port), "--log-level", "warning"],
+        cwd=ROOT,
+        env=environment,
+    )
     return server, f"http://127.0.0.1:{port}"
 
 
@@ -77,7 +85,7 @@ async def es_version(settings: Settings) -> str:
         node = next(iter(info["nodes"].values()))
         heap = node["jvm"]["mem"]["heap_max_in_bytes"] / 2**30
         return f"Elasticsearch {node['version']} single node ({heap:.0f} GB heap)"
-    except Exception:  # noqa: BLE001 - only for the header line
+    except Exception:
         return "Elasticsearch (version unknown)"
     finally:
         await es.close()

@@ -36,7 +36,7 @@ import time
 import uuid
 import zipfile
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,8 +44,8 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 import openpyxl  # noqa: E402
-
 from bench_common import es_version, start_server, stop_server, wait_ready  # noqa: E402
+
 from analytics_service.config import Settings  # noqa: E402
 from analytics_service.devtools.sample_data import DirectSink, SampleConfig, ingest  # noqa: E402
 from analytics_service.es.client import make_async_client  # noqa: E402
@@ -65,8 +65,12 @@ async def order_count(settings: Settings, start: str | None = None, end: str | N
     es = make_async_client(settings)
     try:
         query = {"range": {"created_at": {"gte": start, "lt": end}}} if start else {"match_all": {}}
-        r = await es.count(index=IndexNames(settings.index_prefix).alias(ORDERS), query=query,
-                           ignore_unavailable=True, allow_no_indices=True)
+        r = await es.count(
+            index=IndexNames(settings.index_prefix).alias(ORDERS),
+            query=query,
+            ignore_unavailable=True,
+            allow_no_indices=True,
+        )
         return int(r["count"])
     finally:
         await es.close()
@@ -97,12 +101,15 @@ async def whole_period(settings: Settings) -> tuple[str, str]:
     """[first day, last day + 1) of the orders, in UTC."""
     es = make_async_client(settings)
     try:
-        r = await es.search(index=IndexNames(settings.index_prefix).alias(ORDERS), size=0, aggs={
-            "first": {"min": {"field": "created_at"}}, "last": {"max": {"field": "created_at"}}})
+        r = await es.search(
+            index=IndexNames(settings.index_prefix).alias(ORDERS),
+            size=0,
+            aggs={"first": {"min": {"field": "created_at"}}, "last": {"max": {"field": "created_at"}}},
+        )
     finally:
         await es.close()
-    first = datetime.fromtimestamp(r["aggregations"]["first"]["value"] / 1000, timezone.utc).date()
-    last = datetime.fromtimestamp(r["aggregations"]["last"]["value"] / 1000, timezone.utc).date()
+    first = datetime.fromtimestamp(r["aggregations"]["first"]["value"] / 1000, UTC).date()
+    last = datetime.fromtimestamp(r["aggregations"]["last"]["value"] / 1000, UTC).date()
     return first.isoformat(), (last + timedelta(days=1)).isoformat()
 
 
@@ -211,9 +218,14 @@ def run_export(prefix: str, fmt: str, start: str, end: str, label: str, workdir:
         wait_ready(base_url, server)
         with httpx.Client(base_url=base_url, headers={"X-API-Key": KEY}, timeout=3600) as http:
             # Warm-up: every module loaded, the Elasticsearch connection pool open.
-            warm = http.get("/api/v1/export/orders", params={"format": fmt, "start": start,
-                                                              "end": (date.fromisoformat(start) + timedelta(days=1))
-                                                              .isoformat()})
+            warm = http.get(
+                "/api/v1/export/orders",
+                params={
+                    "format": fmt,
+                    "start": start,
+                    "end": (date.fromisoformat(start) + timedelta(days=1)).isoformat(),
+                },
+            )
             warm.raise_for_status()
             rss_before = status_kb(server.pid, "VmRSS")
             peak = PeakRss(server.pid)
@@ -245,13 +257,19 @@ def mb(kb: int) -> str:
 
 
 def table(runs: list[Run]) -> str:
-    lines = [("| export | format | rows | seconds | rows/s | first byte s | MB sent | server RSS before MB "
-              "| peak RSS MB | peak - before MB |"),
-             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    lines = [
+        (
+            "| export | format | rows | seconds | rows/s | first byte s | MB sent | server RSS before MB "
+            "| peak RSS MB | peak - before MB |"
+        ),
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
     for r in runs:
-        lines.append(f"| {r.label} | {r.fmt} | {r.rows:,} | {r.seconds:,.1f} | {r.rows / r.seconds:,.0f} "
-                     f"| {r.first_byte:,.2f} | {r.size / 2**20:,.1f} | {mb(r.rss_before_kb)} | {mb(r.rss_peak_kb)} "
-                     f"| {mb(r.rss_peak_kb - r.rss_before_kb)} |")
+        lines.append(
+            f"| {r.label} | {r.fmt} | {r.rows:,} | {r.seconds:,.1f} | {r.rows / r.seconds:,.0f} "
+            f"| {r.first_byte:,.2f} | {r.size / 2**20:,.1f} | {mb(r.rss_before_kb)} | {mb(r.rss_peak_kb)} "
+            f"| {mb(r.rss_peak_kb - r.rss_before_kb)} |"
+        )
     return "\n".join(lines)
 
 
@@ -274,15 +292,21 @@ async def main_async(args: argparse.Namespace) -> int:
                 run = run_export(prefix, fmt, lo, hi, label, Path(tmp))
                 if run.rows != expected:
                     raise SystemExit(f"{fmt} {label}: {run.rows:,} rows in the file, {expected:,} orders in the period")
-                print(f"  {run.rows / run.seconds:,.0f} rows/s, peak RSS {mb(run.rss_peak_kb)} MB "
-                      f"(before {mb(run.rss_before_kb)} MB)", file=sys.stderr, flush=True)
+                print(
+                    f"  {run.rows / run.seconds:,.0f} rows/s, peak RSS {mb(run.rss_peak_kb)} MB "
+                    f"(before {mb(run.rss_before_kb)} MB)",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 runs.append(run)
     print()
-    print(f"Data: prefix `{prefix}`, {await order_count(settings):,} orders; `GET /api/v1/export/orders` "
-          f"(38 columns), page size {PAGE_SIZE:,}; peak RSS by {runs[0].method}; "
-          f"openpyxl {openpyxl.__version__} with{'' if openpyxl.LXML else 'out'} lxml; "
-          f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"{await es_version(settings)} on the same machine.")
+    print(
+        f"Data: prefix `{prefix}`, {await order_count(settings):,} orders; `GET /api/v1/export/orders` "
+        f"(38 columns), page size {PAGE_SIZE:,}; peak RSS by {runs[0].method}; "
+        f"openpyxl {openpyxl.__version__} with{'' if openpyxl.LXML else 'out'} lxml; "
+        f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"{await es_version(settings)} on the same machine."
+    )
     print()
     print(table(runs))
     return 0
@@ -290,13 +314,22 @@ async def main_async(args: argparse.Namespace) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--orders", type=int, default=FULL_ORDERS,
-                        help=f"orders in the store (default {FULL_ORDERS:,})")
-    parser.add_argument("--formats", type=lambda s: s.split(","), default=["csv", "ndjson", "xlsx"],
-                        help="comma-separated formats (default csv,ndjson,xlsx)")
+    parser.add_argument(
+        "--orders", type=int, default=FULL_ORDERS, help=f"orders in the store (default {FULL_ORDERS:,})"
+    )
+    parser.add_argument(
+        "--formats",
+        type=lambda s: s.split(","),
+        default=["csv", "ndjson", "xlsx"],
+        help="comma-separated formats (default csv,ndjson,xlsx)",
+    )
     parser.add_argument("--prefix", help="export from this existing index prefix instead (only read)")
-    parser.add_argument("--small", type=lambda s: [int(n) for n in s.split(",")], default=[10_000, 100_000],
-                        help="about how many orders the smaller runs export (default 10000,100000)")
+    parser.add_argument(
+        "--small",
+        type=lambda s: [int(n) for n in s.split(",")],
+        default=[10_000, 100_000],
+        help="about how many orders the smaller runs export (default 10000,100000)",
+    )
     return asyncio.run(main_async(parser.parse_args()))
 
 

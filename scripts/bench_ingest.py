@@ -24,16 +24,18 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from typing import Any  # noqa: E402
+
 import httpx  # noqa: E402
+from bench_common import start_server, stop_server, wait_ready  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from bench_common import start_server, stop_server, wait_ready  # noqa: E402
 from analytics_service.config import Settings  # noqa: E402
 from analytics_service.devtools.sample_data import SampleConfig, generate  # noqa: E402
 from analytics_service.es.bulk import BulkAction, BulkWriter  # noqa: E402
@@ -43,7 +45,7 @@ from analytics_service.ingest import documents as docs  # noqa: E402
 from analytics_service.ingest.schemas import Activity, Event, Order  # noqa: E402
 from analytics_service.ingest.service import Ingestor  # noqa: E402
 
-KINDS = {  # generator kind -> (route, envelope key, model)
+KINDS: dict[str, tuple[str, str, Any]] = {  # generator kind -> (route, envelope key, model)
     "orders": ("/api/v1/analytics/orders/index", "orders", Order),
     "events": ("/api/v1/analytics/events/track", "events", Event),
     "activities": ("/api/v1/analytics/user-activity/index", "activities", Activity),
@@ -52,12 +54,13 @@ BENCH_KEY = "bench-ingest-key-" + uuid.uuid4().hex[:8]
 
 
 def make_batches(orders: int, activity: int, size: int) -> list[tuple[str, list[dict]]]:
-    config = SampleConfig(seed=7, orders=orders, activity=activity, days=365,
-                          end=datetime(2026, 11, 1, tzinfo=timezone.utc).date())
+    config = SampleConfig(
+        seed=7, orders=orders, activity=activity, days=365, end=datetime(2026, 11, 1, tzinfo=UTC).date()
+    )
     batches: list[tuple[str, list[dict]]] = []
     for kind, records in generate(config):
         if kind in KINDS:
-            batches += [(kind, records[i:i + size]) for i in range(0, len(records), size)]
+            batches += [(kind, records[i : i + size]) for i in range(0, len(records), size)]
     return batches
 
 
@@ -87,6 +90,7 @@ async def bench_http(batches, prefix: str, concurrency: int, total: int) -> floa
                     if r.status_code != 200 or body["errors"]:
                         raise RuntimeError(f"{route}: {r.status_code} {str(body)[:300]}")
                     return len(records)
+
                 return send
 
             es = make_async_client(Settings(index_prefix=prefix))
@@ -116,6 +120,7 @@ async def bench_ingestor(batches, settings: Settings, concurrency: int, total: i
             if result.errors:
                 raise RuntimeError(result.errors[:3])
             return len(records)
+
         return send
 
     try:
@@ -133,7 +138,7 @@ def prebuilt_actions(batches, settings: Settings) -> list[tuple[int, list[BulkAc
     names = IndexNames(settings.index_prefix)
     tz = settings.store_timezone("default")
     base = settings.base_currency
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     out = []
     for kind, records in batches:
         model = KINDS[kind][2]
@@ -142,8 +147,10 @@ def prebuilt_actions(batches, settings: Settings) -> list[tuple[int, list[BulkAc
             rec = model.model_validate(raw, strict=False)
             if kind == "orders":
                 order_doc, lines = docs.order_documents(rec, "default", tz, base, now)
-                actions += [docs.order_action(order_doc, names, None),
-                            *docs.line_actions(order_doc, lines, names, len(lines))]
+                actions += [
+                    docs.order_action(order_doc, names, None),
+                    *docs.line_actions(order_doc, lines, names, len(lines)),
+                ]
             elif kind == "events":
                 actions.append(docs.event_action(rec, rec.event_id, "default", tz, base, names, now))
             else:
@@ -165,6 +172,7 @@ async def bench_bulk(prebuilt, settings: Settings, concurrency: int, total: int)
             if failed:
                 raise RuntimeError(failed[:3])
             return n
+
         return send
 
     try:
@@ -214,13 +222,18 @@ async def main_async(args: argparse.Namespace) -> None:
             for s in (warmup_settings, http_settings, ingestor_settings, bulk_settings):
                 await drop(s)
 
-    rows = [("HTTP API (uvicorn + httpx)", t_http), ("Ingestor in-process (no HTTP)", t_ing),
-            ("Bulk writer alone (documents prebuilt)", t_bulk)]
+    rows = [
+        ("HTTP API (uvicorn + httpx)", t_http),
+        ("Ingestor in-process (no HTTP)", t_ing),
+        ("Bulk writer alone (documents prebuilt)", t_bulk),
+    ]
     print()
-    print(f"Records: {total:,} ({', '.join(f'{v:,} {k}' for k, v in per_kind.items())}) -> "
-          f"{documents:,} documents; batches of {args.batch}, {args.concurrency} in flight; "
-          f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"Elasticsearch 8.19.21 single node on the same machine.")
+    print(
+        f"Records: {total:,} ({', '.join(f'{v:,} {k}' for k, v in per_kind.items())}) -> "
+        f"{documents:,} documents; batches of {args.batch}, {args.concurrency} in flight; "
+        f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"Elasticsearch 8.19.21 single node on the same machine."
+    )
     print()
     print("| path | seconds | records/s | documents/s | vs bulk writer |")
     print("| --- | ---: | ---: | ---: | ---: |")

@@ -53,8 +53,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
-
 from bench_common import es_version, start_server, stop_server, wait_ready  # noqa: E402
+
 from analytics_service.analytics import sales  # noqa: E402
 from analytics_service.analytics.params import CommonParams, parse_common  # noqa: E402
 from analytics_service.analytics.runner import QueryContext  # noqa: E402
@@ -81,22 +81,42 @@ class Endpoint:
 
     def params(self, settings: Settings) -> CommonParams:
         q = self.query
-        return parse_common(start=q.get("start"), end=q.get("end"), tz=q.get("tz"), interval=q.get("interval"),
-                            store_id=None, channel=None, compare=q.get("compare"),
-                            limit=int(q["limit"]) if "limit" in q else None, principal=READER,
-                            default_tz=settings.default_timezone)
+        return parse_common(
+            start=q.get("start"),
+            end=q.get("end"),
+            tz=q.get("tz"),
+            interval=q.get("interval"),
+            store_id=None,
+            channel=None,
+            compare=q.get("compare"),
+            limit=int(q["limit"]) if "limit" in q else None,
+            principal=READER,
+            default_tz=settings.default_timezone,
+        )
 
 
 # As the routes in analytics/routers/sales.py build them for these query strings.
 ENDPOINTS = [
     Endpoint("dashboard", "/api/v1/analytics/dashboard", MONTH, sales.Dashboard),
     Endpoint("revenue/trends", "/api/v1/analytics/revenue/trends", {**YEAR, "interval": "day"}, sales.RevenueTrends),
-    Endpoint("products/top-selling", "/api/v1/analytics/products/top-selling", {**YEAR, "limit": "10"},
-             lambda p: sales.TopSelling(p, "revenue")),
-    Endpoint("sales/categories", "/api/v1/analytics/sales/categories", YEAR,
-             lambda p: sales.SalesCategories(p, "category", None)),
-    Endpoint("sales/geographic", "/api/v1/analytics/sales/geographic", YEAR,
-             lambda p: sales.SalesGeographic(p, "country", None)),
+    Endpoint(
+        "products/top-selling",
+        "/api/v1/analytics/products/top-selling",
+        {**YEAR, "limit": "10"},
+        lambda p: sales.TopSelling(p, "revenue"),
+    ),
+    Endpoint(
+        "sales/categories",
+        "/api/v1/analytics/sales/categories",
+        YEAR,
+        lambda p: sales.SalesCategories(p, "category", None),
+    ),
+    Endpoint(
+        "sales/geographic",
+        "/api/v1/analytics/sales/geographic",
+        YEAR,
+        lambda p: sales.SalesGeographic(p, "country", None),
+    ),
 ]
 
 
@@ -128,22 +148,26 @@ async def drop(settings: Settings) -> None:
     names = IndexNames(settings.index_prefix)
     try:
         for family in FAMILIES:
-            await es.options(ignore_status=404).indices.delete(index=f"{names.alias(family)}-*",
-                                                               expand_wildcards="all")
+            await es.options(ignore_status=404).indices.delete(index=f"{names.alias(family)}-*", expand_wildcards="all")
             await es.options(ignore_status=404).indices.delete_index_template(name=names.template_name(family))
     finally:
         await es.close()
 
 
 async def load(settings: Settings, config: SampleConfig, concurrency: int) -> None:
-    print(f"loading {config.orders:,} orders and {config.activity_count:,} activity records over {config.days} days "
-          f"to {config.end_date} into prefix {settings.index_prefix!r} ...", file=sys.stderr)
+    print(
+        f"loading {config.orders:,} orders and {config.activity_count:,} activity records over {config.days} days "
+        f"to {config.end_date} into prefix {settings.index_prefix!r} ...",
+        file=sys.stderr,
+    )
     sink = DirectSink(settings, concurrency=concurrency)
     stats: dict[str, Any] = {}
     totals = await ingest(config, sink, progress=True, concurrency=concurrency, stats=stats)
     errors = sum(t["errors"] for t in totals.values())
-    print(f"loaded in {stats['seconds']:.0f} s: " + ", ".join(f"{n:,} {k}" for k, n in stats["generated"].items()),
-          file=sys.stderr)
+    print(
+        f"loaded in {stats['seconds']:.0f} s: " + ", ".join(f"{n:,} {k}" for k, n in stats["generated"].items()),
+        file=sys.stderr,
+    )
     if errors:
         raise SystemExit(f"{errors} records were not stored: {sink.error_samples[:3]}")
 
@@ -184,9 +208,9 @@ class RecordingContext(QueryContext):
 
     recorded: list[Recorded] = field(default_factory=list)
 
-    async def search(self, family: IndexFamily, body: dict[str, Any]) -> dict[str, Any]:
+    async def _search(self, family: IndexFamily, body: dict[str, Any]) -> dict[str, Any]:
         self.recorded.append(Recorded(family, copy.deepcopy(body)))
-        return await super().search(family, body)
+        return await super()._search(family, body)
 
 
 async def capture(es, settings: Settings, endpoint: Endpoint) -> list[Recorded]:
@@ -196,13 +220,19 @@ async def capture(es, settings: Settings, endpoint: Endpoint) -> list[Recorded]:
 
 
 async def replay(es, names: IndexNames, requests: list[Recorded]) -> tuple[float, list[float], list[int]]:
-    """Send the requests in order, as QueryContext.search does; (total s, per request s, per request took ms)."""
+    """Send the recorded bodies in order, as QueryContext._search does.
+
+    Returns (total s, per request s, per request took ms)."""
     each, took = [], []
     start = time.perf_counter()
     for rec in requests:
         t0 = time.perf_counter()
-        r = await es.search(index=names.alias(rec.family), ignore_unavailable=True, allow_no_indices=True,
-                            **{"size": 0, "track_total_hits": True, **rec.body})
+        r = await es.search(
+            index=names.alias(rec.family),
+            ignore_unavailable=True,
+            allow_no_indices=True,
+            **{"size": 0, "track_total_hits": True, **rec.body},
+        )
         each.append(time.perf_counter() - t0)
         took.append(int(r.body.get("took", 0)))
     return time.perf_counter() - start, each, took
@@ -244,8 +274,16 @@ class Result:
     per_took: list[list[int]] = field(default_factory=list)
 
 
-async def measure(endpoint: Endpoint, es, settings: Settings, uncached: httpx.AsyncClient,
-                  cached: httpx.AsyncClient, n: int, warmup: int, clear: bool) -> Result:
+async def measure(
+    endpoint: Endpoint,
+    es,
+    settings: Settings,
+    uncached: httpx.AsyncClient,
+    cached: httpx.AsyncClient,
+    n: int,
+    warmup: int,
+    clear: bool,
+) -> Result:
     names = IndexNames(settings.index_prefix)
     indices = ",".join(names.alias(f) for f in FAMILIES)
 
@@ -253,8 +291,7 @@ async def measure(endpoint: Endpoint, es, settings: Settings, uncached: httpx.As
         """Untimed: empty the shard request cache of the bench indices, so that every call
         computes its aggregations (as after a refresh that brought new data)."""
         if clear:
-            await es.indices.clear_cache(index=indices, request=True, ignore_unavailable=True,
-                                         allow_no_indices=True)
+            await es.indices.clear_cache(index=indices, request=True, ignore_unavailable=True, allow_no_indices=True)
 
     requests = await capture(es, settings, endpoint)
     res = Result(endpoint, requests)
@@ -310,35 +347,50 @@ async def main_async(args: argparse.Namespace) -> int:
     found = await counts(settings)
     if args.reload or found["orders"] != args.orders:
         if found["orders"] or args.reload:
-            print(f"prefix {prefix!r} holds {found['orders']:,} orders; dropping it and loading again",
-                  file=sys.stderr)
+            print(f"prefix {prefix!r} holds {found['orders']:,} orders; dropping it and loading again", file=sys.stderr)
             await drop(settings)
         await load(settings, config, args.concurrency)
         found = await counts(settings)
         if found["orders"] != args.orders:
             raise SystemExit(f"expected {args.orders:,} orders under {prefix!r}, found {found['orders']:,}")
     else:
-        print(f"reusing prefix {prefix!r}: {found['orders']:,} orders already loaded (--reload to load again)",
-              file=sys.stderr)
+        print(
+            f"reusing prefix {prefix!r}: {found['orders']:,} orders already loaded (--reload to load again)",
+            file=sys.stderr,
+        )
     if args.load_only:
         return 0
 
     wanted = [e for e in ENDPOINTS if not args.endpoints or e.name in args.endpoints]
     workdir = tempfile.TemporaryDirectory(prefix="bench-queries-")
     # The uncached server with the response cache off, the cached one with the default (in-process).
-    servers = [start_server(prefix, Path(workdir.name), BENCH_KEY, ["read"], {"CACHE_TTL_SECONDS": "0"}),
-               start_server(prefix, Path(workdir.name), BENCH_KEY, ["read"], {"CACHE_TTL_SECONDS": None})]
+    servers = [
+        start_server(prefix, Path(workdir.name), BENCH_KEY, ["read"], {"CACHE_TTL_SECONDS": "0"}),
+        start_server(prefix, Path(workdir.name), BENCH_KEY, ["read"], {"CACHE_TTL_SECONDS": None}),
+    ]
     es = make_async_client(settings)
     results: list[Result] = []
     try:
         headers = {"X-API-Key": BENCH_KEY}
-        async with httpx.AsyncClient(base_url=servers[0][1], timeout=600, headers=headers) as uncached, \
-                httpx.AsyncClient(base_url=servers[1][1], timeout=600, headers=headers) as cached:
+        async with (
+            httpx.AsyncClient(base_url=servers[0][1], timeout=600, headers=headers) as uncached,
+            httpx.AsyncClient(base_url=servers[1][1], timeout=600, headers=headers) as cached,
+        ):
             for server, base_url in servers:
                 await asyncio.to_thread(wait_ready, base_url, server)
             for endpoint in wanted:
-                results.append(await measure(endpoint, es, settings, uncached, cached, args.requests, args.warmup,
-                                             args.es_request_cache == "clear"))
+                results.append(
+                    await measure(
+                        endpoint,
+                        es,
+                        settings,
+                        uncached,
+                        cached,
+                        args.requests,
+                        args.warmup,
+                        args.es_request_cache == "clear",
+                    )
+                )
     finally:
         await es.close()
         for server, _ in servers:
@@ -347,23 +399,29 @@ async def main_async(args: argparse.Namespace) -> int:
 
     documents = sum(found.values())
     print()
-    print(f"Data: {found['orders']:,} orders, {found['order-items']:,} order lines, {documents:,} documents "
-          f"({', '.join(f'{n:,} {k}' for k, n in found.items() if n)}), prefix `{prefix}`; "
-          f"{args.requests} timed calls per path after {args.warmup} warm-up (cached: 1 priming call), "
-          f"sequential; Elasticsearch shard request cache "
-          f"{'cleared before each direct and uncached call' if args.es_request_cache == 'clear' else 'kept (warm)'}; "
-          f"event loop {type(asyncio.get_running_loop()).__module__.split('.')[0]} in both processes; "
-          f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"{await es_version(settings)} on the same machine.")
+    print(
+        f"Data: {found['orders']:,} orders, {found['order-items']:,} order lines, {documents:,} documents "
+        f"({', '.join(f'{n:,} {k}' for k, n in found.items() if n)}), prefix `{prefix}`; "
+        f"{args.requests} timed calls per path after {args.warmup} warm-up (cached: 1 priming call), "
+        f"sequential; Elasticsearch shard request cache "
+        f"{'cleared before each direct and uncached call' if args.es_request_cache == 'clear' else 'kept (warm)'}; "
+        f"event loop {type(asyncio.get_running_loop()).__module__.split('.')[0]} in both processes; "
+        f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"{await es_version(settings)} on the same machine."
+    )
     print()
-    print("| endpoint | ES requests per call | direct p50 / p95 ms | API uncached p50 / p95 ms "
-          "| API cached p50 / p95 ms | uncached / direct | uncached / cached |")
+    print(
+        "| endpoint | ES requests per call | direct p50 / p95 ms | API uncached p50 / p95 ms "
+        "| API cached p50 / p95 ms | uncached / direct | uncached / cached |"
+    )
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in results:
         d, u, c = pct(r.direct), pct(r.uncached), pct(r.cached)
         query = "&".join(f"{k}={v}" for k, v in r.endpoint.query.items())
-        print(f"| `{r.endpoint.name}?{query}` | {len(r.requests)} | {d[0]:,.1f} / {d[1]:,.1f} "
-              f"| {u[0]:,.1f} / {u[1]:,.1f} | {c[0]:,.1f} / {c[1]:,.1f} | {u[0] / d[0]:.2f}x | {u[0] / c[0]:,.0f}x |")
+        print(
+            f"| `{r.endpoint.name}?{query}` | {len(r.requests)} | {d[0]:,.1f} / {d[1]:,.1f} "
+            f"| {u[0]:,.1f} / {u[1]:,.1f} | {c[0]:,.1f} / {c[1]:,.1f} | {u[0] / d[0]:.2f}x | {u[0] / c[0]:,.0f}x |"
+        )
     print()
     print("Where the direct time goes (consecutive requests of one kind grouped; medians over the timed replays):")
     print()
@@ -377,18 +435,27 @@ async def main_async(args: argparse.Namespace) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--orders", type=int, default=FULL_ORDERS,
-                        help=f"orders to generate (default {FULL_ORDERS:,}; others go to {BASE_PREFIX}-<N>)")
+    parser.add_argument(
+        "--orders",
+        type=int,
+        default=FULL_ORDERS,
+        help=f"orders to generate (default {FULL_ORDERS:,}; others go to {BASE_PREFIX}-<N>)",
+    )
     parser.add_argument("--activity", type=int, default=None, help="activity records (default orders / 5)")
     parser.add_argument("--requests", type=int, default=30, help="timed calls per endpoint and path (default 30)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed calls before them (default 3)")
     parser.add_argument("--concurrency", type=int, default=2, help="batches in flight while loading (default 2)")
-    parser.add_argument("--endpoints", nargs="*", choices=[e.name for e in ENDPOINTS],
-                        help="only these endpoints (default all)")
-    parser.add_argument("--es-request-cache", choices=("clear", "keep"), default="clear",
-                        help="clear (default): empty Elasticsearch's shard request cache of the bench indices "
-                             "before each direct and uncached API call (not timed), so each call computes its "
-                             "aggregations; keep: repeated identical requests are answered from it")
+    parser.add_argument(
+        "--endpoints", nargs="*", choices=[e.name for e in ENDPOINTS], help="only these endpoints (default all)"
+    )
+    parser.add_argument(
+        "--es-request-cache",
+        choices=("clear", "keep"),
+        default="clear",
+        help="clear (default): empty Elasticsearch's shard request cache of the bench indices "
+        "before each direct and uncached API call (not timed), so each call computes its "
+        "aggregations; keep: repeated identical requests are answered from it",
+    )
     parser.add_argument("--reload", action="store_true", help="drop and load the data again")
     parser.add_argument("--load-only", action="store_true", help="load (when needed) and stop")
     parser.add_argument("--drop", action="store_true", help="delete the bench indices of --orders and exit")

@@ -11,9 +11,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from analytics_service.cli import main  # noqa: E402
-from analytics_service.config import Settings  # noqa: E402
-from analytics_service.es.client import make_sync_client  # noqa: E402
+from analytics_service.cli import main
+from analytics_service.config import Settings
+from analytics_service.es.client import make_sync_client
 
 
 def set_kibana_password() -> None:

@@ -50,8 +50,12 @@ def analytics_get(client: TestClient, path: str, key: str = "read", **params) ->
 def _answers(url: str, settings: Settings) -> bool:
     """True when a node with our local credentials answers at `url` (one we or `./dev up` started)."""
     try:
-        with Elasticsearch(url, request_timeout=5, max_retries=0, **{
-                k: v for k, v in settings.es_client_options().items() if k != "request_timeout"}) as client:
+        with Elasticsearch(
+            url,
+            request_timeout=5,
+            max_retries=0,
+            **{k: v for k, v in settings.es_client_options().items() if k != "request_timeout"},
+        ) as client:
             client.cluster.health()
         return True
     except Exception:
@@ -85,16 +89,16 @@ def es(es_connection) -> Iterator[Elasticsearch]:
 
 
 def make_settings(es_connection: dict, prefix: str, tmp: Path, **overrides) -> Settings:
-    values = dict(
-        elasticsearch_url=es_connection["url"],
-        es_local_dir=es_connection["es_local_dir"],
-        index_prefix=prefix,
-        api_keys=json.dumps(list(KEYS.values())),
-        database_url=f"sqlite:///{tmp / 'analytics.db'}",
-        reports_dir=tmp / "reports",
-        redis_url=None,
-        bulk_initial_backoff=0.05,
-    )
+    values = {
+        "elasticsearch_url": es_connection["url"],
+        "es_local_dir": es_connection["es_local_dir"],
+        "index_prefix": prefix,
+        "api_keys": json.dumps(list(KEYS.values())),
+        "database_url": f"sqlite:///{tmp / 'analytics.db'}",
+        "reports_dir": tmp / "reports",
+        "redis_url": None,
+        "bulk_initial_backoff": 0.05,
+    }
     values.update(overrides)
     return Settings(**values)
 
@@ -131,8 +135,9 @@ def report_row(client: TestClient, report_id: str, key: str = "reports") -> dict
     return r.json()
 
 
-def wait_for_report(client: TestClient, report_id: str, states: tuple[str, ...] = ("completed", "failed"),
-                    timeout: float = 120) -> dict:
+def wait_for_report(
+    client: TestClient, report_id: str, states: tuple[str, ...] = ("completed", "failed"), timeout: float = 120
+) -> dict:
     """The report's row once its status is one of `states` (fails after `timeout` s)."""
     import time
 
@@ -171,8 +176,9 @@ def ingest_records(client: TestClient, records: dict[str, list[dict]]) -> None:
     for kind, (route, key) in INGEST_ROUTES.items():
         batch = records.get(kind, [])
         for i in range(0, len(batch), 2000):
-            r = client.post(route, json={key: batch[i:i + 2000]}, headers=headers("ingest"),
-                            params={"refresh": "wait_for"})
+            r = client.post(
+                route, json={key: batch[i : i + 2000]}, headers=headers("ingest"), params={"refresh": "wait_for"}
+            )
             assert r.status_code == 200, r.text
             body = r.json()
             assert not body["errors"], body["errors"][:3]
@@ -198,8 +204,11 @@ def redis_url(tmp_path_factory) -> Iterator[str]:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     workdir = tmp_path_factory.mktemp("redis")
-    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                             "--dir", str(workdir)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(workdir)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         with socket.socket() as s:
@@ -247,7 +256,9 @@ def postgres_url() -> Iterator[str]:
     bin_dir = _pg_bin_dir()
     if bin_dir is None:
         if os.environ.get("CI"):
-            pytest.fail("PostgreSQL server binaries are not installed (./dev installs postgresql from Debian's packages)")
+            pytest.fail(
+                "PostgreSQL server binaries are not installed (./dev installs postgresql from Debian's packages)"
+            )
         pytest.skip("PostgreSQL server binaries are not installed: run ./dev test, which installs them")
     as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
     workdir = Path(tempfile.mkdtemp(prefix="analytics-pg-", dir="/tmp"))
@@ -265,19 +276,46 @@ def postgres_url() -> Iterator[str]:
             log = log_file.read_text(errors="replace")[-3000:] if log_file.exists() else ""
             pytest.fail(f"{args[0]} failed ({result.returncode}): {result.stderr[-3000:]}\n{log}")
 
-    server_options = f"-h 127.0.0.1 -p {port} -k {workdir} -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    server_options = (
+        f"-h 127.0.0.1 -p {port} -k {workdir} -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    )
     try:
         # --auth=trust: pg_hba trusts local and 127.0.0.1 connections (a throw-away test server).
-        run(str(bin_dir / "initdb"), "-D", str(data_dir), "-U", "postgres", "--auth=trust", "-E", "UTF8",
-            "--no-locale", "--no-sync")
-        run(str(bin_dir / "pg_ctl"), "-D", str(data_dir), "-l", str(log_file), "-w", "-t", "60",
-            "-o", server_options, "start")
+        run(
+            str(bin_dir / "initdb"),
+            "-D",
+            str(data_dir),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-locale",
+            "--no-sync",
+        )
+        run(
+            str(bin_dir / "pg_ctl"),
+            "-D",
+            str(data_dir),
+            "-l",
+            str(log_file),
+            "-w",
+            "-t",
+            "60",
+            "-o",
+            server_options,
+            "start",
+        )
         try:
             run(str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "analytics_test")
             yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/analytics_test"
         finally:
-            subprocess.run([*as_postgres, str(bin_dir / "pg_ctl"), "-D", str(data_dir), "-m", "fast", "-w", "stop"],
-                           cwd=workdir, capture_output=True, timeout=120)
+            subprocess.run(
+                [*as_postgres, str(bin_dir / "pg_ctl"), "-D", str(data_dir), "-m", "fast", "-w", "stop"],
+                cwd=workdir,
+                capture_output=True,
+                timeout=120,
+            )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

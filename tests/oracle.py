@@ -41,13 +41,25 @@ def build_frames(records: dict[str, list[dict]], store_id: str = "default") -> F
             cost = None if it.get("unit_cost") is None else it["quantity"] * it["unit_cost"] * fx
             gross += revenue
             cogs += cost or 0.0
-            line_rows.append({
-                "order_id": o["order_id"], "line": n, "store_id": o.get("store_id", store_id),
-                "status": o["status"], "created_at": o["created_at"], "channel": o.get("channel"),
-                "customer_id": str(o["customer"]["customer_id"]), "product_id": str(it["product_id"]),
-                "name": it.get("name"), "category": it.get("category"), "subcategory": it.get("subcategory"),
-                "brand": it.get("brand"), "quantity": it["quantity"], "line_revenue": revenue, "line_cogs": cost,
-            })
+            line_rows.append(
+                {
+                    "order_id": o["order_id"],
+                    "line": n,
+                    "store_id": o.get("store_id", store_id),
+                    "status": o["status"],
+                    "created_at": o["created_at"],
+                    "channel": o.get("channel"),
+                    "customer_id": str(o["customer"]["customer_id"]),
+                    "product_id": str(it["product_id"]),
+                    "name": it.get("name"),
+                    "category": it.get("category"),
+                    "subcategory": it.get("subcategory"),
+                    "brand": it.get("brand"),
+                    "quantity": it["quantity"],
+                    "line_revenue": revenue,
+                    "line_cogs": cost,
+                }
+            )
         discount = o.get("discount_amount", 0.0) * fx
         value = gross - discount
         if o.get("refunded_amount") is not None:
@@ -55,17 +67,31 @@ def build_frames(records: dict[str, list[dict]], store_id: str = "default") -> F
         else:
             refunded = value if o["status"] == "refunded" else 0.0
         customer = o["customer"]
-        order_rows.append({
-            "order_id": o["order_id"], "store_id": o.get("store_id", store_id), "status": o["status"],
-            "created_at": o["created_at"], "channel": o.get("channel"),
-            "customer_id": str(customer["customer_id"]), "country": customer.get("country"),
-            "region": customer.get("region"), "state": customer.get("state"), "city": customer.get("city"),
-            "segment": customer.get("segment"), "payment_method": (o.get("payment") or {}).get("method"),
-            "gross_revenue": gross, "order_discounts": discount, "refunds": refunded,
-            "order_value": value, "net_revenue": value - refunded,
-            "shipping": o.get("shipping_amount", 0.0) * fx, "tax": o.get("tax_amount", 0.0) * fx,
-            "units": sum(it["quantity"] for it in o["items"]), "cogs": cogs,
-        })
+        order_rows.append(
+            {
+                "order_id": o["order_id"],
+                "store_id": o.get("store_id", store_id),
+                "status": o["status"],
+                "created_at": o["created_at"],
+                "channel": o.get("channel"),
+                "customer_id": str(customer["customer_id"]),
+                "country": customer.get("country"),
+                "region": customer.get("region"),
+                "state": customer.get("state"),
+                "city": customer.get("city"),
+                "segment": customer.get("segment"),
+                "payment_method": (o.get("payment") or {}).get("method"),
+                "gross_revenue": gross,
+                "order_discounts": discount,
+                "refunds": refunded,
+                "order_value": value,
+                "net_revenue": value - refunded,
+                "shipping": o.get("shipping_amount", 0.0) * fx,
+                "tax": o.get("tax_amount", 0.0) * fx,
+                "units": sum(it["quantity"] for it in o["items"]),
+                "cogs": cogs,
+            }
+        )
     orders = pd.DataFrame(order_rows)
     lines = pd.DataFrame(line_rows)
     for frame in (orders, lines):
@@ -85,7 +111,9 @@ def build_frames(records: dict[str, list[dict]], store_id: str = "default") -> F
     products = pd.DataFrame(records.get("products", []))
     expenses = pd.DataFrame(records.get("expenses", []))
     if len(expenses):
-        expenses["amount_base"] = expenses["amount"] * expenses.get("fx_rate", pd.Series(1.0, index=expenses.index)).fillna(1.0)
+        expenses["amount_base"] = expenses["amount"] * expenses.get(
+            "fx_rate", pd.Series(1.0, index=expenses.index)
+        ).fillna(1.0)
         expenses["date"] = pd.to_datetime(expenses["date"]).dt.date
     return Frames(orders, lines, events, activity, products, expenses)
 

@@ -20,8 +20,14 @@ ZONES = ["UTC", "America/Sao_Paulo", "America/New_York"]
 SPRING = (date(2026, 2, 20), date(2026, 3, 20))  # New York: DST starts 8 March
 AUTUMN = (date(2026, 10, 20), date(2026, 11, 10))  # New York: DST ends 1 November
 YEAR = (date(2025, 11, 1), date(2026, 11, 1))
-PERIODS = {"hour": (date(2026, 10, 30), date(2026, 11, 3)), "day": AUTUMN, "week": SPRING, "month": YEAR,
-           "quarter": YEAR, "year": (date(2025, 1, 1), date(2026, 11, 15))}
+PERIODS = {
+    "hour": (date(2026, 10, 30), date(2026, 11, 3)),
+    "day": AUTUMN,
+    "week": SPRING,
+    "month": YEAR,
+    "quarter": YEAR,
+    "year": (date(2025, 1, 1), date(2026, 11, 15)),
+}
 MONEY = 0.01
 RATE = 1e-4
 
@@ -30,19 +36,55 @@ BOUNDARY = {"2026-03-07": 1.0, "2026-03-08": 10.0, "2026-03-14": 100.0, "2026-03
 
 
 def crafted_records() -> dict[str, list[dict]]:
-    expenses = [{"expense_id": f"boundary-{d}", "date": d, "category": "boundary", "amount": amount}
-                for d, amount in BOUNDARY.items()]
-    expenses.append({"expense_id": "eur-1", "date": "2026-03-10", "category": "software", "amount": 50.0,
-                     "currency": "EUR", "fx_rate": 1.1, "channel": "saas"})
+    expenses = [
+        {"expense_id": f"boundary-{d}", "date": d, "category": "boundary", "amount": amount}
+        for d, amount in BOUNDARY.items()
+    ]
+    expenses.append(
+        {
+            "expense_id": "eur-1",
+            "date": "2026-03-10",
+            "category": "software",
+            "amount": 50.0,
+            "currency": "EUR",
+            "fx_rate": 1.1,
+            "channel": "saas",
+        }
+    )
     events = [
-        {"event_id": "x-fail-nomethod", "event_type": "payment_failed", "timestamp": "2026-03-10T12:00:00Z",
-         "order_id": "x-1", "value": 20.0, "properties": {"reason": "timeout"}},
-        {"event_id": "x-ok-nomethod", "event_type": "payment_succeeded", "timestamp": "2026-03-10T12:05:00Z",
-         "order_id": "x-1", "value": 20.0},
-        {"event_id": "x-cb", "event_type": "chargeback_opened", "timestamp": "2026-03-11T09:00:00Z",
-         "order_id": "x-2", "value": 80.0, "currency": "EUR", "fx_rate": 1.2, "properties": {"method": "card"}},
-        {"event_id": "x-refund", "event_type": "refund_issued", "timestamp": "2026-03-12T09:00:00Z",
-         "order_id": "x-3", "value": 30.0, "properties": {"method": "pix"}},
+        {
+            "event_id": "x-fail-nomethod",
+            "event_type": "payment_failed",
+            "timestamp": "2026-03-10T12:00:00Z",
+            "order_id": "x-1",
+            "value": 20.0,
+            "properties": {"reason": "timeout"},
+        },
+        {
+            "event_id": "x-ok-nomethod",
+            "event_type": "payment_succeeded",
+            "timestamp": "2026-03-10T12:05:00Z",
+            "order_id": "x-1",
+            "value": 20.0,
+        },
+        {
+            "event_id": "x-cb",
+            "event_type": "chargeback_opened",
+            "timestamp": "2026-03-11T09:00:00Z",
+            "order_id": "x-2",
+            "value": 80.0,
+            "currency": "EUR",
+            "fx_rate": 1.2,
+            "properties": {"method": "card"},
+        },
+        {
+            "event_id": "x-refund",
+            "event_type": "refund_issued",
+            "timestamp": "2026-03-12T09:00:00Z",
+            "order_id": "x-3",
+            "value": 30.0,
+            "properties": {"method": "pix"},
+        },
     ]
     return {"expenses": expenses, "events": events}
 
@@ -108,10 +150,16 @@ def lines_without_cost(lines: pd.DataFrame) -> int:
 def profit_sums(s: pd.DataFrame, lines: pd.DataFrame, expenses: float) -> dict[str, float | None]:
     net, cogs = s["net_revenue"].sum(), s["cogs"].sum()
     gross_profit = net - cogs
-    return {"net_revenue": net, "cogs": cogs, "gross_profit": gross_profit,
-            "gross_margin": gross_profit / net if net else None, "expenses": expenses,
-            "net_profit": gross_profit - expenses, "net_margin": (gross_profit - expenses) / net if net else None,
-            "lines_without_cost": lines_without_cost(lines)}
+    return {
+        "net_revenue": net,
+        "cogs": cogs,
+        "gross_profit": gross_profit,
+        "gross_margin": gross_profit / net if net else None,
+        "expenses": expenses,
+        "net_profit": gross_profit - expenses,
+        "net_margin": (gross_profit - expenses) / net if net else None,
+        "lines_without_cost": lines_without_cost(lines),
+    }
 
 
 def assert_close(actual: dict, expected: dict, fields=None):
@@ -129,7 +177,8 @@ def assert_close(actual: dict, expected: dict, fields=None):
 def assert_breakdown(items: list[dict], expected: pd.DataFrame, measure: str):
     """expected: indexed by key; items must list every key, by measure desc then key asc."""
     order = expected.assign(_m=expected[measure].round(6), _k=expected.index).sort_values(
-        ["_m", "_k"], ascending=[False, True])
+        ["_m", "_k"], ascending=[False, True]
+    )
     assert [i["key"] for i in items] == list(order.index)
     for item in items:
         assert_close(item, expected.loc[item["key"]].to_dict())
@@ -190,8 +239,11 @@ def test_revenue_comparison(client, frames, tz, compare):
 def test_profit_matches_pandas(client, frames, tz, interval):
     start, end = PERIODS[interval]
     body = get(client, "profit", start=start.isoformat(), end=end.isoformat(), tz=tz, interval=interval)
-    sales, lines, spent = sales_in(frames, start, end, tz), sale_lines_in(frames, start, end, tz), \
-        expenses_in(frames, start, end)
+    sales, lines, spent = (
+        sales_in(frames, start, end, tz),
+        sale_lines_in(frames, start, end, tz),
+        expenses_in(frames, start, end),
+    )
     assert_close(body["totals"], profit_sums(sales, lines, spent["amount_base"].sum()))
 
     assert [p["key"] for p in body["series"]] == all_keys(start, end, tz, interval)
@@ -201,17 +253,25 @@ def test_profit_matches_pandas(client, frames, tz, interval):
     assert set(spent_by_key.index) <= {p["key"] for p in body["series"]}
     for point in body["series"]:
         k = point["key"]
-        assert_close(point, profit_sums(order_groups.get(k, sales.iloc[0:0]), line_groups.get(k, lines.iloc[0:0]),
-                                        spent_by_key.get(k, 0.0)))
+        assert_close(
+            point,
+            profit_sums(
+                order_groups.get(k, sales.iloc[0:0]), line_groups.get(k, lines.iloc[0:0]), spent_by_key.get(k, 0.0)
+            ),
+        )
 
-    cats = lines.assign(category=lines["category"].fillna("(none)")).groupby("category").agg(
-        gross_revenue=("line_revenue", "sum"), cogs=("line_cogs", "sum"))
+    cats = (
+        lines.assign(category=lines["category"].fillna("(none)"))
+        .groupby("category")
+        .agg(gross_revenue=("line_revenue", "sum"), cogs=("line_cogs", "sum"))
+    )
     cats["gross_profit"] = cats["gross_revenue"] - cats["cogs"]
     cats["margin"] = cats["gross_profit"] / cats["gross_revenue"]
     cats["share"] = cats["gross_revenue"] / cats["gross_revenue"].sum()
     assert_breakdown(body["by_category"], cats, "gross_revenue")
-    assert_close(body["unallocated"], {"order_discounts": sales["order_discounts"].sum(),
-                                       "refunds": sales["refunds"].sum()})
+    assert_close(
+        body["unallocated"], {"order_discounts": sales["order_discounts"].sum(), "refunds": sales["refunds"].sum()}
+    )
     # The reconciliation the response documents.
     reconciled = sum(c["gross_profit"] for c in body["by_category"]) - sum(body["unallocated"].values())
     assert reconciled == pytest.approx(body["totals"]["gross_profit"], abs=0.05)
@@ -222,12 +282,16 @@ def test_profit_previous_year_and_channel(client, frames):
     tz = "America/New_York"
     body = get(client, "profit", start=start.isoformat(), end=end.isoformat(), tz=tz, compare="previous_year")
     p_start, p_end = start.replace(year=2025), end.replace(year=2025)
-    prev = profit_sums(sales_in(frames, p_start, p_end, tz), sale_lines_in(frames, p_start, p_end, tz),
-                       expenses_in(frames, p_start, p_end)["amount_base"].sum())
+    prev = profit_sums(
+        sales_in(frames, p_start, p_end, tz),
+        sale_lines_in(frames, p_start, p_end, tz),
+        expenses_in(frames, p_start, p_end)["amount_base"].sum(),
+    )
     assert_close(body["comparison"], prev)
     assert body["comparison"]["net_profit_growth_pct"] == pytest.approx(
         (body["totals"]["net_profit"] - body["comparison"]["net_profit"]) / body["comparison"]["net_profit"] * 100,
-        abs=0.01)
+        abs=0.01,
+    )
     # channel: sales of the channel; only expenses attributed to it (none is attributed to "web")
     web = get(client, "profit", start=start.isoformat(), end=end.isoformat(), tz=tz, channel="web")
     sales, lines = sales_in(frames, start, end, tz), sale_lines_in(frames, start, end, tz)
@@ -238,8 +302,11 @@ def test_profit_previous_year_and_channel(client, frames):
 
 
 def expense_items(e: pd.DataFrame, column: str, missing: str) -> pd.DataFrame:
-    g = e.assign(k=e[column].fillna(missing) if column in e else missing).groupby("k").agg(
-        amount=("amount_base", "sum"), count=("expense_id", "count"))
+    g = (
+        e.assign(k=e[column].fillna(missing) if column in e else missing)
+        .groupby("k")
+        .agg(amount=("amount_base", "sum"), count=("expense_id", "count"))
+    )
     g["share"] = g["amount"] / e["amount_base"].sum()
     return g
 
@@ -290,8 +357,14 @@ def test_expense_period_with_times(client, frames):
 
 def test_expenses_channel_and_comparison(client, frames):
     start, end = SPRING
-    body = get(client, "expenses", start=start.isoformat(), end=end.isoformat(), channel="google_ads",
-               compare="previous_period")
+    body = get(
+        client,
+        "expenses",
+        start=start.isoformat(),
+        end=end.isoformat(),
+        channel="google_ads",
+        compare="previous_period",
+    )
     e = expenses_in(frames, start, end)
     ads = e[e["channel"] == "google_ads"]
     assert_close(body["totals"], {"expenses": ads["amount_base"].sum(), "count": len(ads)})
@@ -311,19 +384,27 @@ def payments_oracle(f, start, end, tz, channel=None):
     if channel:
         sales = sales[sales["channel"] == channel]
     ev = payment_events(f, start, end, tz)
-    by_type = {t: g for t, g in ev.groupby("event_type")}
+    by_type = {t: g for t, g in ev.groupby("event_type")}  # noqa: C416 (a GroupBy is not a mapping)
     empty = ev.iloc[0:0]
     ok, failed = by_type.get("payment_succeeded", empty), by_type.get("payment_failed", empty)
-    orders = sales.assign(method=sales["payment_method"].fillna("(none)")).groupby("method").agg(
-        orders=("order_id", "count"), gross_revenue=("gross_revenue", "sum"))
+    orders = (
+        sales.assign(method=sales["payment_method"].fillna("(none)"))
+        .groupby("method")
+        .agg(orders=("order_id", "count"), gross_revenue=("gross_revenue", "sum"))
+    )
     methods = sorted(set(orders.index) | set(ok["method"]) | set(failed["method"]))
     rows = {}
     for m in methods:
         n_ok, n_failed = int((ok["method"] == m).sum()), int((failed["method"] == m).sum())
         gross = orders["gross_revenue"].get(m, 0.0)
-        rows[m] = {"orders": int(orders["orders"].get(m, 0)), "gross_revenue": gross,
-                   "share": gross / sales["gross_revenue"].sum(), "payments_succeeded": n_ok,
-                   "payments_failed": n_failed, "success_rate": n_ok / (n_ok + n_failed) if n_ok + n_failed else None}
+        rows[m] = {
+            "orders": int(orders["orders"].get(m, 0)),
+            "gross_revenue": gross,
+            "share": gross / sales["gross_revenue"].sum(),
+            "payments_succeeded": n_ok,
+            "payments_failed": n_failed,
+            "success_rate": n_ok / (n_ok + n_failed) if n_ok + n_failed else None,
+        }
     refunds, chargebacks = by_type.get("refund_issued", empty), by_type.get("chargeback_opened", empty)
     success_rate = len(ok) / (len(ok) + len(failed)) if len(ok) + len(failed) else None
     chargeback_rate = len(chargebacks) / len(ok) if len(ok) else None
@@ -332,10 +413,18 @@ def payments_oracle(f, start, end, tz, channel=None):
         "payments": {"succeeded": len(ok), "failed": len(failed), "success_rate": success_rate},
         "refunds": {"count": len(refunds), "value": refunds["value_base"].sum()},
         "chargebacks": {"count": len(chargebacks), "value": chargebacks["value_base"].sum(), "rate": chargeback_rate},
-        "totals": {"orders": len(sales), "gross_revenue": sales["gross_revenue"].sum(), "payments_succeeded": len(ok),
-                   "payments_failed": len(failed), "success_rate": success_rate, "refunds": len(refunds),
-                   "refund_value": refunds["value_base"].sum(), "chargebacks": len(chargebacks),
-                   "chargeback_value": chargebacks["value_base"].sum(), "chargeback_rate": chargeback_rate},
+        "totals": {
+            "orders": len(sales),
+            "gross_revenue": sales["gross_revenue"].sum(),
+            "payments_succeeded": len(ok),
+            "payments_failed": len(failed),
+            "success_rate": success_rate,
+            "refunds": len(refunds),
+            "refund_value": refunds["value_base"].sum(),
+            "chargebacks": len(chargebacks),
+            "chargeback_value": chargebacks["value_base"].sum(),
+            "chargeback_rate": chargeback_rate,
+        },
     }
 
 
@@ -380,8 +469,9 @@ def test_store_bound_key_sees_only_its_store(client, data):
     _, s1 = data
     start, end = date(2026, 9, 1), date(2026, 11, 15)
     for path in ("revenue", "profit", "expenses", "payments"):
-        r = client.get(f"/api/v1/analytics/financial/{path}", params={"store_id": "default"},
-                       headers=headers("read_s1"))
+        r = client.get(
+            f"/api/v1/analytics/financial/{path}", params={"store_id": "default"}, headers=headers("read_s1")
+        )
         assert r.status_code == 403
     revenue = get(client, "revenue", key="read_s1", start=start.isoformat(), end=end.isoformat())
     assert_close(revenue["totals"], revenue_sums(sales_in(s1, start, end, "UTC")))
@@ -392,16 +482,24 @@ def test_store_bound_key_sees_only_its_store(client, data):
     ev = payment_events(s1, start, end, "UTC")
     assert payments["payments"]["succeeded"] == int((ev["event_type"] == "payment_succeeded").sum())
     # an unbound key without store_id sees both stores
-    both = client.get("/api/v1/analytics/financial/revenue",
-                      params={"start": start.isoformat(), "end": end.isoformat()}, headers=headers("read")).json()
+    both = client.get(
+        "/api/v1/analytics/financial/revenue",
+        params={"start": start.isoformat(), "end": end.isoformat()},
+        headers=headers("read"),
+    ).json()
     assert both["totals"]["orders"] == revenue["totals"]["orders"] + len(sales_in(data[0], start, end, "UTC"))
 
 
 @pytest.mark.parametrize("path", ["revenue", "profit", "expenses", "payments"])
-@pytest.mark.parametrize("params, field", [
-    ({"tz": "Nowhere/City"}, "query.tz"), ({"interval": "minute"}, "query.interval"),
-    ({"compare": "yesterday"}, "query.compare"), ({"end": "2026-99-01"}, "query.end"),
-])
+@pytest.mark.parametrize(
+    "params, field",
+    [
+        ({"tz": "Nowhere/City"}, "query.tz"),
+        ({"interval": "minute"}, "query.interval"),
+        ({"compare": "yesterday"}, "query.compare"),
+        ({"end": "2026-99-01"}, "query.end"),
+    ],
+)
 def test_bad_parameters_are_422(client, path, params, field):
     r = client.get(f"/api/v1/analytics/financial/{path}", params=params, headers=headers("read"))
     assert r.status_code == 422, r.text

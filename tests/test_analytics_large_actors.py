@@ -28,8 +28,9 @@ pytestmark = pytest.mark.slow
 ACTORS = 100_000
 CUSTOMERS = 100_000
 START, END = date(2026, 6, 1), date(2026, 11, 15)
-FUNNEL_TYPES = (["product_view"] * 10 + ["add_to_cart"] * 5 + ["checkout_started"] * 3 + ["purchase"] * 2
-                + ["page_view"] * 2)
+FUNNEL_TYPES = (
+    ["product_view"] * 10 + ["add_to_cart"] * 5 + ["checkout_started"] * 3 + ["purchase"] * 2 + ["page_view"] * 2
+)
 BATCH = 10_000
 
 
@@ -49,16 +50,34 @@ def make_records(seed: int = 7) -> dict[str, list[dict]]:
     for i in range(ACTORS):
         who = {"user_id": f"u{i:06d}"} if rnd.random() < 0.6 else {"anonymous_id": f"a{i:06d}"}
         for j in range(rnd.choice((1, 1, 2, 3))):
-            activities.append({"activity_id": f"la{i}-{j}", "activity_type": rnd.choice(FUNNEL_TYPES),
-                               "timestamp": _iso(rnd.randrange(span)), "session_id": f"ls{i}-{j}", **who})
+            activities.append(
+                {
+                    "activity_id": f"la{i}-{j}",
+                    "activity_type": rnd.choice(FUNNEL_TYPES),
+                    "timestamp": _iso(rnd.randrange(span)),
+                    "session_id": f"ls{i}-{j}",
+                    **who,
+                }
+            )
     orders = []
     for i in range(CUSTOMERS):
         for j in range(rnd.choice((1, 1, 1, 1, 2, 3))):
-            orders.append({"order_id": f"lo{i}-{j}", "status": "paid" if rnd.random() < 0.97 else "cancelled",
-                           "created_at": _iso(rnd.randrange(span)), "customer": {"customer_id": f"c{i:06d}"},
-                           "items": [{"product_id": f"p{rnd.randrange(50)}", "quantity": rnd.randint(1, 3),
-                                      "unit_price": rnd.randrange(200, 20000) / 100}],
-                           "discount_amount": rnd.choice((0.0, 0.0, 1.5))})
+            orders.append(
+                {
+                    "order_id": f"lo{i}-{j}",
+                    "status": "paid" if rnd.random() < 0.97 else "cancelled",
+                    "created_at": _iso(rnd.randrange(span)),
+                    "customer": {"customer_id": f"c{i:06d}"},
+                    "items": [
+                        {
+                            "product_id": f"p{rnd.randrange(50)}",
+                            "quantity": rnd.randint(1, 3),
+                            "unit_price": rnd.randrange(200, 20000) / 100,
+                        }
+                    ],
+                    "discount_amount": rnd.choice((0.0, 0.0, 1.5)),
+                }
+            )
     return {"activities": activities, "orders": orders}
 
 
@@ -75,9 +94,9 @@ def ingest_direct(settings, records: dict[str, list[dict]]) -> None:
             await IndexGuard(es, ingestor.names, auto_setup=True).ensure()
             for kind, write in (("activities", ingestor.activities), ("orders", ingestor.orders)):
                 batch = records[kind]
-                chunks = [batch[i:i + BATCH] for i in range(0, len(batch), BATCH)]
+                chunks = [batch[i : i + BATCH] for i in range(0, len(batch), BATCH)]
                 for group in range(0, len(chunks), 2):
-                    results = await asyncio.gather(*(write(c, None) for c in chunks[group:group + 2]))
+                    results = await asyncio.gather(*(write(c, None) for c in chunks[group : group + 2]))
                     for result in results:
                         assert not result.errors, result.errors[:3]
                     if group == 0:  # the monthly indices exist now
@@ -95,8 +114,10 @@ def data(client, settings):
     records = make_records()
     started = time.monotonic()
     ingest_direct(settings, records)
-    print(f"ingested {len(records['activities']):,} activities and {len(records['orders']):,} orders "
-          f"in {time.monotonic() - started:.1f} s")
+    print(
+        f"ingested {len(records['activities']):,} activities and {len(records['orders']):,} orders "
+        f"in {time.monotonic() - started:.1f} s"
+    )
     return build_frames(records)
 
 
@@ -116,7 +137,8 @@ def test_activity_retention_is_exact(client, data):
     expected = retention_oracle(data.activity, "actor", "timestamp", START, END, tz, "month")
     assert sum(e["size"] for e in expected) > 90_000
     assert [(c["cohort"], c["size"], c["counts"]) for c in body["cohorts"]] == [
-        (e["cohort"], e["size"], e["counts"]) for e in expected]
+        (e["cohort"], e["size"], e["counts"]) for e in expected
+    ]
     for got, want in zip(body["cohorts"], expected, strict=True):
         assert got["retention"] == pytest.approx(want["retention"], abs=1e-4)
 
@@ -127,8 +149,9 @@ def test_rfm_is_exact(client, data):
     assert len(expected) > 95_000
     body = get(client, "users/segments", **params, type="rfm")
     assert body["total"] == len(expected)
-    g = expected.groupby("segment").agg(customers=("customer_id", "count"), orders=("frequency", "sum"),
-                                        monetary=("monetary_raw", "sum"))
+    g = expected.groupby("segment").agg(
+        customers=("customer_id", "count"), orders=("frequency", "sum"), monetary=("monetary_raw", "sum")
+    )
     assert {s["key"]: s["customers"] for s in body["segments"] if s["customers"]} == g["customers"].to_dict()
     for s in body["segments"]:
         if s["customers"]:
@@ -137,10 +160,9 @@ def test_rfm_is_exact(client, data):
     ordered = expected.sort_values(["monetary", "customer_id"], ascending=[False, True]).reset_index(drop=True)
     pages = -(-len(expected) // 1000)
     for page in (1, pages // 2, pages):
-        body = get(client, "users/segments", **params, type="rfm", include_customers="true", page=page,
-                   page_size=1000)
+        body = get(client, "users/segments", **params, type="rfm", include_customers="true", page=page, page_size=1000)
         got = pd.DataFrame(body["customers"])
-        want = ordered.iloc[(page - 1) * 1000:page * 1000].reset_index(drop=True)
+        want = ordered.iloc[(page - 1) * 1000 : page * 1000].reset_index(drop=True)
         assert list(got["customer_id"]) == list(want["customer_id"]), page
         for column in ("recency_days", "frequency", "r", "f", "m", "segment"):
             assert list(got[column]) == list(want[column]), (page, column)

@@ -27,8 +27,15 @@ RETENTION_PERIODS = {
 AUTUMN = (date(2026, 10, 1), date(2026, 11, 10))
 YEAR = (date(2025, 11, 1), date(2026, 11, 1))
 DEFAULT_STEPS = ["product_view", "add_to_cart", "checkout_started", "purchase"]
-RFM_NAMES = ["Champions", "Loyal Customers", "Potential Loyalists", "New Customers", "At Risk", "Hibernating",
-             "Need Attention"]
+RFM_NAMES = [
+    "Champions",
+    "Loyal Customers",
+    "Potential Loyalists",
+    "New Customers",
+    "At Risk",
+    "Hibernating",
+    "Need Attention",
+]
 
 
 @pytest.fixture(scope="module")
@@ -69,8 +76,9 @@ def period_args(start, end, tz):
 # -- retention ---------------------------------------------------------------------------
 
 
-def retention_oracle(frame: pd.DataFrame, id_col: str, time_col: str, start: date, end: date, tz: str,
-                     granularity: str) -> list[dict]:
+def retention_oracle(
+    frame: pd.DataFrame, id_col: str, time_col: str, start: date, end: date, tz: str, granularity: str
+) -> list[dict]:
     """Cohorts: members by the bucket of their first record ever; counts[k]: members with a
     record in bucket cohort+k; nothing at or after the end counts."""
     frame = frame[frame[time_col] < local_start(end, tz)]
@@ -91,8 +99,9 @@ def retention_oracle(frame: pd.DataFrame, id_col: str, time_col: str, start: dat
     for c, i in position.items():
         size = int((cohort == c).sum())
         counts = [int(per.get((c, k), 0)) for k in range(len(keys) - i)]
-        out.append({"cohort": c, "size": size, "counts": counts,
-                    "retention": [x / size if size else None for x in counts]})
+        out.append(
+            {"cohort": c, "size": size, "counts": counts, "retention": [x / size if size else None for x in counts]}
+        )
     return out
 
 
@@ -133,8 +142,12 @@ def test_retention_matches_pandas(client, data, tz, basis, granularity, period):
 
 
 def test_retention_weeks_start_on_monday_across_dst(client, data):
-    body = get(client, "users/retention", **period_args(date(2026, 2, 16), date(2026, 4, 20), "America/New_York"),
-               granularity="week")
+    body = get(
+        client,
+        "users/retention",
+        **period_args(date(2026, 2, 16), date(2026, 4, 20), "America/New_York"),
+        granularity="week",
+    )
     keys = [c["cohort"] for c in body["cohorts"]]
     assert keys[0] == "2026-02-16" and "2026-03-09" in keys and keys[-1] == "2026-04-13"
     assert all(date.fromisoformat(k).weekday() == 0 for k in keys)
@@ -151,12 +164,19 @@ def test_retention_of_a_period_shorter_than_a_bucket_is_empty(client, data):
 
 def funnel_oracle(activity: pd.DataFrame, steps: list[str]) -> list[int]:
     done = activity[activity["actor"].notna()].groupby("actor")["activity_type"].agg(set)
-    return [int(sum(set(steps[:k + 1]) <= types for types in done)) for k in range(len(steps))]
+    return [int(sum(set(steps[: k + 1]) <= types for types in done)) for k in range(len(steps))]
 
 
 @pytest.mark.parametrize("tz", ZONES)
-@pytest.mark.parametrize("steps", [None, "search,product_view,add_to_cart", "purchase,product_view",
-                                   "page_view,product_view,add_to_cart,checkout_started,purchase,review"])
+@pytest.mark.parametrize(
+    "steps",
+    [
+        None,
+        "search,product_view,add_to_cart",
+        "purchase,product_view",
+        "page_view,product_view,add_to_cart,checkout_started,purchase,review",
+    ],
+)
 def test_conversion_matches_pandas(client, data, tz, steps):
     start, end = YEAR if steps and "review" in steps else AUTUMN
     params = period_args(start, end, tz)
@@ -174,12 +194,15 @@ def test_conversion_matches_pandas(client, data, tz, steps):
         assert s["step_conversion"] == (pytest.approx(reached[k] / previous, abs=1e-4) if previous else None)
 
 
-ALL_TYPES = ("page_view,product_view,search,add_to_cart,remove_from_cart,checkout_started,purchase,login,signup,"
-             "wishlist_add,review")
+ALL_TYPES = (
+    "page_view,product_view,search,add_to_cart,remove_from_cart,checkout_started,purchase,login,signup,"
+    "wishlist_add,review"
+)
 
 
-@pytest.mark.parametrize("steps", ["purchase", "", "product_view,,purchase", "product_view,teleport",
-                                   "purchase,purchase", ALL_TYPES])
+@pytest.mark.parametrize(
+    "steps", ["purchase", "", "product_view,,purchase", "product_view,teleport", "purchase,purchase", ALL_TYPES]
+)
 def test_bad_steps_are_422(client, steps):
     r = client.get("/api/v1/analytics/users/conversion", params={"steps": steps}, headers=headers("read"))
     assert r.status_code == 422, r.text
@@ -191,8 +214,11 @@ def test_bad_steps_are_422(client, steps):
 
 def rfm_oracle(frames, start, end, tz) -> pd.DataFrame:
     s = in_period(sales(frames), "created_at", start, end, tz)
-    g = s.groupby("customer_id").agg(last=("created_at", "max"), frequency=("order_id", "count"),
-                                     monetary=("order_value", "sum")).reset_index()
+    g = (
+        s.groupby("customer_id")
+        .agg(last=("created_at", "max"), frequency=("order_id", "count"), monetary=("order_value", "sum"))
+        .reset_index()
+    )
     g["monetary_raw"] = g["monetary"]
     g["monetary"] = g["monetary"].map(lambda v: round(v, 2))  # scored in cents
     g["recency_days"] = ((local_start(end, tz) - g["last"]).dt.total_seconds() // 86400).astype(int)
@@ -227,8 +253,7 @@ def rfm_oracle(frames, start, end, tz) -> pd.DataFrame:
 def all_rfm_customers(client, params) -> list[dict]:
     out, page = [], 1
     while True:
-        body = get(client, "users/segments", **params, type="rfm", include_customers="true", page=page,
-                   page_size=400)
+        body = get(client, "users/segments", **params, type="rfm", include_customers="true", page=page, page_size=400)
         out.extend(body["customers"])
         if page * 400 >= body["customers_total"]:
             assert len(out) == body["customers_total"]
@@ -238,8 +263,9 @@ def all_rfm_customers(client, params) -> list[dict]:
 
 def check_customer_segments(body, expected: pd.DataFrame, names: list[str], key: str):
     raw = "monetary_raw" if "monetary_raw" in expected else "monetary"
-    g = expected.groupby(key).agg(customers=("customer_id", "count"), orders=("frequency", "sum"),
-                                  monetary=(raw, "sum"))
+    g = expected.groupby(key).agg(
+        customers=("customer_id", "count"), orders=("frequency", "sum"), monetary=(raw, "sum")
+    )
     total = len(expected)
     assert body["total"] == total
     assert sorted(s["key"] for s in body["segments"]) == sorted(names)
@@ -266,8 +292,9 @@ def test_rfm_matches_pandas(client, data, tz, period):
     # the list is ordered by monetary descending, ties by customer_id
     ordered = got.sort_values(["monetary", "customer_id"], ascending=[False, True])
     assert list(got["customer_id"]) == list(ordered["customer_id"])
-    merged = expected.merge(got, on="customer_id", how="outer", suffixes=("", "_api"), indicator=True,
-                            validate="one_to_one")
+    merged = expected.merge(
+        got, on="customer_id", how="outer", suffixes=("", "_api"), indicator=True, validate="one_to_one"
+    )
     assert (merged["_merge"] == "both").all()
     for column in ("recency_days", "frequency", "r", "f", "m", "segment"):
         assert (merged[column] == merged[f"{column}_api"]).all(), column
@@ -279,10 +306,19 @@ def test_rfm_pages_and_segment_filter(client, data):
     start, end = YEAR
     params = period_args(start, end, "UTC")
     expected = rfm_oracle(data, start, end, "UTC")
-    champions = expected[expected["segment"] == "Champions"].sort_values(["monetary", "customer_id"],
-                                                                         ascending=[False, True])
-    body = get(client, "users/segments", **params, type="rfm", include_customers="true", segment="Champions",
-               page=2, page_size=7)
+    champions = expected[expected["segment"] == "Champions"].sort_values(
+        ["monetary", "customer_id"], ascending=[False, True]
+    )
+    body = get(
+        client,
+        "users/segments",
+        **params,
+        type="rfm",
+        include_customers="true",
+        segment="Champions",
+        page=2,
+        page_size=7,
+    )
     assert body["customers_total"] == len(champions) and body["page"] == 2 and body["page_size"] == 7
     assert [c["customer_id"] for c in body["customers"]] == list(champions["customer_id"][7:14])
     assert all(c["segment"] == "Champions" for c in body["customers"])
@@ -335,7 +371,8 @@ def test_actor_segments_match_pandas(client, data, tz, dimension):
     # first touch: each actor's earliest activity in the period; at the same instant a value
     # before none, then the smaller value
     ordered = act.assign(missing=act[column].isna(), value=act[column].fillna("")).sort_values(
-        ["actor", "timestamp", "missing", "value"])
+        ["actor", "timestamp", "missing", "value"]
+    )
     first = ordered.drop_duplicates("actor")
     keys = first[column].fillna("(none)")
     expected = keys.value_counts()
@@ -343,7 +380,8 @@ def test_actor_segments_match_pandas(client, data, tz, dimension):
     assert body["type"] == dimension and body["total"] == act["actor"].nunique() == len(first)
     assert {s["key"]: s["actors"] for s in body["segments"]} == expected.to_dict()
     assert [(s["actors"], s["key"]) for s in body["segments"]] == sorted(
-        ((s["actors"], s["key"]) for s in body["segments"]), key=lambda x: (-x[0], x[1]))
+        ((s["actors"], s["key"]) for s in body["segments"]), key=lambda x: (-x[0], x[1])
+    )
     for s in body["segments"]:
         assert s["share"] == pytest.approx(s["actors"] / len(first), abs=1e-4)
     if dimension == "source":
@@ -354,27 +392,40 @@ def test_actor_segments_match_pandas(client, data, tz, dimension):
 
 
 def _order(order_id, customer, when, value, status="delivered"):
-    return {"order_id": order_id, "store_id": "hand", "status": status, "created_at": when,
-            "customer": {"customer_id": customer}, "items": [{"product_id": "p", "quantity": 1, "unit_price": value}]}
+    return {
+        "order_id": order_id,
+        "store_id": "hand",
+        "status": status,
+        "created_at": when,
+        "customer": {"customer_id": customer},
+        "items": [{"product_id": "p", "quantity": 1, "unit_price": value}],
+    }
 
 
 def _act(n, actor, kind, when, anonymous=False, **extra):
     who = {"anonymous_id": actor} if anonymous else {"user_id": actor}
-    return {"activity_id": f"hand-{n}", "store_id": "hand", "activity_type": kind, "timestamp": when,
-            "session_id": f"s-{actor}", **who, **extra}
+    return {
+        "activity_id": f"hand-{n}",
+        "store_id": "hand",
+        "activity_type": kind,
+        "timestamp": when,
+        "session_id": f"s-{actor}",
+        **who,
+        **extra,
+    }
 
 
 @pytest.fixture(scope="module")
 def hand(client, records):
     orders = [
-        _order("h1", "old", "2026-05-20T10:00:00Z", 10.0),      # first sale before the period
+        _order("h1", "old", "2026-05-20T10:00:00Z", 10.0),  # first sale before the period
         _order("h2", "old", "2026-06-03T10:00:00Z", 10.0),
-        _order("h3", "a", "2026-06-01T00:00:00Z", 50.0),        # June cohort
-        _order("h4", "a", "2026-08-15T00:00:00Z", 50.0),        # active in June+2
-        _order("h5", "b", "2026-06-30T23:59:59Z", 20.0),        # June cohort, inactive after
+        _order("h3", "a", "2026-06-01T00:00:00Z", 50.0),  # June cohort
+        _order("h4", "a", "2026-08-15T00:00:00Z", 50.0),  # active in June+2
+        _order("h5", "b", "2026-06-30T23:59:59Z", 20.0),  # June cohort, inactive after
         _order("h6", "b", "2026-06-02T00:00:00Z", 5.0, status="cancelled"),  # not a sale
-        _order("h7", "c", "2026-07-10T00:00:00Z", 30.0),        # July cohort
-        _order("h8", "c", "2026-09-05T00:00:00Z", 30.0),        # after the end: ignored
+        _order("h7", "c", "2026-07-10T00:00:00Z", 30.0),  # July cohort
+        _order("h8", "c", "2026-09-05T00:00:00Z", 30.0),  # after the end: ignored
         _order("h9", "d", "2026-08-31T12:00:00Z", 80.0),
         _order("h10", "e", "2026-08-20T00:00:00Z", 15.0),
     ]
@@ -392,8 +443,9 @@ def hand(client, records):
         _act(8, "z", "add_to_cart", "2026-08-01T10:00:00Z", device={"type": "tablet"}),
     ]
     for route, key, batch in (("orders/index", "orders", orders), ("user-activity/index", "activities", activities)):
-        r = client.post(f"/api/v1/analytics/{route}", json={key: batch}, headers=headers("ingest"),
-                        params={"refresh": "wait_for"})
+        r = client.post(
+            f"/api/v1/analytics/{route}", json={key: batch}, headers=headers("ingest"), params={"refresh": "wait_for"}
+        )
         assert r.status_code == 200 and not r.json()["errors"], r.text
 
 
@@ -404,24 +456,29 @@ def hand_get(client, path, **params):
 def test_funnel_needs_every_earlier_step_but_no_order(client, hand):
     body = hand_get(client, "users/conversion", start="2026-08-01", end="2026-09-01")
     assert [(s["step"], s["actors"], s["conversion"], s["step_conversion"]) for s in body["steps"]] == [
-        ("product_view", 2, 1.0, 1.0), ("add_to_cart", 1, 0.5, 0.5), ("checkout_started", 1, 0.5, 1.0),
-        ("purchase", 1, 0.5, 1.0)]
+        ("product_view", 2, 1.0, 1.0),
+        ("add_to_cart", 1, 0.5, 0.5),
+        ("checkout_started", 1, 0.5, 1.0),
+        ("purchase", 1, 0.5, 1.0),
+    ]
 
 
 def test_first_touch_device(client, hand):
     body = hand_get(client, "users/segments", start="2026-08-01", end="2026-09-01", type="device")
     assert body["total"] == 3
-    assert body["segments"] == [{"key": "(none)", "actors": 1, "share": 0.3333},
-                                {"key": "mobile", "actors": 1, "share": 0.3333},
-                                {"key": "tablet", "actors": 1, "share": 0.3333}]
+    assert body["segments"] == [
+        {"key": "(none)", "actors": 1, "share": 0.3333},
+        {"key": "mobile", "actors": 1, "share": 0.3333},
+        {"key": "tablet", "actors": 1, "share": 0.3333},
+    ]
 
 
 def test_order_cohorts_by_hand(client, hand):
     body = hand_get(client, "users/retention", start="2026-06-01", end="2026-09-01")
     assert [(c["cohort"], c["size"], c["counts"], c["retention"]) for c in body["cohorts"]] == [
-        ("2026-06-01", 2, [2, 0, 1], [1.0, 0.0, 0.5]),      # a and b; a again in August
-        ("2026-07-01", 1, [1, 0], [1.0, 0.0]),              # c; September is after the end
-        ("2026-08-01", 2, [2], [1.0]),                      # d and e
+        ("2026-06-01", 2, [2, 0, 1], [1.0, 0.0, 0.5]),  # a and b; a again in August
+        ("2026-07-01", 1, [1, 0], [1.0, 0.0]),  # c; September is after the end
+        ("2026-08-01", 2, [2], [1.0]),  # d and e
     ]
     assert body["average"] == [1.0, pytest.approx(0 / 3), 0.5]
 
@@ -430,10 +487,13 @@ def test_rfm_by_hand(client, hand):
     # August 2026: customers a (1 sale, 50, 17 days ago), d (80, 0 days: 12 h before the end),
     # e (15, 12 days). R by recency asc: d, e, a -> 5, 4, 2; F all 1 sale: by id a, d, e -> 5, 4, 2;
     # M by monetary desc: d, a, e -> 5, 4, 2.
-    body = hand_get(client, "users/segments", start="2026-08-01", end="2026-09-01", type="rfm",
-                    include_customers="true")
-    got = {c["customer_id"]: (c["recency_days"], c["frequency"], c["monetary"], c["r"], c["f"], c["m"], c["segment"])
-           for c in body["customers"]}
+    body = hand_get(
+        client, "users/segments", start="2026-08-01", end="2026-09-01", type="rfm", include_customers="true"
+    )
+    got = {
+        c["customer_id"]: (c["recency_days"], c["frequency"], c["monetary"], c["r"], c["f"], c["m"], c["segment"])
+        for c in body["customers"]
+    }
     assert got == {
         "a": (17, 1, 50.0, 2, 5, 4, "Loyal Customers"),
         "d": (0, 1, 80.0, 5, 4, 5, "Champions"),
@@ -448,16 +508,19 @@ def test_rfm_by_hand(client, hand):
 # -- parameters, cache ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path, params, field", [
-    ("users/retention", {"basis": "events"}, "query.basis"),
-    ("users/retention", {"granularity": "day"}, "query.granularity"),
-    ("users/retention", {"tz": "Nowhere/City"}, "query.tz"),
-    ("users/segments", {"type": "age"}, "query.type"),
-    ("users/segments", {"segment": "Whales", "include_customers": "true"}, "query.segment"),
-    ("users/segments", {"page": "0"}, "query.page"),
-    ("users/segments", {"page_size": "5000"}, "query.page_size"),
-    ("users/segments", {"include_customers": "maybe"}, "query.include_customers"),
-])
+@pytest.mark.parametrize(
+    "path, params, field",
+    [
+        ("users/retention", {"basis": "events"}, "query.basis"),
+        ("users/retention", {"granularity": "day"}, "query.granularity"),
+        ("users/retention", {"tz": "Nowhere/City"}, "query.tz"),
+        ("users/segments", {"type": "age"}, "query.type"),
+        ("users/segments", {"segment": "Whales", "include_customers": "true"}, "query.segment"),
+        ("users/segments", {"page": "0"}, "query.page"),
+        ("users/segments", {"page_size": "5000"}, "query.page_size"),
+        ("users/segments", {"include_customers": "maybe"}, "query.include_customers"),
+    ],
+)
 def test_bad_parameters_are_422_naming_them(client, path, params, field):
     r = client.get(f"/api/v1/analytics/{path}", params=params, headers=headers("read"))
     assert r.status_code == 422, r.text

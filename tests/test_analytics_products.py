@@ -23,8 +23,14 @@ AUTUMN = (date(2026, 10, 20), date(2026, 11, 10))
 SPRING = (date(2026, 2, 25), date(2026, 3, 20))
 YEAR = (date(2025, 11, 1), date(2026, 11, 1))
 PERIODS = [AUTUMN, SPRING, YEAR]
-INTERVAL_PERIODS = {"hour": (date(2026, 10, 31), date(2026, 11, 3)), "day": AUTUMN, "week": SPRING, "month": YEAR,
-                    "quarter": YEAR, "year": (date(2025, 1, 1), date(2026, 11, 15))}
+INTERVAL_PERIODS = {
+    "hour": (date(2026, 10, 31), date(2026, 11, 3)),
+    "day": AUTUMN,
+    "week": SPRING,
+    "month": YEAR,
+    "quarter": YEAR,
+    "year": (date(2025, 1, 1), date(2026, 11, 15)),
+}
 MONEY, RATE = 0.01, 1e-4
 
 
@@ -48,8 +54,12 @@ def data(client):
     records = generate_records(seed=23, orders=1200, activity=6000, days=420, end=date(2026, 11, 15))
     ingest_records(client, records)
     updates = catalog_updates(records["products"])
-    r = client.post("/api/v1/analytics/products/index", json={"products": updates}, headers=headers("ingest"),
-                    params={"refresh": "wait_for"})
+    r = client.post(
+        "/api/v1/analytics/products/index",
+        json={"products": updates},
+        headers=headers("ingest"),
+        params={"refresh": "wait_for"},
+    )
     assert r.status_code == 200 and r.json()["indexed"] == 2 and r.json()["stale"] == 1, r.text
     records["products"] = records["products"] + updates
     frames = build_frames(records)
@@ -83,15 +93,28 @@ def activity_in(frames, start, end, tz, *types) -> pd.DataFrame:
 
 def sales_by_product(lines: pd.DataFrame) -> pd.DataFrame:
     costed = lines["line_cogs"].notna()
-    return lines.assign(costed_revenue=lines["line_revenue"].where(costed, 0.0),
-                        no_cost=(~costed).astype(int), cogs=lines["line_cogs"].fillna(0.0)).groupby("product_id").agg(
-        units=("quantity", "sum"), gross_revenue=("line_revenue", "sum"), orders=("order_id", "nunique"),
-        cogs=("cogs", "sum"), costed_revenue=("costed_revenue", "sum"), lines_without_cost=("no_cost", "sum"),
-        lines=("line", "count"))
+    return (
+        lines.assign(
+            costed_revenue=lines["line_revenue"].where(costed, 0.0),
+            no_cost=(~costed).astype(int),
+            cogs=lines["line_cogs"].fillna(0.0),
+        )
+        .groupby("product_id")
+        .agg(
+            units=("quantity", "sum"),
+            gross_revenue=("line_revenue", "sum"),
+            orders=("order_id", "nunique"),
+            cogs=("cogs", "sum"),
+            costed_revenue=("costed_revenue", "sum"),
+            lines_without_cost=("no_cost", "sum"),
+            lines=("line", "count"),
+        )
+    )
 
 
 def top_order(values: dict[str, float | None], descending: bool = True, digits: int = 2) -> list[str]:
     """Keys by the rounded measure (what the response shows), empty ones last, ties by key."""
+
     def order(key):
         v = values[key]
         if v is None or (isinstance(v, float) and np.isnan(v)):
@@ -116,11 +139,13 @@ def performance_oracle(frames, start, end, tz, channel=None) -> pd.DataFrame:
     act = activity_in(frames, start, end, tz, "product_view", "add_to_cart")
     act = act[act["product_id"].notna()]
     views = act[act["activity_type"] == "product_view"]
-    engagement = pd.DataFrame({
-        "views": views.groupby("product_id").size(),
-        "viewers": views[views["actor"].notna()].groupby("product_id")["actor"].nunique(),
-        "add_to_carts": act[act["activity_type"] == "add_to_cart"].groupby("product_id").size(),
-    })
+    engagement = pd.DataFrame(
+        {
+            "views": views.groupby("product_id").size(),
+            "viewers": views[views["actor"].notna()].groupby("product_id")["actor"].nunique(),
+            "add_to_carts": act[act["activity_type"] == "add_to_cart"].groupby("product_id").size(),
+        }
+    )
     # "bought": the viewer is a user whose user_id is the customer_id of a sale containing the product
     viewed_by_users = views[views["user_id"].notna()][["product_id", "user_id"]].drop_duplicates()
     buyers = sale_lines(frames, start, end, tz, channel)[["product_id", "customer_id"]].drop_duplicates()
@@ -161,8 +186,10 @@ def test_performance_every_product_matches_pandas(client, data, tz, period):
     assert (expected["viewers"] > expected["viewers_who_bought"]).any()
 
 
-@pytest.mark.parametrize("sort, column, digits", [("units", "units", 0), ("views", "views", 0),
-                                                  ("margin", "margin", 4), ("revenue", "gross_revenue", 2)])
+@pytest.mark.parametrize(
+    "sort, column, digits",
+    [("units", "units", 0), ("views", "views", 0), ("margin", "margin", 4), ("revenue", "gross_revenue", 2)],
+)
 def test_performance_sorts_and_limit(client, data, sort, column, digits):
     start, end = YEAR
     body = get(client, "products/performance", **period_params(start, end, "America/New_York", sort=sort, limit=15))
@@ -198,7 +225,8 @@ def inventory_oracle(frames, start, end, tz) -> pd.DataFrame:
     catalog = latest_catalog(frames.products)
     sales = sales_by_product(sale_lines(frames, start, end, tz))
     out = catalog[["name", "stock_quantity", "reorder_point", "cost", "active"]].join(
-        sales[["units", "gross_revenue", "cogs"]], how="outer")
+        sales[["units", "gross_revenue", "cogs"]], how="outer"
+    )
     out[["units", "gross_revenue", "cogs"]] = out[["units", "gross_revenue", "cogs"]].fillna(0)
     days = (end - start).days  # local calendar days: a DST day is one day
     out["avg_daily_units"] = out["units"] / days
@@ -253,14 +281,22 @@ def test_inventory_uses_the_latest_catalog_record(client, data):
     assert items[first["product_id"]]["stock"] == 0 and items[first["product_id"]]["out_of_stock"]
     assert items[second["product_id"]]["stock"] == second["reorder_point"] and items[second["product_id"]]["low_stock"]
     assert items[second["product_id"]]["stock_value"] == pytest.approx(
-        second["reorder_point"] * round(second["cost"] * 1.1, 2), abs=MONEY)
+        second["reorder_point"] * round(second["cost"] * 1.1, 2), abs=MONEY
+    )
     assert items[third["product_id"]]["stock"] == third["stock_quantity"]  # the older update was ignored
     assert [i["key"] for i in body["items"]] == sorted(items)
 
 
-@pytest.mark.parametrize("sort, column, descending", [
-    ("units", "units", True), ("stock", "stock_quantity", False), ("stock_value", "stock_value", True),
-    ("days_of_cover", "days_of_cover", False), ("turnover", "turnover", True)])
+@pytest.mark.parametrize(
+    "sort, column, descending",
+    [
+        ("units", "units", True),
+        ("stock", "stock_quantity", False),
+        ("stock_value", "stock_value", True),
+        ("days_of_cover", "days_of_cover", False),
+        ("turnover", "turnover", True),
+    ],
+)
 def test_inventory_sorts(client, data, sort, column, descending):
     start, end = AUTUMN
     body = get(client, "products/inventory", **period_params(start, end, "America/Sao_Paulo", sort=sort, limit=20))
@@ -284,8 +320,11 @@ def test_inventory_filters(client, data, tz):
         want = expected[expected["abc_class"] == cls]
         assert body["summary"]["matched"] == len(want)
         assert [i["key"] for i in body["items"]] == top_order(want["gross_revenue"].to_dict())[:5]
-    both = get(client, "products/inventory", **period_params(start, end, tz, abc_class="C", low_stock="true",
-                                                              sort="key", limit=1000))
+    both = get(
+        client,
+        "products/inventory",
+        **period_params(start, end, tz, abc_class="C", low_stock="true", sort="key", limit=1000),
+    )
     want = expected[(expected["abc_class"] == "C") & expected["low_stock"]]
     assert [i["key"] for i in both["items"]] == sorted(want.index)
 
@@ -312,8 +351,11 @@ def reviews_in(frames, start, end, tz) -> pd.DataFrame:
 @pytest.mark.parametrize("min_reviews", [1, 2, 3])
 def test_reviews_match_pandas(client, data, tz, min_reviews):
     start, end = YEAR
-    body = get(client, "products/reviews", **period_params(start, end, tz, min_reviews=min_reviews, limit=1000,
-                                                            interval="month"))
+    body = get(
+        client,
+        "products/reviews",
+        **period_params(start, end, tz, min_reviews=min_reviews, limit=1000, interval="month"),
+    )
     rev = reviews_in(data, start, end, tz)
     assert len(rev) > 30
     assert body["count"] == len(rev)
@@ -322,7 +364,9 @@ def test_reviews_match_pandas(client, data, tz, min_reviews):
     assert body["distribution"] == [{"rating": n, "count": int(counts.get(n, 0))} for n in range(1, 6)]
     per = rev.groupby("product_id")["rating"].agg(["count", "mean"]).reset_index()
     per = per[per["count"] >= min_reviews]
-    per = per.assign(avg=per["mean"].round(4)).sort_values(["avg", "count", "product_id"], ascending=[False, False, True])
+    per = per.assign(avg=per["mean"].round(4)).sort_values(
+        ["avg", "count", "product_id"], ascending=[False, False, True]
+    )
     assert body["min_reviews"] == min_reviews and body["reviewed_products"] == len(per)
     names = latest_catalog(data.products)["name"]
     assert [p["key"] for p in body["products"]] == list(per["product_id"])
@@ -367,9 +411,14 @@ def search_oracle(frames, start, end, tz):
     zero_norm = zero["search_query"].dropna().map(lambda q: " ".join(q.split()).lower())
     searchers = set(searches["actor"].dropna())
     purchasers = set(act.loc[act["activity_type"] == "purchase", "actor"].dropna())
-    return {"searches": len(searches), "zero": len(zero), "queries": normalised.value_counts().to_dict(),
-            "zero_queries": zero_norm.value_counts().to_dict(), "searchers": len(searchers),
-            "converted": len(searchers & purchasers)}
+    return {
+        "searches": len(searches),
+        "zero": len(zero),
+        "queries": normalised.value_counts().to_dict(),
+        "zero_queries": zero_norm.value_counts().to_dict(),
+        "searchers": len(searchers),
+        "converted": len(searchers & purchasers),
+    }
 
 
 def check_search(body, expected, limit):
@@ -412,28 +461,72 @@ def big(client):
     for i in range(1, BIG_ACTORS + 1):
         user, ts = f"bu{i:05d}", base + timedelta(seconds=97 * i)
         common = {"user_id": user, "session_id": f"bs{i}", "store_id": "big"}
-        activities.append({"activity_id": f"ba{i}-s", "activity_type": "search", "timestamp": ts.isoformat(),
-                           "search_query": f"  Query {i % 13} ", "results_count": 0 if i % 4 == 0 else 7, **common})
+        activities.append(
+            {
+                "activity_id": f"ba{i}-s",
+                "activity_type": "search",
+                "timestamp": ts.isoformat(),
+                "search_query": f"  Query {i % 13} ",
+                "results_count": 0 if i % 4 == 0 else 7,
+                **common,
+            }
+        )
         if i % 3 == 0:
-            activities.append({"activity_id": f"ba{i}-p", "activity_type": "purchase",
-                               "timestamp": (ts + timedelta(minutes=5)).isoformat(), **common})
+            activities.append(
+                {
+                    "activity_id": f"ba{i}-p",
+                    "activity_type": "purchase",
+                    "timestamp": (ts + timedelta(minutes=5)).isoformat(),
+                    **common,
+                }
+            )
         if i % 2 == 0:
-            activities.append({"activity_id": f"ba{i}-v", "activity_type": "product_view", "product_id": "big-p1",
-                               "timestamp": (ts + timedelta(minutes=1)).isoformat(), **common})
+            activities.append(
+                {
+                    "activity_id": f"ba{i}-v",
+                    "activity_type": "product_view",
+                    "product_id": "big-p1",
+                    "timestamp": (ts + timedelta(minutes=1)).isoformat(),
+                    **common,
+                }
+            )
         if i % 5 == 0:
             items = [{"product_id": "big-p1", "quantity": 1, "unit_price": 10.0, "unit_cost": 4.0}]
             if i % 55 == 0:  # a product missing from the catalog
                 items.append({"product_id": "big-p2", "name": "Mystery Item", "quantity": 1, "unit_price": 25.0})
             if i % 110 == 0:  # twice in one order (a free one): still one order
                 items.append({"product_id": "big-p2", "name": "Mystery Item", "quantity": 1, "unit_price": 0.0})
-            orders.append({"order_id": f"bo{i}", "store_id": "big", "status": "paid",
-                           "created_at": (ts + timedelta(minutes=4)).isoformat(), "customer": {"customer_id": user},
-                           "items": items})
+            orders.append(
+                {
+                    "order_id": f"bo{i}",
+                    "store_id": "big",
+                    "status": "paid",
+                    "created_at": (ts + timedelta(minutes=4)).isoformat(),
+                    "customer": {"customer_id": user},
+                    "items": items,
+                }
+            )
     # big-p1 is in two stores' catalogs: seen together, their stock and stock value add up
-    products = [{"product_id": "big-p1", "store_id": "big", "name": "Big One", "stock_quantity": 10,
-                 "reorder_point": 5, "cost": 4.0, "updated_at": "2024-03-01T00:00:00Z"},
-                {"product_id": "big-p1", "store_id": "big2", "name": "Big One (outlet)", "stock_quantity": 6,
-                 "reorder_point": 2, "cost": 5.0, "updated_at": "2024-02-01T00:00:00Z"}]
+    products = [
+        {
+            "product_id": "big-p1",
+            "store_id": "big",
+            "name": "Big One",
+            "stock_quantity": 10,
+            "reorder_point": 5,
+            "cost": 4.0,
+            "updated_at": "2024-03-01T00:00:00Z",
+        },
+        {
+            "product_id": "big-p1",
+            "store_id": "big2",
+            "name": "Big One (outlet)",
+            "stock_quantity": 6,
+            "reorder_point": 2,
+            "cost": 5.0,
+            "updated_at": "2024-02-01T00:00:00Z",
+        },
+    ]
     records = {"activities": activities, "orders": orders, "products": products}
     ingest_records(client, records)
     return build_frames(records, store_id="big")
@@ -466,10 +559,23 @@ def test_inventory_of_products_outside_the_catalog_and_of_several_stores(client,
     assert one["key"] == "big-p1" and one["abc_class"] == "A" and one["stock"] == 10 and one["stock_value"] == 40.0
     assert one["units"] == BIG_ACTORS // 5 and one["days_of_cover"] == pytest.approx(10 / (2200 / 31), abs=0.01)
     assert one["turnover"] == pytest.approx(4.0 * 2200 / 40.0, abs=RATE) and not one["low_stock"]
-    assert mystery == {**mystery, "key": "big-p2", "name": "Mystery Item", "in_catalog": False, "stock": None,
-                       "reorder_point": None, "days_of_cover": None, "low_stock": False, "out_of_stock": False,
-                       "abc_class": "B", "stock_value": None, "turnover": None, "units": 300, "slow_mover": False,
-                       "gross_revenue": 5000.0}
+    assert mystery == {
+        **mystery,
+        "key": "big-p2",
+        "name": "Mystery Item",
+        "in_catalog": False,
+        "stock": None,
+        "reorder_point": None,
+        "days_of_cover": None,
+        "low_stock": False,
+        "out_of_stock": False,
+        "abc_class": "B",
+        "stock_value": None,
+        "turnover": None,
+        "units": 300,
+        "slow_mover": False,
+        "gross_revenue": 5000.0,
+    }
     assert body["summary"]["products"] == 2 and body["summary"]["stock_value"] == 40.0
     every = get(client, "products/inventory", start="2024-03-01", end="2024-04-01", sort="key", limit=1000)
     one = next(i for i in every["items"] if i["key"] == "big-p1")
@@ -479,33 +585,36 @@ def test_inventory_of_products_outside_the_catalog_and_of_several_stores(client,
 # -- parameters, scope, cache -------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path, params, field", [
-    ("products/performance", {"sort": "profit"}, "query.sort"),
-    ("products/performance", {"tz": "Mars/Olympus"}, "query.tz"),
-    ("products/performance", {"limit": "0"}, "query.limit"),
-    ("products/inventory", {"sort": "margin"}, "query.sort"),
-    ("products/inventory", {"abc_class": "D"}, "query.abc_class"),
-    ("products/inventory", {"low_stock": "maybe"}, "query.low_stock"),
-    ("products/inventory", {"start": "2026-02-30"}, "query.start"),
-    ("products/reviews", {"min_reviews": "0"}, "query.min_reviews"),
-    ("products/reviews", {"min_reviews": "x"}, "query.min_reviews"),
-    ("products/reviews", {"interval": "fortnight"}, "query.interval"),
-    ("products/search", {"start": "2026-02-01", "end": "2026-01-01"}, "query.end"),
-    ("products/search", {"limit": "5000"}, "query.limit"),
-])
+@pytest.mark.parametrize(
+    "path, params, field",
+    [
+        ("products/performance", {"sort": "profit"}, "query.sort"),
+        ("products/performance", {"tz": "Mars/Olympus"}, "query.tz"),
+        ("products/performance", {"limit": "0"}, "query.limit"),
+        ("products/inventory", {"sort": "margin"}, "query.sort"),
+        ("products/inventory", {"abc_class": "D"}, "query.abc_class"),
+        ("products/inventory", {"low_stock": "maybe"}, "query.low_stock"),
+        ("products/inventory", {"start": "2026-02-30"}, "query.start"),
+        ("products/reviews", {"min_reviews": "0"}, "query.min_reviews"),
+        ("products/reviews", {"min_reviews": "x"}, "query.min_reviews"),
+        ("products/reviews", {"interval": "fortnight"}, "query.interval"),
+        ("products/search", {"start": "2026-02-01", "end": "2026-01-01"}, "query.end"),
+        ("products/search", {"limit": "5000"}, "query.limit"),
+    ],
+)
 def test_bad_parameters_are_422_naming_them(client, path, params, field):
     r = client.get(f"/api/v1/analytics/{path}", params=params, headers=headers("read"))
     assert r.status_code == 422, r.text
     assert r.json()["error"]["details"][0]["field"] == field
 
 
-@pytest.mark.parametrize("path", ["products/performance", "products/inventory", "products/reviews",
-                                  "products/search"])
+@pytest.mark.parametrize("path", ["products/performance", "products/inventory", "products/reviews", "products/search"])
 def test_scope_and_store_binding(client, data, path):
     assert client.get(f"/api/v1/analytics/{path}").status_code == 401
     assert client.get(f"/api/v1/analytics/{path}", headers=headers("ingest")).status_code == 403
-    r = client.get(f"/api/v1/analytics/{path}", params={"start": "2025-01-01", "end": "2026-11-15"},
-                   headers=headers("read_s1"))
+    r = client.get(
+        f"/api/v1/analytics/{path}", params={"start": "2025-01-01", "end": "2026-11-15"}, headers=headers("read_s1")
+    )
     assert r.status_code == 200
     body = r.json()
     assert body.get("items", body.get("products", body.get("top_queries"))) == []

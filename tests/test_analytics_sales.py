@@ -16,8 +16,14 @@ ZONES = ["UTC", "America/Sao_Paulo", "America/New_York"]
 SPRING = (date(2026, 2, 20), date(2026, 3, 20))
 AUTUMN = (date(2026, 10, 20), date(2026, 11, 10))
 YEAR = (date(2025, 11, 1), date(2026, 11, 1))
-PERIODS = {"hour": (date(2026, 10, 30), date(2026, 11, 3)), "day": AUTUMN, "week": SPRING, "month": YEAR,
-           "quarter": YEAR, "year": (date(2025, 1, 1), date(2026, 11, 15))}
+PERIODS = {
+    "hour": (date(2026, 10, 30), date(2026, 11, 3)),
+    "day": AUTUMN,
+    "week": SPRING,
+    "month": YEAR,
+    "quarter": YEAR,
+    "year": (date(2025, 1, 1), date(2026, 11, 15)),
+}
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +47,13 @@ def test_revenue_trends_match_pandas(client, data, tz, interval):
     keys = all_keys(start, end, tz, interval)
     assert [p["key"] for p in body["series"]] == keys
     grouped = sales.assign(k=bucket(sales["created_at"], tz, interval)).groupby("k")
-    expected = grouped.agg(gross=("gross_revenue", "sum"), net=("net_revenue", "sum"), orders=("order_id", "count"),
-                           units=("units", "sum"), disc=("order_discounts", "sum"))
+    expected = grouped.agg(
+        gross=("gross_revenue", "sum"),
+        net=("net_revenue", "sum"),
+        orders=("order_id", "count"),
+        units=("units", "sum"),
+        disc=("order_discounts", "sum"),
+    )
     for point in body["series"]:
         row = expected.loc[point["key"]] if point["key"] in expected.index else None
         if row is None:
@@ -84,7 +95,9 @@ def test_dashboard_kpis_and_comparison(client, data, tz):
     assert k["net_revenue"] == pytest.approx(sales["net_revenue"].sum(), abs=0.01)
     assert k["units"] == sales["units"].sum()
     assert k["customers"] == sales["customer_id"].nunique()
-    assert k["aov"] == pytest.approx((sales["gross_revenue"].sum() - sales["order_discounts"].sum()) / len(sales), abs=0.01)
+    assert k["aov"] == pytest.approx(
+        (sales["gross_revenue"].sum() - sales["order_discounts"].sum()) / len(sales), abs=0.01
+    )
     assert k["gross_profit"] == pytest.approx(sales["net_revenue"].sum() - sales["cogs"].sum(), abs=0.01)
     all_sales = data.orders[data.orders["is_sale"]]
     first = all_sales.groupby("customer_id")["created_at"].min()
@@ -102,8 +115,9 @@ def test_dashboard_kpis_and_comparison(client, data, tz):
     top = body["top_products"]
     lines = in_period(data.lines, "created_at", start, end, tz)
     lines = lines[lines["is_sale"]]
-    by_product = lines.groupby("product_id").agg(rev=("line_revenue", "sum"), units=("quantity", "sum"),
-                                                 orders=("order_id", "nunique"))
+    by_product = lines.groupby("product_id").agg(
+        rev=("line_revenue", "sum"), units=("quantity", "sum"), orders=("order_id", "nunique")
+    )
     ranked = by_product.reset_index().sort_values(["rev", "product_id"], ascending=[False, True]).head(10)
     assert [t["key"] for t in top] == list(ranked["product_id"])
     for t, (_, row) in zip(top, ranked.iterrows(), strict=True):
@@ -123,8 +137,11 @@ def test_top_selling(client, data, by):
     body = get(client, "products/top-selling", start=start.isoformat(), end=end.isoformat(), by=by, limit=15)
     lines = in_period(data.lines, "created_at", start, end, "UTC")
     lines = lines[lines["is_sale"]]
-    g = lines.groupby("product_id").agg(rev=("line_revenue", "sum"), units=("quantity", "sum"),
-                                        orders=("order_id", "nunique")).reset_index()
+    g = (
+        lines.groupby("product_id")
+        .agg(rev=("line_revenue", "sum"), units=("quantity", "sum"), orders=("order_id", "nunique"))
+        .reset_index()
+    )
     measure = "rev" if by == "revenue" else "units"
     ranked = g.sort_values([measure, "product_id"], ascending=[False, True]).head(15)
     assert [i["key"] for i in body["items"]] == list(ranked["product_id"])
@@ -149,8 +166,9 @@ def test_sales_revenue_and_orders(client, data, tz):
 
 def test_channel_and_store_filters(client, data):
     start, end = YEAR
-    body = get(client, "revenue/trends", start=start.isoformat(), end=end.isoformat(), channel="mobile",
-               interval="month")
+    body = get(
+        client, "revenue/trends", start=start.isoformat(), end=end.isoformat(), channel="mobile", interval="month"
+    )
     sales = sales_in(data, start, end, "UTC")
     assert body["totals"]["orders"] == int((sales["channel"] == "mobile").sum())
     none = get(client, "revenue/trends", start=start.isoformat(), end=end.isoformat(), store_id="no-such-store")
@@ -160,17 +178,25 @@ def test_channel_and_store_filters(client, data):
 def test_store_bound_key_sees_only_its_store(client, data):
     r = client.get("/api/v1/analytics/dashboard", params={"store_id": "default"}, headers=headers("read_s1"))
     assert r.status_code == 403
-    r = client.get("/api/v1/analytics/dashboard", params={"start": "2025-01-01", "end": "2026-11-15"},
-                   headers=headers("read_s1"))
+    r = client.get(
+        "/api/v1/analytics/dashboard", params={"start": "2025-01-01", "end": "2026-11-15"}, headers=headers("read_s1")
+    )
     assert r.status_code == 200 and r.json()["kpis"]["orders"] == 0
 
 
-@pytest.mark.parametrize("params, field", [
-    ({"tz": "Mars/Olympus"}, "query.tz"), ({"interval": "fortnight"}, "query.interval"),
-    ({"start": "2026-13-01"}, "query.start"), ({"start": "2026-02-01", "end": "2026-01-01"}, "query.end"),
-    ({"compare": "last_week"}, "query.compare"), ({"limit": "0"}, "query.limit"), ({"limit": "x"}, "query.limit"),
-    ({"start": "2020-01-01", "end": "2026-01-01", "interval": "hour"}, "query.interval"),
-])
+@pytest.mark.parametrize(
+    "params, field",
+    [
+        ({"tz": "Mars/Olympus"}, "query.tz"),
+        ({"interval": "fortnight"}, "query.interval"),
+        ({"start": "2026-13-01"}, "query.start"),
+        ({"start": "2026-02-01", "end": "2026-01-01"}, "query.end"),
+        ({"compare": "last_week"}, "query.compare"),
+        ({"limit": "0"}, "query.limit"),
+        ({"limit": "x"}, "query.limit"),
+        ({"start": "2020-01-01", "end": "2026-01-01", "interval": "hour"}, "query.interval"),
+    ],
+)
 def test_bad_parameters_are_422_naming_them(client, params, field):
     r = client.get("/api/v1/analytics/revenue/trends", params=params, headers=headers("read"))
     assert r.status_code == 422, r.text
@@ -183,10 +209,19 @@ def test_responses_are_cached_and_invalidated_by_ingest(client, data):
     second = get(client, "dashboard", **params)
     assert first["cached"] is False and second["cached"] is True
     assert {k: v for k, v in first.items() if k != "cached"} == {k: v for k, v in second.items() if k != "cached"}
-    order = {"order_id": "cache-bust-1", "status": "paid", "created_at": "2026-10-15T12:00:00Z",
-             "customer": {"customer_id": "cache-c"}, "items": [{"product_id": "px", "quantity": 1, "unit_price": 100.0}]}
-    r = client.post("/api/v1/analytics/orders/index", json={"orders": [order]}, headers=headers("ingest"),
-                    params={"refresh": "wait_for"})
+    order = {
+        "order_id": "cache-bust-1",
+        "status": "paid",
+        "created_at": "2026-10-15T12:00:00Z",
+        "customer": {"customer_id": "cache-c"},
+        "items": [{"product_id": "px", "quantity": 1, "unit_price": 100.0}],
+    }
+    r = client.post(
+        "/api/v1/analytics/orders/index",
+        json={"orders": [order]},
+        headers=headers("ingest"),
+        params={"refresh": "wait_for"},
+    )
     assert r.json()["indexed"] == 1
     third = get(client, "dashboard", **params)
     assert third["cached"] is False and third["kpis"]["orders"] == first["kpis"]["orders"] + 1

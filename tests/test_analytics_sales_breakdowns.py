@@ -27,31 +27,82 @@ NONE = "(none)"
 
 
 def _order(order_id, created_at, customer, items, status="paid"):
-    return {"order_id": order_id, "status": status, "created_at": created_at, "channel": "web",
-            "customer": customer, "items": items}
+    return {
+        "order_id": order_id,
+        "status": status,
+        "created_at": created_at,
+        "channel": "web",
+        "customer": customer,
+        "items": items,
+    }
 
 
 EDGE_ORDERS = [
     # the same product on two lines, the first without a cost and a category, on New York's fall-back day
-    _order("x-1", "2026-11-01T05:30:00Z", {"customer_id": "x-c1"}, [
-        {"product_id": "x-p1", "name": "Gadget old", "quantity": 2, "unit_price": 10.0},
-        {"product_id": "x-p1", "name": "Gadget", "category": "Gizmos", "quantity": 1, "unit_price": 10.0,
-         "unit_cost": 4.0}]),
+    _order(
+        "x-1",
+        "2026-11-01T05:30:00Z",
+        {"customer_id": "x-c1"},
+        [
+            {"product_id": "x-p1", "name": "Gadget old", "quantity": 2, "unit_price": 10.0},
+            {
+                "product_id": "x-p1",
+                "name": "Gadget",
+                "category": "Gizmos",
+                "quantity": 1,
+                "unit_price": 10.0,
+                "unit_cost": 4.0,
+            },
+        ],
+    ),
     # a product never costed, without name or category; the same customer in another country
-    _order("x-2", "2026-11-02T12:00:00Z", {"customer_id": "x-c1", "country": "ZZ"}, [
-        {"product_id": "x-p2", "quantity": 1, "unit_price": 50.0, "discount": 5.0}], status="delivered"),
+    _order(
+        "x-2",
+        "2026-11-02T12:00:00Z",
+        {"customer_id": "x-c1", "country": "ZZ"},
+        [{"product_id": "x-p2", "quantity": 1, "unit_price": 50.0, "discount": 5.0}],
+        status="delivered",
+    ),
     # the product renamed later; a refunded order is a sale
-    _order("x-3", "2026-11-03T23:59:59Z", {"customer_id": "x-c2", "country": "ZZ", "city": "Nowhere"}, [
-        {"product_id": "x-p1", "name": "Gadget v2", "category": "Gizmos", "subcategory": "Small", "quantity": 1,
-         "unit_price": 12.0, "unit_cost": 5.0}], status="refunded"),
+    _order(
+        "x-3",
+        "2026-11-03T23:59:59Z",
+        {"customer_id": "x-c2", "country": "ZZ", "city": "Nowhere"},
+        [
+            {
+                "product_id": "x-p1",
+                "name": "Gadget v2",
+                "category": "Gizmos",
+                "subcategory": "Small",
+                "quantity": 1,
+                "unit_price": 12.0,
+                "unit_cost": 5.0,
+            }
+        ],
+        status="refunded",
+    ),
     # not sales
-    _order("x-4", "2026-11-02T10:00:00Z", {"customer_id": "x-c3"}, [
-        {"product_id": "x-p1", "quantity": 5, "unit_price": 10.0}], status="pending"),
-    _order("x-5", "2026-11-02T11:00:00Z", {"customer_id": "x-c3"}, [
-        {"product_id": "x-p2", "quantity": 5, "unit_price": 10.0}], status="cancelled"),
+    _order(
+        "x-4",
+        "2026-11-02T10:00:00Z",
+        {"customer_id": "x-c3"},
+        [{"product_id": "x-p1", "quantity": 5, "unit_price": 10.0}],
+        status="pending",
+    ),
+    _order(
+        "x-5",
+        "2026-11-02T11:00:00Z",
+        {"customer_id": "x-c3"},
+        [{"product_id": "x-p2", "quantity": 5, "unit_price": 10.0}],
+        status="cancelled",
+    ),
     # just after the spring-forward jump in New York (03:30 EDT)
-    _order("x-6", "2026-03-08T07:30:00Z", {"customer_id": "x-c4", "city": "Nowhere"}, [
-        {"product_id": "x-p1", "quantity": 3, "unit_price": 11.0}]),
+    _order(
+        "x-6",
+        "2026-03-08T07:30:00Z",
+        {"customer_id": "x-c4", "city": "Nowhere"},
+        [{"product_id": "x-p1", "quantity": 3, "unit_price": 11.0}],
+    ),
 ]
 
 
@@ -100,10 +151,19 @@ def expected_order(table: pd.DataFrame, measure: str) -> list[str]:
 def product_table(lines: pd.DataFrame) -> pd.DataFrame:
     """METRICS.md "Products": per product over sale lines; profit over the lines with a cost."""
     costed = lines["line_cogs"].notna()
-    t = lines.assign(costed_revenue=lines["line_revenue"].where(costed, 0.0), costed=costed).groupby("product_id").agg(
-        gross_revenue=("line_revenue", "sum"), units=("quantity", "sum"), orders=("order_id", "nunique"),
-        cogs=("line_cogs", "sum"), costed_revenue=("costed_revenue", "sum"), costed_lines=("costed", "sum"),
-        lines=("line", "count"))
+    t = (
+        lines.assign(costed_revenue=lines["line_revenue"].where(costed, 0.0), costed=costed)
+        .groupby("product_id")
+        .agg(
+            gross_revenue=("line_revenue", "sum"),
+            units=("quantity", "sum"),
+            orders=("order_id", "nunique"),
+            cogs=("line_cogs", "sum"),
+            costed_revenue=("costed_revenue", "sum"),
+            costed_lines=("costed", "sum"),
+            lines=("line", "count"),
+        )
+    )
     latest = lines.sort_values(["created_at", "order_id", "line"]).drop_duplicates("product_id", keep="last")
     t["name"] = latest.set_index("product_id")["name"]
     t["gross_profit"] = (t["costed_revenue"] - t["cogs"]).where(t["costed_lines"] > 0)
@@ -114,16 +174,18 @@ def product_table(lines: pd.DataFrame) -> pd.DataFrame:
 
 def category_table(lines: pd.DataFrame, level: str) -> pd.DataFrame:
     keyed = lines.assign(k=lines[level].fillna(NONE))
-    t = keyed.groupby("k").agg(gross_revenue=("line_revenue", "sum"), units=("quantity", "sum"),
-                               orders=("order_id", "nunique"))
+    t = keyed.groupby("k").agg(
+        gross_revenue=("line_revenue", "sum"), units=("quantity", "sum"), orders=("order_id", "nunique")
+    )
     t["share"] = t["gross_revenue"] / lines["line_revenue"].sum()
     return t
 
 
 def geo_table(orders: pd.DataFrame, level: str) -> pd.DataFrame:
     keyed = orders.assign(k=orders[level].fillna(NONE))
-    t = keyed.groupby("k").agg(gross_revenue=("gross_revenue", "sum"), orders=("order_id", "count"),
-                               customers=("customer_id", "nunique"))
+    t = keyed.groupby("k").agg(
+        gross_revenue=("gross_revenue", "sum"), orders=("order_id", "count"), customers=("customer_id", "nunique")
+    )
     t["share"] = t["gross_revenue"] / orders["gross_revenue"].sum()
     return t
 
@@ -165,8 +227,10 @@ def assert_product(item: dict, row) -> None:
 
 @pytest.mark.parametrize("tz", ZONES)
 @pytest.mark.parametrize("when", list(PERIODS))
-@pytest.mark.parametrize("sort, measure", [("revenue", "gross_revenue"), ("units", "units"), ("orders", "orders"),
-                                           ("gross_profit", "gross_profit")])
+@pytest.mark.parametrize(
+    "sort, measure",
+    [("revenue", "gross_revenue"), ("units", "units"), ("orders", "orders"), ("gross_profit", "gross_profit")],
+)
 def test_products_match_pandas(client, data, tz, when, sort, measure):
     start, end = PERIODS[when]
     body = get(client, "sales/products", **period_params(start, end, tz, sort=sort, limit=1000))
@@ -235,7 +299,8 @@ def test_every_page_is_read(client, data, monkeypatch):
     geo = get(client, "sales/geographic", **period_params(start, end, "UTC", level="city"))
     expected = geo_table(sale_orders(data, start, end, "UTC"), "city")
     assert {i["key"]: (i["orders"], i["customers"]) for i in geo["items"]} == {
-        k: (r.orders, r.customers) for k, r in expected.iterrows()}
+        k: (r.orders, r.customers) for k, r in expected.iterrows()
+    }
     assert geo["totals"]["customers"] == sale_orders(data, start, end, "UTC")["customer_id"].nunique()
 
 
@@ -302,8 +367,11 @@ def test_geographic_matches_pandas(client, data, tz, when, level):
         assert item["orders"] == row.orders and item["customers"] == row.customers, item["key"]
         assert item["share"] == pytest.approx(row.share, abs=1e-4), item["key"]
         assert_compared(item, item["key"], previous)
-    assert body["totals"] == {"gross_revenue": pytest.approx(orders["gross_revenue"].sum(), abs=0.01),
-                              "orders": len(orders), "customers": orders["customer_id"].nunique()}
+    assert body["totals"] == {
+        "gross_revenue": pytest.approx(orders["gross_revenue"].sum(), abs=0.01),
+        "orders": len(orders),
+        "customers": orders["customer_id"].nunique(),
+    }
     assert_comparison(body, orders["gross_revenue"].sum(), previous_orders["gross_revenue"].sum())
 
 
@@ -322,15 +390,18 @@ def test_geographic_limit_and_missing_places(client, data):
 # -- filters and parameters ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path, field", [("sales/products", "units"), ("sales/categories", "units"),
-                                         ("sales/geographic", "orders")])
+@pytest.mark.parametrize(
+    "path, field", [("sales/products", "units"), ("sales/categories", "units"), ("sales/geographic", "orders")]
+)
 def test_channel_and_store_filters(client, data, path, field):
     start, end = AUTUMN
     body = get(client, path, **period_params(start, end, "UTC", channel="mobile"))
     orders = sale_orders(data, start, end, "UTC")
     lines = sale_lines(data, start, end, "UTC")
-    mobile = {"units": lines.loc[lines["channel"] == "mobile", "quantity"].sum(),
-              "orders": int((orders["channel"] == "mobile").sum())}
+    mobile = {
+        "units": lines.loc[lines["channel"] == "mobile", "quantity"].sum(),
+        "orders": int((orders["channel"] == "mobile").sum()),
+    }
     assert body["totals"][field] == mobile[field] > 0
     none = get(client, path, **period_params(start, end, "UTC", store_id="no-such-store"))
     assert none["items"] == [] and none["totals"][field] == 0
@@ -338,14 +409,17 @@ def test_channel_and_store_filters(client, data, path, field):
     assert r.status_code == 200 and r.json()["items"] == []
 
 
-@pytest.mark.parametrize("path, params, field", [
-    ("sales/products", {"sort": "profit"}, "query.sort"),
-    ("sales/products", {"limit": "0"}, "query.limit"),
-    ("sales/categories", {"level": "brand"}, "query.level"),
-    ("sales/geographic", {"level": "continent"}, "query.level"),
-    ("sales/geographic", {"compare": "yesterday"}, "query.compare"),
-    ("sales/categories", {"tz": "Nowhere/Special"}, "query.tz"),
-])
+@pytest.mark.parametrize(
+    "path, params, field",
+    [
+        ("sales/products", {"sort": "profit"}, "query.sort"),
+        ("sales/products", {"limit": "0"}, "query.limit"),
+        ("sales/categories", {"level": "brand"}, "query.level"),
+        ("sales/geographic", {"level": "continent"}, "query.level"),
+        ("sales/geographic", {"compare": "yesterday"}, "query.compare"),
+        ("sales/categories", {"tz": "Nowhere/Special"}, "query.tz"),
+    ],
+)
 def test_bad_parameters_are_422_naming_them(client, path, params, field):
     r = client.get(f"/api/v1/analytics/{path}", params=params, headers=headers("read"))
     assert r.status_code == 422, r.text

@@ -12,11 +12,21 @@ import pytest
 from tests.conftest import generate_records, headers, ingest_records
 
 PERIOD = {"start": "2026-01-01", "end": "2026-11-16"}
-SECRET = {"order_id": "secret-1", "status": "paid", "created_at": "2026-10-01T12:00:00Z", "channel": "web",
-          "customer": {"customer_id": "zc-1", "name": "Zebulon Quuxley", "email": "zebulon@secret.example",
-                       "city": "Atlantis"},
-          "items": [{"product_id": "zp-1", "sku": "ZZ-SECRET-1", "name": "Quuxley Secret Widget", "quantity": 1,
-                     "unit_price": 10.0}]}
+SECRET = {
+    "order_id": "secret-1",
+    "status": "paid",
+    "created_at": "2026-10-01T12:00:00Z",
+    "channel": "web",
+    "customer": {
+        "customer_id": "zc-1",
+        "name": "Zebulon Quuxley",
+        "email": "zebulon@secret.example",
+        "city": "Atlantis",
+    },
+    "items": [
+        {"product_id": "zp-1", "sku": "ZZ-SECRET-1", "name": "Quuxley Secret Widget", "quantity": 1, "unit_price": 10.0}
+    ],
+}
 
 
 @pytest.fixture(scope="module")
@@ -25,8 +35,16 @@ def data(client):
     ingest_records(client, default)
     s1 = generate_records(seed=22, orders=80, activity=200, days=60, end=date(2026, 11, 15), store_id="s1")
     s1["orders"].append({**SECRET, "store_id": "s1"})
-    s1["products"].append({"product_id": "zp-1", "store_id": "s1", "sku": "ZZ-SECRET-1",
-                           "name": "Quuxley Secret Widget", "brand": "Quuxley", "category": "Secrets"})
+    s1["products"].append(
+        {
+            "product_id": "zp-1",
+            "store_id": "s1",
+            "sku": "ZZ-SECRET-1",
+            "name": "Quuxley Secret Widget",
+            "brand": "Quuxley",
+            "category": "Secrets",
+        }
+    )
     ingest_records(client, s1)
     return {"default": default, "s1": s1}
 
@@ -67,8 +85,15 @@ def expected_orders(orders: list[dict], query: str) -> set[str]:
     for o in orders:
         c, items = o["customer"], o["items"]
         text = [c.get("name"), *(i.get("name") for i in items)]
-        keyword = [o["order_id"], c.get("customer_id"), c.get("email"), c.get("city"), o.get("coupon_code"),
-                   *(i.get("sku") for i in items), *(i.get("product_id") for i in items)]
+        keyword = [
+            o["order_id"],
+            c.get("customer_id"),
+            c.get("email"),
+            c.get("city"),
+            o.get("coupon_code"),
+            *(i.get("sku") for i in items),
+            *(i.get("product_id") for i in items),
+        ]
         if in_period(o["created_at"]) and matches(terms, text, keyword):
             out.add(o["order_id"])
     return out
@@ -140,9 +165,15 @@ def test_finds_products_events_and_activity(client, data):
     products = data["default"]["products"]
     brand = products[0]["brand"]
     body = search(client, query=brand, index="products", start="2026-11-01", end="2026-11-02")
-    want = {p["product_id"] for p in products
-            if matches([brand], [p.get("name")], [p.get("product_id"), p.get("sku"), p.get("brand"), p.get("category"),
-                                                  p.get("subcategory")])}
+    want = {
+        p["product_id"]
+        for p in products
+        if matches(
+            [brand],
+            [p.get("name")],
+            [p.get("product_id"), p.get("sku"), p.get("brand"), p.get("category"), p.get("subcategory")],
+        )
+    }
     assert body["time_field"] is None  # the catalog is not filtered by the period
     assert body["total"] == len(want) and {h["id"] for h in all_hits(client, query=brand, index="products")} == want
     assert all(h["index"] == "products" for h in body["hits"])
@@ -155,10 +186,28 @@ def test_finds_products_events_and_activity(client, data):
     activities = [a for a in data["default"]["activities"] if in_period(a["timestamp"])]
     word = next(w for a in activities if a.get("search_query") for w in sorted(tokens(a["search_query"])) if len(w) > 4)
     found = search(client, query=word, index="activity")
-    want = {a["activity_id"] for a in activities
-            if matches([word], [a.get("search_query"), a.get("review_text")],
-                       [a.get(f) for f in ("activity_id", "page_url", "activity_type", "product_id", "order_id",
-                                           "category", "user_id", "anonymous_id", "session_id")])}
+    want = {
+        a["activity_id"]
+        for a in activities
+        if matches(
+            [word],
+            [a.get("search_query"), a.get("review_text")],
+            [
+                a.get(f)
+                for f in (
+                    "activity_id",
+                    "page_url",
+                    "activity_type",
+                    "product_id",
+                    "order_id",
+                    "category",
+                    "user_id",
+                    "anonymous_id",
+                    "session_id",
+                )
+            ],
+        )
+    }
     assert found["total"] == len(want) and {h["id"] for h in all_hits(client, query=word, index="activity")} == want
     assert "search_query" in found["hits"][0]["highlight"] or "review_text" in found["hits"][0]["highlight"]
 
@@ -176,8 +225,25 @@ def test_pagination_is_stable_and_complete(client, data):
 
 # -- stores ----------------------------------------------------------------------------------
 
-CRAFTED = ["store_id:default", "store_id:s1", "*", '"', "(", ")", '"unbalanced', "Zebulon | *", "* -nothing",
-           "store_id:* OR *", "_id:default*", "default:*", "s1:secret-1", "\\", "~", "((((", "+-|"]
+CRAFTED = [
+    "store_id:default",
+    "store_id:s1",
+    "*",
+    '"',
+    "(",
+    ")",
+    '"unbalanced',
+    "Zebulon | *",
+    "* -nothing",
+    "store_id:* OR *",
+    "_id:default*",
+    "default:*",
+    "s1:secret-1",
+    "\\",
+    "~",
+    "((((",
+    "+-|",
+]
 
 
 @pytest.mark.parametrize("index", ["orders", "events", "activity", "products"])
@@ -193,16 +259,20 @@ def test_store_bound_key_never_sees_another_store(client, data, index):
     for query in ["Zebulon", "zebulon@secret.example", "secret-1", "ZZ-SECRET-1", "Quuxley", "*"]:
         body = search(client, query=query, index=index)
         assert all(h["source"]["store_id"] == "default" for h in body["hits"]), query
-    r = client.get("/api/v1/analytics/search", params={"query": "*", "index": index, "store_id": "default"},
-                   headers=headers("read_s1"))
+    r = client.get(
+        "/api/v1/analytics/search",
+        params={"query": "*", "index": index, "store_id": "default"},
+        headers=headers("read_s1"),
+    )
     assert r.status_code == 403
 
 
 def test_store_bound_key_finds_its_own(client, data):
     body = search(client, key="read_s1", query="Zebulon Quuxley")
     assert [h["id"] for h in body["hits"]] == ["secret-1"]
-    assert search(client, key="read_s1", query="*", size=1)["total"] == sum(in_period(o["created_at"])
-                                                                          for o in data["s1"]["orders"])
+    assert search(client, key="read_s1", query="*", size=1)["total"] == sum(
+        in_period(o["created_at"]) for o in data["s1"]["orders"]
+    )
     assert search(client, query="Zebulon")["total"] == 0
     unbound = client.get("/api/v1/analytics/search", params={"query": "Zebulon", **PERIOD}, headers=headers("read"))
     assert unbound.json()["total"] == 1  # a key without a store sees every store
@@ -211,14 +281,21 @@ def test_store_bound_key_finds_its_own(client, data):
 # -- validation ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("params, field", [
-    ({"query": "x", "index": "customers"}, "query.index"),
-    ({"query": "x", "size": 0}, "query.size"), ({"query": "x", "size": 101}, "query.size"),
-    ({"query": "x", "size": "ten"}, "query.size"),
-    ({"query": "x", "from": -1}, "query.from"), ({"query": "x", "from": 9_991, "size": 10}, "query.from"),
-    ({"query": "x" * 501}, "query.query"), ({"query": "   "}, "query.query"), ({}, "query.query"),
-    ({"query": "x", "tz": "Nowhere/City"}, "query.tz"),
-])
+@pytest.mark.parametrize(
+    "params, field",
+    [
+        ({"query": "x", "index": "customers"}, "query.index"),
+        ({"query": "x", "size": 0}, "query.size"),
+        ({"query": "x", "size": 101}, "query.size"),
+        ({"query": "x", "size": "ten"}, "query.size"),
+        ({"query": "x", "from": -1}, "query.from"),
+        ({"query": "x", "from": 9_991, "size": 10}, "query.from"),
+        ({"query": "x" * 501}, "query.query"),
+        ({"query": "   "}, "query.query"),
+        ({}, "query.query"),
+        ({"query": "x", "tz": "Nowhere/City"}, "query.tz"),
+    ],
+)
 def test_bad_parameters_are_422_naming_them(client, params, field):
     r = client.get("/api/v1/analytics/search", params=params, headers=headers("read"))
     assert r.status_code == 422, r.text
@@ -234,7 +311,7 @@ def test_the_last_allowed_page_and_long_queries(client, data):
     worst = " ".join(chr(97 + i % 26) for i in range(250))  # 250 terms x 11 fields
     r = client.get("/api/v1/analytics/search", params={"query": worst, "index": "activity"}, headers=headers("read"))
     assert r.status_code == 200 or r.json()["error"]["details"][0]["field"] == "query.query"
-    assert search(client, query="a~2 b~5 \"phrase\"~3")["total"] >= 0  # fuzzy capped, slop ignored: no error
+    assert search(client, query='a~2 b~5 "phrase"~3')["total"] >= 0  # fuzzy capped, slop ignored: no error
 
 
 def test_results_are_cached_per_query(client, data):

@@ -67,8 +67,9 @@ def expected_order(values: pd.Series) -> list[str]:
 @pytest.mark.parametrize("level, column", [("category", "Category"), ("subcategory", "Sub-Category")])
 def test_revenue_by_category(client, imported, frame, level, column):
     body = get(client, "sales/categories", level=level, **WHOLE)
-    expected = frame.groupby(column).agg(gross_revenue=("Sales", "sum"), units=("Quantity", "sum"),
-                                         orders=("Order ID", "nunique"))
+    expected = frame.groupby(column).agg(
+        gross_revenue=("Sales", "sum"), units=("Quantity", "sum"), orders=("Order ID", "nunique")
+    )
     assert body["total_keys"] == len(expected) == {"category": 3, "subcategory": 17}[level]
     assert [i["key"] for i in body["items"]] == expected_order(expected["gross_revenue"])
     for item in body["items"]:
@@ -93,12 +94,20 @@ def test_category_growth_2022_over_2021(client, imported, frame):
     assert body["comparison"]["gross_revenue"] == pytest.approx(before.sum(), abs=0.01)
 
 
-@pytest.mark.parametrize("level, column, keys", [("country", "Country/Region", 2), ("region", "Region", 4),
-                                                 ("state", "State/Province", 59), ("city", "City", None)])
+@pytest.mark.parametrize(
+    "level, column, keys",
+    [
+        ("country", "Country/Region", 2),
+        ("region", "Region", 4),
+        ("state", "State/Province", 59),
+        ("city", "City", None),
+    ],
+)
 def test_revenue_by_place(client, imported, orders, level, column, keys):
     body = get(client, "sales/geographic", level=level, **WHOLE)  # no limit: every key
-    expected = orders.groupby(column).agg(gross_revenue=("gross_revenue", "sum"), orders=("Order ID", "count"),
-                                          customers=("Customer ID", "nunique"))
+    expected = orders.groupby(column).agg(
+        gross_revenue=("gross_revenue", "sum"), orders=("Order ID", "count"), customers=("Customer ID", "nunique")
+    )
     assert body["total_keys"] == len(expected) == len(body["items"])
     if keys is not None:
         assert len(expected) == keys
@@ -149,8 +158,12 @@ def test_monthly_revenue(client, imported, frame, orders):
 
 
 def product_table(lines: pd.DataFrame) -> pd.DataFrame:
-    t = lines.groupby("Product ID").agg(gross_revenue=("Sales", "sum"), units=("Quantity", "sum"),
-                                        orders=("Order ID", "nunique"), gross_profit=("Profit", "sum"))
+    t = lines.groupby("Product ID").agg(
+        gross_revenue=("Sales", "sum"),
+        units=("Quantity", "sum"),
+        orders=("Order ID", "nunique"),
+        gross_profit=("Profit", "sum"),
+    )
     latest = lines.sort_values(["order_date", "Order ID", "line"]).drop_duplicates("Product ID", keep="last")
     t["product_name"] = latest.set_index("Product ID")["Product Name"]
     return t
@@ -180,8 +193,15 @@ def test_profit(client, imported, frame, orders):
     profit, items = 0.0, 0
     for q in sorted(quarter.unique()):
         start, end = q.start_time.date(), (q + 1).start_time.date()
-        body = get(client, "sales/products", start=start.isoformat(), end=end.isoformat(), tz="UTC",
-                   sort="gross_profit", limit=1000)
+        body = get(
+            client,
+            "sales/products",
+            start=start.isoformat(),
+            end=end.isoformat(),
+            tz="UTC",
+            sort="gross_profit",
+            limit=1000,
+        )
         assert_products(body, frame[quarter == q])
         profit += sum(i["gross_profit"] for i in body["items"])
         items += len(body["items"])
@@ -199,7 +219,11 @@ def test_profit(client, imported, frame, orders):
     assert k["gross_revenue"] == pytest.approx(frame["Sales"].sum(), abs=0.01)
     assert k["net_revenue"] == pytest.approx(frame["Sales"].sum(), abs=0.01)
     assert (k["orders"], k["units"], k["customers"], k["new_customers"]) == (
-        5111, frame["Quantity"].sum(), orders["Customer ID"].nunique(), orders["Customer ID"].nunique())
+        5111,
+        frame["Quantity"].sum(),
+        orders["Customer ID"].nunique(),
+        orders["Customer ID"].nunique(),
+    )
     assert k["aov"] == pytest.approx(frame["Sales"].sum() / 5111, abs=0.01)
 
 

@@ -30,7 +30,8 @@ def orders(superstore_path) -> pd.DataFrame:
     lines = pd.read_csv(superstore_path, encoding="utf-8-sig", dtype=str, keep_default_na=False)
     lines["Sales"] = lines["Sales"].astype(float)
     per_order = lines.groupby("Order ID", sort=False).agg(
-        customer_id=("Customer ID", "first"), order_date=("Order Date", "first"), order_value=("Sales", "sum"))
+        customer_id=("Customer ID", "first"), order_date=("Order Date", "first"), order_value=("Sales", "sum")
+    )
     per_order = per_order.reset_index().rename(columns={"Order ID": "order_id"})
     per_order["created_at"] = pd.to_datetime(per_order["order_date"], format="%d/%m/%y").dt.tz_localize("UTC")
     per_order["is_sale"] = True
@@ -57,14 +58,16 @@ def test_rfm_matches_the_file(client, imported, orders):
     body = get(client, "users/segments", type="rfm", include_customers="true", page_size=1000)
     assert body["total"] == 801 and body["customers_total"] == 801
     got = pd.DataFrame(body["customers"])
-    merged = expected.merge(got, on="customer_id", how="outer", suffixes=("", "_api"), indicator=True,
-                            validate="one_to_one")
+    merged = expected.merge(
+        got, on="customer_id", how="outer", suffixes=("", "_api"), indicator=True, validate="one_to_one"
+    )
     assert (merged["_merge"] == "both").all()
     for column in ("recency_days", "frequency", "r", "f", "m", "segment"):
         assert (merged[column] == merged[f"{column}_api"]).all(), column
     assert (merged["monetary"] - merged["monetary_api"]).abs().max() <= 0.01
-    g = expected.groupby("segment").agg(customers=("customer_id", "count"), orders=("frequency", "sum"),
-                                        monetary=("monetary_raw", "sum"))
+    g = expected.groupby("segment").agg(
+        customers=("customer_id", "count"), orders=("frequency", "sum"), monetary=("monetary_raw", "sum")
+    )
     assert sorted(s["key"] for s in body["segments"]) == sorted(RFM_NAMES)
     for s in body["segments"]:
         row = g.loc[s["key"]] if s["key"] in g.index else None
@@ -83,7 +86,8 @@ def test_monthly_order_cohorts_match_the_file(client, imported, orders):
     assert len(expected) == 48 and sum(e["size"] for e in expected) == 801
     body = get(client, "users/retention", basis="orders", granularity="month")
     assert [(c["cohort"], c["size"], c["counts"]) for c in body["cohorts"]] == [
-        (e["cohort"], e["size"], e["counts"]) for e in expected]
+        (e["cohort"], e["size"], e["counts"]) for e in expected
+    ]
     for got, want in zip(body["cohorts"], expected, strict=True):
         if want["size"]:
             assert got["retention"] == pytest.approx(want["retention"], abs=1e-4)

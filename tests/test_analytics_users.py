@@ -40,8 +40,12 @@ def activity(client) -> pd.DataFrame:
     ingest_records(client, main)
     s1 = generate_records(seed=5, orders=60, activity=400, days=25, end=END, store_id="s1")["activities"]
     assert {a["store_id"] for a in s1} == {"s1"}
-    r = client.post("/api/v1/analytics/user-activity/index", json={"activities": s1}, headers=headers("ingest_s1"),
-                    params={"refresh": "wait_for"})
+    r = client.post(
+        "/api/v1/analytics/user-activity/index",
+        json={"activities": s1},
+        headers=headers("ingest_s1"),
+        params={"refresh": "wait_for"},
+    )
     assert r.status_code == 200 and r.json()["indexed"] == len(s1), r.text
     frame = build_frames({"activities": main["activities"] + s1}).activity
     frame["device_type"] = frame["device"].map(lambda d: d.get("type") if isinstance(d, dict) else None)
@@ -54,9 +58,11 @@ def get(client, path, key="read", **params):
 
 def bounds(start, end, tz) -> tuple[pd.Timestamp, pd.Timestamp]:
     """[start, end) as UTC instants; a date is 00:00 local, a datetime is local wall time."""
+
     def at(x):
         x = x if isinstance(x, datetime) else datetime.combine(x, datetime.min.time())
         return pd.Timestamp(x).tz_localize(tz).tz_convert("UTC")
+
     return at(start), at(end)
 
 
@@ -71,11 +77,16 @@ def ranked(counts: pd.Series) -> list[tuple[str, int]]:
 
 def oracle_activity(a: pd.DataFrame, tz: str, interval: str, keys: list[str]) -> dict:
     b = a.assign(k=bucket(a["timestamp"], tz, interval))
-    per = b.groupby("k").agg(active_users=("actor", "nunique"), sessions=("session_id", "nunique"),
-                             events=("activity_id", "count"))
+    per = b.groupby("k").agg(
+        active_users=("actor", "nunique"), sessions=("session_id", "nunique"), events=("activity_id", "count")
+    )
     per = per.reindex(keys, fill_value=0)
-    return {"active_users": a["actor"].nunique(), "sessions": a["session_id"].nunique(), "events": len(a),
-            "series": [{"key": k, **{c: int(per.loc[k, c]) for c in per.columns}} for k in keys]}
+    return {
+        "active_users": a["actor"].nunique(),
+        "sessions": a["session_id"].nunique(),
+        "events": len(a),
+        "series": [{"key": k, **{c: int(per.loc[k, c]) for c in per.columns}} for k in keys],
+    }
 
 
 def oracle_engagement(a: pd.DataFrame, lo: pd.Timestamp, hi: pd.Timestamp, tz: str) -> dict:
@@ -86,22 +97,39 @@ def oracle_engagement(a: pd.DataFrame, lo: pd.Timestamp, hi: pd.Timestamp, tz: s
     week = lambda d: d - timedelta(days=d.weekday())  # noqa: E731
     month = lambda d: d.replace(day=1)  # noqa: E731
     local = a["timestamp"].dt.tz_convert(tz).dt.date
-    per = {name: a.assign(b=local.map(f)).groupby("b")["actor"].nunique().sum() / len({f(d) for d in days})
-           for name, f in (("dau", lambda d: d), ("wau", week), ("mau", month))}
+    per = {
+        name: a.assign(b=local.map(f)).groupby("b")["actor"].nunique().sum() / len({f(d) for d in days})
+        for name, f in (("dau", lambda d: d), ("wau", week), ("mau", month))
+    }
     s = a.groupby("session_id")["timestamp"].agg(["count", "min", "max"])
     n = len(s)
-    return {**per, "stickiness": per["dau"] / per["mau"] if per["mau"] else None,
-            "active_users": a["actor"].nunique(), "sessions": n, "events": len(a),
-            "avg_session_seconds": (s["max"] - s["min"]).dt.total_seconds().mean() if n else None,
-            "bounce_rate": (s["count"] == 1).mean() if n else None, "events_per_session": len(a) / n if n else None,
-            "days": len(days), "weeks": len({week(d) for d in days}), "months": len({month(d) for d in days})}
+    return {
+        **per,
+        "stickiness": per["dau"] / per["mau"] if per["mau"] else None,
+        "active_users": a["actor"].nunique(),
+        "sessions": n,
+        "events": len(a),
+        "avg_session_seconds": (s["max"] - s["min"]).dt.total_seconds().mean() if n else None,
+        "bounce_rate": (s["count"] == 1).mean() if n else None,
+        "events_per_session": len(a) / n if n else None,
+        "days": len(days),
+        "weeks": len({week(d) for d in days}),
+        "months": len({month(d) for d in days}),
+    }
 
 
 def assert_engagement(body: dict, expected: dict) -> None:
     for name in ("active_users", "sessions", "events", "days", "weeks", "months"):
         assert body[name] == expected[name], name
-    for name, tolerance in (("dau", 0.01), ("wau", 0.01), ("mau", 0.01), ("avg_session_seconds", 0.01),
-                            ("events_per_session", 0.01), ("stickiness", 1e-4), ("bounce_rate", 1e-4)):
+    for name, tolerance in (
+        ("dau", 0.01),
+        ("wau", 0.01),
+        ("mau", 0.01),
+        ("avg_session_seconds", 0.01),
+        ("events_per_session", 0.01),
+        ("stickiness", 1e-4),
+        ("bounce_rate", 1e-4),
+    ):
         if expected[name] is None:
             assert body[name] is None, name
         else:
@@ -186,7 +214,7 @@ def test_behavior_matches_pandas(client, activity, tz, period, limit):
     # top pages among page views
     views = a[a["activity_type"] == "page_view"]
     assert body["page_views"] == len(views)
-    expected_pages = ranked(views["page_url"].value_counts())[:limit or 10]
+    expected_pages = ranked(views["page_url"].value_counts())[: limit or 10]
     assert [(p["key"], p["views"]) for p in body["top_pages"]] == expected_pages
     for p in body["top_pages"]:
         assert p["share"] == pytest.approx(p["views"] / len(views), abs=1e-4)
@@ -231,8 +259,15 @@ def test_engagement_partial_days_and_comparison(client, activity, tz):
     """A period with times: the days it overlaps are the DAU buckets, sessions cut at its edges
     count only their activity inside; the previous period has the same length."""
     start, end = datetime(2026, 10, 24, 10, 30), datetime(2026, 11, 9, 15, 0)
-    body = get(client, "engagement", start=start.isoformat(), end=end.isoformat(), tz=tz, interval="week",
-               compare="previous_period")
+    body = get(
+        client,
+        "engagement",
+        start=start.isoformat(),
+        end=end.isoformat(),
+        tz=tz,
+        interval="week",
+        compare="previous_period",
+    )
     lo, hi = bounds(start, end, tz)
     assert_engagement(body, oracle_engagement(within(activity, lo, hi), lo, hi, tz))
     assert body["days"] == 17
@@ -244,8 +279,9 @@ def test_engagement_partial_days_and_comparison(client, activity, tz):
         assert c[name] == pytest.approx(prev[name], abs=0.01), name
     for name in ("stickiness", "bounce_rate"):
         assert c[name] == pytest.approx(prev[name], abs=1e-4), name
-    assert c["sessions_growth_pct"] == pytest.approx((body["sessions"] - prev["sessions"]) / prev["sessions"] * 100,
-                                                     abs=0.01)
+    assert c["sessions_growth_pct"] == pytest.approx(
+        (body["sessions"] - prev["sessions"]) / prev["sessions"] * 100, abs=0.01
+    )
 
 
 def test_engagement_of_an_empty_period(client, activity):
@@ -319,12 +355,20 @@ def test_store_bound_key_and_store_filter(client, activity):
 
 
 @pytest.mark.parametrize("path", ["activity", "behavior", "engagement"])
-@pytest.mark.parametrize("params, field", [
-    ({"tz": "Mars/Olympus"}, "query.tz"), ({"interval": "fortnight"}, "query.interval"),
-    ({"start": "2026-13-01"}, "query.start"), ({"start": "2026-02-01", "end": "2026-01-01"}, "query.end"),
-    ({"compare": "last_week"}, "query.compare"), ({"limit": "0"}, "query.limit"), ({"limit": "x"}, "query.limit"),
-    ({"channel": "web"}, "query.channel"), ({"store_id": " "}, "query.store_id"),
-])
+@pytest.mark.parametrize(
+    "params, field",
+    [
+        ({"tz": "Mars/Olympus"}, "query.tz"),
+        ({"interval": "fortnight"}, "query.interval"),
+        ({"start": "2026-13-01"}, "query.start"),
+        ({"start": "2026-02-01", "end": "2026-01-01"}, "query.end"),
+        ({"compare": "last_week"}, "query.compare"),
+        ({"limit": "0"}, "query.limit"),
+        ({"limit": "x"}, "query.limit"),
+        ({"channel": "web"}, "query.channel"),
+        ({"store_id": " "}, "query.store_id"),
+    ],
+)
 def test_bad_parameters_are_422_naming_them(client, path, params, field):
     r = client.get(f"/api/v1/analytics/users/{path}", params=params, headers=headers("read"))
     assert r.status_code == 422, r.text

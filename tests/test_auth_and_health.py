@@ -20,8 +20,13 @@ EVENT = {"event_id": "auth-e1", "event_type": "page_view", "timestamp": "2026-03
 
 
 def order(order_id: str, store_id: str | None = None) -> dict:
-    o = {"order_id": order_id, "status": "paid", "created_at": "2026-03-01T10:00:00Z",
-         "customer": {"customer_id": "c1"}, "items": [{"product_id": "p1", "quantity": 1, "unit_price": 10.0}]}
+    o = {
+        "order_id": order_id,
+        "status": "paid",
+        "created_at": "2026-03-01T10:00:00Z",
+        "customer": {"customer_id": "c1"},
+        "items": [{"product_id": "p1", "quantity": 1, "unit_price": 10.0}],
+    }
     if store_id:
         o["store_id"] = store_id
     return o
@@ -61,8 +66,12 @@ def test_admin_key_has_every_scope(client):
 
 
 def test_store_bound_key_writes_only_its_store(client, es, prefix):
-    r = client.post(ORDERS, json={"orders": [order("sb-1"), order("sb-2", "s1")]}, headers=headers("ingest_s1"),
-                    params={"refresh": "wait_for"})
+    r = client.post(
+        ORDERS,
+        json={"orders": [order("sb-1"), order("sb-2", "s1")]},
+        headers=headers("ingest_s1"),
+        params={"refresh": "wait_for"},
+    )
     assert r.json()["indexed"] == 2
     assert es.get(index=f"{prefix}-orders", id="s1:sb-1")["_source"]["store_id"] == "s1"
     r = client.post(ORDERS, json={"orders": [order("sb-3", "s1"), order("sb-4", "s2")]}, headers=headers("ingest_s1"))
@@ -73,8 +82,9 @@ def test_store_bound_key_writes_only_its_store(client, es, prefix):
 
 
 def test_unbound_key_may_write_any_store(client, es, prefix):
-    r = client.post(ORDERS, json={"orders": [order("any-1", "s2")]}, headers=headers("ingest"),
-                    params={"refresh": "wait_for"})
+    r = client.post(
+        ORDERS, json={"orders": [order("any-1", "s2")]}, headers=headers("ingest"), params={"refresh": "wait_for"}
+    )
     assert r.json()["indexed"] == 1
     assert es.exists(index=f"{prefix}-orders", id="s2:any-1")
 
@@ -135,8 +145,14 @@ def _dead_port() -> int:
 
 
 def test_elasticsearch_down_gives_503(es_connection, tmp_path):
-    settings = make_settings(es_connection, "t-down", tmp_path, elasticsearch_url=f"http://127.0.0.1:{_dead_port()}",
-                             elasticsearch_timeout=2.0, bulk_max_retries=1)
+    settings = make_settings(
+        es_connection,
+        "t-down",
+        tmp_path,
+        elasticsearch_url=f"http://127.0.0.1:{_dead_port()}",
+        elasticsearch_timeout=2.0,
+        bulk_max_retries=1,
+    )
     with TestClient(create_app(settings)) as c:
         r = c.post(ORDERS, json={"orders": [order("down-1")]}, headers=headers("ingest"))
         error = assert_error_body(r, 503, "elasticsearch_unavailable")

@@ -40,7 +40,9 @@ class FaultyProxy:
                     proxy.bulk_calls += 1
                     action = proxy.plan.pop(0) if proxy.plan else "ok"
                 if action in ("429", "503"):
-                    self._reply(int(action), {"error": {"type": "es_rejected_execution_exception"}, "status": int(action)})
+                    self._reply(
+                        int(action), {"error": {"type": "es_rejected_execution_exception"}, "status": int(action)}
+                    )
                     return
                 withheld = None
                 if action == "reject-last":
@@ -50,8 +52,24 @@ class FaultyProxy:
                     keep = lines[:-2] if op != "delete" else lines[:-1]
                     withheld = op
                     if not keep:  # the only action: nothing reaches Elasticsearch
-                        self._reply(200, {"errors": True, "took": 0, "items": [{op: {"status": 429, "error": {
-                            "type": "es_rejected_execution_exception", "reason": "write queue full"}}}]})
+                        self._reply(
+                            200,
+                            {
+                                "errors": True,
+                                "took": 0,
+                                "items": [
+                                    {
+                                        op: {
+                                            "status": 429,
+                                            "error": {
+                                                "type": "es_rejected_execution_exception",
+                                                "reason": "write queue full",
+                                            },
+                                        }
+                                    }
+                                ],
+                            },
+                        )
                         return
                     body = ("\n".join(keep) + "\n").encode()
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
@@ -60,8 +78,14 @@ class FaultyProxy:
                 payload = r.content
                 if withheld:
                     data = r.json()
-                    data["items"].append({withheld: {"status": 429, "error": {
-                        "type": "es_rejected_execution_exception", "reason": "write queue full"}}})
+                    data["items"].append(
+                        {
+                            withheld: {
+                                "status": 429,
+                                "error": {"type": "es_rejected_execution_exception", "reason": "write queue full"},
+                            }
+                        }
+                    )
                     data["errors"] = True
                     payload = json.dumps(data).encode()
                 self.send_response(r.status_code)
@@ -153,7 +177,7 @@ def test_items_still_rejected_after_the_retries_are_reported_not_dropped(es_conn
 
 def test_chunks_by_count_and_size_keep_the_order_of_results(es_connection, es, index):
     proxy = FaultyProxy(es_connection["url"], _auth(es_connection), [])
-    actions = docs(index, 25) + [BulkAction("create", index, "d3", {"n": 3})]  # a duplicate at the end
+    actions = [*docs(index, 25), BulkAction("create", index, "d3", {"n": 3})]  # a duplicate at the end
     try:
         results = _run(proxy.url, actions, chunk_actions=7, chunk_bytes=400)
     finally:
@@ -166,8 +190,10 @@ def test_chunks_by_count_and_size_keep_the_order_of_results(es_connection, es, i
 def test_per_item_errors_are_returned(es_connection, es, index):
     proxy = FaultyProxy(es_connection["url"], _auth(es_connection), [])
     try:
-        results = _run(proxy.url, [BulkAction("index", index, "bad", {"n": "not a number"}),
-                                   BulkAction("index", index, "good", {"n": 1})])
+        results = _run(
+            proxy.url,
+            [BulkAction("index", index, "bad", {"n": "not a number"}), BulkAction("index", index, "good", {"n": 1})],
+        )
     finally:
         proxy.close()
     assert results[0].status == 400 and results[0].error_type == "document_parsing_exception"
@@ -178,16 +204,22 @@ def test_per_item_errors_are_returned(es_connection, es, index):
 def test_a_request_refused_as_a_whole_is_split_until_each_bad_action_stands_alone(es_connection, es, index):
     # A negative external version makes Elasticsearch refuse the whole request with 400.
     bad = {2, 7}
-    actions = [BulkAction("index", index, a.id, a.source, {"version": -5, "version_type": "external"}) if i in bad
-               else a for i, a in enumerate(docs(index, 9))]
+    actions = [
+        BulkAction("index", index, a.id, a.source, {"version": -5, "version_type": "external"}) if i in bad else a
+        for i, a in enumerate(docs(index, 9))
+    ]
     proxy = FaultyProxy(es_connection["url"], _auth(es_connection), [])
     try:
         results = _run(proxy.url, actions)
     finally:
         proxy.close()
     assert [i for i, r in enumerate(results) if not r.ok] == sorted(bad)
-    assert all(results[i].status == 400 and results[i].error_type == "action_request_validation_exception"
-               and not results[i].retryable for i in bad)
+    assert all(
+        results[i].status == 400
+        and results[i].error_type == "action_request_validation_exception"
+        and not results[i].retryable
+        for i in bad
+    )
     assert es.count(index=index)["count"] == 9 - len(bad)
     assert proxy.bulk_calls <= 2 * len(actions)
 
@@ -195,11 +227,13 @@ def test_a_request_refused_as_a_whole_is_split_until_each_bad_action_stands_alon
 def test_an_id_longer_than_elasticsearch_allows_is_refused_alone_before_sending(es_connection, es, index):
     proxy = FaultyProxy(es_connection["url"], _auth(es_connection), [])
     try:
-        results = _run(proxy.url, docs(index, 3) + [BulkAction("create", index, "\U0001f600" * 130, {"n": 1})])
+        results = _run(proxy.url, [*docs(index, 3), BulkAction("create", index, "😀" * 130, {"n": 1})])
     finally:
         proxy.close()
     assert [r.ok for r in results] == [True, True, True, False]
-    assert results[3].status == 400 and results[3].error_type == "id_too_long" and "520 bytes" in results[3].error_reason
+    assert (
+        results[3].status == 400 and results[3].error_type == "id_too_long" and "520 bytes" in results[3].error_reason
+    )
     assert proxy.bulk_calls == 1 and es.count(index=index)["count"] == 3
 
 

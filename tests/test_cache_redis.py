@@ -11,8 +11,14 @@ PARAMS = {"start": "2026-10-01", "end": "2026-11-01"}
 
 
 def order(order_id: str, store: str) -> dict:
-    return {"order_id": order_id, "store_id": store, "status": "paid", "created_at": "2026-10-10T12:00:00Z",
-            "customer": {"customer_id": "c-" + order_id}, "items": [{"product_id": "p", "quantity": 1, "unit_price": 10.0}]}
+    return {
+        "order_id": order_id,
+        "store_id": store,
+        "status": "paid",
+        "created_at": "2026-10-10T12:00:00Z",
+        "customer": {"customer_id": "c-" + order_id},
+        "items": [{"product_id": "p", "quantity": 1, "unit_price": 10.0}],
+    }
 
 
 def dashboard(client: TestClient, **params) -> dict:
@@ -25,15 +31,23 @@ def test_two_api_processes_share_the_cache_and_its_invalidation(es_connection, p
     settings = make_settings(es_connection, prefix, tmp_path, redis_url=redis_url)
     with TestClient(create_app(settings)) as api_a, TestClient(create_app(settings)) as api_b:
         assert api_a.get("/health").json()["checks"]["redis"] == "ok"
-        api_a.post("/api/v1/analytics/orders/index", json={"orders": [order("r1", "s1")]}, headers=headers("ingest"),
-                   params={"refresh": "wait_for"})
+        api_a.post(
+            "/api/v1/analytics/orders/index",
+            json={"orders": [order("r1", "s1")]},
+            headers=headers("ingest"),
+            params={"refresh": "wait_for"},
+        )
         first = dashboard(api_a)
         assert first["cached"] is False and first["kpis"]["orders"] == 1
         # The other process finds A's answer in Redis.
         assert dashboard(api_b)["cached"] is True
         # A write through B makes the answer stale for A too.
-        api_b.post("/api/v1/analytics/orders/index", json={"orders": [order("r2", "s1")]}, headers=headers("ingest"),
-                   params={"refresh": "wait_for"})
+        api_b.post(
+            "/api/v1/analytics/orders/index",
+            json={"orders": [order("r2", "s1")]},
+            headers=headers("ingest"),
+            params={"refresh": "wait_for"},
+        )
         after = dashboard(api_a)
         assert after["cached"] is False and after["kpis"]["orders"] == 2
 
@@ -42,17 +56,29 @@ def test_an_ingest_for_one_store_leaves_other_stores_cached(es_connection, prefi
     settings = make_settings(es_connection, prefix, tmp_path, redis_url=redis_url)
     with TestClient(create_app(settings)) as api:
         for store in ("s1", "s2"):
-            api.post("/api/v1/analytics/orders/index", json={"orders": [order(f"x-{store}", store)]},
-                     headers=headers("ingest"), params={"refresh": "wait_for"})
+            api.post(
+                "/api/v1/analytics/orders/index",
+                json={"orders": [order(f"x-{store}", store)]},
+                headers=headers("ingest"),
+                params={"refresh": "wait_for"},
+            )
         dashboard(api, store_id="s1"), dashboard(api, store_id="s2"), dashboard(api)
-        api.post("/api/v1/analytics/orders/index", json={"orders": [order("y-s2", "s2")]}, headers=headers("ingest"),
-                 params={"refresh": "wait_for"})
+        api.post(
+            "/api/v1/analytics/orders/index",
+            json={"orders": [order("y-s2", "s2")]},
+            headers=headers("ingest"),
+            params={"refresh": "wait_for"},
+        )
         assert dashboard(api, store_id="s1")["cached"] is True
         assert dashboard(api, store_id="s2")["cached"] is False
         assert dashboard(api)["cached"] is False  # the all-stores answer includes s2
         # A resend that changes nothing keeps the cache.
-        api.post("/api/v1/analytics/orders/index", json={"orders": [order("y-s2", "s2")]}, headers=headers("ingest"),
-                 params={"refresh": "wait_for"})
+        api.post(
+            "/api/v1/analytics/orders/index",
+            json={"orders": [order("y-s2", "s2")]},
+            headers=headers("ingest"),
+            params={"refresh": "wait_for"},
+        )
         assert dashboard(api, store_id="s2")["cached"] is True
 
 
@@ -61,8 +87,12 @@ def test_redis_down_degrades_to_uncached_answers(es_connection, prefix, tmp_path
     with TestClient(create_app(settings)) as api:
         body = api.get("/health")
         assert body.status_code == 503 and body.json()["checks"]["redis"] == "unavailable"
-        r = api.post("/api/v1/analytics/orders/index", json={"orders": [order("down-1", "s-down")]},
-                     headers=headers("ingest"), params={"refresh": "wait_for"})
+        r = api.post(
+            "/api/v1/analytics/orders/index",
+            json={"orders": [order("down-1", "s-down")]},
+            headers=headers("ingest"),
+            params={"refresh": "wait_for"},
+        )
         assert r.status_code == 200 and r.json()["indexed"] == 1
         first, second = dashboard(api, store_id="s-down"), dashboard(api, store_id="s-down")
         assert first["cached"] is False and second["cached"] is False

@@ -47,14 +47,24 @@ def count(es: Elasticsearch, index: str, store_id: str) -> int:
 
 def totals(es: Elasticsearch, prefix: str, store_id: str) -> dict:
     """Counts and sums as stored, computed by Elasticsearch."""
-    items = es.search(index=f"{prefix}-order-items", size=0, query=store_query(store_id), aggs={
-        "revenue": {"sum": {"field": "line_revenue"}},
-        "cogs": {"sum": {"field": "line_cogs"}},
-        "units": {"sum": {"field": "quantity"}},
-    })["aggregations"]
-    customers = es.search(index=f"{prefix}-orders", size=0, query=store_query(store_id), aggs={
-        "ids": {"terms": {"field": "customer.customer_id", "size": 10000}},
-    })["aggregations"]["ids"]
+    items = es.search(
+        index=f"{prefix}-order-items",
+        size=0,
+        query=store_query(store_id),
+        aggs={
+            "revenue": {"sum": {"field": "line_revenue"}},
+            "cogs": {"sum": {"field": "line_cogs"}},
+            "units": {"sum": {"field": "quantity"}},
+        },
+    )["aggregations"]
+    customers = es.search(
+        index=f"{prefix}-orders",
+        size=0,
+        query=store_query(store_id),
+        aggs={
+            "ids": {"terms": {"field": "customer.customer_id", "size": 10000}},
+        },
+    )["aggregations"]["ids"]
     assert customers["sum_other_doc_count"] == 0
     return {
         "lines": count(es, f"{prefix}-order-items", store_id),
@@ -127,8 +137,13 @@ def test_superstore_import_matches_the_file(imported, frame, es, prefix, setting
 
     # The command's own summary says the same.
     assert (report.rows, report.lines, report.orders, report.customers, report.products, report.quantity) == (
-        expected["lines"], expected["lines"], expected["orders"], len(expected["customers"]),
-        expected["products"], expected["units"])
+        expected["lines"],
+        expected["lines"],
+        expected["orders"],
+        len(expected["customers"]),
+        expected["products"],
+        expected["units"],
+    )
     assert report.sales == pytest.approx(expected["revenue"], abs=0.01)
     assert report.profit == pytest.approx(expected["profit"], abs=0.01)
     assert (report.indexed, report.duplicates, report.failed_orders) == (expected["orders"], 0, 0)
@@ -150,11 +165,21 @@ def test_customer_id_conflicts_are_reported_not_hidden(imported, frame):
 
 
 def test_sales_per_year_match(imported, frame, es, prefix, settings):
-    buckets = es.search(index=f"{prefix}-order-items", size=0, query=store_query(settings.default_store_id), aggs={
-        "years": {"date_histogram": {"field": "created_at", "calendar_interval": "year",
-                                     "time_zone": settings.default_timezone},
-                  "aggs": {"revenue": {"sum": {"field": "line_revenue"}}}},
-    })["aggregations"]["years"]["buckets"]
+    buckets = es.search(
+        index=f"{prefix}-order-items",
+        size=0,
+        query=store_query(settings.default_store_id),
+        aggs={
+            "years": {
+                "date_histogram": {
+                    "field": "created_at",
+                    "calendar_interval": "year",
+                    "time_zone": settings.default_timezone,
+                },
+                "aggs": {"revenue": {"sum": {"field": "line_revenue"}}},
+            },
+        },
+    )["aggregations"]["years"]["buckets"]
     stored = {b["key_as_string"][:4]: b["revenue"]["value"] for b in buckets}
     expected = frame.groupby(frame["order_date"].dt.year)["Sales"].sum()
     assert sorted(stored) == [str(y) for y in expected.index] == ["2019", "2020", "2021", "2022"]
@@ -165,10 +190,24 @@ def test_sales_per_year_match(imported, frame, es, prefix, settings):
 def test_every_line_keeps_its_amounts_and_order(imported, frame, es, prefix, settings):
     """Line by line: revenue = Sales, discount = rate * list price, cogs = Sales - Profit."""
     fields = ["order_id", "line", "product_id", "quantity", "unit_price", "discount", "line_revenue", "line_cogs"]
-    docs = pd.DataFrame([h["_source"] for h in scan(es, index=f"{prefix}-order-items", query={
-        "query": store_query(settings.default_store_id), "_source": fields})])
-    merged = frame.merge(docs, left_on=["Order ID", "line"], right_on=["order_id", "line"], how="outer",
-                         indicator=True, validate="one_to_one")
+    docs = pd.DataFrame(
+        [
+            h["_source"]
+            for h in scan(
+                es,
+                index=f"{prefix}-order-items",
+                query={"query": store_query(settings.default_store_id), "_source": fields},
+            )
+        ]
+    )
+    merged = frame.merge(
+        docs,
+        left_on=["Order ID", "line"],
+        right_on=["order_id", "line"],
+        how="outer",
+        indicator=True,
+        validate="one_to_one",
+    )
     assert (merged["_merge"] == "both").all()
     assert (merged["product_id"] == merged["Product ID"]).all()
     assert (merged["quantity"] == merged["Quantity"]).all()
@@ -176,7 +215,9 @@ def test_every_line_keeps_its_amounts_and_order(imported, frame, es, prefix, set
     assert (merged["line_cogs"] - (merged["Sales"] - merged["Profit"])).abs().max() < 1e-9
     list_price = merged["quantity"] * merged["unit_price"]
     discounted = merged[merged["Discount"] > 0]
-    assert ((discounted["discount"] / (discounted["quantity"] * discounted["unit_price"])) - discounted["Discount"]).abs().max() < 1e-9
+    assert (
+        (discounted["discount"] / (discounted["quantity"] * discounted["unit_price"])) - discounted["Discount"]
+    ).abs().max() < 1e-9
     assert (merged.loc[merged["Discount"] == 0, "discount"] == 0).all()
     assert (merged["discount"] <= list_price + 1e-9).all() and (merged["discount"] >= 0).all()
 
@@ -186,17 +227,26 @@ def test_order_fields(imported, es, prefix, settings):
     assert doc["created_at"].startswith("2019-01-03T00:00:00")
     assert doc["shipped_at"].startswith("2019-01-07T00:00:00")
     assert doc["status"] == "delivered" and doc["is_sale"] is True
-    assert doc["customer"] == {"customer_id": "DP-13000", "name": "Darren Powers", "segment": "Consumer",
-                               "country": "United States", "region": "Central", "state": "Texas",
-                               "city": "Houston", "postal_code": "77095", "email": None}
+    assert doc["customer"] == {
+        "customer_id": "DP-13000",
+        "name": "Darren Powers",
+        "segment": "Consumer",
+        "country": "United States",
+        "region": "Central",
+        "state": "Texas",
+        "city": "Houston",
+        "postal_code": "77095",
+        "email": None,
+    }
     assert doc["attributes"] == {"ship_mode": "Standard Class"}
     assert doc["local"]["date"] == "2019-01-03"
     canadian = es.get(index=f"{prefix}-orders", id=f"{settings.default_store_id}:CA-2019-115238")["_source"]
     assert canadian["customer"]["country"] == "Canada" and canadian["customer"]["postal_code"] == "M7A"
 
 
-def test_reimport_through_the_command_changes_nothing(imported, es, prefix, settings, superstore_path, monkeypatch,
-                                                      capsys, tmp_path):
+def test_reimport_through_the_command_changes_nothing(
+    imported, es, prefix, settings, superstore_path, monkeypatch, capsys, tmp_path
+):
     before = totals(es, prefix, settings.default_store_id)
     command_env(monkeypatch, settings, tmp_path)
     rc = csv_import.main([str(superstore_path), "--mapping", "superstore", "--no-progress"])
@@ -204,8 +254,14 @@ def test_reimport_through_the_command_changes_nothing(imported, es, prefix, sett
     assert rc == 0, out + err
     assert "orders: indexed 0, duplicates 5,111, stale 0, errors 0" in out
     assert "products: indexed 0, duplicates 1,862" in out
-    for line in ("lines                  10,194", "orders                  5,111", "customers                 801",
-                 "quantity total         38,654", "sales total         2,326,534.35", "profit total          292,296.81"):
+    for line in (
+        "lines                  10,194",
+        "orders                  5,111",
+        "customers                 801",
+        "quantity total         38,654",
+        "sales total         2,326,534.35",
+        "profit total          292,296.81",
+    ):
         assert line in out
     es.indices.refresh(index=f"{prefix}-*")
     after = totals(es, prefix, settings.default_store_id)
@@ -216,8 +272,9 @@ def test_reimport_through_the_command_changes_nothing(imported, es, prefix, sett
 
 
 def test_dry_run_writes_nothing(superstore_path, settings, es, prefix):
-    report = asyncio.run(import_csv(superstore_path, "superstore", None, store_id="dry", progress=False,
-                                    limit=100, settings=settings))
+    report = asyncio.run(
+        import_csv(superstore_path, "superstore", None, store_id="dry", progress=False, limit=100, settings=settings)
+    )
     assert report.dry_run and report.ok and report.orders == 100
     es.indices.refresh(index=f"{prefix}-*")
     assert count(es, f"{prefix}-orders", "dry") == 0
@@ -277,8 +334,18 @@ def test_bad_rows_are_reported_by_line_and_the_rest_stored(tmp_path, settings, e
     mapping_file = tmp_path / "pedidos.json"
     mapping_file.write_text(json.dumps(SMALL_MAPPING))
     command_env(monkeypatch, settings, tmp_path)
-    rc = csv_import.main([str(path), "--mapping", str(mapping_file), "--store-id", "small", "--no-progress",
-                          "--errors-csv", str(tmp_path / "problems.csv")])
+    rc = csv_import.main(
+        [
+            str(path),
+            "--mapping",
+            str(mapping_file),
+            "--store-id",
+            "small",
+            "--no-progress",
+            "--errors-csv",
+            str(tmp_path / "problems.csv"),
+        ]
+    )
     out, err = capsys.readouterr()
     assert rc == 1, out + err
     assert "line 4, column 'Qtd', order p-2" in out and "line 5, column 'Data', order p-3" in out
@@ -297,19 +364,22 @@ def test_one_bad_line_keeps_its_whole_order_out(tmp_path, settings, es, prefix):
         "o-1,2024-01-03,c-1,C,1,5\n"
         ",2024-01-02,c-3,A,1,10\n"
         "o-3,2024-01-04,c-3,A,1,10,extra\n",
-        encoding="utf-8")
-    mapping = load_mapping({
-        "group_by": "Order",
-        "order": {"status": {"value": "paid"}, "created_at": "Date", "customer.customer_id": "Customer"},
-        "item": {"product_id": "Product", "quantity": "Qty"},
-        "amounts": {"line_revenue": "Revenue"},
-    })
+        encoding="utf-8",
+    )
+    mapping = load_mapping(
+        {
+            "group_by": "Order",
+            "order": {"status": {"value": "paid"}, "created_at": "Date", "customer.customer_id": "Customer"},
+            "item": {"product_id": "Product", "quantity": "Qty"},
+            "amounts": {"line_revenue": "Revenue"},
+        }
+    )
     report = run_import(settings, path, mapping, store_id="whole")
     where = [(p.line, p.column, p.order_id) for p in report.errors]
-    assert (4, "Revenue", "o-1") in where            # the bad cell
-    assert (2, None, "o-1") in where                 # its order's other lines, not stored either
-    assert (6, "Order", None) in where               # no order id
-    assert (7, None, "o-3") in where                 # wrong number of fields
+    assert (4, "Revenue", "o-1") in where  # the bad cell
+    assert (2, None, "o-1") in where  # its order's other lines, not stored either
+    assert (6, "Order", None) in where  # no order id
+    assert (7, None, "o-3") in where  # wrong number of fields
     assert [(p.line, p.column) for p in report.warnings] == [(5, "Date")]  # o-1's lines disagree on the date
     assert (report.orders, report.lines, report.failed_rows) == (1, 1, 5)
     es.indices.refresh(index=f"{prefix}-*")
@@ -319,15 +389,18 @@ def test_one_bad_line_keeps_its_whole_order_out(tmp_path, settings, es, prefix):
 
 def test_a_refused_order_is_reported_with_its_line(tmp_path, settings):
     path = tmp_path / "future.csv"
-    path.write_text("Order,Date,Customer,Product,Qty,Revenue\n"
-                    "o-1,2024-01-02,c-1,A,1,10\n"
-                    "o-2,1980-01-02,c-1,A,1,10\n", encoding="utf-8")
-    mapping = load_mapping({
-        "group_by": "Order",
-        "order": {"status": {"value": "paid"}, "created_at": "Date", "customer.customer_id": "Customer"},
-        "item": {"product_id": "Product", "quantity": "Qty"},
-        "amounts": {"line_revenue": "Revenue"},
-    })
+    path.write_text(
+        "Order,Date,Customer,Product,Qty,Revenue\no-1,2024-01-02,c-1,A,1,10\no-2,1980-01-02,c-1,A,1,10\n",
+        encoding="utf-8",
+    )
+    mapping = load_mapping(
+        {
+            "group_by": "Order",
+            "order": {"status": {"value": "paid"}, "created_at": "Date", "customer.customer_id": "Customer"},
+            "item": {"product_id": "Product", "quantity": "Qty"},
+            "amounts": {"line_revenue": "Revenue"},
+        }
+    )
     report = run_import(settings, path, mapping, store_id="refused")
     assert [(p.line, p.column, p.order_id) for p in report.errors] == [(3, "Date", "o-2")]
     assert "1990" in report.errors[0].message
@@ -346,18 +419,23 @@ def test_builtin_mapping_loads_by_name_and_path():
         load_mapping("no-such-mapping")
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"colour": "red"}, "unknown key"),
-    ({"amounts": {"discount_rate": "D"}}, "exactly one of unit_price, line_gross, line_revenue"),
-    ({"amounts": {"line_revenue": "S", "line_cost": "C", "line_profit": "P"}}, "at most one"),
-    ({"item": {"product_id": "P", "quantity": "Q", "unit_price": "U"}}, "amounts"),
-    ({"order": {"created_at": "D", "customer.customer_id": "C"}}, "order.status"),
-    ({"order": {"status": {"value": "done"}, "created_at": "D", "customer.customer_id": "C"}}, "must be one of"),
-    ({"order": {"status": {"value": "paid"}, "created_at": "D", "customer.id": "C"}}, "not an Order field"),
-    ({"timezone": "Mars/Olympus"}, "time zone"),
-    ({"group_by": None, "order": {"status": {"value": "paid"}, "created_at": "D", "customer.customer_id": "C"}},
-     "group_by"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"colour": "red"}, "unknown key"),
+        ({"amounts": {"discount_rate": "D"}}, "exactly one of unit_price, line_gross, line_revenue"),
+        ({"amounts": {"line_revenue": "S", "line_cost": "C", "line_profit": "P"}}, "at most one"),
+        ({"item": {"product_id": "P", "quantity": "Q", "unit_price": "U"}}, "amounts"),
+        ({"order": {"created_at": "D", "customer.customer_id": "C"}}, "order.status"),
+        ({"order": {"status": {"value": "done"}, "created_at": "D", "customer.customer_id": "C"}}, "must be one of"),
+        ({"order": {"status": {"value": "paid"}, "created_at": "D", "customer.id": "C"}}, "not an Order field"),
+        ({"timezone": "Mars/Olympus"}, "time zone"),
+        (
+            {"group_by": None, "order": {"status": {"value": "paid"}, "created_at": "D", "customer.customer_id": "C"}},
+            "group_by",
+        ),
+    ],
+)
 def test_mapping_mistakes_are_named(change, message):
     base = {
         "group_by": "O",

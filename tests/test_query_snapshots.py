@@ -58,9 +58,18 @@ CASES = [
 
 def common(case: Case) -> CommonParams:
     principal = Principal(key_id="snapshot", scopes=frozenset({"read"}), store_id=case.store_id)
-    return parse_common(start="2026-10-01", end="2026-11-03", tz=case.tz, interval=case.interval, store_id=None,
-                        channel=None, compare=case.compare, limit=5, principal=principal,
-                        now=datetime(2026, 11, 20, tzinfo=UTC))
+    return parse_common(
+        start="2026-10-01",
+        end="2026-11-03",
+        tz=case.tz,
+        interval=case.interval,
+        store_id=None,
+        channel=None,
+        compare=case.compare,
+        limit=5,
+        principal=principal,
+        now=datetime(2026, 11, 20, tzinfo=UTC),
+    )
 
 
 Requests = dict[str, Search | Composite]
@@ -77,44 +86,62 @@ class Spec:
 IDS = ["id-1", "id-2"]
 
 QUERIES: dict[str, Spec] = {
-    "sales.Dashboard": Spec(sales.Dashboard, lambda q: {
-        "earlier_customers": q.earlier_customers_request(q.params.period, IDS),
-        "orders_per_product": sales.orders_per_product_request(q.params, IDS)}),
+    "sales.Dashboard": Spec(
+        sales.Dashboard,
+        lambda q: {
+            "earlier_customers": q.earlier_customers_request(q.params.period, IDS),
+            "orders_per_product": sales.orders_per_product_request(q.params, IDS),
+        },
+    ),
     "sales.RevenueTrends": Spec(sales.RevenueTrends),
-    "sales.TopSelling[revenue]": Spec(lambda p: sales.TopSelling(p, "revenue"), lambda q: {
-        "orders_per_product": sales.orders_per_product_request(q.params, IDS)}),
+    "sales.TopSelling[revenue]": Spec(
+        lambda p: sales.TopSelling(p, "revenue"),
+        lambda q: {"orders_per_product": sales.orders_per_product_request(q.params, IDS)},
+    ),
     "sales.TopSelling[units]": Spec(lambda p: sales.TopSelling(p, "units")),
     "sales.SalesRevenue": Spec(sales.SalesRevenue),
     "sales.SalesOrders": Spec(sales.SalesOrders),
-    "sales.SalesProducts[gross_profit]": Spec(lambda p: sales.SalesProducts(p, "gross_profit"), lambda q: {
-        "names": q.names_request(IDS)}),
+    "sales.SalesProducts[gross_profit]": Spec(
+        lambda p: sales.SalesProducts(p, "gross_profit"), lambda q: {"names": q.names_request(IDS)}
+    ),
     "sales.SalesCategories[subcategory]": Spec(lambda p: sales.SalesCategories(p, "subcategory", None)),
     "sales.SalesGeographic[city]": Spec(lambda p: sales.SalesGeographic(p, "city", 3)),
     "users.UserActivity": Spec(users.UserActivity),
     "users.Behavior": Spec(users.Behavior, lambda q: {"all_pages": q.all_pages_request()}),
     "users.Engagement": Spec(users.Engagement),
-    "lifecycle.Retention[orders,month]": Spec(lambda p: lifecycle.Retention(p, "orders", "month"), lambda q: {
-        "active": q.active_request(q.params.period.start)}),
-    "lifecycle.Retention[activity,week]": Spec(lambda p: lifecycle.Retention(p, "activity", "week"), lambda q: {
-        "active": q.active_request(q.params.period.start)}),
+    "lifecycle.Retention[orders,month]": Spec(
+        lambda p: lifecycle.Retention(p, "orders", "month"),
+        lambda q: {"active": q.active_request(q.params.period.start)},
+    ),
+    "lifecycle.Retention[activity,week]": Spec(
+        lambda p: lifecycle.Retention(p, "activity", "week"),
+        lambda q: {"active": q.active_request(q.params.period.start)},
+    ),
     "lifecycle.Conversion": Spec(lambda p: lifecycle.Conversion(p, lifecycle.DEFAULT_STEPS)),
     "lifecycle.RfmSegments": Spec(lambda p: lifecycle.RfmSegments(p, True, "Champions", 2, 50)),
     "lifecycle.NewReturning": Spec(lifecycle.NewReturning),
     "lifecycle.ActorSegments[source]": Spec(lambda p: lifecycle.ActorSegments(p, "source")),
-    "products.ProductPerformance[margin]": Spec(lambda p: products.ProductPerformance(p, "margin"), lambda q: {
-        "catalog_names": products.names_request(q.params, PRODUCTS, IDS),
-        "line_names": products.names_request(q.params, ORDER_ITEMS, IDS)}),
-    "products.ProductInventory[low_stock]": Spec(lambda p: products.ProductInventory(p, "days_of_cover", True, "A"),
-                                                 lambda q: {"catalog_page_1": q.catalog_request(None),
-                                                            "catalog_page_2": q.catalog_request(["id-2", "s1"])}),
+    "products.ProductPerformance[margin]": Spec(
+        lambda p: products.ProductPerformance(p, "margin"),
+        lambda q: {
+            "catalog_names": products.names_request(q.params, PRODUCTS, IDS),
+            "line_names": products.names_request(q.params, ORDER_ITEMS, IDS),
+        },
+    ),
+    "products.ProductInventory[low_stock]": Spec(
+        lambda p: products.ProductInventory(p, "days_of_cover", True, "A"),
+        lambda q: {"catalog_page_1": q.catalog_request(None), "catalog_page_2": q.catalog_request(["id-2", "s1"])},
+    ),
     "products.ProductReviews": Spec(lambda p: products.ProductReviews(p, 2)),
     "products.SiteSearch": Spec(products.SiteSearch),
     "financial.FinancialRevenue": Spec(financial.FinancialRevenue),
     "financial.FinancialProfit": Spec(financial.FinancialProfit),
     "financial.FinancialExpenses": Spec(financial.FinancialExpenses),
     "financial.FinancialPayments": Spec(financial.FinancialPayments),
-    **{f"search.IndexSearch[{index}]": Spec(lambda p, index=index: search.IndexSearch(p, "red mug", index, 20, 40))
-       for index in ("orders", "events", "activity", "products")},
+    **{
+        f"search.IndexSearch[{index}]": Spec(lambda p, index=index: search.IndexSearch(p, "red mug", index, 20, 40))
+        for index in ("orders", "events", "activity", "products")
+    },
 }
 
 
@@ -180,16 +207,30 @@ def test_every_body_of_a_store_bound_key_carries_its_store_filter(name: str) -> 
 
 
 ORDER = {
-    "order_id": "o-1001", "channel": "web", "status": "paid", "created_at": "2026-11-01T01:30:00-03:00",
-    "currency": "EUR", "fx_rate": 1.08,
+    "order_id": "o-1001",
+    "channel": "web",
+    "status": "paid",
+    "created_at": "2026-11-01T01:30:00-03:00",
+    "currency": "EUR",
+    "fx_rate": 1.08,
     "customer": {"customer_id": "c-7", "country": "BR", "city": "Campinas"},
     "items": [
-        {"product_id": "p-1", "name": "Mug", "category": "Kitchen", "quantity": 2, "unit_price": 12.5,
-         "discount": 1.0, "unit_cost": 4.0},
+        {
+            "product_id": "p-1",
+            "name": "Mug",
+            "category": "Kitchen",
+            "quantity": 2,
+            "unit_price": 12.5,
+            "discount": 1.0,
+            "unit_cost": 4.0,
+        },
         {"product_id": "p-2", "name": "Lamp", "quantity": 1, "unit_price": 40.0},
     ],
-    "discount_amount": 5.0, "shipping_amount": 7.5, "tax_amount": 3.2,
-    "payment": {"method": "card"}, "coupon_code": "FALL",
+    "discount_amount": 5.0,
+    "shipping_amount": 7.5,
+    "tax_amount": 3.2,
+    "payment": {"method": "card"},
+    "coupon_code": "FALL",
 }
 
 
@@ -203,8 +244,10 @@ def test_ingest_bulk_actions_of_an_order_with_lines(snapshot) -> None:
     again = order_action(order_doc, names, stored)
     assert again.source is not None
     replacing = [again, *line_actions(order_doc, line_docs, names, again.source["line_high_water"])]
-    lines = {"new order": [orjson.loads(line) for a in first for line in a.lines()],
-             "over a stored state with 4 lines": [orjson.loads(line) for a in replacing for line in a.lines()]}
+    lines = {
+        "new order": [orjson.loads(line) for a in first for line in a.lines()],
+        "over a stored state with 4 lines": [orjson.loads(line) for a in replacing for line in a.lines()],
+    }
     assert lines == snapshot
 
 

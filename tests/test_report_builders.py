@@ -47,8 +47,15 @@ def data(client) -> dict[str, list[dict]]:
 # -- helpers ---------------------------------------------------------------------------------
 
 
-def build(client, report_type: str, parameters: Mapping[str, Any], *, principal: Principal = UNBOUND,
-          now: datetime = NOW, cache: bool = False) -> tuple[CommonParams, ReportData]:
+def build(
+    client,
+    report_type: str,
+    parameters: Mapping[str, Any],
+    *,
+    principal: Principal = UNBOUND,
+    now: datetime = NOW,
+    cache: bool = False,
+) -> tuple[CommonParams, ReportData]:
     """report_params + build_report on the app's event loop (its ES client lives there)."""
     params, options = report_params(parameters, principal, report_type=report_type, now=now)
     state = client.app.state
@@ -60,8 +67,13 @@ def build(client, report_type: str, parameters: Mapping[str, Any], *, principal:
 
 def query(params: CommonParams, *, common_limit: bool = True, **more: Any) -> dict[str, Any]:
     """The endpoint query parameters of the report's CommonParams."""
-    q: dict[str, Any] = {"start": params.period.start.isoformat(), "end": params.period.end.isoformat(),
-                         "tz": params.period.tz.key, "interval": params.period.interval, "compare": params.compare}
+    q: dict[str, Any] = {
+        "start": params.period.start.isoformat(),
+        "end": params.period.end.isoformat(),
+        "tz": params.period.tz.key,
+        "interval": params.period.interval,
+        "compare": params.compare,
+    }
     if common_limit:
         q["limit"] = params.limit
     if params.store_id is not None:
@@ -72,8 +84,9 @@ def query(params: CommonParams, *, common_limit: bool = True, **more: Any) -> di
 def get(client, path: str, params: CommonParams, *, common_limit: bool = True, **more: Any) -> dict[str, Any]:
     """An endpoint's JSON for the report's parameters (`more` overrides; no `limit` when common_limit is false:
     breakdowns then list every key, as the reports do)."""
-    r = client.get(f"/api/v1/analytics/{path}", params=query(params, common_limit=common_limit, **more),
-                   headers=headers("read"))
+    r = client.get(
+        f"/api/v1/analytics/{path}", params=query(params, common_limit=common_limit, **more), headers=headers("read")
+    )
     assert r.status_code == 200, r.text
     body = r.json()
     same = ("start", "end", "tz")  # (retention reports its cohort grid as the interval)
@@ -104,8 +117,9 @@ def assert_table(report: ReportData, name: str, items: list[dict]) -> None:
     assert t.rows == rows_of(t, items), name
 
 
-def assert_kpis(report: ReportData, values: Mapping[str, Any], names: tuple[str, ...],
-                comparison: Mapping[str, Any] | None = None) -> None:
+def assert_kpis(
+    report: ReportData, values: Mapping[str, Any], names: tuple[str, ...], comparison: Mapping[str, Any] | None = None
+) -> None:
     by_name = {k.name: k for k in report.kpis}
     for name in names:
         k = by_name[name]
@@ -114,15 +128,25 @@ def assert_kpis(report: ReportData, values: Mapping[str, Any], names: tuple[str,
         assert k.growth_pct == (comparison or {}).get(f"{name}_growth_pct"), name
 
 
-DASHBOARD_KPIS = ("gross_revenue", "net_revenue", "orders", "aov", "units", "customers", "new_customers", "gross_profit")
+DASHBOARD_KPIS = (
+    "gross_revenue",
+    "net_revenue",
+    "orders",
+    "aov",
+    "units",
+    "customers",
+    "new_customers",
+    "gross_profit",
+)
 
 
 # -- every type against the endpoints ------------------------------------------------------------
 
 
 def test_daily_sales_equals_the_endpoints(client, data):
-    params, report = build(client, "daily_sales", {"start": "2026-11-02", "end": "2026-11-03", "tz": SP,
-                                                   "store_id": STORE})
+    params, report = build(
+        client, "daily_sales", {"start": "2026-11-02", "end": "2026-11-03", "tz": SP, "store_id": STORE}
+    )
     assert report.title == "Daily sales — Monday 2 November 2026"
     assert (params.period.interval, params.compare, report.store_id) == ("hour", "previous_period", STORE)
     dashboard = get(client, "dashboard", params)
@@ -140,8 +164,10 @@ def test_daily_sales_equals_the_endpoints(client, data):
 
 def test_weekly_performance_equals_the_endpoints(client, data):
     params, report = build(client, "weekly_performance", {"store_id": STORE})
-    assert (params.period.start, params.period.end) == (datetime(2026, 10, 26, tzinfo=ZoneInfo("UTC")),
-                                                        datetime(2026, 11, 2, tzinfo=ZoneInfo("UTC")))
+    assert (params.period.start, params.period.end) == (
+        datetime(2026, 10, 26, tzinfo=ZoneInfo("UTC")),
+        datetime(2026, 11, 2, tzinfo=ZoneInfo("UTC")),
+    )
     assert report.title == "Weekly performance — week of 26 October 2026"
     dashboard = get(client, "dashboard", params)
     assert_kpis(report, dashboard["kpis"], DASHBOARD_KPIS, dashboard["comparison"])
@@ -164,27 +190,41 @@ def test_monthly_business_review_equals_the_endpoints(client, data):
     by_year = get(client, "dashboard", params, compare="previous_year")
     assert_kpis(report, by_period["kpis"], DASHBOARD_KPIS, by_period["comparison"])
     comparison = report.table("period_comparison")
-    assert [r[:3] for r in comparison.rows] == [["This period", "2026-10-01", "2026-10-31"],
-                                                # the API's previous_period: as many days, just before
-                                                ["Previous period", "2026-08-31", "2026-09-30"],
-                                                ["Same period last year", "2025-10-01", "2025-10-31"]]
-    assert [r[3:] for r in comparison.rows] == [[by_period["kpis"][n] for n in DASHBOARD_KPIS],
-                                                [by_period["comparison"][n] for n in DASHBOARD_KPIS],
-                                                [by_year["comparison"][n] for n in DASHBOARD_KPIS]]
+    assert [r[:3] for r in comparison.rows] == [
+        ["This period", "2026-10-01", "2026-10-31"],
+        # the API's previous_period: as many days, just before
+        ["Previous period", "2026-08-31", "2026-09-30"],
+        ["Same period last year", "2025-10-01", "2025-10-31"],
+    ]
+    assert [r[3:] for r in comparison.rows] == [
+        [by_period["kpis"][n] for n in DASHBOARD_KPIS],
+        [by_period["comparison"][n] for n in DASHBOARD_KPIS],
+        [by_year["comparison"][n] for n in DASHBOARD_KPIS],
+    ]
     assert by_year["comparison"]["orders"] > 0
     assert [r[1:] for r in report.table("growth").rows] == [
-        [c[f"{n}_growth_pct"] for n in DASHBOARD_KPIS] for c in (by_period["comparison"], by_year["comparison"])]
+        [c[f"{n}_growth_pct"] for n in DASHBOARD_KPIS] for c in (by_period["comparison"], by_year["comparison"])
+    ]
 
     revenue, profit = get(client, "financial/revenue", params), get(client, "financial/profit", params)
     pnl = {row[0]: row[1:] for row in report.table("profit_and_loss").rows}
-    for label, name, source in (("Gross revenue", "gross_revenue", revenue), ("Refunds", "refunds", revenue),
-                                ("Net revenue", "net_revenue", revenue), ("Cost of goods", "cogs", profit),
-                                ("Expenses", "expenses", profit), ("Net profit", "net_profit", profit),
-                                ("Total billed", "total_billed", revenue)):
-        assert pnl[label] == [source["totals"][name], source["comparison"][name],
-                              source["comparison"][f"{name}_growth_pct"]], label
-    assert_kpis(report, profit["totals"], ("gross_margin", "expenses", "net_profit", "net_margin"),
-                profit["comparison"])
+    for label, name, source in (
+        ("Gross revenue", "gross_revenue", revenue),
+        ("Refunds", "refunds", revenue),
+        ("Net revenue", "net_revenue", revenue),
+        ("Cost of goods", "cogs", profit),
+        ("Expenses", "expenses", profit),
+        ("Net profit", "net_profit", profit),
+        ("Total billed", "total_billed", revenue),
+    ):
+        assert pnl[label] == [
+            source["totals"][name],
+            source["comparison"][name],
+            source["comparison"][f"{name}_growth_pct"],
+        ], label
+    assert_kpis(
+        report, profit["totals"], ("gross_margin", "expenses", "net_profit", "net_margin"), profit["comparison"]
+    )
     assert_table(report, "profit_by_category", profit["by_category"])
     assert_table(report, "daily_revenue", get(client, "revenue/trends", params)["series"])
     assert len(report.table("daily_revenue").rows) == 31
@@ -225,8 +265,11 @@ def test_quarterly_executive_summary_equals_the_endpoints(client, data):
 
 
 def test_product_performance_equals_the_endpoints(client, data):
-    params, report = build(client, "product_performance", {"start": "2026-09-01", "end": "2026-11-01", "tz": SP,
-                                                           "store_id": STORE, "compare": "previous_period"})
+    params, report = build(
+        client,
+        "product_performance",
+        {"start": "2026-09-01", "end": "2026-11-01", "tz": SP, "store_id": STORE, "compare": "previous_period"},
+    )
     assert report.title == "Product performance — 1 Sep 2026 – 31 Oct 2026"
     performance = get(client, "products/performance", params, limit=1000)
     assert len(performance["items"]) > 20
@@ -242,8 +285,11 @@ def test_product_performance_equals_the_endpoints(client, data):
     reviews = get(client, "products/reviews", params)
     assert_table(report, "rating_distribution", reviews["distribution"])
     assert_table(report, "top_rated", reviews["products"])
-    assert_kpis(report, {"reviews": reviews["count"], "average_rating": reviews["average_rating"]},
-                ("reviews", "average_rating"))
+    assert_kpis(
+        report,
+        {"reviews": reviews["count"], "average_rating": reviews["average_rating"]},
+        ("reviews", "average_rating"),
+    )
 
 
 def test_customer_behavior_equals_the_endpoints(client, data):
@@ -253,14 +299,31 @@ def test_customer_behavior_equals_the_endpoints(client, data):
     assert params.period.describe()["end"] == "2026-11-03T00:00:00-03:00"
     engagement = get(client, "users/engagement", params)
     assert engagement["active_users"] > 0
-    assert_kpis(report, engagement, ("active_users", "dau", "wau", "mau", "stickiness", "sessions",
-                                     "avg_session_seconds", "bounce_rate", "events_per_session"))
+    assert_kpis(
+        report,
+        engagement,
+        (
+            "active_users",
+            "dau",
+            "wau",
+            "mau",
+            "stickiness",
+            "sessions",
+            "avg_session_seconds",
+            "bounce_rate",
+            "events_per_session",
+        ),
+    )
     assert_table(report, "engagement_trend", engagement["series"])
     funnel = get(client, "users/conversion", params)
     assert_table(report, "funnel", funnel["steps"])
     assert {k.name: k.value for k in report.kpis}["funnel_conversion"] == funnel["steps"][-1]["conversion"]
-    for name, kind in (("rfm_segments", "rfm"), ("new_vs_returning", "new_returning"),
-                       ("device_segments", "device"), ("source_segments", "source")):
+    for name, kind in (
+        ("rfm_segments", "rfm"),
+        ("new_vs_returning", "new_returning"),
+        ("device_segments", "device"),
+        ("source_segments", "source"),
+    ):
         assert_table(report, name, get(client, "users/segments", params, type=kind)["segments"])
     retention = get(client, "users/retention", params, basis="orders", granularity="week")
     assert [r[:2] for r in report.table("retention").rows] == [[c["cohort"], c["size"]] for c in retention["cohorts"]]
@@ -270,7 +333,8 @@ def test_customer_behavior_equals_the_endpoints(client, data):
     heatmap = report.table("activity_heatmap")
     assert [r[0] for r in heatmap.rows][:2] == ["Monday", "Tuesday"]
     assert {(d, h): heatmap.rows[d][1 + h] for d in range(7) for h in range(24)} == {
-        (c["weekday"], c["hour"]): c["count"] for c in behavior["heatmap"]}
+        (c["weekday"], c["hour"]): c["count"] for c in behavior["heatmap"]
+    }
 
 
 def test_inventory_equals_the_endpoints(client, data):
@@ -280,9 +344,20 @@ def test_inventory_equals_the_endpoints(client, data):
     assert len(inventory["items"]) == 40
     assert_table(report, "inventory", inventory["items"])
     summary = inventory["summary"]
-    assert_kpis(report, {**summary, "low_stock_products": summary["low_stock"]},
-                ("products", "low_stock_products", "out_of_stock", "slow_movers", "stock_value", "units",
-                 "gross_revenue", "cogs"))
+    assert_kpis(
+        report,
+        {**summary, "low_stock_products": summary["low_stock"]},
+        (
+            "products",
+            "low_stock_products",
+            "out_of_stock",
+            "slow_movers",
+            "stock_value",
+            "units",
+            "gross_revenue",
+            "cogs",
+        ),
+    )
     assert report.table("abc_classes").rows == [[c, summary["abc"][c]] for c in "ABC"]
     low = get(client, "products/inventory", params, limit=40, low_stock="true", sort="days_of_cover")
     assert low["items"]
@@ -312,26 +387,29 @@ def test_the_response_cache_serves_reports_the_endpoints_numbers(client, data):
 # -- natural periods -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("now", "tz", "report_type", "start", "end", "title"), [
-    (NOW, "UTC", "daily_sales", "2026-11-03", "2026-11-04", "Tuesday 3 November 2026"),
-    (NOW, SP, "daily_sales", "2026-11-02", "2026-11-03", "Monday 2 November 2026"),
-    (NOW, "UTC", "weekly_performance", "2026-10-26", "2026-11-02", "week of 26 October 2026"),
-    (NOW, SP, "weekly_performance", "2026-10-26", "2026-11-02", "week of 26 October 2026"),
-    (NOW, "UTC", "monthly_business_review", "2026-10-01", "2026-11-01", "October 2026"),
-    (NOW, SP, "monthly_business_review", "2026-10-01", "2026-11-01", "October 2026"),
-    (NOW, "UTC", "quarterly_executive_summary", "2026-07-01", "2026-10-01", "Q3 2026"),
-    (NOW, "UTC", "product_performance", "2026-10-05", "2026-11-04", "5 Oct 2026 – 3 Nov 2026"),
-    (NOW, SP, "customer_behavior", "2026-10-04", "2026-11-03", "4 Oct 2026 – 2 Nov 2026"),
-    (NOW, SP, "inventory", "2026-10-04", "2026-11-03", "4 Oct 2026 – 2 Nov 2026"),
-    (NEW_YEAR, "UTC", "daily_sales", "2025-12-31", "2026-01-01", "Wednesday 31 December 2025"),
-    (NEW_YEAR, SP, "daily_sales", "2025-12-30", "2025-12-31", "Tuesday 30 December 2025"),
-    (NEW_YEAR, "UTC", "weekly_performance", "2025-12-22", "2025-12-29", "week of 22 December 2025"),
-    (NEW_YEAR, SP, "weekly_performance", "2025-12-22", "2025-12-29", "week of 22 December 2025"),
-    (NEW_YEAR, "UTC", "monthly_business_review", "2025-12-01", "2026-01-01", "December 2025"),
-    (NEW_YEAR, SP, "monthly_business_review", "2025-11-01", "2025-12-01", "November 2025"),
-    (NEW_YEAR, "UTC", "quarterly_executive_summary", "2025-10-01", "2026-01-01", "Q4 2025"),
-    (NEW_YEAR, SP, "quarterly_executive_summary", "2025-07-01", "2025-10-01", "Q3 2025"),
-])
+@pytest.mark.parametrize(
+    ("now", "tz", "report_type", "start", "end", "title"),
+    [
+        (NOW, "UTC", "daily_sales", "2026-11-03", "2026-11-04", "Tuesday 3 November 2026"),
+        (NOW, SP, "daily_sales", "2026-11-02", "2026-11-03", "Monday 2 November 2026"),
+        (NOW, "UTC", "weekly_performance", "2026-10-26", "2026-11-02", "week of 26 October 2026"),
+        (NOW, SP, "weekly_performance", "2026-10-26", "2026-11-02", "week of 26 October 2026"),
+        (NOW, "UTC", "monthly_business_review", "2026-10-01", "2026-11-01", "October 2026"),
+        (NOW, SP, "monthly_business_review", "2026-10-01", "2026-11-01", "October 2026"),
+        (NOW, "UTC", "quarterly_executive_summary", "2026-07-01", "2026-10-01", "Q3 2026"),
+        (NOW, "UTC", "product_performance", "2026-10-05", "2026-11-04", "5 Oct 2026 – 3 Nov 2026"),
+        (NOW, SP, "customer_behavior", "2026-10-04", "2026-11-03", "4 Oct 2026 – 2 Nov 2026"),
+        (NOW, SP, "inventory", "2026-10-04", "2026-11-03", "4 Oct 2026 – 2 Nov 2026"),
+        (NEW_YEAR, "UTC", "daily_sales", "2025-12-31", "2026-01-01", "Wednesday 31 December 2025"),
+        (NEW_YEAR, SP, "daily_sales", "2025-12-30", "2025-12-31", "Tuesday 30 December 2025"),
+        (NEW_YEAR, "UTC", "weekly_performance", "2025-12-22", "2025-12-29", "week of 22 December 2025"),
+        (NEW_YEAR, SP, "weekly_performance", "2025-12-22", "2025-12-29", "week of 22 December 2025"),
+        (NEW_YEAR, "UTC", "monthly_business_review", "2025-12-01", "2026-01-01", "December 2025"),
+        (NEW_YEAR, SP, "monthly_business_review", "2025-11-01", "2025-12-01", "November 2025"),
+        (NEW_YEAR, "UTC", "quarterly_executive_summary", "2025-10-01", "2026-01-01", "Q4 2025"),
+        (NEW_YEAR, SP, "quarterly_executive_summary", "2025-07-01", "2025-10-01", "Q3 2025"),
+    ],
+)
 def test_natural_periods(now, tz, report_type, start, end, title):
     params, _ = report_params({"tz": tz}, UNBOUND, report_type=report_type, now=now)
     zone = ZoneInfo(tz)
@@ -342,20 +420,29 @@ def test_natural_periods(now, tz, report_type, start, end, title):
 
 
 def test_defaults_of_each_type():
-    expected = {"daily_sales": ("hour", "previous_period"), "weekly_performance": ("day", "previous_period"),
-                "monthly_business_review": ("day", "previous_period"),
-                "quarterly_executive_summary": ("week", "previous_period"), "product_performance": ("day", "none"),
-                "customer_behavior": ("day", "none"), "inventory": ("day", "none")}
+    expected = {
+        "daily_sales": ("hour", "previous_period"),
+        "weekly_performance": ("day", "previous_period"),
+        "monthly_business_review": ("day", "previous_period"),
+        "quarterly_executive_summary": ("week", "previous_period"),
+        "product_performance": ("day", "none"),
+        "customer_behavior": ("day", "none"),
+        "inventory": ("day", "none"),
+    }
     assert set(expected) == set(REPORT_TYPES) == set(REPORTS)
     for report_type, (interval, compare) in expected.items():
         params, options = report_params({}, UNBOUND, report_type=report_type, now=NOW)
         assert (params.period.interval, params.compare, params.limit, params.store_id) == (interval, compare, 10, None)
         assert set(options) == set(REPORTS[report_type].options)
     _, options = report_params({}, UNBOUND, report_type="customer_behavior", now=NOW)
-    assert options == {"steps": "product_view,add_to_cart,checkout_started,purchase", "retention_basis": "orders",
-                       "granularity": "week"}
-    _, options = report_params({"start": "2026-01-01", "end": "2026-07-01"}, UNBOUND,
-                               report_type="customer_behavior", now=NOW)
+    assert options == {
+        "steps": "product_view,add_to_cart,checkout_started,purchase",
+        "retention_basis": "orders",
+        "granularity": "week",
+    }
+    _, options = report_params(
+        {"start": "2026-01-01", "end": "2026-07-01"}, UNBOUND, report_type="customer_behavior", now=NOW
+    )
     assert options["granularity"] == "month"
     # Only one end given: the endpoints' rules (30 days before `end`, or `start` through today).
     params, _ = report_params({"end": "2026-10-10"}, UNBOUND, report_type="monthly_business_review", now=NOW)
@@ -377,30 +464,33 @@ def test_resolved_parameters_give_the_same_report_later():
 # -- validation ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("report_type", "parameters", "field"), [
-    ("daily_sales", {"foo": 1}, "parameters.foo"),
-    ("daily_sales", {"rows": 10}, "parameters.rows"),  # an inventory option, not a daily_sales one
-    ("daily_sales", {"tz": "Mars/Olympus"}, "parameters.tz"),
-    ("daily_sales", {"start": "yesterday"}, "parameters.start"),
-    ("daily_sales", {"start": 20261101}, "parameters.start"),
-    ("daily_sales", {"start": "2026-11-02", "end": "2026-11-01"}, "parameters.end"),
-    ("daily_sales", {"start": "2026-01-01", "end": "2026-11-01"}, "parameters.interval"),  # 7,000 hours
-    ("weekly_performance", {"interval": "fortnight"}, "parameters.interval"),
-    ("weekly_performance", {"compare": "last_week"}, "parameters.compare"),
-    ("weekly_performance", {"limit": 0}, "parameters.limit"),
-    ("weekly_performance", {"limit": "many"}, "parameters.limit"),
-    ("weekly_performance", {"limit": True}, "parameters.limit"),
-    ("weekly_performance", {"store_id": " "}, "parameters.store_id"),
-    ("monthly_business_review", {"geo_level": "planet"}, "parameters.geo_level"),
-    ("product_performance", {"sort": "price"}, "parameters.sort"),
-    ("product_performance", {"min_reviews": 0}, "parameters.min_reviews"),
-    ("customer_behavior", {"channel": "web"}, "parameters.channel"),
-    ("customer_behavior", {"steps": "product_view,teleport"}, "parameters.steps"),
-    ("customer_behavior", {"steps": ["purchase"]}, "parameters.steps"),
-    ("customer_behavior", {"granularity": "day"}, "parameters.granularity"),
-    ("inventory", {"rows": 1_000_000}, "parameters.rows"),
-    ("inventory", {"sort": "color"}, "parameters.sort"),
-])
+@pytest.mark.parametrize(
+    ("report_type", "parameters", "field"),
+    [
+        ("daily_sales", {"foo": 1}, "parameters.foo"),
+        ("daily_sales", {"rows": 10}, "parameters.rows"),  # an inventory option, not a daily_sales one
+        ("daily_sales", {"tz": "Mars/Olympus"}, "parameters.tz"),
+        ("daily_sales", {"start": "yesterday"}, "parameters.start"),
+        ("daily_sales", {"start": 20261101}, "parameters.start"),
+        ("daily_sales", {"start": "2026-11-02", "end": "2026-11-01"}, "parameters.end"),
+        ("daily_sales", {"start": "2026-01-01", "end": "2026-11-01"}, "parameters.interval"),  # 7,000 hours
+        ("weekly_performance", {"interval": "fortnight"}, "parameters.interval"),
+        ("weekly_performance", {"compare": "last_week"}, "parameters.compare"),
+        ("weekly_performance", {"limit": 0}, "parameters.limit"),
+        ("weekly_performance", {"limit": "many"}, "parameters.limit"),
+        ("weekly_performance", {"limit": True}, "parameters.limit"),
+        ("weekly_performance", {"store_id": " "}, "parameters.store_id"),
+        ("monthly_business_review", {"geo_level": "planet"}, "parameters.geo_level"),
+        ("product_performance", {"sort": "price"}, "parameters.sort"),
+        ("product_performance", {"min_reviews": 0}, "parameters.min_reviews"),
+        ("customer_behavior", {"channel": "web"}, "parameters.channel"),
+        ("customer_behavior", {"steps": "product_view,teleport"}, "parameters.steps"),
+        ("customer_behavior", {"steps": ["purchase"]}, "parameters.steps"),
+        ("customer_behavior", {"granularity": "day"}, "parameters.granularity"),
+        ("inventory", {"rows": 1_000_000}, "parameters.rows"),
+        ("inventory", {"sort": "color"}, "parameters.sort"),
+    ],
+)
 def test_bad_parameters_are_422_naming_the_parameter(report_type, parameters, field):
     with pytest.raises(ApiError) as caught:
         report_params(parameters, UNBOUND, report_type=report_type, now=NOW)

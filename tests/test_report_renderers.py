@@ -30,11 +30,15 @@ from analytics_service.reports.renderers import WRITERS, RenderResult, render
 from analytics_service.reports.renderers.xlsx_file import sheet_names
 
 GENERATED_AT = datetime(2024, 4, 1, 6, 0, tzinfo=UTC)
-MARCH = {"start": "2024-03-01T00:00:00+01:00", "end": "2024-04-01T00:00:00+02:00",
-         "tz": "Europe/Berlin", "interval": "day"}
+MARCH = {
+    "start": "2024-03-01T00:00:00+01:00",
+    "end": "2024-04-01T00:00:00+02:00",
+    "tz": "Europe/Berlin",
+    "interval": "day",
+}
 TRICKY_NAMES = [
     'Kid\'s "Explorer" Backpack, blue',  # comma and quotes: RFC 4180 quoting
-    "=HYPERLINK(\"http://x\")",  # a formula in text: must stay text
+    '=HYPERLINK("http://x")',  # a formula in text: must stay text
     "Café Crème – 250 g, ground",  # non-ASCII
     "Ultra-long product name: ergonomic office chair with lumbar support and adjustable armrests",
 ]
@@ -60,33 +64,71 @@ def _kpis() -> list[Kpi]:
         ("refund_rate", "Refund rate", "rate", 0.0312, 0.0287),
         ("new_customers", "New customers", "count", 611, 0),
     ]
-    return [Kpi(name, label, value, kind, previous, _growth(value, previous))  # type: ignore[arg-type]
-            for name, label, kind, value, previous in figures]
+    return [
+        Kpi(name, label, value, kind, previous, _growth(value, previous))  # type: ignore[arg-type]
+        for name, label, kind, value, previous in figures
+    ]
 
 
 def _daily_revenue(rng: random.Random) -> Table:
     rows = []
     for day in range(31):
         gross = _money(rng, 3200, 6400) * (1.25 if (day + 4) % 7 in (5, 6) else 1)
-        rows.append([(date(2024, 3, 1) + timedelta(days=day)).isoformat(), round(gross, 2),
-                     round(gross * 0.89, 2), rng.randint(50, 110)])
-    return Table("daily_revenue", "Daily revenue", [
-        Column("key", "Day", "date"), Column("gross_revenue", "Gross revenue", "money"),
-        Column("net_revenue", "Net revenue", "money"), Column("orders", "Orders", "count")], rows)
+        rows.append(
+            [
+                (date(2024, 3, 1) + timedelta(days=day)).isoformat(),
+                round(gross, 2),
+                round(gross * 0.89, 2),
+                rng.randint(50, 110),
+            ]
+        )
+    return Table(
+        "daily_revenue",
+        "Daily revenue",
+        [
+            Column("key", "Day", "date"),
+            Column("gross_revenue", "Gross revenue", "money"),
+            Column("net_revenue", "Net revenue", "money"),
+            Column("orders", "Orders", "count"),
+        ],
+        rows,
+    )
 
 
 def _top_products(rng: random.Random) -> Table:
-    names = TRICKY_NAMES + [f"{rng.choice(['Smart', 'Classic', 'Pro', 'Eco'])} "
-                            f"{rng.choice(['Lamp', 'Kettle', 'Speaker', 'Planter', 'Blender'])} {i}"
-                            for i in range(16)]
+    names = TRICKY_NAMES + [
+        f"{rng.choice(['Smart', 'Classic', 'Pro', 'Eco'])} "
+        f"{rng.choice(['Lamp', 'Kettle', 'Speaker', 'Planter', 'Blender'])} {i}"
+        for i in range(16)
+    ]
     revenues = sorted((_money(rng, 800, 9800) for _ in names), reverse=True)
     total = sum(revenues) * 4
-    rows = [[f"P{1000 + i}", name, rng.choice(CATEGORIES), revenue, rng.randint(10, 400), rng.randint(8, 300),
-             round(revenue / total, 4)] for i, (name, revenue) in enumerate(zip(names, revenues))]
-    return Table("top_products", "Top products", [
-        Column("key", "Product ID"), Column("name", "Product"), Column("category", "Category"),
-        Column("gross_revenue", "Gross revenue", "money"), Column("units", "Units", "count"),
-        Column("orders", "Orders", "count"), Column("share", "Share of revenue", "rate")], rows)
+    rows = [
+        [
+            f"P{1000 + i}",
+            name,
+            rng.choice(CATEGORIES),
+            revenue,
+            rng.randint(10, 400),
+            rng.randint(8, 300),
+            round(revenue / total, 4),
+        ]
+        for i, (name, revenue) in enumerate(zip(names, revenues))
+    ]
+    return Table(
+        "top_products",
+        "Top products",
+        [
+            Column("key", "Product ID"),
+            Column("name", "Product"),
+            Column("category", "Category"),
+            Column("gross_revenue", "Gross revenue", "money"),
+            Column("units", "Units", "count"),
+            Column("orders", "Orders", "count"),
+            Column("share", "Share of revenue", "rate"),
+        ],
+        rows,
+    )
 
 
 def orders_table(n: int, rng: random.Random, name: str = "orders_by_day") -> Table:
@@ -94,70 +136,140 @@ def orders_table(n: int, rng: random.Random, name: str = "orders_by_day") -> Tab
     for i in range(n):
         gross = _money(rng, 12, 480)
         discount = round(gross * rng.choice([0, 0, 0.05, 0.1]), 2)
-        rows.append([(date(2024, 3, 1) + timedelta(days=i * 31 // max(n, 1))).isoformat(), f"ORD-{700000 + i}",
-                     f"C{rng.randint(10000, 99999)}", rng.choice(["web", "app", "marketplace"]),
-                     rng.choice(["paid", "shipped", "delivered", "refunded"]), rng.randint(1, 6),
-                     gross, discount, round(gross - discount, 2)])
-    return Table(name, "Orders by day", [
-        Column("day", "Day", "date"), Column("order_id", "Order"), Column("customer_id", "Customer"),
-        Column("channel", "Channel"), Column("status", "Status"), Column("units", "Units", "count"),
-        Column("gross_revenue", "Gross revenue", "money"), Column("discount", "Discount", "money"),
-        Column("net_revenue", "Net revenue", "money")], rows)
+        rows.append(
+            [
+                (date(2024, 3, 1) + timedelta(days=i * 31 // max(n, 1))).isoformat(),
+                f"ORD-{700000 + i}",
+                f"C{rng.randint(10000, 99999)}",
+                rng.choice(["web", "app", "marketplace"]),
+                rng.choice(["paid", "shipped", "delivered", "refunded"]),
+                rng.randint(1, 6),
+                gross,
+                discount,
+                round(gross - discount, 2),
+            ]
+        )
+    return Table(
+        name,
+        "Orders by day",
+        [
+            Column("day", "Day", "date"),
+            Column("order_id", "Order"),
+            Column("customer_id", "Customer"),
+            Column("channel", "Channel"),
+            Column("status", "Status"),
+            Column("units", "Units", "count"),
+            Column("gross_revenue", "Gross revenue", "money"),
+            Column("discount", "Discount", "money"),
+            Column("net_revenue", "Net revenue", "money"),
+        ],
+        rows,
+    )
 
 
 def _categories(rng: random.Random) -> Table:
     rows = []
     for category in CATEGORIES:
         revenue = _money(rng, 5000, 40000)
-        rows.append([category, revenue, rng.randint(80, 600), rng.randint(100, 900), round(revenue / 148210.55, 4),
-                     round(rng.uniform(-18, 25), 2)])
-    return Table("categories", "Revenue by category", [
-        Column("key", "Category"), Column("gross_revenue", "Gross revenue", "money"),
-        Column("orders", "Orders", "count"), Column("units", "Units", "count"),
-        Column("share", "Share", "rate"), Column("gross_revenue_growth_pct", "Growth", "pct")], rows)
+        rows.append(
+            [
+                category,
+                revenue,
+                rng.randint(80, 600),
+                rng.randint(100, 900),
+                round(revenue / 148210.55, 4),
+                round(rng.uniform(-18, 25), 2),
+            ]
+        )
+    return Table(
+        "categories",
+        "Revenue by category",
+        [
+            Column("key", "Category"),
+            Column("gross_revenue", "Gross revenue", "money"),
+            Column("orders", "Orders", "count"),
+            Column("units", "Units", "count"),
+            Column("share", "Share", "rate"),
+            Column("gross_revenue_growth_pct", "Growth", "pct"),
+        ],
+        rows,
+    )
 
 
 def monthly_review(orders: int = 300) -> ReportData:
     rng = random.Random(7)
     return ReportData(
-        report_type="monthly_business_review", title="Monthly business review – March 2024", store_id="s1",
-        period=dict(MARCH), generated_at=GENERATED_AT, kpis=_kpis(),
+        report_type="monthly_business_review",
+        title="Monthly business review – March 2024",
+        store_id="s1",
+        period=dict(MARCH),
+        generated_at=GENERATED_AT,
+        kpis=_kpis(),
         tables=[_daily_revenue(rng), _top_products(rng), orders_table(orders, rng), _categories(rng)],
-        charts=[Chart("line", "Daily revenue", "daily_revenue", "key", ("gross_revenue", "net_revenue")),
-                Chart("line", "Daily orders", "daily_revenue", "key", ("orders",)),
-                Chart("bar", "Top products by gross revenue", "top_products", "name", ("gross_revenue",))],
-        notes=[("Gross revenue: quantity × unit price − line discounts, sales only (paid, processing, shipped, "
-                "delivered, refunded)."), "Previous period: the 31 days before the period, same time zone.",
-               "Growth: (current − previous) / previous × 100; – when the previous value is 0."])
+        charts=[
+            Chart("line", "Daily revenue", "daily_revenue", "key", ("gross_revenue", "net_revenue")),
+            Chart("line", "Daily orders", "daily_revenue", "key", ("orders",)),
+            Chart("bar", "Top products by gross revenue", "top_products", "name", ("gross_revenue",)),
+        ],
+        notes=[
+            (
+                "Gross revenue: quantity × unit price − line discounts, sales only (paid, processing, shipped, "
+                "delivered, refunded)."
+            ),
+            "Previous period: the 31 days before the period, same time zone.",
+            "Growth: (current − previous) / previous × 100; – when the previous value is 0.",
+        ],
+    )
 
 
 def empty_report() -> ReportData:
     return ReportData(
-        report_type="daily_sales", title="Daily sales", store_id=None,
-        period={"start": "2024-03-05T00:00:00+00:00", "end": "2024-03-06T00:00:00+00:00", "tz": "UTC",
-                "interval": "hour"}, generated_at=GENERATED_AT,
+        report_type="daily_sales",
+        title="Daily sales",
+        store_id=None,
+        period={
+            "start": "2024-03-05T00:00:00+00:00",
+            "end": "2024-03-06T00:00:00+00:00",
+            "tz": "UTC",
+            "interval": "hour",
+        },
+        generated_at=GENERATED_AT,
         kpis=[Kpi("gross_revenue", "Gross revenue", 0.0, "money", 0.0, None)],
-        tables=[Table("hourly", "Hourly revenue", [Column("key", "Hour", "date"),
-                                                   Column("gross_revenue", "Gross revenue", "money")], []),
-                Table("top_products", "Top products", [Column("name", "Product"), Column("units", "Units", "count")],
-                      [])],
-        charts=[Chart("line", "Hourly revenue", "hourly", "key", ("gross_revenue",)),
-                Chart("bar", "Top products", "top_products", "name", ("units",))])
+        tables=[
+            Table(
+                "hourly",
+                "Hourly revenue",
+                [Column("key", "Hour", "date"), Column("gross_revenue", "Gross revenue", "money")],
+                [],
+            ),
+            Table("top_products", "Top products", [Column("name", "Product"), Column("units", "Units", "count")], []),
+        ],
+        charts=[
+            Chart("line", "Hourly revenue", "hourly", "key", ("gross_revenue",)),
+            Chart("bar", "Top products", "top_products", "name", ("units",)),
+        ],
+    )
 
 
 def wide_report() -> ReportData:
     """A table of 14 columns: too wide for portrait, rendered on landscape pages."""
     rng = random.Random(3)
-    columns = [Column("key", "Product")] + [Column(f"m{i:02d}", f"Revenue {date(2023, i, 1):%b %Y}", "money")
-                                            for i in range(1, 13)] + [Column("growth_pct", "Growth", "pct")]
-    rows = [[f"Product {i}"] + [_money(rng, 10000, 999999) for _ in range(12)] + [round(rng.uniform(-30, 30), 2)]
-            for i in range(60)]
+    columns = (
+        [Column("key", "Product")]
+        + [Column(f"m{i:02d}", f"Revenue {date(2023, i, 1):%b %Y}", "money") for i in range(1, 13)]
+        + [Column("growth_pct", "Growth", "pct")]
+    )
+    rows = [
+        [f"Product {i}"] + [_money(rng, 10000, 999999) for _ in range(12)] + [round(rng.uniform(-30, 30), 2)]
+        for i in range(60)
+    ]
     data = monthly_review(orders=20)
     data.tables.append(Table("monthly_by_product", "Monthly revenue by product", columns, rows))
     return data
 
 
 # --- independent expectations (not the renderers' own formatting code) ---------------------------
+
 
 def csv_text(value, kind: str) -> str:
     if value is None:
@@ -175,12 +287,21 @@ def shown(value, kind: str) -> str:
     """How the PDF shows a value."""
     if value is None:
         return "–"
-    return {"money": lambda v: f"{v:,.2f}", "count": lambda v: f"{v:,}", "rate": lambda v: f"{v * 100:.1f}%",
-            "pct": lambda v: f"{v:+.1f}%"}.get(kind, str)(value)
+    return {
+        "money": lambda v: f"{v:,.2f}",
+        "count": lambda v: f"{v:,}",
+        "rate": lambda v: f"{v * 100:.1f}%",
+        "pct": lambda v: f"{v:+.1f}%",
+    }.get(kind, str)(value)
 
 
-XLSX_FORMATS = {"money": "#,##0.00", "count": "#,##0", "rate": "0.0%", "pct": '+0.0"%";-0.0"%";0.0"%"',
-                "date": "yyyy-mm-dd"}
+XLSX_FORMATS = {
+    "money": "#,##0.00",
+    "count": "#,##0",
+    "rate": "0.0%",
+    "pct": '+0.0"%";-0.0"%";0.0"%"',
+    "date": "yyyy-mm-dd",
+}
 
 
 def squash(text: str) -> str:
@@ -188,6 +309,7 @@ def squash(text: str) -> str:
 
 
 # --- rendering ------------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def review() -> ReportData:
@@ -243,6 +365,7 @@ def test_a_failed_render_leaves_no_file_and_keeps_the_old_one(tmp_path, review, 
 
 # --- CSV ------------------------------------------------------------------------------------------
 
+
 def csv_blocks(path: Path) -> dict[str, dict]:
     """Blocks of the documented layout: name -> {title, header, rows}."""
     with open(path, encoding="utf-8-sig", newline="") as f:
@@ -266,16 +389,25 @@ def test_csv_layout_values_and_quoting(rendered, review):
     assert b"\r\n" in raw and b"\n" not in raw.replace(b"\r\n", b"")  # CRLF line ends (RFC 4180)
     assert b'"Kid\'s ""Explorer"" Backpack, blue"' in raw  # embedded quotes doubled, field quoted
     blocks = csv_blocks(path)
-    assert list(blocks) == ["report", "kpis", "daily_revenue", "top_products", "orders_by_day", "categories",
-                            "notes"]
+    assert list(blocks) == ["report", "kpis", "daily_revenue", "top_products", "orders_by_day", "categories", "notes"]
     facts = dict(blocks["report"]["rows"])
     assert blocks["report"]["title"] == review.title
-    assert facts == {"report_type": "monthly_business_review", "title": review.title, "store_id": "s1",
-                     "period_start": MARCH["start"], "period_end": MARCH["end"], "tz": "Europe/Berlin",
-                     "interval": "day", "generated_at": "2024-04-01T06:00:00+00:00", "row_count": "358"}
+    assert facts == {
+        "report_type": "monthly_business_review",
+        "title": review.title,
+        "store_id": "s1",
+        "period_start": MARCH["start"],
+        "period_end": MARCH["end"],
+        "tz": "Europe/Berlin",
+        "interval": "day",
+        "generated_at": "2024-04-01T06:00:00+00:00",
+        "row_count": "358",
+    }
     assert blocks["kpis"]["header"] == ["name", "label", "value", "previous", "growth_pct"]
-    assert blocks["kpis"]["rows"] == [[k.name, k.label, csv_text(k.value, k.kind), csv_text(k.previous, k.kind),
-                                       csv_text(k.growth_pct, "pct")] for k in review.kpis]
+    assert blocks["kpis"]["rows"] == [
+        [k.name, k.label, csv_text(k.value, k.kind), csv_text(k.previous, k.kind), csv_text(k.growth_pct, "pct")]
+        for k in review.kpis
+    ]
     assert ["gross_revenue", "Gross revenue", "148210.55", "139012.40", "6.62"] in blocks["kpis"]["rows"]
     assert ["new_customers", "New customers", "611", "0", ""] in blocks["kpis"]["rows"]
     for table in review.tables:
@@ -284,7 +416,7 @@ def test_csv_layout_values_and_quoting(rendered, review):
         assert block["header"] == [c.name for c in table.columns]
         assert block["rows"] == [[csv_text(v, c.kind) for v, c in zip(row, table.columns)] for row in table.rows]
     products = {row[0]: row for row in blocks["top_products"]["rows"]}
-    assert products["P1001"][1] == "'=HYPERLINK(\"http://x\")"  # formula defused
+    assert products["P1001"][1] == '\'=HYPERLINK("http://x")'  # formula defused
     assert products["P1002"][1] == "Café Crème – 250 g, ground"
     assert blocks["daily_revenue"]["rows"][0][0] == "2024-03-01"
     assert blocks["notes"]["rows"] == [[n] for n in review.notes]
@@ -292,12 +424,14 @@ def test_csv_layout_values_and_quoting(rendered, review):
 
 def test_csv_lines_are_generated_one_at_a_time(review):
     from analytics_service.reports.renderers.csv_file import csv_lines
+
     lines = csv_lines(review)
     assert iter(lines) is lines  # a generator: the file is written line by line
     assert next(lines) == ["report", review.title]
 
 
 # --- XLSX -----------------------------------------------------------------------------------------
+
 
 def test_xlsx_summary_sheet(rendered, review):
     wb = load_workbook(rendered["xlsx"][0])
@@ -316,7 +450,7 @@ def test_xlsx_summary_sheet(rendered, review):
     header_at = next(i for i, row in enumerate(rows) if row[0].value == "Metric")
     assert [c.value for c in rows[header_at]] == ["Metric", "This period", "Previous period", "Growth"]
     assert all(c.font.b for c in rows[header_at])
-    for kpi, row in zip(review.kpis, rows[header_at + 1:]):
+    for kpi, row in zip(review.kpis, rows[header_at + 1 :]):
         label, value, previous, growth = row[:4]
         assert label.value == kpi.label
         assert value.value == kpi.value and value.data_type == "n"
@@ -325,7 +459,7 @@ def test_xlsx_summary_sheet(rendered, review):
         assert growth.value == kpi.growth_pct
         if kpi.growth_pct is not None:
             assert growth.number_format == XLSX_FORMATS["pct"]
-    by_label = {row[0].value: row for row in rows[header_at + 1:]}
+    by_label = {row[0].value: row for row in rows[header_at + 1 :]}
     assert by_label["Gross revenue"][3].font.color.rgb.endswith("1E7B34")  # up: green
     assert by_label["Refund rate"][3].font.color.rgb.endswith("B3261E")  # refund rate up: red
     sheets = {row[0].value: row[1].value for row in rows if row[0].value in names.values()}
@@ -366,10 +500,22 @@ def test_xlsx_data_sheets_are_typed_frozen_filtered_and_sized(rendered, review):
 
 def test_xlsx_sheet_names_are_valid_and_unique(tmp_path):
     cols = [Column("key", "Key")]
-    titles = ["Summary", "Revenue: by [region]/channel?", "A very long table title that Excel would reject",
-              "A very long table title that Excel would reject too", "History", "revenue- by -region--channel-"]
-    data = ReportData("inventory", "x", None, dict(MARCH), GENERATED_AT,
-                      tables=[Table(f"t{i}", t, cols, [["a"]]) for i, t in enumerate(titles)])
+    titles = [
+        "Summary",
+        "Revenue: by [region]/channel?",
+        "A very long table title that Excel would reject",
+        "A very long table title that Excel would reject too",
+        "History",
+        "revenue- by -region--channel-",
+    ]
+    data = ReportData(
+        "inventory",
+        "x",
+        None,
+        dict(MARCH),
+        GENERATED_AT,
+        tables=[Table(f"t{i}", t, cols, [["a"]]) for i, t in enumerate(titles)],
+    )
     names = list(sheet_names(data).values())
     assert len({n.lower() for n in names} | {"summary"}) == len(names) + 1
     assert all(len(n) <= 31 and not set(n) & set("[]:*?/\\") for n in names)
@@ -382,6 +528,7 @@ def test_xlsx_sheet_names_are_valid_and_unique(tmp_path):
 
 
 # --- PDF ------------------------------------------------------------------------------------------
+
 
 def test_pdf_title_page(pdf_pages, review):
     first = squash(pdf_pages[0])
@@ -414,13 +561,19 @@ def test_pdf_long_table_repeats_its_header_on_every_page(pdf_pages, review):
     for i in pages:
         assert header in squash(pdf_pages[i])
     later = squash(pdf_pages[pages[-1]])
-    assert " ".join(shown(v, c.kind) for v, c in zip(review.table("orders_by_day").rows[-1],
-                                                     review.table("orders_by_day").columns)) in later
+    assert (
+        " ".join(
+            shown(v, c.kind)
+            for v, c in zip(review.table("orders_by_day").rows[-1], review.table("orders_by_day").columns)
+        )
+        in later
+    )
 
 
 def test_pdf_of_2000_rows_spans_many_pages_with_each_row_once(tmp_path):
-    data = ReportData("inventory", "Orders", None, dict(MARCH), GENERATED_AT,
-                      tables=[orders_table(2000, random.Random(5))])
+    data = ReportData(
+        "inventory", "Orders", None, dict(MARCH), GENERATED_AT, tables=[orders_table(2000, random.Random(5))]
+    )
     result = render(data, "pdf", tmp_path / "long.pdf")
     pages = [p.extract_text() for p in PdfReader(tmp_path / "long.pdf").pages]
     assert result.row_count == 2000 and len(pages) >= 35
@@ -451,6 +604,7 @@ def test_pdf_wide_table_gets_landscape_pages(tmp_path):
 def without_dejavu(monkeypatch):
     """The PDF as the slim Docker image makes it when no DejaVu font is installed: Helvetica."""
     from analytics_service.reports.renderers import pdf_file
+
     monkeypatch.setattr(pdf_file, "DEJAVU_DIRS", ())
     pdf_file.fonts.cache_clear()
     pdf_file.styles.cache_clear()
@@ -462,8 +616,9 @@ def without_dejavu(monkeypatch):
 def test_pdf_without_dejavu_falls_back_to_helvetica(without_dejavu, review, tmp_path):
     render(review, "pdf", tmp_path / "plain.pdf")
     reader = PdfReader(tmp_path / "plain.pdf")
-    fonts = {str(f.get_object()["/BaseFont"]) for page in reader.pages[:1]
-             for f in page["/Resources"]["/Font"].values()}
+    fonts = {
+        str(f.get_object()["/BaseFont"]) for page in reader.pages[:1] for f in page["/Resources"]["/Font"].values()
+    }
     assert fonts <= {"/Helvetica", "/Helvetica-Bold", "/Symbol"}  # base-14 fonts, nothing embedded
     first = squash(reader.pages[0].extract_text())
     for kpi in review.kpis:
@@ -477,34 +632,63 @@ def test_pdf_pages_render_to_png(rendered, tmp_path):
     pdf = rendered["pdf"][0]
     count = len(PdfReader(pdf).pages)
     for page in (1, count // 2):
-        subprocess.run(["pdftoppm", "-png", "-r", "60", "-f", str(page), "-l", str(page), "-singlefile",
-                        str(pdf), str(tmp_path / f"page{page}")], check=True, timeout=60)
+        subprocess.run(
+            [
+                "pdftoppm",
+                "-png",
+                "-r",
+                "60",
+                "-f",
+                str(page),
+                "-l",
+                str(page),
+                "-singlefile",
+                str(pdf),
+                str(tmp_path / f"page{page}"),
+            ],
+            check=True,
+            timeout=60,
+        )
         png = (tmp_path / f"page{page}.png").read_bytes()
         assert png.startswith(b"\x89PNG") and len(png) > 20_000
 
 
 # --- JSON -----------------------------------------------------------------------------------------
 
+
 def test_json_is_the_report_data(rendered, review):
     doc = json.loads(rendered["json"][0].read_text(encoding="utf-8"))
     assert doc["report_type"] == review.report_type and doc["title"] == review.title
     assert doc["store_id"] == "s1" and doc["period"] == MARCH and doc["row_count"] == 358
     assert doc["generated_at"] == "2024-04-01T06:00:00+00:00"
-    assert doc["kpis"][0] == {"name": "gross_revenue", "label": "Gross revenue", "kind": "money",
-                              "value": 148210.55, "previous": 139012.4, "growth_pct": 6.62}
+    assert doc["kpis"][0] == {
+        "name": "gross_revenue",
+        "label": "Gross revenue",
+        "kind": "money",
+        "value": 148210.55,
+        "previous": 139012.4,
+        "growth_pct": 6.62,
+    }
     assert [(k["name"], k["value"], k["previous"], k["growth_pct"]) for k in doc["kpis"]] == [
-        (k.name, k.value, k.previous, k.growth_pct) for k in review.kpis]
+        (k.name, k.value, k.previous, k.growth_pct) for k in review.kpis
+    ]
     assert [t["name"] for t in doc["tables"]] == [t.name for t in review.tables]
     for table, out in zip(review.tables, doc["tables"]):
         assert out["columns"] == [{"name": c.name, "label": c.label, "kind": c.kind} for c in table.columns]
         assert out["rows"] == [dict(zip([c.name for c in table.columns], row)) for row in table.rows]
-    assert doc["charts"][0] == {"kind": "line", "title": "Daily revenue", "table": "daily_revenue",
-                                "category": "key", "values": ["gross_revenue", "net_revenue"]}
+    assert doc["charts"][0] == {
+        "kind": "line",
+        "title": "Daily revenue",
+        "table": "daily_revenue",
+        "category": "key",
+        "values": ["gross_revenue", "net_revenue"],
+    }
     assert doc["notes"] == review.notes
     assert "Café Crème" in rendered["json"][0].read_text(encoding="utf-8")  # UTF-8, not \u escapes
 
 
 # --- empty tables ---------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("fmt", ["csv", "xlsx", "pdf", "json"])
 def test_empty_tables_render(tmp_path, fmt):
@@ -528,12 +712,26 @@ def test_empty_tables_render(tmp_path, fmt):
 
 
 def test_missing_and_odd_values_do_not_break_any_format(tmp_path):
-    table = Table("odd", "Odd values", [Column("key", "Hour", "date"), Column("v", "Value", "money"),
-                                        Column("r", "Rate", "rate"), Column("n", "Note")],
-                  [["2024-03-05T13:00:00+01:00", None, float("nan"), None],
-                   ["not a date", 1.005, None, "-minus first"]])
-    data = ReportData("daily_sales", "Odd", None, dict(MARCH), GENERATED_AT, tables=[table],
-                      charts=[Chart("line", "Odd", "odd", "key", ("v", "missing_column"))])
+    table = Table(
+        "odd",
+        "Odd values",
+        [
+            Column("key", "Hour", "date"),
+            Column("v", "Value", "money"),
+            Column("r", "Rate", "rate"),
+            Column("n", "Note"),
+        ],
+        [["2024-03-05T13:00:00+01:00", None, float("nan"), None], ["not a date", 1.005, None, "-minus first"]],
+    )
+    data = ReportData(
+        "daily_sales",
+        "Odd",
+        None,
+        dict(MARCH),
+        GENERATED_AT,
+        tables=[table],
+        charts=[Chart("line", "Odd", "odd", "key", ("v", "missing_column"))],
+    )
     for fmt in WRITERS:
         render(data, fmt, tmp_path / f"odd.{fmt}")
     rows = csv_blocks(tmp_path / "odd.csv")["odd"]["rows"]
@@ -547,11 +745,14 @@ def test_missing_and_odd_values_do_not_break_any_format(tmp_path):
 def write_sample(target: Path) -> None:
     """Render page 1 of the monthly review at 80 dpi: the README's example."""
     import tempfile
+
     with tempfile.TemporaryDirectory() as folder:
         pdf = Path(folder) / "sample.pdf"
         render(monthly_review(), "pdf", pdf)
-        subprocess.run(["pdftoppm", "-png", "-r", "80", "-f", "1", "-l", "1", "-singlefile", str(pdf),
-                        str(Path(folder) / "page")], check=True)
+        subprocess.run(
+            ["pdftoppm", "-png", "-r", "80", "-f", "1", "-l", "1", "-singlefile", str(pdf), str(Path(folder) / "page")],
+            check=True,
+        )
         shutil.copyfile(Path(folder) / "page.png", target)
 
 

@@ -58,8 +58,9 @@ def client(settings):
         yield test_client
 
 
-def generate(client: TestClient, report_type: str = "daily_sales", fmt: str = "csv", who: str = "reports",
-             **body) -> dict:
+def generate(
+    client: TestClient, report_type: str = "daily_sales", fmt: str = "csv", who: str = "reports", **body
+) -> dict:
     payload = {"report_type": report_type, "format": fmt, "parameters": body.pop("parameters", PERIOD), **body}
     r = client.post("/api/v1/reports/generate", json=payload, headers=key(who))
     assert r.status_code == 202, r.text
@@ -139,10 +140,14 @@ def test_an_altered_link_is_refused(client, done_report):
     report_id, expires, signature = token.split(".")
     flipped = "0" if signature[-1] != "0" else "1"
     other = completed(client, "inventory", "json")["report_id"]
-    for altered in (f"{report_id}.{expires}.{signature[:-1]}{flipped}",  # signature
-                    f"{report_id}.{int(expires) + 3600}.{signature}",  # a longer life
-                    f"{other}.{expires}.{signature}",  # another report
-                    "../../etc/passwd", "not-a-token", ""):
+    for altered in (
+        f"{report_id}.{expires}.{signature[:-1]}{flipped}",  # signature
+        f"{report_id}.{int(expires) + 3600}.{signature}",  # a longer life
+        f"{other}.{expires}.{signature}",  # another report
+        "../../etc/passwd",
+        "not-a-token",
+        "",
+    ):
         r = client.get("/api/v1/reports/download", params={"token": altered})
         assert r.status_code == 403, (altered, r.text)
         assert error_of(r)["code"] == "invalid_link"
@@ -181,32 +186,40 @@ def test_a_link_verifies_in_constant_form():
 
 def test_history_filters_and_pages(client):
     ids = [completed(client, "product_performance", fmt)["report_id"] for fmt in ("csv", "json", "csv")]
-    r = client.get("/api/v1/reports/history", params={"report_type": "product_performance", "page_size": 2},
-                   headers=key("reports"))
+    r = client.get(
+        "/api/v1/reports/history", params={"report_type": "product_performance", "page_size": 2}, headers=key("reports")
+    )
     assert r.status_code == 200, r.text
     first = r.json()
     assert first["total"] >= 3 and first["page"] == 1 and first["page_size"] == 2 and len(first["items"]) == 2
     assert all(item["report_type"] == "product_performance" for item in first["items"])
-    second = client.get("/api/v1/reports/history", params={"report_type": "product_performance", "page_size": 2,
-                                                           "page": 2}, headers=key("reports")).json()
+    second = client.get(
+        "/api/v1/reports/history",
+        params={"report_type": "product_performance", "page_size": 2, "page": 2},
+        headers=key("reports"),
+    ).json()
     seen = [i["report_id"] for i in first["items"] + second["items"]]
     assert len(seen) == len(set(seen)) and set(ids) <= set(seen)
     # Newest first.
     assert seen[:3] == ids[::-1]
-    done = client.get("/api/v1/reports/history", params={"status": "completed", "page_size": 100},
-                      headers=key("reports")).json()
+    done = client.get(
+        "/api/v1/reports/history", params={"status": "completed", "page_size": 100}, headers=key("reports")
+    ).json()
     assert done["items"] and all(i["status"] == "completed" and i["download_url"] for i in done["items"])
     beyond = client.get("/api/v1/reports/history", params={"page": 1000}, headers=key("reports")).json()
     assert beyond["items"] == [] and beyond["total"] >= 3
 
 
-@pytest.mark.parametrize("params, field", [
-    ({"status": "done"}, "query.status"),
-    ({"report_type": "yearly"}, "query.report_type"),
-    ({"page": 0}, "query.page"),
-    ({"page_size": 101}, "query.page_size"),
-    ({"page_size": "ten"}, "query.page_size"),
-])
+@pytest.mark.parametrize(
+    "params, field",
+    [
+        ({"status": "done"}, "query.status"),
+        ({"report_type": "yearly"}, "query.report_type"),
+        ({"page": 0}, "query.page"),
+        ({"page_size": 101}, "query.page_size"),
+        ({"page_size": "ten"}, "query.page_size"),
+    ],
+)
 def test_history_filters_are_validated(client, params, field):
     r = client.get("/api/v1/reports/history", params=params, headers=key("reports"))
     assert r.status_code == 422
@@ -231,20 +244,25 @@ def test_a_store_bound_key_sees_only_its_stores_reports(client):
     assert {i["store_id"] for i in own["items"]} == {"s1"} and rid in {i["report_id"] for i in own["items"]}
     # A key without a store sees every store, and may filter by one.
     assert status(client, rid)["store_id"] == "s1"
-    by_store = client.get("/api/v1/reports/history", params={"store_id": "s1", "page_size": 100},
-                          headers=key("reports")).json()
+    by_store = client.get(
+        "/api/v1/reports/history", params={"store_id": "s1", "page_size": 100}, headers=key("reports")
+    ).json()
     assert by_store["total"] == own["total"]
     # A store-bound key cannot ask for another store's report.
-    r = client.post("/api/v1/reports/generate", headers=key("reports_s1"),
-                    json={"report_type": "daily_sales", "format": "csv", "parameters": {"store_id": "s2"}})
+    r = client.post(
+        "/api/v1/reports/generate",
+        headers=key("reports_s1"),
+        json={"report_type": "daily_sales", "format": "csv", "parameters": {"store_id": "s2"}},
+    )
     assert r.status_code == 403
 
 
 def test_store_reports_use_that_stores_numbers(client):
     row = completed(client, "daily_sales", "json", parameters={**PERIOD, "store_id": "s1"})
     data = client.get(f"/api/v1/reports/{row['report_id']}/download", headers=key("reports")).json()
-    dashboard = client.get("/api/v1/analytics/dashboard", params={**PERIOD, "store_id": "s1"},
-                           headers=key("read")).json()
+    dashboard = client.get(
+        "/api/v1/analytics/dashboard", params={**PERIOD, "store_id": "s1"}, headers=key("read")
+    ).json()
     assert data["store_id"] == "s1"
     gross = next(k for k in data["kpis"] if k["name"] == "gross_revenue")
     assert gross["value"] == pytest.approx(dashboard["kpis"]["gross_revenue"], abs=0.01)
@@ -253,19 +271,24 @@ def test_store_reports_use_that_stores_numbers(client):
 # -- validation -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("body, field", [
-    ({"report_type": "yearly_sales", "format": "csv"}, "body.report_type"),
-    ({"report_type": "daily_sales", "format": "docx"}, "body.format"),
-    ({"format": "csv"}, "body.report_type"),
-    ({"report_type": "daily_sales", "format": "csv", "colour": "blue"}, "body.colour"),
-    ({"report_type": "daily_sales", "format": "csv", "parameters": "yesterday"}, "body.parameters"),
-    ({"report_type": "daily_sales", "format": "csv", "report_name": ""}, "body.report_name"),
-    ({"report_type": "daily_sales", "format": "csv", "parameters": {"start": "last tuesday"}}, "parameters.start"),
-    ({"report_type": "daily_sales", "format": "csv", "parameters": {"tz": "Mars/Olympus"}}, "parameters.tz"),
-    ({"report_type": "daily_sales", "format": "csv", "parameters": {**PERIOD, "end": "2026-09-01"}},
-     "parameters.end"),
-    ({"report_type": "daily_sales", "format": "csv", "parameters": {"colour": "blue"}}, "parameters.colour"),
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"report_type": "yearly_sales", "format": "csv"}, "body.report_type"),
+        ({"report_type": "daily_sales", "format": "docx"}, "body.format"),
+        ({"format": "csv"}, "body.report_type"),
+        ({"report_type": "daily_sales", "format": "csv", "colour": "blue"}, "body.colour"),
+        ({"report_type": "daily_sales", "format": "csv", "parameters": "yesterday"}, "body.parameters"),
+        ({"report_type": "daily_sales", "format": "csv", "report_name": ""}, "body.report_name"),
+        ({"report_type": "daily_sales", "format": "csv", "parameters": {"start": "last tuesday"}}, "parameters.start"),
+        ({"report_type": "daily_sales", "format": "csv", "parameters": {"tz": "Mars/Olympus"}}, "parameters.tz"),
+        (
+            {"report_type": "daily_sales", "format": "csv", "parameters": {**PERIOD, "end": "2026-09-01"}},
+            "parameters.end",
+        ),
+        ({"report_type": "daily_sales", "format": "csv", "parameters": {"colour": "blue"}}, "parameters.colour"),
+    ],
+)
 def test_bad_requests_are_422_naming_the_field_and_write_no_row(client, body, field):
     before = client.get("/api/v1/reports/history", headers=key("reports")).json()["total"]
     r = client.post("/api/v1/reports/generate", json=body, headers=key("reports"))
@@ -279,7 +302,9 @@ def test_report_ids_are_checked(client):
     r = client.get("/api/v1/reports/not-a-report-id", headers=key("reports"))
     assert r.status_code == 422 and error_of(r)["details"][0]["field"] == "path.report_id"
     assert client.get("/api/v1/reports/..%2F..%2Fetc%2Fpasswd/download", headers=key("reports")).status_code in (
-        404, 422)
+        404,
+        422,
+    )
     r = client.get(f"/api/v1/reports/{'0' * 32}", headers=key("reports"))
     assert r.status_code == 404 and error_of(r)["code"] == "not_found"
 
@@ -289,9 +314,13 @@ def test_report_ids_are_checked(client):
 
 def test_reports_need_a_key_with_the_reports_scope(client, done_report):
     rid = done_report["report_id"]
-    calls = [("post", "/api/v1/reports/generate", {"report_type": "daily_sales", "format": "csv"}),
-             ("get", f"/api/v1/reports/{rid}", None), ("get", f"/api/v1/reports/{rid}/download", None),
-             ("get", "/api/v1/reports/history", None), ("post", f"/api/v1/reports/{rid}/cancel", None)]
+    calls = [
+        ("post", "/api/v1/reports/generate", {"report_type": "daily_sales", "format": "csv"}),
+        ("get", f"/api/v1/reports/{rid}", None),
+        ("get", f"/api/v1/reports/{rid}/download", None),
+        ("get", "/api/v1/reports/history", None),
+        ("post", f"/api/v1/reports/{rid}/cancel", None),
+    ]
     for method, path, body in calls:
         assert client.request(method, path, json=body).status_code == 401, path
         assert client.request(method, path, json=body, headers={"X-API-Key": "nope-nope-nope"}).status_code == 401

@@ -36,8 +36,11 @@ def files(client):
     ids = {}
     for report_type in REPORT_TYPES:
         for fmt in FORMATS:
-            r = client.post("/api/v1/reports/generate", headers=headers("admin"), json={
-                "report_type": report_type, "format": fmt, "parameters": PARAMETERS[report_type]})
+            r = client.post(
+                "/api/v1/reports/generate",
+                headers=headers("admin"),
+                json={"report_type": report_type, "format": fmt, "parameters": PARAMETERS[report_type]},
+            )
             assert r.status_code == 202, r.text
             ids[(report_type, fmt)] = r.json()["report_id"]
     out = {}
@@ -57,7 +60,7 @@ def files(client):
 
 
 def api(client, path: str, report_type: str, **extra) -> dict:
-    params = {k: v for k, v in PARAMETERS[report_type].items()}
+    params = dict(PARAMETERS[report_type].items())
     r = client.get(f"/api/v1/analytics/{path}", params={**params, **extra}, headers=headers("read"))
     assert r.status_code == 200, r.text
     return r.json()

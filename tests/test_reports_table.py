@@ -85,13 +85,26 @@ def repo(engine, clock) -> ReportsRepo:
 
 def finish(repo: ReportsRepo, report_id: str, worker_id: str, file_name: str | None = None) -> bool:
     """`complete` with small file facts."""
-    return repo.complete(report_id, worker_id, file_name=f"{report_id}.csv" if file_name is None else file_name, file_size=1, row_count=1,
-                         checksum="0" * 64)
+    return repo.complete(
+        report_id,
+        worker_id,
+        file_name=f"{report_id}.csv" if file_name is None else file_name,
+        file_size=1,
+        row_count=1,
+        checksum="0" * 64,
+    )
 
 
 def new_report(repo: ReportsRepo, **overrides) -> Report:
-    values = {"report_type": "daily_sales", "format": "csv", "parameters": {"start": "2024-01-01", "end": "2024-01-31"},
-              "report_name": "January sales", "api_key_id": "key-a", "store_id": "s1", "expires_in": timedelta(days=7)}
+    values = {
+        "report_type": "daily_sales",
+        "format": "csv",
+        "parameters": {"start": "2024-01-01", "end": "2024-01-31"},
+        "report_name": "January sales",
+        "api_key_id": "key-a",
+        "store_id": "s1",
+        "expires_in": timedelta(days=7),
+    }
     values.update(overrides)
     return repo.create(**values)
 
@@ -119,7 +132,7 @@ def test_concurrent_starts_migrate_once(db_url):
         barrier.wait()
         try:
             migrate(eng)
-        except BaseException as e:  # noqa: BLE001 - reported below
+        except BaseException as e:
             errors.append(e)
 
     threads = [threading.Thread(target=start, args=(eng,)) for eng in engines]
@@ -141,14 +154,36 @@ def test_existing_database_upgrades_and_keeps_its_rows(engine):
     assert "attempts" not in old.c
     created = datetime(2023, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
     rows = [
-        {"report_id": uuid.uuid4().hex, "report_name": "Old completed", "report_type": "inventory", "format": "pdf",
-         "parameters": {"store_id": "s1", "nested": {"k": [1, 2.5, None]}}, "status": "completed",
-         "api_key_id": "key-old", "store_id": "s1", "file_name": "old.pdf", "file_size": 1234, "row_count": 56,
-         "checksum": "ab" * 32, "created_at": created, "started_at": created + timedelta(seconds=1),
-         "completed_at": created + timedelta(seconds=5), "expires_at": created + timedelta(days=7)},
-        {"report_id": uuid.uuid4().hex, "report_name": "Old pending", "report_type": "daily_sales", "format": "csv",
-         "parameters": {}, "status": "pending", "api_key_id": "key-old", "store_id": None,
-         "created_at": created + timedelta(minutes=1), "expires_at": created + timedelta(days=7)},
+        {
+            "report_id": uuid.uuid4().hex,
+            "report_name": "Old completed",
+            "report_type": "inventory",
+            "format": "pdf",
+            "parameters": {"store_id": "s1", "nested": {"k": [1, 2.5, None]}},
+            "status": "completed",
+            "api_key_id": "key-old",
+            "store_id": "s1",
+            "file_name": "old.pdf",
+            "file_size": 1234,
+            "row_count": 56,
+            "checksum": "ab" * 32,
+            "created_at": created,
+            "started_at": created + timedelta(seconds=1),
+            "completed_at": created + timedelta(seconds=5),
+            "expires_at": created + timedelta(days=7),
+        },
+        {
+            "report_id": uuid.uuid4().hex,
+            "report_name": "Old pending",
+            "report_type": "daily_sales",
+            "format": "csv",
+            "parameters": {},
+            "status": "pending",
+            "api_key_id": "key-old",
+            "store_id": None,
+            "created_at": created + timedelta(minutes=1),
+            "expires_at": created + timedelta(days=7),
+        },
     ]
     with engine.begin() as conn:
         for row in rows:
@@ -163,10 +198,18 @@ def test_existing_database_upgrades_and_keeps_its_rows(engine):
     assert [r.report_id for r in items] == [rows[1]["report_id"], rows[0]["report_id"]]
     done = repo.get(rows[0]["report_id"])
     assert (done.status, done.file_name, done.file_size, done.row_count, done.checksum) == (
-        "completed", "old.pdf", 1234, 56, "ab" * 32)
+        "completed",
+        "old.pdf",
+        1234,
+        56,
+        "ab" * 32,
+    )
     assert done.parameters == rows[0]["parameters"]
     assert (done.created_at, done.completed_at, done.expires_at) == (
-        rows[0]["created_at"], rows[0]["completed_at"], rows[0]["expires_at"])
+        rows[0]["created_at"],
+        rows[0]["completed_at"],
+        rows[0]["expires_at"],
+    )
     assert (done.attempts, done.worker_id, done.lease_until) == (0, None, None)
     # The old pending row is a normal job for the new code.
     claimed = repo.claim(rows[1]["report_id"], "w1", 30)
@@ -194,8 +237,12 @@ def test_create_and_get(repo, clock):
     assert len(report.report_id) == 32 and int(report.report_id, 16) >= 0
     row = repo.get(report.report_id)
     assert row is not None
-    assert (row.report_name, row.report_type, row.format, row.status) == ("January sales", "daily_sales", "csv",
-                                                                           "pending")
+    assert (row.report_name, row.report_type, row.format, row.status) == (
+        "January sales",
+        "daily_sales",
+        "csv",
+        "pending",
+    )
     assert (row.api_key_id, row.store_id, row.attempts, row.worker_id) == ("key-a", "s1", 0, None)
     assert row.created_at == clock.now and row.expires_at == clock.now + timedelta(days=7)
     assert row.started_at is row.completed_at is row.lease_until is row.file_name is row.error is None
@@ -211,8 +258,16 @@ def test_create_refuses_unknown_type_or_format_and_names_a_default(repo):
 
 
 def test_json_parameters_round_trip(repo):
-    params = {"start": "2024-01-01T00:00:00+01:00", "tz": "Europe/Paris", "limit": 25, "rate": 0.125,
-              "compare": True, "channel": None, "stores": ["s1", "s2"], "nested": {"ünï": "çödé ✓", "n": [1, [2]]}}
+    params = {
+        "start": "2024-01-01T00:00:00+01:00",
+        "tz": "Europe/Paris",
+        "limit": 25,
+        "rate": 0.125,
+        "compare": True,
+        "channel": None,
+        "stores": ["s1", "s2"],
+        "nested": {"ünï": "çödé ✓", "n": [1, [2]]},
+    }
     report = new_report(repo, parameters=params)
     assert repo.get(report.report_id).parameters == params
     assert repo.list(page_size=1)[0][0].parameters == params
@@ -222,8 +277,14 @@ def test_list_filters_and_pagination(repo, clock):
     made = []
     for i in range(23):
         clock.advance(1)
-        made.append(new_report(repo, report_type=("daily_sales", "inventory")[i % 2],
-                               api_key_id=("key-a", "key-b")[i % 3 == 0], store_id=("s1", "s2", None)[i % 3]))
+        made.append(
+            new_report(
+                repo,
+                report_type=("daily_sales", "inventory")[i % 2],
+                api_key_id=("key-a", "key-b")[i % 3 == 0],
+                store_id=("s1", "s2", None)[i % 3],
+            )
+        )
     newest_first = [r.report_id for r in reversed(made)]
 
     page1, total = repo.list(page=1, page_size=10)
@@ -266,8 +327,12 @@ def test_only_one_of_two_concurrent_claimers_wins(repo):
         barrier = threading.Barrier(2)
         results: dict[str, Report | None] = {}
 
-        def claim(worker: str, report_id: str = report.report_id, barrier: threading.Barrier = barrier,
-                  results: dict[str, Report | None] = results) -> None:
+        def claim(
+            worker: str,
+            report_id: str = report.report_id,
+            barrier: threading.Barrier = barrier,
+            results: dict[str, Report | None] = results,
+        ) -> None:
             barrier.wait()
             results[worker] = repo.claim(report_id, worker, 30)
 
@@ -333,7 +398,12 @@ def test_complete_only_by_the_owner(repo, clock):
     assert repo.complete(report.report_id, "w1", **facts) is True
     row = repo.get(report.report_id)
     assert (row.status, row.file_name, row.file_size, row.row_count, row.checksum) == (
-        "completed", facts["file_name"], 2048, 31, "f" * 64)
+        "completed",
+        facts["file_name"],
+        2048,
+        31,
+        "f" * 64,
+    )
     assert row.completed_at == clock.now and row.lease_until is None and row.error is None
     assert repo.complete(report.report_id, "w1", **facts) is False  # once
     assert repo.claim(report.report_id, "w2", 30) is None
@@ -354,7 +424,12 @@ def test_fail_with_retry_goes_back_to_pending_with_the_error(repo, clock):
     row = repo.fail(report.report_id, "w1", "ConnectionError: ES went away", retry=True)
     assert row is not None
     assert (row.status, row.error, row.worker_id, row.lease_until, row.attempts) == (
-        "pending", "ConnectionError: ES went away", None, None, 1)
+        "pending",
+        "ConnectionError: ES went away",
+        None,
+        None,
+        1,
+    )
     # The next attempt keeps the previous error visible until it succeeds.
     again = repo.claim(report.report_id, "w2", 30)
     assert (again.attempts, again.error) == (2, "ConnectionError: ES went away")
@@ -424,7 +499,8 @@ def test_expire_due(repo, clock):
     assert repo.expire_due(clock.now + timedelta(minutes=59)) == []
     expired = repo.expire_due(clock.now + timedelta(hours=2))
     assert [(r.report_id, r.status, r.file_name) for r in expired] == [
-        (short.report_id, "expired", f"{short.report_id}.csv")]
+        (short.report_id, "expired", f"{short.report_id}.csv")
+    ]
     assert repo.expire_due(clock.now + timedelta(hours=2)) == []  # each row is returned once
     assert repo.get(waiting.report_id).status == "pending"  # only completed reports expire
     clock.advance(2 * 86400)
@@ -456,7 +532,10 @@ def test_timezone_aware_timestamps_round_trip(db_url, engine):
     if engine.dialect.name == "postgresql":
         with engine.connect() as conn:
             assert conn.exec_driver_sql("SHOW TIME ZONE").scalar() == "America/New_York"
-            assert conn.execute(sa.text("SELECT created_at::text FROM reports")).scalar() == "2024-03-10 01:59:59.999999-05"
+            assert (
+                conn.execute(sa.text("SELECT created_at::text FROM reports")).scalar()
+                == "2024-03-10 01:59:59.999999-05"
+            )
 
 
 def _new_york_session(dbapi_connection, _record) -> None:

@@ -68,8 +68,13 @@ class WorkerProcess:
             if getattr(settings, name):
                 environment[name.upper()] = getattr(settings, name).get_secret_value()
         self._log = open(log_path, "w")  # noqa: SIM115 (closed in stop/kill)
-        self.proc = subprocess.Popen([sys.executable, "-m", "analytics_service", "worker"], cwd=ROOT,
-                                     env=environment, stdout=self._log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "analytics_service", "worker"],
+            cwd=ROOT,
+            env=environment,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
 
     @property
     def pid(self) -> int:
@@ -115,8 +120,11 @@ def workers(redis_settings, tmp_path) -> Iterator[callable]:
 
 
 def generate(api: TestClient) -> str:
-    r = api.post("/api/v1/reports/generate", headers=headers("reports"),
-                 json={"report_type": "daily_sales", "format": "csv", "parameters": PERIOD})
+    r = api.post(
+        "/api/v1/reports/generate",
+        headers=headers("reports"),
+        json={"report_type": "daily_sales", "format": "csv", "parameters": PERIOD},
+    )
     assert r.status_code == 202, r.text
     return r.json()["report_id"]
 
@@ -153,8 +161,14 @@ def redis_lists(settings) -> dict[str, int]:
 
 def test_the_worker_command_needs_redis(tmp_path):
     env = {**{k: v for k, v in os.environ.items() if k != "REDIS_URL"}, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-m", "analytics_service", "worker"], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "analytics_service", "worker"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 2
     assert "REDIS_URL" in done.stderr and "in-process" in done.stderr
 
@@ -189,8 +203,7 @@ def test_a_job_of_a_killed_worker_completes_once_after_a_restart(api, redis_sett
     assert sum(redis_lists(redis_settings).values()) == 0  # nothing queued or held any more
 
 
-def test_a_worker_paused_past_its_lease_never_touches_the_file_of_the_one_that_took_over(api, redis_settings,
-                                                                                        workers):
+def test_a_worker_paused_past_its_lease_never_touches_the_file_of_the_one_that_took_over(api, redis_settings, workers):
     first = workers("paused", REPORT_TEST_DELAY_SECONDS="3")
     report_id = generate(api)
     wait_until(api, report_id, lambda r: r["status"] == "processing", 60, "processing", first)

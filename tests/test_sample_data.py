@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import itertools
 import socket
 import subprocess
 import sys
 import threading
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -104,8 +105,13 @@ def test_batches_stream_products_first_and_interleave_the_rest():
 
 
 def test_ids_are_unique_and_every_record_carries_the_store(dataset):
-    for kind, id_field in (("orders", "order_id"), ("events", "event_id"), ("activities", "activity_id"),
-                           ("products", "product_id"), ("expenses", "expense_id")):
+    for kind, id_field in (
+        ("orders", "order_id"),
+        ("events", "event_id"),
+        ("activities", "activity_id"),
+        ("products", "product_id"),
+        ("expenses", "expense_id"),
+    ):
         ids = [r[id_field] for r in dataset[kind]]
         assert len(ids) == len(set(ids)), kind
         assert all(r["store_id"] == "default" for r in dataset[kind]), kind
@@ -119,8 +125,8 @@ def test_every_record_validates_under_its_ingest_model(dataset):
 
 
 def test_order_timelines_are_consistent_and_inside_the_period(dataset):
-    start = datetime(2025, 3, 2, tzinfo=timezone.utc)  # FIXED_END - 120 days
-    end = datetime(2025, 6, 30, tzinfo=timezone.utc)
+    start = datetime(2025, 3, 2, tzinfo=UTC)  # FIXED_END - 120 days
+    end = datetime(2025, 6, 30, tzinfo=UTC)
     for o in dataset["orders"]:
         created = parse(o["created_at"])
         assert start <= created < end
@@ -205,7 +211,7 @@ def test_the_data_has_what_the_analytics_need(dataset):
         assert ("user_id" in a) != ("anonymous_id" in a)
     steps = ["page_view", "product_view", "add_to_cart", "checkout_started", "purchase"]
     reached = [len(actors[s]) for s in steps]
-    assert all(a > b for a, b in zip(reached, reached[1:])), reached
+    assert all(a > b for a, b in itertools.pairwise(reached)), reached
     assert any(len(s) == 1 for s in sessions.values())  # bounces
     for records in sessions.values():
         times = [parse(a["timestamp"]) for a in records]
@@ -217,7 +223,14 @@ def test_the_data_has_what_the_analytics_need(dataset):
 
     # expenses: every category, inside the period
     expenses = dataset["expenses"]
-    assert {e["category"] for e in expenses} == {"marketing", "shipping", "payment_fees", "salaries", "software", "rent"}
+    assert {e["category"] for e in expenses} == {
+        "marketing",
+        "shipping",
+        "payment_fees",
+        "salaries",
+        "software",
+        "rent",
+    }
     assert all("2025-03-02" <= e["date"] < "2025-06-30" for e in expenses)
     assert all(e.get("channel") and e.get("campaign") for e in expenses if e["category"] == "marketing")
 
@@ -244,8 +257,9 @@ def test_hours_follow_the_store_time_zone():
 
 def test_cli_writes_ndjson_files(tmp_path, capsys):
     out = tmp_path / "sample"
-    code = sample_data.main(["--orders", "200", "--activity", "800", "--days", "90", "--end", "2025-06-30",
-                             "--out", str(out), "--quiet"])
+    code = sample_data.main(
+        ["--orders", "200", "--activity", "800", "--days", "90", "--end", "2025-06-30", "--out", str(out), "--quiet"]
+    )
     assert code == 0
     lines = {k: (out / f"{k}.ndjson").read_bytes().splitlines() for k in KINDS}
     assert len(lines["orders"]) == 200 and len(lines["activities"]) == 800
@@ -260,9 +274,27 @@ def test_cli_rejects_bad_options(capsys):
 
 
 def test_script_wrapper_runs_from_the_repo_root(tmp_path):
-    result = subprocess.run([sys.executable, "scripts/generate_sample_data.py", "--orders", "20", "--activity", "50",
-                             "--days", "10", "--end", "2025-06-30", "--out", str(tmp_path), "--quiet"],
-                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "scripts/generate_sample_data.py",
+            "--orders",
+            "20",
+            "--activity",
+            "50",
+            "--days",
+            "10",
+            "--end",
+            "2025-06-30",
+            "--out",
+            str(tmp_path),
+            "--quiet",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     assert len((tmp_path / "orders.ndjson").read_bytes().splitlines()) == 20
 
@@ -310,8 +342,9 @@ def post_all(client, records: dict[str, list[dict]]) -> dict[str, dict[str, int]
     for kind in KINDS:
         batch = records[kind]
         for i in range(0, len(batch), BATCH_SIZE):
-            r = client.post(PATHS[kind], json={BODY_KEYS[kind]: batch[i:i + BATCH_SIZE]}, headers=headers("ingest"),
-                            params=WAIT)
+            r = client.post(
+                PATHS[kind], json={BODY_KEYS[kind]: batch[i : i + BATCH_SIZE]}, headers=headers("ingest"), params=WAIT
+            )
             assert r.status_code == 200, r.text
             body = r.json()
             assert body["errors"] == [], body["errors"][:3]

@@ -34,7 +34,6 @@ from schemathesis.specs.openapi.checks import (
 
 from analytics_service.app import create_app
 from analytics_service.config import Settings
-
 from tests.conftest import KEYS, generate_records, headers, make_settings
 
 SEED = 20261107
@@ -50,8 +49,11 @@ FUZZ_KEYS: dict[str, str | None] = {
 }
 
 # Operation labels, from the document itself (no node needed to list them).
-OPERATIONS = [f"{method.upper()} {path}" for path, ops in create_app(Settings(api_keys="[]")).openapi()["paths"].items()
-              for method in ops]
+OPERATIONS = [
+    f"{method.upper()} {path}"
+    for path, ops in create_app(Settings(api_keys="[]")).openapi()["paths"].items()
+    for method in ops
+]
 
 # Bounded by the example count (about 90 s here), not by a timed assertion.
 TALLY: dict[str, Any] = {"examples": Counter(), "statuses": Counter(), "findings": {}, "started": None}
@@ -76,11 +78,20 @@ def _seed_data(app) -> None:
     """A small generated store, ingested through the API so the analytics have data to read."""
     client = asgi.get_client(app)
     records = generate_records(orders=120, activity=400, days=60, store_id="s1")
-    routes = {"products": "products/index", "orders": "orders/index", "events": "events/track",
-              "activities": "user-activity/index", "expenses": "expenses/index"}
+    routes = {
+        "products": "products/index",
+        "orders": "orders/index",
+        "events": "events/track",
+        "activities": "user-activity/index",
+        "expenses": "expenses/index",
+    }
     for kind, route in routes.items():
-        r = client.post(f"http://{asgi.HOST}/api/v1/analytics/{route}", json={kind: records[kind]},
-                        headers=headers("ingest"), params={"refresh": "wait_for"})
+        r = client.post(
+            f"http://{asgi.HOST}/api/v1/analytics/{route}",
+            json={kind: records[kind]},
+            headers=headers("ingest"),
+            params={"refresh": "wait_for"},
+        )
         assert r.status_code == 200, r.text
 
 
@@ -91,14 +102,20 @@ def _finding_key(failure: Failure, status: int) -> str:
 @pytest.mark.parametrize("label", OPERATIONS)
 def test_operation_conforms_to_its_openapi(api, label):
     operation = api[label.split(" ", 1)[1]][label.split(" ", 1)[0]]
-    strategy = st.one_of(operation.as_strategy(generation_mode=GenerationMode.POSITIVE),
-                         operation.as_strategy(generation_mode=GenerationMode.NEGATIVE))
+    strategy = st.one_of(
+        operation.as_strategy(generation_mode=GenerationMode.POSITIVE),
+        operation.as_strategy(generation_mode=GenerationMode.NEGATIVE),
+    )
     findings: dict[str, str] = {}
 
     @seed(SEED)
-    @hsettings(max_examples=EXAMPLES, deadline=None, database=None,
-               phases=[Phase.explicit, Phase.generate],
-               suppress_health_check=list(HealthCheck))
+    @hsettings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        database=None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
     @given(case=strategy, key=st.sampled_from(sorted(FUZZ_KEYS)))
     def run(case, key):
         TALLY["examples"][label] += 1
@@ -115,13 +132,17 @@ def test_operation_conforms_to_its_openapi(api, label):
     run()
     TALLY["findings"][label] = len(findings)
     assert not findings, f"{label}: {len(findings)} finding(s)\n\n" + "\n\n".join(
-        f"== {name}\n{detail}" for name, detail in findings.items())
+        f"== {name}\n{detail}" for name, detail in findings.items()
+    )
 
 
 def test_every_operation_got_examples(api):
     """Runs last: every operation of the document got examples (and the run's figures are printed)."""
     seconds = time.monotonic() - TALLY["started"]
     ran = TALLY["examples"]
-    print(f"\nschemathesis: {len(ran)} of {len(OPERATIONS)} operations, {sum(ran.values())} examples, "
-          f"{sum(TALLY['findings'].values())} findings, {seconds:.0f} s; statuses {dict(sorted(TALLY['statuses'].items()))}")
+    print(
+        f"\nschemathesis: {len(ran)} of {len(OPERATIONS)} operations, {sum(ran.values())} examples, "
+        f"{sum(TALLY['findings'].values())} findings, {seconds:.0f} s; "
+        f"statuses {dict(sorted(TALLY['statuses'].items()))}"
+    )
     assert set(ran) == set(OPERATIONS), f"operations without examples: {sorted(set(OPERATIONS) - set(ran))}"

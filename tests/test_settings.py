@@ -15,8 +15,18 @@ from analytics_service.cli import main
 from analytics_service.config import Settings
 
 # Every variable these tests set, cleared first so the machine's environment cannot interfere.
-VARIABLES = ("APP_ENV", "API_KEYS", "STORE_TIMEZONES", "SIGNING_SECRET", "ELASTICSEARCH_URL", "ELASTICSEARCH_USERNAME",
-             "ELASTICSEARCH_PASSWORD", "ELASTICSEARCH_API_KEY", "DATABASE_URL", "REDIS_URL")
+VARIABLES = (
+    "APP_ENV",
+    "API_KEYS",
+    "STORE_TIMEZONES",
+    "SIGNING_SECRET",
+    "ELASTICSEARCH_URL",
+    "ELASTICSEARCH_USERNAME",
+    "ELASTICSEARCH_PASSWORD",
+    "ELASTICSEARCH_API_KEY",
+    "DATABASE_URL",
+    "REDIS_URL",
+)
 SECRET_KEY = "a-very-secret-api-key"
 REMOTE_ES = "https://es.example.com:9200"
 
@@ -49,8 +59,10 @@ def entry(**fields: Any) -> dict[str, Any]:
 def test_api_keys_are_parsed_into_entries(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     keys = [entry(store_id="s1", name="analyst"), {"key": "sha256:" + "ab" * 32, "scopes": ["ingest", "admin"]}]
     parsed = settings(api_keys=json.dumps(keys)).api_keys
-    assert [(k.scopes, k.store_id, k.name) for k in parsed] == [(["read"], "s1", "analyst"),
-                                                                (["ingest", "admin"], None, None)]
+    assert [(k.scopes, k.store_id, k.name) for k in parsed] == [
+        (["read"], "s1", "analyst"),
+        (["ingest", "admin"], None, None),
+    ]
     assert parsed[0].key.get_secret_value() == SECRET_KEY
     # From the environment, as a JSON list or as @path to a file holding one.
     monkeypatch.setenv("API_KEYS", json.dumps(keys))
@@ -69,8 +81,9 @@ def test_no_api_keys(value: str) -> None:
 
 def test_the_keyring_is_built_from_the_parsed_entries() -> None:
     digest = "sha256:" + hashlib.sha256(b"hashed-key-123").hexdigest()
-    ring = KeyRing(settings(api_keys=json.dumps([entry(store_id="s1", name="a"), {"key": digest, "scopes": ["admin"]}]))
-                   .api_keys)
+    ring = KeyRing(
+        settings(api_keys=json.dumps([entry(store_id="s1", name="a"), {"key": digest, "scopes": ["admin"]}])).api_keys
+    )
     principal = ring.authenticate(SECRET_KEY)
     assert principal is not None and principal.scopes == {"read"}
     assert principal.store_id == "s1" and principal.name == "a"
@@ -86,20 +99,28 @@ def test_api_keys_that_are_not_json_fail(value: str, monkeypatch: pytest.MonkeyP
     assert "API_KEYS is not valid JSON" in refused()
 
 
-@pytest.mark.parametrize(("keys", "message"), [
-    ({"key": SECRET_KEY, "scopes": ["read"]}, "API_KEYS: Input should be a valid list"),
-    (["just-a-key-string"], "API_KEYS entry 0: Input should be a valid dictionary"),
-    ([entry(scopes=["write"])], "API_KEYS entry 0, scopes.0: Input should be 'ingest', 'read', 'reports' or 'admin'"),
-    ([entry(), entry(key="short")], "API_KEYS entry 1, key: keys must be at least 8 characters"),
-    ([entry(key="sha256:abc")], "API_KEYS entry 0, key: a sha256: key must carry 64 hex digits"),
-    ([entry(store_id="acme:eu")], "API_KEYS entry 0, store_id: must be 1-64 characters"),
-    ([entry(store_id="")], "API_KEYS entry 0, store_id: must be 1-64 characters"),
-    ([{"key": SECRET_KEY}], "API_KEYS entry 0, scopes: Field required"),
-    ([entry(scope=["read"])], "API_KEYS entry 0, scope: Extra inputs are not permitted"),
-    ([entry(), entry(scopes=["admin"])], "API_KEYS entries 0 and 1 have the same key"),
-    ([entry(), {"key": "sha256:" + hashlib.sha256(SECRET_KEY.encode()).hexdigest(), "scopes": ["admin"]}],
-     "API_KEYS entries 0 and 1 have the same key"),
-])
+@pytest.mark.parametrize(
+    ("keys", "message"),
+    [
+        ({"key": SECRET_KEY, "scopes": ["read"]}, "API_KEYS: Input should be a valid list"),
+        (["just-a-key-string"], "API_KEYS entry 0: Input should be a valid dictionary"),
+        (
+            [entry(scopes=["write"])],
+            "API_KEYS entry 0, scopes.0: Input should be 'ingest', 'read', 'reports' or 'admin'",
+        ),
+        ([entry(), entry(key="short")], "API_KEYS entry 1, key: keys must be at least 8 characters"),
+        ([entry(key="sha256:abc")], "API_KEYS entry 0, key: a sha256: key must carry 64 hex digits"),
+        ([entry(store_id="acme:eu")], "API_KEYS entry 0, store_id: must be 1-64 characters"),
+        ([entry(store_id="")], "API_KEYS entry 0, store_id: must be 1-64 characters"),
+        ([{"key": SECRET_KEY}], "API_KEYS entry 0, scopes: Field required"),
+        ([entry(scope=["read"])], "API_KEYS entry 0, scope: Extra inputs are not permitted"),
+        ([entry(), entry(scopes=["admin"])], "API_KEYS entries 0 and 1 have the same key"),
+        (
+            [entry(), {"key": "sha256:" + hashlib.sha256(SECRET_KEY.encode()).hexdigest(), "scopes": ["admin"]}],
+            "API_KEYS entries 0 and 1 have the same key",
+        ),
+    ],
+)
 def test_bad_api_key_entries_fail_naming_the_entry(keys: Any, message: str) -> None:
     text = refused(api_keys=json.dumps(keys))
     assert message in text
@@ -124,15 +145,18 @@ def test_store_timezones_are_parsed(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings(store_timezones="").store_timezones == {}
 
 
-@pytest.mark.parametrize(("value", "message"), [
-    ('{"br": "America/Sao_Paulo"', "STORE_TIMEZONES is not valid JSON"),
-    ('["America/Sao_Paulo"]', "STORE_TIMEZONES must be a JSON object"),
-    ('{"br": "Mars/Olympus"}', "STORE_TIMEZONES: unknown time zone 'Mars/Olympus' for store 'br'"),
-    ('{"br": "America"}', "STORE_TIMEZONES: unknown time zone 'America' for store 'br'"),
-    ('{"br": "../etc/passwd"}', "STORE_TIMEZONES: unknown time zone '../etc/passwd' for store 'br'"),
-    ('{"br": -3}', "STORE_TIMEZONES: the zone of store 'br' must be a string"),
-    ('{"acme:eu": "UTC"}', "STORE_TIMEZONES: store id 'acme:eu' must be 1-64 characters"),
-])
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ('{"br": "America/Sao_Paulo"', "STORE_TIMEZONES is not valid JSON"),
+        ('["America/Sao_Paulo"]', "STORE_TIMEZONES must be a JSON object"),
+        ('{"br": "Mars/Olympus"}', "STORE_TIMEZONES: unknown time zone 'Mars/Olympus' for store 'br'"),
+        ('{"br": "America"}', "STORE_TIMEZONES: unknown time zone 'America' for store 'br'"),
+        ('{"br": "../etc/passwd"}', "STORE_TIMEZONES: unknown time zone '../etc/passwd' for store 'br'"),
+        ('{"br": -3}', "STORE_TIMEZONES: the zone of store 'br' must be a string"),
+        ('{"acme:eu": "UTC"}', "STORE_TIMEZONES: store id 'acme:eu' must be 1-64 characters"),
+    ],
+)
 def test_bad_store_timezones_fail_naming_the_setting(value: str, message: str, monkeypatch: pytest.MonkeyPatch) -> None:
     assert message in refused(store_timezones=value)
     monkeypatch.setenv("STORE_TIMEZONES", value)
@@ -142,28 +166,37 @@ def test_bad_store_timezones_fail_naming_the_setting(value: str, message: str, m
 # -- SIGNING_SECRET: the default only in local development -------------------------------------
 
 
-@pytest.mark.parametrize("values", [
-    {},  # every service on this machine: the Quick start and the tests
-    {"database_url": "postgresql+psycopg://postgres@127.0.0.1:5432/analytics", "redis_url": "redis://localhost:6379/0"},
-    {"elasticsearch_url": "http://[::1]:9200", "database_url": "postgresql+psycopg:///analytics"},  # Unix socket
-    {"app_env": "development", "elasticsearch_url": REMOTE_ES},
-    {"app_env": "Development", "redis_url": "redis://cache:6379/0"},
-])
+@pytest.mark.parametrize(
+    "values",
+    [
+        {},  # every service on this machine: the Quick start and the tests
+        {
+            "database_url": "postgresql+psycopg://postgres@127.0.0.1:5432/analytics",
+            "redis_url": "redis://localhost:6379/0",
+        },
+        {"elasticsearch_url": "http://[::1]:9200", "database_url": "postgresql+psycopg:///analytics"},  # Unix socket
+        {"app_env": "development", "elasticsearch_url": REMOTE_ES},
+        {"app_env": "Development", "redis_url": "redis://cache:6379/0"},
+    ],
+)
 def test_the_default_secret_is_accepted_in_local_development(values: dict[str, str]) -> None:
     built = settings(**values)
     assert built.is_local_development
     assert built.signing_secret.get_secret_value() == "change-me"
 
 
-@pytest.mark.parametrize("values", [
-    {"elasticsearch_url": REMOTE_ES},
-    {"elasticsearch_url": "http://elasticsearch:9200"},  # the Compose file's
-    {"database_url": "postgresql+psycopg://analytics:pw@postgres:5432/analytics"},
-    {"redis_url": "redis://redis:6379/0"},
-    {"app_env": "production"},
-    {"app_env": "production", "signing_secret": ""},
-    {"elasticsearch_url": REMOTE_ES, "signing_secret": ""},
-])
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"elasticsearch_url": REMOTE_ES},
+        {"elasticsearch_url": "http://elasticsearch:9200"},  # the Compose file's
+        {"database_url": "postgresql+psycopg://analytics:pw@postgres:5432/analytics"},
+        {"redis_url": "redis://redis:6379/0"},
+        {"app_env": "production"},
+        {"app_env": "production", "signing_secret": ""},
+        {"elasticsearch_url": REMOTE_ES, "signing_secret": ""},
+    ],
+)
 def test_the_default_secret_is_refused_elsewhere(values: dict[str, str]) -> None:
     assert "SIGNING_SECRET must be set" in refused(**values)
 
@@ -202,12 +235,14 @@ def test_secrets_do_not_appear_in_repr(monkeypatch: pytest.MonkeyPatch) -> None:
     # The clients still get them.
     assert built.es_client_options()["api_key"] == "es-api-key-value"
     assert built.signing_secret.get_secret_value() == "signing-secret-value"
-    assert settings(elasticsearch_username="elastic", elasticsearch_password="pw", elasticsearch_api_key=None
-                    ).es_client_options()["basic_auth"] == ("elastic", "pw")
+    assert settings(
+        elasticsearch_username="elastic", elasticsearch_password="pw", elasticsearch_api_key=None
+    ).es_client_options()["basic_auth"] == ("elastic", "pw")
 
 
-def test_the_command_line_names_bad_settings_without_their_values(monkeypatch: pytest.MonkeyPatch,
-                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_command_line_names_bad_settings_without_their_values(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("API_KEYS", json.dumps([entry(scopes=["write"])]))
     monkeypatch.setenv("ELASTICSEARCH_URL", REMOTE_ES)
     assert main(["setup"]) == 2

@@ -22,8 +22,9 @@ PERIOD = {"start": "2026-08-01", "end": "2026-11-16", "tz": "America/Sao_Paulo"}
 @pytest.fixture(scope="module")
 def data(client):
     ingest_records(client, generate_records(seed=31, orders=300, activity=1500, days=120, end=date(2026, 11, 15)))
-    ingest_records(client, generate_records(seed=32, orders=200, activity=1000, days=120, end=date(2026, 11, 15),
-                                            store_id=STORE))
+    ingest_records(
+        client, generate_records(seed=32, orders=200, activity=1000, days=120, end=date(2026, 11, 15), store_id=STORE)
+    )
 
 
 @pytest.fixture

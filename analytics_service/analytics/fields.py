@@ -30,11 +30,13 @@ class AnalyticsResponse(BaseModel):
     cached: bool = Field(False, description="true when served from the response cache")
 
 
-GrossRevenue = Annotated[float, Field(
-    description="sum of line revenue (quantity * unit_price - line discount) over the sale lines")]
+GrossRevenue = Annotated[
+    float, Field(description="sum of line revenue (quantity * unit_price - line discount) over the sale lines")
+]
 OrderDiscounts = Annotated[float, Field(description="sum of the sales' order-level discount_amount")]
-Refunds = Annotated[float, Field(
-    description="sum of the sales' refunded_amount (a refunded order without one: its order value)")]
+Refunds = Annotated[
+    float, Field(description="sum of the sales' refunded_amount (a refunded order without one: its order value)")
+]
 NetRevenue = Annotated[float, Field(description="gross_revenue - order_discounts - refunds")]
 SaleCount = Annotated[int, Field(description="number of sales (orders paid, processing, shipped, delivered, refunded)")]
 Aov = Annotated[float | None, Field(description="(gross_revenue - order_discounts) / orders; null without sales")]
@@ -43,12 +45,21 @@ Cogs = Annotated[float, Field(description="sum of quantity * unit_cost over the 
 LinesWithoutCost = Annotated[int, Field(description="sale lines without a unit_cost (left out of cogs and profit)")]
 
 # Per-key comparison of the breakdowns (sales/products, categories, geographic).
-RevenuePrevious = Annotated[float | None, Field(
-    description="with compare: the key's gross revenue in the comparison period (0 when it had none)")]
-RevenueGrowth = Annotated[float | None, Field(
-    description="with compare: growth of gross revenue in %, null when the previous value is 0")]
-RevenueComparison = Annotated[dict[str, float | None] | None, Field(
-    description="with compare: {gross_revenue: the comparison period's, gross_revenue_growth_pct}")]
+RevenuePrevious = Annotated[
+    float | None,
+    Field(description="with compare: the key's gross revenue in the comparison period (0 when it had none)"),
+]
+RevenueGrowth = Annotated[
+    float | None, Field(description="with compare: growth of gross revenue in %, null when the previous value is 0")
+]
+RevenueComparison = Annotated[
+    dict[str, float | None] | None,
+    Field(description="with compare: {gross_revenue: the comparison period's, gross_revenue_growth_pct}"),
+]
 # `comparison` of the endpoints whose `compare` compares every total (see shared.comparison).
-TotalsComparison = Annotated[dict[str, float | int | None] | None, Field(
-    description="with compare: each total in the comparison period and `<name>_growth_pct` (null when that is 0)")]
+TotalsComparison = Annotated[
+    dict[str, float | int | None] | None,
+    Field(
+        description="with compare: each total in the comparison period and `<name>_growth_pct` (null when that is 0)"
+    ),
+]

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from ..es.indices import EVENTS, EXPENSES, ORDER_ITEMS, ORDERS
 from .fields import (
@@ -41,10 +41,6 @@ from .params import CommonParams, Period
 from .requests import Composite, Search, terms_source
 from .runner import AnalyticsQuery, QueryContext
 from .shared import NONE_KEY, agg_value, by_key, comparison, keyed, money, only, order_sums, ranked, ratio, sales_query
-
-_PERIOD_EXAMPLE: dict[str, Any] = {"start": "2026-10-01T00:00:00-04:00", "end": "2026-11-01T00:00:00-04:00",
-                                    "tz": "America/New_York", "interval": "month"}
-
 
 # -- shared helpers -------------------------------------------------------------------
 
@@ -105,10 +101,14 @@ def expenses_query(params: CommonParams, period: Period) -> dict[str, Any]:
     attributed to that channel count (rent or salaries have none).
     """
     first, last = expense_dates(period)
-    return {"bool": {"filter": [
-        {"range": {"date": {"gte": first.isoformat(), "lt": last.isoformat(), "format": "yyyy-MM-dd"}}},
-        *params.filters(None),
-    ]}}
+    return {
+        "bool": {
+            "filter": [
+                {"range": {"date": {"gte": first.isoformat(), "lt": last.isoformat(), "format": "yyyy-MM-dd"}}},
+                *params.filters(None),
+            ]
+        }
+    }
 
 
 EXPENSE_AMOUNT = sum_aggs({"expenses": "amount"})
@@ -119,10 +119,15 @@ def expenses_request(params: CommonParams, period: Period, *, series: bool) -> S
     dates (a day histogram for hour buckets; read by `expense_series`)."""
     aggs: dict[str, Any] = dict(EXPENSE_AMOUNT)
     if series:
-        aggs["series"] = {"date_histogram": {
-            "field": "date", "time_zone": "UTC", "min_doc_count": 1,
-            "calendar_interval": "day" if period.interval == "hour" else period.interval,
-        }, "aggs": EXPENSE_AMOUNT}
+        aggs["series"] = {
+            "date_histogram": {
+                "field": "date",
+                "time_zone": "UTC",
+                "min_doc_count": 1,
+                "calendar_interval": "day" if period.interval == "hour" else period.interval,
+            },
+            "aggs": EXPENSE_AMOUNT,
+        }
     return Search(EXPENSES, {"query": expenses_query(params, period), "aggs": aggs})
 
 
@@ -160,14 +165,6 @@ class FinancialRevenueResponse(AnalyticsResponse):
     totals: FinancialRevenueTotals = Field(description="over the period's sales")
     series: list[FinancialRevenuePoint] = Field(description="every bucket of the period, zeros when empty")
     comparison: TotalsComparison = None
-    model_config = ConfigDict(json_schema_extra={"example": {
-        "period": _PERIOD_EXAMPLE, "cached": False,
-        "totals": {"gross_revenue": 48210.5, "order_discounts": 1210.4, "refunds": 930.0, "net_revenue": 46070.1,
-                   "shipping": 812.3, "tax": 2870.4, "total_billed": 50682.8, "orders": 412},
-        "series": [{"key": "2026-10-01", "gross_revenue": 48210.5, "order_discounts": 1210.4, "refunds": 930.0,
-                    "net_revenue": 46070.1, "shipping": 812.3, "tax": 2870.4, "total_billed": 50682.8,
-                    "orders": 412}],
-        "comparison": {"gross_revenue": 40100.0, "gross_revenue_growth_pct": 20.22}}})
 
 
 REVENUE_SUMS = ("gross_revenue", "order_discounts", "refunds", "net_revenue", "shipping", "tax")
@@ -197,10 +194,12 @@ class FinancialRevenue(AnalyticsQuery[FinancialRevenueResponse]):
 
     def requests(self) -> dict[str, Search | Composite]:
         previous = previous_period(self.params)
-        return only({
-            "sales": self.sales_request(self.params.period, series=True),
-            "previous_sales": previous and self.sales_request(previous, series=False),
-        })
+        return only(
+            {
+                "sales": self.sales_request(self.params.period, series=True),
+                "previous_sales": previous and self.sales_request(previous, series=False),
+            }
+        )
 
     async def run(self, ctx: QueryContext) -> FinancialRevenueResponse:
         p = self.params
@@ -208,14 +207,15 @@ class FinancialRevenue(AnalyticsQuery[FinancialRevenueResponse]):
         totals = revenue_totals(_aggs(a["sales"]), _hits(a["sales"]))
         buckets = _series_buckets(p.period, _aggs(a["sales"]))
         series = []
-        for key in p.period.keys():
+        for key in p.period.bucket_keys():
             b = buckets.get(key, {"doc_count": 0})
             series.append(FinancialRevenuePoint(key=key, **revenue_totals(b, int(b["doc_count"])).model_dump()))
         compared = None
         if "previous_sales" in a:
             compared = comparison(totals, revenue_totals(_aggs(a["previous_sales"]), _hits(a["previous_sales"])))
-        return FinancialRevenueResponse(period=PeriodOut.of(p.period), totals=totals, series=series,
-                                        comparison=compared)
+        return FinancialRevenueResponse(
+            period=PeriodOut.of(p.period), totals=totals, series=series, comparison=compared
+        )
 
 
 # -- financial/profit -----------------------------------------------------------------
@@ -254,22 +254,13 @@ class FinancialProfitResponse(AnalyticsResponse):
     totals: ProfitTotals = Field(description="over the whole period")
     series: list[ProfitPoint] = Field(description="every bucket of the period, zeros when empty")
     by_category: list[CategoryProfit] = Field(
-        description="line-level profit per category, by gross_revenue desc then key; every category")
+        description="line-level profit per category, by gross_revenue desc then key; every category"
+    )
     unallocated: Unallocated = Field(
         description="order-level amounts left out of by_category: sum(by_category.gross_profit) "
-                    "- order_discounts - refunds = totals.gross_profit")
+        "- order_discounts - refunds = totals.gross_profit"
+    )
     comparison: TotalsComparison = None
-    model_config = ConfigDict(json_schema_extra={"example": {
-        "period": _PERIOD_EXAMPLE, "cached": False,
-        "totals": {"net_revenue": 46070.1, "cogs": 25110.0, "gross_profit": 20960.1, "gross_margin": 0.455,
-                   "expenses": 14200.0, "net_profit": 6760.1, "net_margin": 0.1467, "lines_without_cost": 12},
-        "series": [{"key": "2026-10-01", "net_revenue": 46070.1, "cogs": 25110.0, "gross_profit": 20960.1,
-                    "gross_margin": 0.455, "expenses": 14200.0, "net_profit": 6760.1, "net_margin": 0.1467,
-                    "lines_without_cost": 12}],
-        "by_category": [{"key": "Electronics", "gross_revenue": 21000.0, "cogs": 13100.0, "gross_profit": 7900.0,
-                         "margin": 0.3762, "share": 0.4356}],
-        "unallocated": {"order_discounts": 1210.4, "refunds": 930.0},
-        "comparison": None}})
 
 
 PROFIT_SUMS = ("net_revenue", "cogs", "lines_without_cost")
@@ -278,9 +269,16 @@ PROFIT_SUMS = ("net_revenue", "cogs", "lines_without_cost")
 def profit_values(net: float, cogs: float, expenses: float, lines_without_cost: float) -> dict[str, Any]:
     gross_profit = net - cogs
     net_profit = gross_profit - expenses
-    return {"net_revenue": money(net), "cogs": money(cogs), "gross_profit": money(gross_profit),
-            "gross_margin": ratio(gross_profit, net), "expenses": money(expenses), "net_profit": money(net_profit),
-            "net_margin": ratio(net_profit, net), "lines_without_cost": int(lines_without_cost)}
+    return {
+        "net_revenue": money(net),
+        "cogs": money(cogs),
+        "gross_profit": money(gross_profit),
+        "gross_margin": ratio(gross_profit, net),
+        "expenses": money(expenses),
+        "net_profit": money(net_profit),
+        "net_margin": ratio(net_profit, net),
+        "lines_without_cost": int(lines_without_cost),
+    }
 
 
 @dataclass(frozen=True)
@@ -304,24 +302,36 @@ class FinancialProfit(AnalyticsQuery[FinancialProfitResponse]):
 
     def categories_request(self) -> Composite:
         """Line revenue and line cogs per category over the period's sale lines (every category)."""
-        return keyed(ORDER_ITEMS, sales_query(self.params), "category",
-                     sum_aggs({"gross_revenue": "line_revenue", "cogs": "line_cogs"}))
+        return keyed(
+            ORDER_ITEMS,
+            sales_query(self.params),
+            "category",
+            sum_aggs({"gross_revenue": "line_revenue", "cogs": "line_cogs"}),
+        )
 
     def requests(self) -> dict[str, Search | Composite]:
         p = self.params
         previous = previous_period(p)
-        return only({
-            "orders": self.orders_request(p.period, current=True),
-            "expenses": expenses_request(p, p.period, series=True),
-            "categories": self.categories_request(),
-            "previous_orders": previous and self.orders_request(previous, current=False),
-            "previous_expenses": previous and expenses_request(p, previous, series=False),
-        })
+        return only(
+            {
+                "orders": self.orders_request(p.period, current=True),
+                "expenses": expenses_request(p, p.period, series=True),
+                "categories": self.categories_request(),
+                "previous_orders": previous and self.orders_request(previous, current=False),
+                "previous_expenses": previous and expenses_request(p, previous, series=False),
+            }
+        )
 
     @staticmethod
     def totals(orders: dict[str, Any], spent: dict[str, Any]) -> ProfitTotals:
-        return ProfitTotals(**profit_values(agg_value(orders, "net_revenue"), agg_value(orders, "cogs"),
-                                            agg_value(spent, "expenses"), agg_value(orders, "lines_without_cost")))
+        return ProfitTotals(
+            **profit_values(
+                agg_value(orders, "net_revenue"),
+                agg_value(orders, "cogs"),
+                agg_value(spent, "expenses"),
+                agg_value(orders, "lines_without_cost"),
+            )
+        )
 
     async def run(self, ctx: QueryContext) -> FinancialProfitResponse:
         p = self.params
@@ -330,26 +340,47 @@ class FinancialProfit(AnalyticsQuery[FinancialProfitResponse]):
         totals = self.totals(orders, spent)
         buckets, expenses = _series_buckets(p.period, orders), expense_series(p.period, spent)
         series = []
-        for key in p.period.keys():
+        for key in p.period.bucket_keys():
             b = buckets.get(key, {})
-            series.append(ProfitPoint(key=key, **profit_values(
-                agg_value(b, "net_revenue"), agg_value(b, "cogs"), expenses.get(key, {}).get("expenses", 0.0),
-                agg_value(b, "lines_without_cost"))))
-        categories = {key: (agg_value(b, "gross_revenue"), agg_value(b, "cogs"))
-                      for key, b in by_key(a["categories"]).items()}
+            series.append(
+                ProfitPoint(
+                    key=key,
+                    **profit_values(
+                        agg_value(b, "net_revenue"),
+                        agg_value(b, "cogs"),
+                        expenses.get(key, {}).get("expenses", 0.0),
+                        agg_value(b, "lines_without_cost"),
+                    ),
+                )
+            )
+        categories = {
+            key: (agg_value(b, "gross_revenue"), agg_value(b, "cogs")) for key, b in by_key(a["categories"]).items()
+        }
         whole = sum(revenue for revenue, _ in categories.values())
-        items = [CategoryProfit(key=key, gross_revenue=money(revenue), cogs=money(cogs),
-                                gross_profit=money(revenue - cogs), margin=ratio(revenue - cogs, revenue),
-                                share=ratio(revenue, whole)) for key, (revenue, cogs) in categories.items()]
+        items = [
+            CategoryProfit(
+                key=key,
+                gross_revenue=money(revenue),
+                cogs=money(cogs),
+                gross_profit=money(revenue - cogs),
+                margin=ratio(revenue - cogs, revenue),
+                share=ratio(revenue, whole),
+            )
+            for key, (revenue, cogs) in categories.items()
+        ]
         compared = None
         if "previous_orders" in a:
             compared = comparison(totals, self.totals(_aggs(a["previous_orders"]), _aggs(a["previous_expenses"])))
         return FinancialProfitResponse(
-            period=PeriodOut.of(p.period), totals=totals, series=series,
+            period=PeriodOut.of(p.period),
+            totals=totals,
+            series=series,
             by_category=ranked(items, lambda item: categories[item.key][0]),
-            unallocated=Unallocated(order_discounts=money(agg_value(orders, "order_discounts")),
-                                    refunds=money(agg_value(orders, "refunds"))),
-            comparison=compared)
+            unallocated=Unallocated(
+                order_discounts=money(agg_value(orders, "order_discounts")), refunds=money(agg_value(orders, "refunds"))
+            ),
+            comparison=compared,
+        )
 
 
 # -- financial/expenses ---------------------------------------------------------------
@@ -375,18 +406,13 @@ class FinancialExpensesResponse(AnalyticsResponse):
     totals: ExpenseTotals = Field(description="over the expenses dated in the period")
     by_category: list[ExpenseItem] = Field(description="every category, by amount desc then key")
     by_channel: list[ExpenseItem] = Field(
-        description=f"every channel, by amount desc then key; '{NONE_KEY}' holds expenses without a channel")
+        description=f"every channel, by amount desc then key; '{NONE_KEY}' holds expenses without a channel"
+    )
     series: list[ExpensePoint] = Field(
         description="every bucket of the period; an expense counts in the bucket holding the start of its "
-                    "date in `tz` (for hour buckets: the first hour of that day)")
+        "date in `tz` (for hour buckets: the first hour of that day)"
+    )
     comparison: TotalsComparison = None
-    model_config = ConfigDict(json_schema_extra={"example": {
-        "period": _PERIOD_EXAMPLE, "cached": False,
-        "totals": {"expenses": 14200.0, "count": 131},
-        "by_category": [{"key": "marketing", "amount": 6100.0, "count": 95, "share": 0.4296}],
-        "by_channel": [{"key": "(none)", "amount": 8100.0, "count": 36, "share": 0.5704}],
-        "series": [{"key": "2026-10-01", "expenses": 14200.0, "count": 131}],
-        "comparison": None}})
 
 
 @dataclass(frozen=True)
@@ -405,12 +431,14 @@ class FinancialExpenses(AnalyticsQuery[FinancialExpensesResponse]):
     def requests(self) -> dict[str, Search | Composite]:
         p = self.params
         previous = previous_period(p)
-        return only({
-            "expenses": expenses_request(p, p.period, series=True),
-            "by_category": self.items_request("category"),
-            "by_channel": self.items_request("channel"),
-            "previous_expenses": previous and expenses_request(p, previous, series=False),
-        })
+        return only(
+            {
+                "expenses": expenses_request(p, p.period, series=True),
+                "by_category": self.items_request("category"),
+                "by_channel": self.items_request("channel"),
+                "previous_expenses": previous and expenses_request(p, previous, series=False),
+            }
+        )
 
     @staticmethod
     def totals(response: dict[str, Any]) -> ExpenseTotals:
@@ -420,8 +448,12 @@ class FinancialExpenses(AnalyticsQuery[FinancialExpensesResponse]):
     def items(buckets: list[dict[str, Any]], whole: float) -> list[ExpenseItem]:
         rows = by_key(buckets)
         amounts = {key: agg_value(b, "amount") for key, b in rows.items()}
-        items = [ExpenseItem(key=key, amount=money(amounts[key]), count=int(b["doc_count"]),
-                             share=ratio(amounts[key], whole)) for key, b in rows.items()]
+        items = [
+            ExpenseItem(
+                key=key, amount=money(amounts[key]), count=int(b["doc_count"]), share=ratio(amounts[key], whole)
+            )
+            for key, b in rows.items()
+        ]
         return ranked(items, lambda item: amounts[item.key])
 
     async def run(self, ctx: QueryContext) -> FinancialExpensesResponse:
@@ -430,13 +462,24 @@ class FinancialExpenses(AnalyticsQuery[FinancialExpensesResponse]):
         aggs = _aggs(a["expenses"])
         whole = agg_value(aggs, "expenses")
         by_bucket = expense_series(p.period, aggs)
-        series = [ExpensePoint(key=key, expenses=money(by_bucket.get(key, {}).get("expenses", 0.0)),
-                               count=int(by_bucket.get(key, {}).get("count", 0))) for key in p.period.keys()]
+        series = [
+            ExpensePoint(
+                key=key,
+                expenses=money(by_bucket.get(key, {}).get("expenses", 0.0)),
+                count=int(by_bucket.get(key, {}).get("count", 0)),
+            )
+            for key in p.period.bucket_keys()
+        ]
         totals = self.totals(a["expenses"])
         compared = comparison(totals, self.totals(a["previous_expenses"])) if "previous_expenses" in a else None
         return FinancialExpensesResponse(
-            period=PeriodOut.of(p.period), totals=totals, by_category=self.items(a["by_category"], whole),
-            by_channel=self.items(a["by_channel"], whole), series=series, comparison=compared)
+            period=PeriodOut.of(p.period),
+            totals=totals,
+            by_category=self.items(a["by_category"], whole),
+            by_channel=self.items(a["by_channel"], whole),
+            series=series,
+            comparison=compared,
+        )
 
 
 # -- financial/payments ---------------------------------------------------------------
@@ -485,24 +528,14 @@ class PaymentTotals(BaseModel):
 
 
 class FinancialPaymentsResponse(AnalyticsResponse):
-    by_method: list[MethodItem] = Field(description="every method seen on sales or payment events, "
-                                                    "by gross_revenue desc then key")
+    by_method: list[MethodItem] = Field(
+        description="every method seen on sales or payment events, by gross_revenue desc then key"
+    )
     payments: PaymentAttempts = Field(description="payment events in the period by outcome, every method")
     refunds: RefundSummary = Field(description="refund_issued events in the period (cash basis, by event time)")
     chargebacks: ChargebackSummary = Field(description="chargeback_opened events in the period")
     totals: PaymentTotals = Field(description="the numbers above in one flat object (what `comparison` compares)")
     comparison: TotalsComparison = None
-    model_config = ConfigDict(json_schema_extra={"example": {
-        "period": _PERIOD_EXAMPLE, "cached": False,
-        "by_method": [{"key": "card", "orders": 290, "gross_revenue": 34100.0, "share": 0.7073,
-                       "payments_succeeded": 301, "payments_failed": 27, "success_rate": 0.9177}],
-        "payments": {"succeeded": 420, "failed": 35, "success_rate": 0.9231},
-        "refunds": {"count": 14, "value": 930.0},
-        "chargebacks": {"count": 2, "value": 310.5, "rate": 0.0048},
-        "totals": {"orders": 412, "gross_revenue": 48210.5, "payments_succeeded": 420, "payments_failed": 35,
-                   "success_rate": 0.9231, "refunds": 14, "refund_value": 930.0, "chargebacks": 2,
-                   "chargeback_value": 310.5, "chargeback_rate": 0.0048},
-        "comparison": None}})
 
 
 # Count and value of payment events, by event type.
@@ -513,10 +546,17 @@ def payment_totals(orders: int, gross_revenue: float, events: EventSums) -> Paym
     succeeded, failed = events.get("payment_succeeded", (0, 0.0))[0], events.get("payment_failed", (0, 0.0))[0]
     refunds, chargebacks = events.get("refund_issued", (0, 0.0)), events.get("chargeback_opened", (0, 0.0))
     return PaymentTotals(
-        orders=orders, gross_revenue=money(gross_revenue), payments_succeeded=succeeded, payments_failed=failed,
-        success_rate=ratio(succeeded, succeeded + failed), refunds=refunds[0], refund_value=money(refunds[1]),
-        chargebacks=chargebacks[0], chargeback_value=money(chargebacks[1]),
-        chargeback_rate=ratio(chargebacks[0], succeeded))
+        orders=orders,
+        gross_revenue=money(gross_revenue),
+        payments_succeeded=succeeded,
+        payments_failed=failed,
+        success_rate=ratio(succeeded, succeeded + failed),
+        refunds=refunds[0],
+        refund_value=money(refunds[1]),
+        chargebacks=chargebacks[0],
+        chargeback_value=money(chargebacks[1]),
+        chargeback_rate=ratio(chargebacks[0], succeeded),
+    )
 
 
 @dataclass(frozen=True)
@@ -533,8 +573,14 @@ class FinancialPayments(AnalyticsQuery[FinancialPaymentsResponse]):
     response_model: ClassVar = FinancialPaymentsResponse
 
     def events_query(self, period: Period) -> dict[str, Any]:
-        return {"bool": {"filter": [{"terms": {"event_type": list(PAYMENT_EVENTS)}},
-                                    *self.params.filters("timestamp", channel_field=None, period=period)]}}
+        return {
+            "bool": {
+                "filter": [
+                    {"terms": {"event_type": list(PAYMENT_EVENTS)}},
+                    *self.params.filters("timestamp", channel_field=None, period=period),
+                ]
+            }
+        }
 
     def orders_request(self) -> Composite:
         """The period's sales and their gross revenue per payment.method (every method)."""
@@ -552,18 +598,28 @@ class FinancialPayments(AnalyticsQuery[FinancialPaymentsResponse]):
 
     def previous_events_request(self, period: Period) -> Search:
         """Count and value of the comparison period's events per type (filter aggregations: exact)."""
-        return Search(EVENTS, {"query": self.events_query(period), "aggs": {
-            t: {"filter": {"term": {"event_type": t}}, "aggs": sum_aggs({"value": "value"})} for t in PAYMENT_EVENTS}})
+        return Search(
+            EVENTS,
+            {
+                "query": self.events_query(period),
+                "aggs": {
+                    t: {"filter": {"term": {"event_type": t}}, "aggs": sum_aggs({"value": "value"})}
+                    for t in PAYMENT_EVENTS
+                },
+            },
+        )
 
     def requests(self) -> dict[str, Search | Composite]:
         """`events` is streamed (`run`), the others fetched."""
         previous = previous_period(self.params)
-        return only({
-            "orders": self.orders_request(),
-            "events": self.events_request(),
-            "previous_orders": previous and self.previous_orders_request(previous),
-            "previous_events": previous and self.previous_events_request(previous),
-        })
+        return only(
+            {
+                "orders": self.orders_request(),
+                "events": self.events_request(),
+                "previous_orders": previous and self.previous_orders_request(previous),
+                "previous_events": previous and self.previous_events_request(previous),
+            }
+        )
 
     @staticmethod
     async def event_pairs(buckets: AsyncIterator[dict[str, Any]]) -> dict[tuple[str, str], tuple[int, float]]:
@@ -579,8 +635,10 @@ class FinancialPayments(AnalyticsQuery[FinancialPaymentsResponse]):
     def previous_totals(orders: dict[str, Any], events: dict[str, Any]) -> PaymentTotals:
         """The comparison period's totals, from `previous_orders_request` and `previous_events_request`."""
         per_type = _aggs(events)
-        by_type = {t: (int(per_type.get(t, {}).get("doc_count", 0)), agg_value(per_type.get(t, {}), "value"))
-                   for t in PAYMENT_EVENTS}
+        by_type = {
+            t: (int(per_type.get(t, {}).get("doc_count", 0)), agg_value(per_type.get(t, {}), "value"))
+            for t in PAYMENT_EVENTS
+        }
         return payment_totals(_hits(orders), agg_value(_aggs(orders), "gross_revenue"), by_type)
 
     async def run(self, ctx: QueryContext) -> FinancialPaymentsResponse:
@@ -601,18 +659,31 @@ class FinancialPayments(AnalyticsQuery[FinancialPaymentsResponse]):
         for key in methods:
             ok = pairs.get(("payment_succeeded", key), (0, 0.0))[0]
             failed = pairs.get(("payment_failed", key), (0, 0.0))[0]
-            items.append(MethodItem(key=key, orders=orders.get(key, (0, 0.0))[0],
-                                    gross_revenue=money(revenue[key]), share=ratio(revenue[key], whole),
-                                    payments_succeeded=ok, payments_failed=failed, success_rate=ratio(ok, ok + failed)))
+            items.append(
+                MethodItem(
+                    key=key,
+                    orders=orders.get(key, (0, 0.0))[0],
+                    gross_revenue=money(revenue[key]),
+                    share=ratio(revenue[key], whole),
+                    payments_succeeded=ok,
+                    payments_failed=failed,
+                    success_rate=ratio(ok, ok + failed),
+                )
+            )
         totals = payment_totals(sum(n for n, _ in orders.values()), whole, by_type)
         compared = None
         if "previous_orders" in a:
             compared = comparison(totals, self.previous_totals(a["previous_orders"], a["previous_events"]))
         return FinancialPaymentsResponse(
-            period=PeriodOut.of(p.period), by_method=ranked(items, lambda item: revenue[item.key]),
-            payments=PaymentAttempts(succeeded=totals.payments_succeeded, failed=totals.payments_failed,
-                                     success_rate=totals.success_rate),
+            period=PeriodOut.of(p.period),
+            by_method=ranked(items, lambda item: revenue[item.key]),
+            payments=PaymentAttempts(
+                succeeded=totals.payments_succeeded, failed=totals.payments_failed, success_rate=totals.success_rate
+            ),
             refunds=RefundSummary(count=totals.refunds, value=totals.refund_value),
-            chargebacks=ChargebackSummary(count=totals.chargebacks, value=totals.chargeback_value,
-                                          rate=totals.chargeback_rate),
-            totals=totals, comparison=compared)
+            chargebacks=ChargebackSummary(
+                count=totals.chargebacks, value=totals.chargeback_value, rate=totals.chargeback_rate
+            ),
+            totals=totals,
+            comparison=compared,
+        )

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from ..es.indices import ACTIVITY, ORDERS, IndexFamily
 from ..ingest.schemas import ACTIVITY_TYPES
@@ -62,8 +62,10 @@ class Members:
     def query(self, params: CommonParams, since: str | None, until: str) -> dict[str, Any]:
         """Sales (or activity) in [since, until) of the requested store (and channel, for orders)."""
         bounds = {"lt": until, **({"gte": since} if since else {})}
-        filters = [{"range": {self.time_field: bounds}},
-                   *params.filters(None, channel_field="channel" if self.sales_only else None)]
+        filters = [
+            {"range": {self.time_field: bounds}},
+            *params.filters(None, channel_field="channel" if self.sales_only else None),
+        ]
         return {"bool": {"filter": [SALE, *filters] if self.sales_only else filters}}
 
 
@@ -77,13 +79,16 @@ MEMBERS: dict[str, Members] = {
 
 
 class Cohort(BaseModel):
-    cohort: str = Field(description="local start (YYYY-MM-DD) of the week (Monday) or month of the members' "
-                                    "first sale (or first activity) ever")
+    cohort: str = Field(
+        description="local start (YYYY-MM-DD) of the week (Monday) or month of the members' "
+        "first sale (or first activity) ever"
+    )
     size: int = Field(description="members of the cohort")
     retention: list[float | None] = Field(
         description="retention[k]: share of the cohort with a sale (or activity) in the k-th week or month after "
-                    "the cohort's own (k=0 is 1.0), for every week or month that started before the period's end; "
-                    "null for an empty cohort")
+        "the cohort's own (k=0 is 1.0), for every week or month that started before the period's end; "
+        "null for an empty cohort"
+    )
     counts: list[int] = Field(description="counts[k]: members with a sale (or activity) in week or month k")
 
 
@@ -93,16 +98,8 @@ class RetentionResponse(AnalyticsResponse):
     cohorts: list[Cohort] = Field(description="every cohort whose start lies in the period, oldest first")
     average: list[float | None] = Field(
         description="average[k]: members active in bucket k / members, over the cohorts that have a bucket k "
-                    "(size-weighted mean retention)")
-    model_config = ConfigDict(json_schema_extra={"example": {
-        "period": {"start": "2026-01-01T00:00:00+00:00", "end": "2026-04-01T00:00:00+00:00", "tz": "UTC",
-                   "interval": "month"},
-        "cached": False, "basis": "orders", "granularity": "month",
-        "cohorts": [
-            {"cohort": "2026-01-01", "size": 120, "retention": [1.0, 0.2167, 0.15], "counts": [120, 26, 18]},
-            {"cohort": "2026-02-01", "size": 95, "retention": [1.0, 0.1895], "counts": [95, 18]},
-            {"cohort": "2026-03-01", "size": 101, "retention": [1.0], "counts": [101]}],
-        "average": [1.0, 0.2047, 0.15]}})
+        "(size-weighted mean retention)"
+    )
 
 
 @dataclass(frozen=True)
@@ -128,8 +125,12 @@ class Retention(AnalyticsQuery[RetentionResponse]):
     def first_seen_request(self) -> Composite:
         """Every member's first sale (activity) ever, up to the period's end."""
         m = MEMBERS[self.basis]
-        return Composite(m.family, m.query(self.params, None, self.params.period.end_utc),
-                         [terms_source("id", m.id_field)], {"first": {"min": {"field": m.time_field}}})
+        return Composite(
+            m.family,
+            m.query(self.params, None, self.params.period.end_utc),
+            [terms_source("id", m.id_field)],
+            {"first": {"min": {"field": m.time_field}}},
+        )
 
     def requests(self) -> dict[str, Search | Composite]:
         """The members' first sale (activity), streamed; nothing when no cohort starts in the period."""
@@ -139,10 +140,18 @@ class Retention(AnalyticsQuery[RetentionResponse]):
         """Every (member, bucket) pair with a sale (activity), from the first cohort's start to the
         end: sent once the cohorts are known, its pairs read against them as they stream."""
         m = MEMBERS[self.basis]
-        bucket = {"date_histogram": {"field": m.time_field, "calendar_interval": self.granularity,
-                                     "time_zone": self.params.period.tz.key}}
-        return Composite(m.family, m.query(self.params, _utc(since), self.params.period.end_utc),
-                         [terms_source("id", m.id_field), {"bucket": bucket}])
+        bucket = {
+            "date_histogram": {
+                "field": m.time_field,
+                "calendar_interval": self.granularity,
+                "time_zone": self.params.period.tz.key,
+            }
+        }
+        return Composite(
+            m.family,
+            m.query(self.params, _utc(since), self.params.period.end_utc),
+            [terms_source("id", m.id_field), {"bucket": bucket}],
+        )
 
     async def run(self, ctx: QueryContext) -> RetentionResponse:
         starts = self.cohort_starts()
@@ -161,12 +170,26 @@ class Retention(AnalyticsQuery[RetentionResponse]):
                 c = cohort_of.get(b["key"]["id"])
                 if c is not None:
                     counts[c][bisect_right(bounds, b["key"]["bucket"]) - 1 - c] += 1
-        cohorts = [Cohort(cohort=self.grid.key_of(bounds[c]), size=sizes[c],
-                          retention=[ratio(x, sizes[c]) for x in counts[c]], counts=counts[c]) for c in range(n)]
-        average = [ratio(sum(row[k] for row in counts if len(row) > k),
-                         sum(sizes[c] for c in range(n) if len(counts[c]) > k)) for k in range(n)]
-        return RetentionResponse(period=PeriodOut.of(self.grid), basis=self.basis, granularity=self.granularity,
-                                 cohorts=cohorts, average=average)
+        cohorts = [
+            Cohort(
+                cohort=self.grid.key_of(bounds[c]),
+                size=sizes[c],
+                retention=[ratio(x, sizes[c]) for x in counts[c]],
+                counts=counts[c],
+            )
+            for c in range(n)
+        ]
+        average = [
+            ratio(sum(row[k] for row in counts if len(row) > k), sum(sizes[c] for c in range(n) if len(counts[c]) > k))
+            for k in range(n)
+        ]
+        return RetentionResponse(
+            period=PeriodOut.of(self.grid),
+            basis=self.basis,
+            granularity=self.granularity,
+            cohorts=cohorts,
+            average=average,
+        )
 
 
 # -- conversion funnel -----------------------------------------------------------------------
@@ -192,23 +215,18 @@ def parse_steps(text: str | None) -> tuple[str, ...]:
 
 class FunnelStep(BaseModel):
     step: str = Field(description="activity type")
-    actors: int = Field(description="actors with at least one activity of this step and of every step before it "
-                                    "in the period (in any order)")
+    actors: int = Field(
+        description="actors with at least one activity of this step and of every step before it "
+        "in the period (in any order)"
+    )
     conversion: float | None = Field(description="actors of this step / actors of the first step")
-    step_conversion: float | None = Field(description="actors of this step / actors of the previous step "
-                                                      "(1.0 for the first step)")
+    step_conversion: float | None = Field(
+        description="actors of this step / actors of the previous step (1.0 for the first step)"
+    )
 
 
 class ConversionResponse(AnalyticsResponse):
     steps: list[FunnelStep] = Field(description="every requested step, in the order given")
-    model_config = ConfigDict(json_schema_extra={"example": {
-        "period": {"start": "2026-10-01T00:00:00+00:00", "end": "2026-11-01T00:00:00+00:00", "tz": "UTC",
-                   "interval": "day"},
-        "cached": False,
-        "steps": [{"step": "product_view", "actors": 1800, "conversion": 1.0, "step_conversion": 1.0},
-                  {"step": "add_to_cart", "actors": 540, "conversion": 0.3, "step_conversion": 0.3},
-                  {"step": "checkout_started", "actors": 270, "conversion": 0.15, "step_conversion": 0.5},
-                  {"step": "purchase", "actors": 189, "conversion": 0.105, "step_conversion": 0.7}]}})
 
 
 @dataclass(frozen=True)
@@ -223,8 +241,11 @@ class Conversion(AnalyticsQuery[ConversionResponse]):
 
     def pairs_request(self) -> Composite:
         """Every (actor, step) pair of the period."""
-        return Composite(ACTIVITY, activity_query(self.params, activity_types(*self.steps)),
-                         [terms_source("actor", ACTOR), terms_source("type", "activity_type")])
+        return Composite(
+            ACTIVITY,
+            activity_query(self.params, activity_types(*self.steps)),
+            [terms_source("actor", ACTOR), terms_source("type", "activity_type")],
+        )
 
     def requests(self) -> dict[str, Search | Composite]:
         """The (actor, step) pairs, streamed (a pair per actor and step)."""
@@ -240,9 +261,15 @@ class Conversion(AnalyticsQuery[ConversionResponse]):
                 if step not in types:
                     break
                 reached[k] += 1
-        steps = [FunnelStep(step=step, actors=reached[k], conversion=ratio(reached[k], reached[0]),
-                            step_conversion=ratio(reached[k], reached[k - 1] if k else reached[0]))
-                 for k, step in enumerate(self.steps)]
+        steps = [
+            FunnelStep(
+                step=step,
+                actors=reached[k],
+                conversion=ratio(reached[k], reached[0]),
+                step_conversion=ratio(reached[k], reached[k - 1] if k else reached[0]),
+            )
+            for k, step in enumerate(self.steps)
+        ]
         return ConversionResponse(period=PeriodOut.of(self.params.period), steps=steps)
 
 
@@ -258,8 +285,10 @@ class CustomerSegment(BaseModel):
 
 
 class ActorSegment(BaseModel):
-    key: str = Field(description=f"device type, UTM source or country of the actor's first activity in the "
-                                 f"period; {NONE_KEY!r} when that activity has none")
+    key: str = Field(
+        description=f"device type, UTM source or country of the actor's first activity in the "
+        f"period; {NONE_KEY!r} when that activity has none"
+    )
     actors: int = Field(description="actors whose first activity in the period has this value")
     share: float | None = Field(description="actors / actors with activity in the period")
 
@@ -277,28 +306,24 @@ class RfmCustomer(BaseModel):
 
 class SegmentsResponse(AnalyticsResponse):
     type: SegmentType = Field(description="the segmentation asked for")
-    total: int = Field(description="customers with sales in the period (rfm, new_returning) or actors with activity "
-                                   "in the period (device, source, country)")
+    total: int = Field(
+        description="customers with sales in the period (rfm, new_returning) or actors with activity "
+        "in the period (device, source, country)"
+    )
     segments: list[CustomerSegment] | list[ActorSegment] = Field(
-        description="every segment, by customers (actors) descending, ties by key")
+        description="every segment, by customers (actors) descending, ties by key"
+    )
     repeat_purchase_rate: float | None = Field(
-        None, description="new_returning: customers with 2+ sales in the period / customers")
+        None, description="new_returning: customers with 2+ sales in the period / customers"
+    )
     customers: list[RfmCustomer] | None = Field(
-        None, description="rfm with include_customers=true: one page of customers, by monetary descending, ties by "
-                          "customer_id")
+        None,
+        description="rfm with include_customers=true: one page of customers, by monetary descending, ties by "
+        "customer_id",
+    )
     customers_total: int | None = Field(None, description="customers matching (all pages)")
     page: int | None = Field(None, description="rfm with include_customers: the page listed (from 1), else null")
     page_size: int | None = Field(None, description="rfm with include_customers: customers per page, else null")
-    model_config = ConfigDict(json_schema_extra={"example": {
-        "period": {"start": "2026-01-01T00:00:00+00:00", "end": "2027-01-01T00:00:00+00:00", "tz": "UTC",
-                   "interval": "day"},
-        "cached": False, "type": "rfm", "total": 3,
-        "segments": [{"key": "Champions", "customers": 1, "share": 0.3333, "orders": 4, "monetary": 812.4},
-                     {"key": "Hibernating", "customers": 1, "share": 0.3333, "orders": 1, "monetary": 35.0},
-                     {"key": "New Customers", "customers": 1, "share": 0.3333, "orders": 1, "monetary": 60.0}],
-        "customers": [{"customer_id": "c-1", "recency_days": 3, "frequency": 4, "monetary": 812.4, "r": 5, "f": 5,
-                       "m": 5, "segment": "Champions"}],
-        "customers_total": 3, "page": 1, "page_size": 1}})
 
 
 @dataclass(frozen=True)
@@ -314,12 +339,18 @@ def customer_stats_request(params: CommonParams) -> Composite:
     """Per customer with a sale before the period's end: the first sale ever, and the sales,
     last sale and order value in the period."""
     period = params.period
-    return Composite(ORDERS, MEMBERS["orders"].query(params, None, period.end_utc),
-                     [terms_source("customer", CUSTOMER)], {
-                         "first": {"min": {"field": "created_at"}},
-                         "in_period": {"filter": period.range_filter("created_at"), "aggs": {
-                             "last": {"max": {"field": "created_at"}},
-                             "monetary": {"sum": {"field": "order_value"}}}}})
+    return Composite(
+        ORDERS,
+        MEMBERS["orders"].query(params, None, period.end_utc),
+        [terms_source("customer", CUSTOMER)],
+        {
+            "first": {"min": {"field": "created_at"}},
+            "in_period": {
+                "filter": period.range_filter("created_at"),
+                "aggs": {"last": {"max": {"field": "created_at"}}, "monetary": {"sum": {"field": "order_value"}}},
+            },
+        },
+    )
 
 
 async def period_customers(stats: AsyncIterator[dict[str, Any]]) -> list[CustomerStats]:
@@ -328,20 +359,35 @@ async def period_customers(stats: AsyncIterator[dict[str, Any]]) -> list[Custome
     async for b in stats:
         p = b["in_period"]
         if p["doc_count"]:
-            out.append(CustomerStats(b["key"]["customer"], b["first"]["value"], p["doc_count"], p["last"]["value"],
-                                     p["monetary"]["value"]))
+            out.append(
+                CustomerStats(
+                    b["key"]["customer"],
+                    b["first"]["value"],
+                    p["doc_count"],
+                    p["last"]["value"],
+                    p["monetary"]["value"],
+                )
+            )
     return out
 
 
-def customer_segments(customers: list[CustomerStats], segment_of: Callable[[CustomerStats], str],
-                      keys: tuple[str, ...]) -> list[CustomerSegment]:
+def customer_segments(
+    customers: list[CustomerStats], segment_of: Callable[[CustomerStats], str], keys: tuple[str, ...]
+) -> list[CustomerSegment]:
     """Every segment in `keys`, with its customers, share, sales and order value."""
     members: dict[str, list[CustomerStats]] = {k: [] for k in keys}
     for c in customers:
         members[segment_of(c)].append(c)
-    items = [CustomerSegment(key=k, customers=len(cs), share=ratio(len(cs), len(customers)),
-                             orders=sum(c.orders for c in cs), monetary=money(sum(c.monetary for c in cs)))
-             for k, cs in members.items()]
+    items = [
+        CustomerSegment(
+            key=k,
+            customers=len(cs),
+            share=ratio(len(cs), len(customers)),
+            orders=sum(c.orders for c in cs),
+            monetary=money(sum(c.monetary for c in cs)),
+        )
+        for k, cs in members.items()
+    ]
     return ranked(items, lambda s: s.customers)
 
 
@@ -352,8 +398,15 @@ def position_scores(customers: list[CustomerStats], measure: Callable[[CustomerS
     return {c.customer_id: 5 - (5 * i) // n for i, c in enumerate(ordered)}
 
 
-RFM_SEGMENTS = ("Champions", "Loyal Customers", "Potential Loyalists", "New Customers", "At Risk", "Hibernating",
-                "Need Attention")
+RFM_SEGMENTS = (
+    "Champions",
+    "Loyal Customers",
+    "Potential Loyalists",
+    "New Customers",
+    "At Risk",
+    "Hibernating",
+    "Need Attention",
+)
 
 
 def rfm_segment(r: int, f: int, m: int) -> str:
@@ -396,10 +449,19 @@ class RfmSegments(AnalyticsQuery[SegmentsResponse]):
         f = position_scores(customers, lambda c: -c.orders)
         # in cents, so sums that differ only by floating-point noise tie
         m = position_scores(customers, lambda c: -money(c.monetary))
-        return [RfmCustomer(customer_id=c.customer_id, recency_days=recency[c.customer_id], frequency=c.orders,
-                            monetary=money(c.monetary), r=r[c.customer_id], f=f[c.customer_id], m=m[c.customer_id],
-                            segment=rfm_segment(r[c.customer_id], f[c.customer_id], m[c.customer_id]))
-                for c in customers]
+        return [
+            RfmCustomer(
+                customer_id=c.customer_id,
+                recency_days=recency[c.customer_id],
+                frequency=c.orders,
+                monetary=money(c.monetary),
+                r=r[c.customer_id],
+                f=f[c.customer_id],
+                m=m[c.customer_id],
+                segment=rfm_segment(r[c.customer_id], f[c.customer_id], m[c.customer_id]),
+            )
+            for c in customers
+        ]
 
     async def run(self, ctx: QueryContext) -> SegmentsResponse:
         customers = await period_customers(ctx.stream(customer_stats_request(self.params)))
@@ -407,14 +469,23 @@ class RfmSegments(AnalyticsQuery[SegmentsResponse]):
         segments = customer_segments(customers, lambda c: scored[c.customer_id].segment, RFM_SEGMENTS)
         listed = total = None
         if self.include_customers:
-            chosen = ranked([s for s in scored.values() if self.segment is None or s.segment == self.segment],
-                            lambda s: s.monetary, key=lambda s: s.customer_id)
+            chosen = ranked(
+                [s for s in scored.values() if self.segment is None or s.segment == self.segment],
+                lambda s: s.monetary,
+                key=lambda s: s.customer_id,
+            )
             total = len(chosen)
-            listed = chosen[(self.page - 1) * self.page_size:self.page * self.page_size]
-        return SegmentsResponse(period=PeriodOut.of(self.params.period), type="rfm", total=len(customers),
-                                segments=segments, customers=listed, customers_total=total,
-                                page=self.page if listed is not None else None,
-                                page_size=self.page_size if listed is not None else None)
+            listed = chosen[(self.page - 1) * self.page_size : self.page * self.page_size]
+        return SegmentsResponse(
+            period=PeriodOut.of(self.params.period),
+            type="rfm",
+            total=len(customers),
+            segments=segments,
+            customers=listed,
+            customers_total=total,
+            page=self.page if listed is not None else None,
+            page_size=self.page_size if listed is not None else None,
+        )
 
 
 @dataclass(frozen=True)
@@ -432,11 +503,16 @@ class NewReturning(AnalyticsQuery[SegmentsResponse]):
     async def run(self, ctx: QueryContext) -> SegmentsResponse:
         customers = await period_customers(ctx.stream(customer_stats_request(self.params)))
         start_ms = _ms(self.params.period.start)
-        segments = customer_segments(customers, lambda c: "new" if c.first_ms >= start_ms else "returning",
-                                     ("new", "returning"))
-        return SegmentsResponse(period=PeriodOut.of(self.params.period), type="new_returning", total=len(customers),
-                                segments=segments,
-                                repeat_purchase_rate=ratio(sum(c.orders >= 2 for c in customers), len(customers)))
+        segments = customer_segments(
+            customers, lambda c: "new" if c.first_ms >= start_ms else "returning", ("new", "returning")
+        )
+        return SegmentsResponse(
+            period=PeriodOut.of(self.params.period),
+            type="new_returning",
+            total=len(customers),
+            segments=segments,
+            repeat_purchase_rate=ratio(sum(c.orders >= 2 for c in customers), len(customers)),
+        )
 
 
 ACTOR_DIMENSIONS = {"device": "device.type", "source": "utm.source", "country": "geo.country"}
@@ -454,10 +530,12 @@ class ActorSegments(AnalyticsQuery[SegmentsResponse]):
 
     def pairs_request(self) -> Composite:
         """Every (actor, value) pair of the period with its first time."""
-        return Composite(ACTIVITY, activity_query(self.params),
-                         [terms_source("actor", ACTOR), terms_source("value", ACTOR_DIMENSIONS[self.dimension],
-                                                                     missing=True)],
-                         {"first": {"min": {"field": "timestamp"}}})
+        return Composite(
+            ACTIVITY,
+            activity_query(self.params),
+            [terms_source("actor", ACTOR), terms_source("value", ACTOR_DIMENSIONS[self.dimension], missing=True)],
+            {"first": {"min": {"field": "timestamp"}}},
+        )
 
     def requests(self) -> dict[str, Search | Composite]:
         """The (actor, value) pairs, streamed (a pair per actor and value)."""
@@ -473,7 +551,9 @@ class ActorSegments(AnalyticsQuery[SegmentsResponse]):
             if actor not in first or candidate < first[actor]:
                 first[actor] = candidate
         counts = Counter(NONE_KEY if missing else value for _, missing, value in first.values())
-        segments = ranked([ActorSegment(key=k, actors=n, share=ratio(n, len(first))) for k, n in counts.items()],
-                          lambda s: s.actors)
-        return SegmentsResponse(period=PeriodOut.of(self.params.period), type=self.dimension, total=len(first),
-                                segments=segments)
+        segments = ranked(
+            [ActorSegment(key=k, actors=n, share=ratio(n, len(first))) for k, n in counts.items()], lambda s: s.actors
+        )
+        return SegmentsResponse(
+            period=PeriodOut.of(self.params.period), type=self.dimension, total=len(first), segments=segments
+        )

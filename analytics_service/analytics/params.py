@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -54,7 +54,7 @@ def _floor(local: datetime, interval: str) -> datetime:
     tz = local.tzinfo
     if interval == "hour":
         # Floor in UTC so the repeated hour of a DST fall-back stays two buckets.
-        utc = local.astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0)
+        utc = local.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
         return utc.astimezone(tz)
     d = local.date()
     if interval == "week":
@@ -71,7 +71,7 @@ def _floor(local: datetime, interval: str) -> datetime:
 def _next(start: datetime, interval: str) -> datetime:
     tz = start.tzinfo
     if interval == "hour":
-        return (start.astimezone(timezone.utc) + timedelta(hours=1)).astimezone(tz)
+        return (start.astimezone(UTC) + timedelta(hours=1)).astimezone(tz)
     d = start.date()
     if interval == "day":
         d += timedelta(days=1)
@@ -102,11 +102,11 @@ class Period:
 
     @property
     def start_utc(self) -> str:
-        return self.start.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+        return self.start.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
     @property
     def end_utc(self) -> str:
-        return self.end.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+        return self.end.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
     @property
     def days(self) -> float:
@@ -126,7 +126,7 @@ class Period:
             current = _next(current, self.interval)
         return out
 
-    def keys(self) -> list[str]:
+    def bucket_keys(self) -> list[str]:
         return [bucket_key(b, self.interval) for b in self.buckets()]
 
     def date_histogram(self, field: str) -> dict[str, Any]:
@@ -137,20 +137,23 @@ class Period:
         """
         buckets = _estimated_buckets(self)
         if buckets > MAX_BUCKETS:
-            raise invalid("interval", f"{self.interval} buckets over this period would be {buckets}; "
-                                      f"at most {MAX_BUCKETS}")
-        return {"date_histogram": {
-            "field": field,
-            "calendar_interval": self.interval,
-            "time_zone": self.tz.key,
-            "min_doc_count": 0,
-            # Bounds are inclusive: the last bucket is the one holding the last instant.
-            "extended_bounds": {"min": _ms(self.start), "max": _ms(self.end) - 1},
-        }}
+            raise invalid(
+                "interval", f"{self.interval} buckets over this period would be {buckets}; at most {MAX_BUCKETS}"
+            )
+        return {
+            "date_histogram": {
+                "field": field,
+                "calendar_interval": self.interval,
+                "time_zone": self.tz.key,
+                "min_doc_count": 0,
+                # Bounds are inclusive: the last bucket is the one holding the last instant.
+                "extended_bounds": {"min": _ms(self.start), "max": _ms(self.end) - 1},
+            }
+        }
 
     def key_of(self, epoch_ms: int) -> str:
         """The API key of a date_histogram bucket (ES keys are the bucket start in UTC ms)."""
-        local = datetime.fromtimestamp(epoch_ms / 1000, timezone.utc).astimezone(self.tz)
+        local = datetime.fromtimestamp(epoch_ms / 1000, UTC).astimezone(self.tz)
         return bucket_key(local, self.interval)
 
     def previous(self, compare: str) -> Period:
@@ -160,13 +163,19 @@ class Period:
         if self.start.time() == time(0) and self.end.time() == time(0):
             # Whole local days: the same number of calendar days, ending where this starts.
             days = (self.end.date() - self.start.date()).days
-            return replace(self, start=_local_midnight(self.start.date() - timedelta(days=days), self.tz), end=self.start)
-        return replace(self, start=(self.start.astimezone(timezone.utc) - length).astimezone(self.tz), end=self.start)
+            return replace(
+                self, start=_local_midnight(self.start.date() - timedelta(days=days), self.tz), end=self.start
+            )
+        return replace(self, start=(self.start.astimezone(UTC) - length).astimezone(self.tz), end=self.start)
 
     def describe(self) -> dict[str, str]:
         """The `period` object of every response."""
-        return {"start": self.start.isoformat(), "end": self.end.isoformat(), "tz": self.tz.key,
-                "interval": self.interval}
+        return {
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "tz": self.tz.key,
+            "interval": self.interval,
+        }
 
 
 def _shift_year(moment: datetime) -> datetime:
@@ -186,8 +195,9 @@ class CommonParams:
     limit: int = 10
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def filters(self, time_field: str | None, *, channel_field: str | None = "channel",
-                period: Period | None = None) -> list[dict[str, Any]]:
+    def filters(
+        self, time_field: str | None, *, channel_field: str | None = "channel", period: Period | None = None
+    ) -> list[dict[str, Any]]:
         """Store, channel and time filters for a bool query's `filter`."""
         out: list[dict[str, Any]] = []
         if time_field:
@@ -202,15 +212,33 @@ class CommonParams:
         return replace(self, period=period)
 
     def cache_parts(self) -> dict[str, Any]:
-        return {"start": self.period.start.isoformat(), "end": self.period.end.isoformat(), "tz": self.period.tz.key,
-                "interval": self.period.interval, "store": self.store_id, "channel": self.channel,
-                "compare": self.compare, "limit": self.limit, **self.extra}
+        return {
+            "start": self.period.start.isoformat(),
+            "end": self.period.end.isoformat(),
+            "tz": self.period.tz.key,
+            "interval": self.period.interval,
+            "store": self.store_id,
+            "channel": self.channel,
+            "compare": self.compare,
+            "limit": self.limit,
+            **self.extra,
+        }
 
 
 def parse_common(
-    *, start: str | None, end: str | None, tz: str | None, interval: str | None, store_id: str | None,
-    channel: str | None, compare: str | None, limit: int | None, principal: Principal, default_tz: str = "UTC",
-    default_interval: str = "day", now: datetime | None = None,
+    *,
+    start: str | None,
+    end: str | None,
+    tz: str | None,
+    interval: str | None,
+    store_id: str | None,
+    channel: str | None,
+    compare: str | None,
+    limit: int | None,
+    principal: Principal,
+    default_tz: str = "UTC",
+    default_interval: str = "day",
+    now: datetime | None = None,
 ) -> CommonParams:
     zone_name = tz or default_tz
     try:
@@ -223,11 +251,13 @@ def parse_common(
     compare = compare or "none"
     if compare not in ("none", "previous_period", "previous_year"):
         raise invalid("compare", "must be one of none, previous_period, previous_year")
-    today = (now or datetime.now(timezone.utc)).astimezone(zone).date()
+    today = (now or datetime.now(UTC)).astimezone(zone).date()
     # No period: the 30 whole days before today. Only a start: through the end of today.
     default_end = today + timedelta(days=1) if start else today
     end_at = _parse_instant("end", end, zone) if end else _local_midnight(default_end, zone)
-    start_at = _parse_instant("start", start, zone) if start else _local_midnight(end_at.date() - timedelta(days=30), zone)
+    start_at = (
+        _parse_instant("start", start, zone) if start else _local_midnight(end_at.date() - timedelta(days=30), zone)
+    )
     if start_at >= end_at:
         raise invalid("end", "must be after start")
     if end_at - start_at > timedelta(days=366 * 20):
@@ -246,20 +276,32 @@ def parse_common(
 
 def _estimated_buckets(period: Period) -> int:
     seconds = (period.end - period.start).total_seconds()
-    per = {"hour": 3600, "day": 86400, "week": 7 * 86400, "month": 28 * 86400, "quarter": 89 * 86400,
-           "year": 365 * 86400}[period.interval]
+    per = {
+        "hour": 3600,
+        "day": 86400,
+        "week": 7 * 86400,
+        "month": 28 * 86400,
+        "quarter": 89 * 86400,
+        "year": 365 * 86400,
+    }[period.interval]
     return int(seconds // per) + 2
 
 
-StartQ = Annotated[str | None, Query(description="period start: YYYY-MM-DD (00:00 in `tz`) or ISO 8601 datetime; "
-                                                 "default: 30 whole days before today")]
+StartQ = Annotated[
+    str | None,
+    Query(
+        description="period start: YYYY-MM-DD (00:00 in `tz`) or ISO 8601 datetime; default: 30 whole days before today"
+    ),
+]
 EndQ = Annotated[str | None, Query(description="period end, exclusive; default: today 00:00 in `tz`")]
 TzQ = Annotated[str | None, Query(description="IANA time zone of the period and buckets; default DEFAULT_TIMEZONE")]
 IntervalQ = Annotated[str | None, Query(description="bucket size: hour, day, week (Monday), month, quarter, year")]
 StoreQ = Annotated[str | None, Query(description="limit to one store (keys bound to a store always see only theirs)")]
 ChannelQ = Annotated[str | None, Query(description="limit to one sales channel")]
 CompareQ = Annotated[str | None, Query(description="none, previous_period or previous_year")]
-LimitQ = Annotated[int | None, Query(ge=1, le=MAX_LIMIT, description=f"items in top-N lists, 1..{MAX_LIMIT} (default 10)")]
+LimitQ = Annotated[
+    int | None, Query(ge=1, le=MAX_LIMIT, description=f"items in top-N lists, 1..{MAX_LIMIT} (default 10)")
+]
 
 
 async def common_params(
@@ -275,10 +317,18 @@ async def common_params(
     limit: LimitQ = None,
 ) -> CommonParams:
     """The common query parameters, validated (422 naming the parameter)."""
-    return parse_common(start=start, end=end, tz=tz, interval=interval, store_id=store_id, channel=channel,
-                        compare=compare, limit=limit, principal=principal, default_tz=settings.default_timezone)
+    return parse_common(
+        start=start,
+        end=end,
+        tz=tz,
+        interval=interval,
+        store_id=store_id,
+        channel=channel,
+        compare=compare,
+        limit=limit,
+        principal=principal,
+        default_tz=settings.default_timezone,
+    )
 
 
 Common = Annotated[CommonParams, Depends(common_params)]
-
-

@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from ..es.indices import ACTIVITY, ORDER_ITEMS, PRODUCTS, IndexFamily
 from .fields import AnalyticsResponse, BucketKey, Cogs, GrossRevenue, PeriodOut, Units
@@ -56,9 +56,6 @@ ABC_A_PCT, ABC_B_PCT = 80, 95
 # Catalog documents read per search_after page.
 CATALOG_PAGE = 5000
 
-_PERIOD_EXAMPLE: dict[str, Any] = {"start": "2026-10-01T00:00:00-04:00", "end": "2026-11-01T00:00:00-04:00",
-                                   "tz": "America/New_York", "interval": "day"}
-
 
 # -- sales per product (order-items) ------------------------------------------------------
 
@@ -82,10 +79,22 @@ NEWEST_FIRST: dict[str, str] = {PRODUCTS.name: "updated_at", ORDER_ITEMS.name: "
 
 def names_request(params: CommonParams, family: IndexFamily, ids: list[str]) -> Search:
     """The newest `name` per product id in the catalog (PRODUCTS) or the order lines (ORDER_ITEMS)."""
-    return Search(family, {
-        "query": {"bool": {"filter": [{"terms": {"product_id": ids}}, *params.filters(None, channel_field=None)]}},
-        "aggs": {"products": {"terms": {"field": "product_id", "size": len(ids)}, "aggs": {
-            "latest": {"top_hits": {"size": 1, "sort": [{NEWEST_FIRST[family.name]: "desc"}], "_source": ["name"]}}}}}})
+    return Search(
+        family,
+        {
+            "query": {"bool": {"filter": [{"terms": {"product_id": ids}}, *params.filters(None, channel_field=None)]}},
+            "aggs": {
+                "products": {
+                    "terms": {"field": "product_id", "size": len(ids)},
+                    "aggs": {
+                        "latest": {
+                            "top_hits": {"size": 1, "sort": [{NEWEST_FIRST[family.name]: "desc"}], "_source": ["name"]}
+                        }
+                    },
+                }
+            },
+        },
+    )
 
 
 async def newest_names(ctx: QueryContext, params: CommonParams, family: IndexFamily, ids: list[str]) -> dict[str, str]:
@@ -123,29 +132,27 @@ class PerformanceItem(BaseModel):
     orders: int = Field(description="distinct sales containing the product")
     avg_price: float | None = Field(description="gross_revenue / units; null without units")
     cogs: Cogs
-    gross_profit: float | None = Field(description="line revenue - line cogs over the lines with a known cost; "
-                                                   "null when no sale line has a cost")
+    gross_profit: float | None = Field(
+        description="line revenue - line cogs over the lines with a known cost; null when no sale line has a cost"
+    )
     margin: float | None = Field(description="gross_profit / line revenue of the lines with a known cost")
     lines_without_cost: int = Field(description="sale lines without a unit cost (left out of gross_profit and margin)")
     views: int = Field(description="product_view activities in the period")
     viewers: int = Field(description="distinct actors (user_id, else anonymous_id) with a product_view")
     add_to_carts: int = Field(description="add_to_cart activities in the period")
-    viewers_who_bought: int = Field(description="viewers who are a customer (user_id = customer_id) with a sale "
-                                                "containing the product in the period")
+    viewers_who_bought: int = Field(
+        description="viewers who are a customer (user_id = customer_id) with a sale "
+        "containing the product in the period"
+    )
     view_to_purchase: float | None = Field(description="viewers_who_bought / viewers; null without viewers")
 
 
 class ProductPerformanceResponse(AnalyticsResponse):
     sort: str = Field(description="ranking measure: revenue, units, views or margin")
     products: int = Field(description="products with a sale line or a product activity in the period (before limit)")
-    items: list[PerformanceItem] = Field(description="top `limit` products by `sort`, descending (no value last), "
-                                                     "ties by key")
-    model_config = ConfigDict(json_schema_extra={"example": {
-        "period": _PERIOD_EXAMPLE, "cached": False, "sort": "revenue", "products": 118,
-        "items": [{"key": "p-0007", "name": "Voltix Earbuds Pro", "units": 41, "gross_revenue": 3212.59, "orders": 37,
-                   "avg_price": 78.36, "cogs": 1726.4, "gross_profit": 1407.2, "margin": 0.4491,
-                   "lines_without_cost": 1, "views": 164, "viewers": 131, "add_to_carts": 52,
-                   "viewers_who_bought": 29, "view_to_purchase": 0.2214}]}})
+    items: list[PerformanceItem] = Field(
+        description="top `limit` products by `sort`, descending (no value last), ties by key"
+    )
 
 
 @dataclass
@@ -167,24 +174,36 @@ class ProductPerformance(AnalyticsQuery[ProductPerformanceResponse]):
     sort: PerformanceSort = "revenue"
     name: ClassVar = "products/performance"
     response_model: ClassVar = ProductPerformanceResponse
-    MEASURES: ClassVar[dict[str, str]] = {"revenue": "gross_revenue", "units": "units", "views": "views",
-                                          "margin": "margin"}
+    MEASURES: ClassVar[dict[str, str]] = {
+        "revenue": "gross_revenue",
+        "units": "units",
+        "views": "views",
+        "margin": "margin",
+    }
 
     def activity_request(self) -> Composite:
         """One bucket per (product, actor): its views; the rest of the bucket are add-to-carts.
         `user` tells an identified actor (user_id) from an anonymous one."""
         return Composite(
             ACTIVITY,
-            activity_query(self.params, activity_types("product_view", "add_to_cart"),
-                           {"exists": {"field": "product_id"}}),
-            [terms_source("product", "product_id"), terms_source("actor", "actor_id", missing=True),
-             terms_source("user", "user_id", missing=True)],
-            {"views": {"filter": {"term": {"activity_type": "product_view"}}}})
+            activity_query(
+                self.params, activity_types("product_view", "add_to_cart"), {"exists": {"field": "product_id"}}
+            ),
+            [
+                terms_source("product", "product_id"),
+                terms_source("actor", "actor_id", missing=True),
+                terms_source("user", "user_id", missing=True),
+            ],
+            {"views": {"filter": {"term": {"activity_type": "product_view"}}}},
+        )
 
     def buyers_request(self) -> Composite:
         """Every (product, customer) with a sale line in the period."""
-        return Composite(ORDER_ITEMS, sales_query(self.params),
-                         [terms_source("product", "product_id"), terms_source("customer", "customer.customer_id")])
+        return Composite(
+            ORDER_ITEMS,
+            sales_query(self.params),
+            [terms_source("product", "product_id"), terms_source("customer", "customer.customer_id")],
+        )
 
     def requests(self) -> dict[str, Search | Composite]:
         """Line sums and distinct sales per product, and the (product, actor) and (product,
@@ -199,8 +218,9 @@ class ProductPerformance(AnalyticsQuery[ProductPerformanceResponse]):
         }
 
     @staticmethod
-    async def engagement(activity: AsyncIterator[dict[str, Any]],
-                         buyers: AsyncIterator[dict[str, Any]]) -> dict[str, _Engagement]:
+    async def engagement(
+        activity: AsyncIterator[dict[str, Any]], buyers: AsyncIterator[dict[str, Any]]
+    ) -> dict[str, _Engagement]:
         """Views, carts and viewers per product from the activity pairs, then the viewers who bought
         from the buyer pairs (read after the activity, as it needs every product's viewers)."""
         out: dict[str, _Engagement] = defaultdict(_Engagement)
@@ -228,28 +248,40 @@ class ProductPerformance(AnalyticsQuery[ProductPerformanceResponse]):
         requests = self.requests()
         activity, buyers = requests.pop("activity"), requests.pop("buyers")
         assert isinstance(activity, Composite) and isinstance(buyers, Composite)
-        engagement, a = await asyncio.gather(self.engagement(ctx.stream(activity), ctx.stream(buyers)),
-                                             ctx.fetch(requests))
+        engagement, a = await asyncio.gather(
+            self.engagement(ctx.stream(activity), ctx.stream(buyers)), ctx.fetch(requests)
+        )
         sales = line_sums(a["lines"])
         orders = orders_containing(a["orders"], a["orders_lacking"])
         rows = []
         for key in sales.keys() | engagement.keys():
             t, e = sales.get(key, NO_SALES), engagement.get(key, _Engagement())
             profit = t.profit
-            rows.append(PerformanceItem(
-                key=key, name=None, units=t.units, gross_revenue=money(t.revenue), orders=orders.get(key, 0),
-                avg_price=money(t.revenue / t.units) if t.units else None, cogs=money(t.cogs),
-                gross_profit=rounded(profit, 2), margin=None if profit is None else ratio(profit, t.costed_revenue),
-                lines_without_cost=t.lines_without_cost, views=e.views, viewers=e.viewers,
-                add_to_carts=e.add_to_carts, viewers_who_bought=e.viewers_who_bought,
-                view_to_purchase=ratio(e.viewers_who_bought, e.viewers)))
+            rows.append(
+                PerformanceItem(
+                    key=key,
+                    name=None,
+                    units=t.units,
+                    gross_revenue=money(t.revenue),
+                    orders=orders.get(key, 0),
+                    avg_price=money(t.revenue / t.units) if t.units else None,
+                    cogs=money(t.cogs),
+                    gross_profit=rounded(profit, 2),
+                    margin=None if profit is None else ratio(profit, t.costed_revenue),
+                    lines_without_cost=t.lines_without_cost,
+                    views=e.views,
+                    viewers=e.viewers,
+                    add_to_carts=e.add_to_carts,
+                    viewers_who_bought=e.viewers_who_bought,
+                    view_to_purchase=ratio(e.viewers_who_bought, e.viewers),
+                )
+            )
         measure = self.MEASURES[self.sort]
         top = ranked(rows, lambda r: getattr(r, measure), limit=p.limit)
         names = await product_names(ctx, p, [r.key for r in top]) if top else {}
         for row in top:
             row.name = names.get(row.key)
-        return ProductPerformanceResponse(period=PeriodOut.of(p.period), sort=self.sort, products=len(rows),
-                                          items=top)
+        return ProductPerformanceResponse(period=PeriodOut.of(p.period), sort=self.sort, products=len(rows), items=top)
 
 
 # -- inventory ------------------------------------------------------------------------------
@@ -305,13 +337,15 @@ class InventoryItem(BaseModel):
     active: bool | None = Field(description="catalog `active` flag (null when not in the catalog)")
     in_catalog: bool = Field(description="false for a product sold in the period but missing from the catalog")
     stock: int | None = Field(description="stock_quantity of the latest catalog record")
-    reorder_point: int | None = Field(description="reorder_point of the latest catalog record (summed over the stores "
-                                                   "in view)")
+    reorder_point: int | None = Field(
+        description="reorder_point of the latest catalog record (summed over the stores in view)"
+    )
     days_of_cover: float | None = Field(description="stock / avg_daily_units; null without sales in the period")
     low_stock: bool = Field(description="stock <= reorder_point")
     out_of_stock: bool = Field(description="stock = 0")
-    abc_class: AbcClass = Field(description="A: top 80 % of the period's gross revenue, B: next 15 %, C: the rest "
-                                            "and products without sales")
+    abc_class: AbcClass = Field(
+        description="A: top 80 % of the period's gross revenue, B: next 15 %, C: the rest and products without sales"
+    )
     stock_value: float | None = Field(description="stock * cost of the latest catalog record")
     turnover: float | None = Field(description="cogs of the period's sales / stock_value now")
     avg_daily_units: float = Field(description="units sold in the period / days in the period")
@@ -341,21 +375,14 @@ class InventorySummary(BaseModel):
 
 
 class InventoryResponse(AnalyticsResponse):
-    sort: str = Field(description="order of items: revenue, units, stock_value, turnover (desc); stock, "
-                                  "days_of_cover, key (asc)")
+    sort: str = Field(
+        description="order of items: revenue, units, stock_value, turnover (desc); stock, days_of_cover, key (asc)"
+    )
     days: float = Field(description="days in the period (local wall-clock days: a DST day counts as one day)")
     summary: InventorySummary = Field(description="over every product, whatever the filters")
-    items: list[InventoryItem] = Field(description="products matching low_stock and abc_class, in `sort` order, "
-                                                   "first `limit`")
-    model_config = ConfigDict(json_schema_extra={"example": {
-        "period": _PERIOD_EXAMPLE, "cached": False, "sort": "revenue", "days": 31.0,
-        "summary": {"products": 120, "matched": 120, "low_stock": 21, "out_of_stock": 7, "slow_movers": 30,
-                    "stock_value": 182310.55, "units": 2480, "gross_revenue": 96120.4, "cogs": 50310.2,
-                    "abc": {"A": 24, "B": 27, "C": 69}},
-        "items": [{"key": "p-0007", "name": "Voltix Earbuds Pro", "active": True, "in_catalog": True, "stock": 12,
-                   "reorder_point": 18, "days_of_cover": 9.07, "low_stock": True, "out_of_stock": False,
-                   "abc_class": "A", "stock_value": 482.4, "turnover": 3.5788, "avg_daily_units": 1.3226,
-                   "units": 41, "gross_revenue": 3212.59, "cogs": 1726.4, "slow_mover": False}]}})
+    items: list[InventoryItem] = Field(
+        description="products matching low_stock and abc_class, in `sort` order, first `limit`"
+    )
 
 
 @dataclass(frozen=True)
@@ -371,8 +398,13 @@ class ProductInventory(AnalyticsQuery[InventoryResponse]):
     response_model: ClassVar = InventoryResponse
     # sort -> (item field, descending)
     SORTS: ClassVar[dict[str, tuple[str, bool]]] = {
-        "revenue": ("gross_revenue", True), "units": ("units", True), "stock_value": ("stock_value", True),
-        "turnover": ("turnover", True), "stock": ("stock", False), "days_of_cover": ("days_of_cover", False)}
+        "revenue": ("gross_revenue", True),
+        "units": ("units", True),
+        "stock_value": ("stock_value", True),
+        "turnover": ("turnover", True),
+        "stock": ("stock", False),
+        "days_of_cover": ("days_of_cover", False),
+    }
 
     def requests(self) -> dict[str, Search | Composite]:
         """The line sums per product; the catalog is paged alongside (`catalog_documents`)."""
@@ -383,9 +415,11 @@ class ProductInventory(AnalyticsQuery[InventoryResponse]):
         page starts after the previous page's last sort values."""
         body: dict[str, Any] = {
             "query": {"bool": {"filter": self.params.filters(None, channel_field=None)}},
-            "size": CATALOG_PAGE, "track_total_hits": False,
+            "size": CATALOG_PAGE,
+            "track_total_hits": False,
             "sort": [{"product_id": "asc"}, {"store_id": "asc"}],
-            "source": ["product_id", "name", "stock_quantity", "reorder_point", "cost", "active", "updated_at"]}
+            "source": ["product_id", "name", "stock_quantity", "reorder_point", "cost", "active", "updated_at"],
+        }
         if after is not None:
             body["search_after"] = after
         return Search(PRODUCTS, body)
@@ -411,19 +445,29 @@ class ProductInventory(AnalyticsQuery[InventoryResponse]):
         c = entry or CatalogEntry()
         daily = sales.units / days
         return InventoryItem(
-            key=key, name=c.name, active=c.active, in_catalog=entry is not None, stock=c.stock,
+            key=key,
+            name=c.name,
+            active=c.active,
+            in_catalog=entry is not None,
+            stock=c.stock,
             reorder_point=c.reorder_point,
             days_of_cover=round(c.stock / daily, 2) if c.stock is not None and sales.units > 0 else None,
             low_stock=c.stock is not None and c.reorder_point is not None and c.stock <= c.reorder_point,
-            out_of_stock=c.stock == 0, abc_class=abc,
+            out_of_stock=c.stock == 0,
+            abc_class=abc,
             stock_value=None if c.stock_value is None else money(c.stock_value),
             turnover=ratio(sales.cogs, c.stock_value) if c.stock_value else None,
-            avg_daily_units=round(daily, 4), units=sales.units, gross_revenue=money(sales.revenue),
-            cogs=money(sales.cogs), slow_mover=(c.stock or 0) > 0 and sales.units == 0)
+            avg_daily_units=round(daily, 4),
+            units=sales.units,
+            gross_revenue=money(sales.revenue),
+            cogs=money(sales.cogs),
+            slow_mover=(c.stock or 0) > 0 and sales.units == 0,
+        )
 
     def matches(self, item: InventoryItem) -> bool:
-        return ((self.low_stock is None or item.low_stock == self.low_stock)
-                and (self.abc_class is None or item.abc_class == self.abc_class))
+        return (self.low_stock is None or item.low_stock == self.low_stock) and (
+            self.abc_class is None or item.abc_class == self.abc_class
+        )
 
     def order(self, items: list[InventoryItem]) -> list[InventoryItem]:
         if self.sort == "key":
@@ -437,8 +481,10 @@ class ProductInventory(AnalyticsQuery[InventoryResponse]):
         sales = line_sums(a["lines"])
         abc = abc_classes({k: s.revenue for k, s in sales.items()})
         days = p.period.days
-        items = [self._item(key, catalog.get(key), sales.get(key, NO_SALES), abc.get(key, "C"), days)
-                 for key in catalog.keys() | sales.keys()]
+        items = [
+            self._item(key, catalog.get(key), sales.get(key, NO_SALES), abc.get(key, "C"), days)
+            for key in catalog.keys() | sales.keys()
+        ]
         missing = [i.key for i in items if i.name is None]
         if missing:  # the catalog's names are read already: the rest come from the order lines
             names = await newest_names(ctx, p, ORDER_ITEMS, missing)
@@ -446,14 +492,24 @@ class ProductInventory(AnalyticsQuery[InventoryResponse]):
                 item.name = item.name or names.get(item.key)
         matched = [i for i in items if self.matches(i)]
         summary = InventorySummary(
-            products=len(items), matched=len(matched), low_stock=sum(i.low_stock for i in items),
-            out_of_stock=sum(i.out_of_stock for i in items), slow_movers=sum(i.slow_mover for i in items),
+            products=len(items),
+            matched=len(matched),
+            low_stock=sum(i.low_stock for i in items),
+            out_of_stock=sum(i.out_of_stock for i in items),
+            slow_movers=sum(i.slow_mover for i in items),
             stock_value=money(sum(c.stock_value or 0.0 for c in catalog.values())),
-            units=sum(s.units for s in sales.values()), gross_revenue=money(sum(s.revenue for s in sales.values())),
+            units=sum(s.units for s in sales.values()),
+            gross_revenue=money(sum(s.revenue for s in sales.values())),
             cogs=money(sum(s.cogs for s in sales.values())),
-            abc=AbcCounts(**{c: sum(i.abc_class == c for i in items) for c in "ABC"}))
-        return InventoryResponse(period=PeriodOut.of(p.period), sort=self.sort, days=round(days, 4),
-                                 summary=summary, items=self.order(matched)[: p.limit])
+            abc=AbcCounts(**{c: sum(i.abc_class == c for i in items) for c in "ABC"}),
+        )
+        return InventoryResponse(
+            period=PeriodOut.of(p.period),
+            sort=self.sort,
+            days=round(days, 4),
+            summary=summary,
+            items=self.order(matched)[: p.limit],
+        )
 
 
 # -- reviews -------------------------------------------------------------------------------
@@ -485,13 +541,6 @@ class ReviewsResponse(AnalyticsResponse):
     reviewed_products: int = Field(description="products with at least min_reviews reviews (before limit)")
     products: list[ReviewedProduct] = Field(description="by average_rating desc, count desc, key asc")
     series: list[ReviewPoint] = Field(description="every bucket of the period, zeros when it has no reviews")
-    model_config = ConfigDict(json_schema_extra={"example": {
-        "period": _PERIOD_EXAMPLE, "cached": False, "count": 96, "average_rating": 3.9271,
-        "distribution": [{"rating": 1, "count": 8}, {"rating": 2, "count": 7}, {"rating": 3, "count": 11},
-                         {"rating": 4, "count": 27}, {"rating": 5, "count": 43}],
-        "min_reviews": 3, "reviewed_products": 9,
-        "products": [{"key": "p-0007", "name": "Voltix Earbuds Pro", "count": 5, "average_rating": 4.6}],
-        "series": [{"key": "2026-10-01", "count": 3, "average_rating": 4.3333}]}})
 
 
 @dataclass(frozen=True)
@@ -508,16 +557,33 @@ class ProductReviews(AnalyticsQuery[ReviewsResponse]):
 
     def reviews_request(self) -> Search:
         mean = {"average_rating": {"avg": {"field": "rating"}}}
-        return Search(ACTIVITY, {"query": self.query(), "aggs": {
-            **mean,
-            # Ratings are 1..5: a histogram with fixed bounds returns every one of them.
-            "distribution": {"histogram": {"field": "rating", "interval": 1, "min_doc_count": 0,
-                                           "extended_bounds": {"min": 1, "max": 5}}},
-            "series": {**self.params.period.date_histogram("timestamp"), "aggs": mean}}})
+        return Search(
+            ACTIVITY,
+            {
+                "query": self.query(),
+                "aggs": {
+                    **mean,
+                    # Ratings are 1..5: a histogram with fixed bounds returns every one of them.
+                    "distribution": {
+                        "histogram": {
+                            "field": "rating",
+                            "interval": 1,
+                            "min_doc_count": 0,
+                            "extended_bounds": {"min": 1, "max": 5},
+                        }
+                    },
+                    "series": {**self.params.period.date_histogram("timestamp"), "aggs": mean},
+                },
+            },
+        )
 
     def products_request(self) -> Composite:
-        return Composite(ACTIVITY, self.query(), [terms_source("product", "product_id")],
-                         {"rating_sum": {"sum": {"field": "rating"}}})
+        return Composite(
+            ACTIVITY,
+            self.query(),
+            [terms_source("product", "product_id")],
+            {"rating_sum": {"sum": {"field": "rating"}}},
+        )
 
     def requests(self) -> dict[str, Search | Composite]:
         """The totals, distribution and series; and the ratings per product (streamed by `run`)."""
@@ -528,8 +594,14 @@ class ProductReviews(AnalyticsQuery[ReviewsResponse]):
         reviewed = []
         async for b in buckets:
             if b["doc_count"] >= self.min_reviews:
-                reviewed.append(ReviewedProduct(key=b["key"]["product"], name=None, count=b["doc_count"],
-                                                average_rating=round(agg_value(b, "rating_sum") / b["doc_count"], 4)))
+                reviewed.append(
+                    ReviewedProduct(
+                        key=b["key"]["product"],
+                        name=None,
+                        count=b["doc_count"],
+                        average_rating=round(agg_value(b, "rating_sum") / b["doc_count"], 4),
+                    )
+                )
         reviewed.sort(key=lambda i: (-i.average_rating, -i.count, i.key))
         return reviewed
 
@@ -544,19 +616,27 @@ class ProductReviews(AnalyticsQuery[ReviewsResponse]):
         by_rating = {int(b["key"]): b["doc_count"] for b in aggs.get("distribution", {}).get("buckets", [])}
         by_bucket = {p.period.key_of(b["key"]): b for b in aggs.get("series", {}).get("buckets", [])}
         series = []
-        for key in p.period.keys():  # noqa: SIM118 (Period.keys: the bucket keys)
+        for key in p.period.bucket_keys():
             b = by_bucket.get(key, {"doc_count": 0})
-            series.append(ReviewPoint(key=key, count=b["doc_count"],
-                                      average_rating=rounded(b.get("average_rating", {}).get("value"), 4)))
+            series.append(
+                ReviewPoint(
+                    key=key, count=b["doc_count"], average_rating=rounded(b.get("average_rating", {}).get("value"), 4)
+                )
+            )
         top = reviewed[: p.limit]
         names = await product_names(ctx, p, [i.key for i in top]) if top else {}
         for item in top:
             item.name = names.get(item.key)
         return ReviewsResponse(
-            period=PeriodOut.of(p.period), count=int(r["hits"]["total"]["value"]),
+            period=PeriodOut.of(p.period),
+            count=int(r["hits"]["total"]["value"]),
             average_rating=rounded(aggs.get("average_rating", {}).get("value"), 4),
             distribution=[RatingCount(rating=n, count=by_rating.get(n, 0)) for n in range(1, 6)],
-            min_reviews=self.min_reviews, reviewed_products=len(reviewed), products=top, series=series)
+            min_reviews=self.min_reviews,
+            reviewed_products=len(reviewed),
+            products=top,
+            series=series,
+        )
 
 
 # -- site search ----------------------------------------------------------------------------
@@ -577,11 +657,6 @@ class SiteSearchResponse(AnalyticsResponse):
     search_conversion: float | None = Field(description="searchers_who_purchased / searchers")
     top_queries: list[QueryCount] = Field(description="by count desc, key asc")
     zero_result_queries: list[QueryCount] = Field(description="queries by their zero-result searches, desc, key asc")
-    model_config = ConfigDict(json_schema_extra={"example": {
-        "period": _PERIOD_EXAMPLE, "cached": False, "searches": 812, "zero_result_searches": 97,
-        "zero_result_rate": 0.1195, "unique_queries": 154, "searchers": 640, "searchers_who_purchased": 71,
-        "search_conversion": 0.1109, "top_queries": [{"key": "headphones", "count": 31}],
-        "zero_result_queries": [{"key": "hoverboard", "count": 12}]}})
 
 
 @dataclass(frozen=True)
@@ -601,14 +676,20 @@ class SiteSearch(AnalyticsQuery[SiteSearchResponse]):
 
     def actors_request(self) -> Composite:
         """One bucket per actor with a search or a purchase; the rest of the bucket are purchases."""
-        return Composite(ACTIVITY, activity_query(self.params, activity_types("search", "purchase")),
-                         [terms_source("actor", "actor_id")],
-                         {"searched": {"filter": {"term": {"activity_type": "search"}}}})
+        return Composite(
+            ACTIVITY,
+            activity_query(self.params, activity_types("search", "purchase")),
+            [terms_source("actor", "actor_id")],
+            {"searched": {"filter": {"term": {"activity_type": "search"}}}},
+        )
 
     def requests(self) -> dict[str, Search | Composite]:
         """The search and zero-result counts; the queries and the actors (streamed by `run`)."""
-        return {"searches": Search(ACTIVITY, {"query": self.query(), "aggs": self.ZERO}),
-                "queries": self.queries_request(), "actors": self.actors_request()}
+        return {
+            "searches": Search(ACTIVITY, {"query": self.query(), "aggs": self.ZERO}),
+            "queries": self.queries_request(),
+            "actors": self.actors_request(),
+        }
 
     @staticmethod
     async def queries(buckets: AsyncIterator[dict[str, Any]]) -> tuple[list[QueryCount], list[QueryCount]]:
@@ -638,13 +719,20 @@ class SiteSearch(AnalyticsQuery[SiteSearchResponse]):
         queries, actors = requests.pop("queries"), requests.pop("actors")
         assert isinstance(queries, Composite) and isinstance(actors, Composite)
         (counts, zeros), (searchers, converted), a = await asyncio.gather(
-            self.queries(ctx.stream(queries)), self.searchers(ctx.stream(actors)), ctx.fetch(requests))
+            self.queries(ctx.stream(queries)), self.searchers(ctx.stream(actors)), ctx.fetch(requests)
+        )
         r = a["searches"]
         searches = int(r["hits"]["total"]["value"])
         zero = int(r.get("aggregations", {}).get("zero", {}).get("doc_count", 0))
         return SiteSearchResponse(
-            period=PeriodOut.of(p.period), searches=searches, zero_result_searches=zero,
-            zero_result_rate=ratio(zero, searches), unique_queries=len(counts), searchers=searchers,
-            searchers_who_purchased=converted, search_conversion=ratio(converted, searchers),
+            period=PeriodOut.of(p.period),
+            searches=searches,
+            zero_result_searches=zero,
+            zero_result_rate=ratio(zero, searches),
+            unique_queries=len(counts),
+            searchers=searchers,
+            searchers_who_purchased=converted,
+            search_conversion=ratio(converted, searchers),
             top_queries=ranked(counts, lambda q: q.count, limit=p.limit),
-            zero_result_queries=ranked(zeros, lambda q: q.count, limit=p.limit))
+            zero_result_queries=ranked(zeros, lambda q: q.count, limit=p.limit),
+        )

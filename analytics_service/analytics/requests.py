@@ -57,8 +57,11 @@ class Composite:
         return {"size": 0, "track_total_hits": False, "query": self.query, "aggs": {"page": agg}}
 
     def as_data(self) -> dict[str, Any]:
-        return {"composite": self.family, "body": self.page_body(None),
-                "paging": "next pages: aggs.page.composite.after = the previous page's after_key"}
+        return {
+            "composite": self.family,
+            "body": self.page_body(None),
+            "paging": "next pages: aggs.page.composite.after = the previous page's after_key",
+        }
 
 
 Request = Search | Composite

@@ -59,8 +59,11 @@ class AnalyticsQuery(Generic[R]):
         raise NotImplementedError
 
     def cache_identity(self) -> dict[str, Any]:
-        own = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)  # type: ignore[arg-type]
-               if f.name != "params"}
+        own = {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)  # type: ignore[arg-type]
+            if f.name != "params"
+        }
         return {"class": type(self).__name__, "params": self.params.cache_parts(), "fields": own}
 
 
@@ -79,16 +82,22 @@ class QueryContext:
         return await self._search(request.family, request.sent_body())
 
     async def _search(self, family: IndexFamily, body: dict[str, Any]) -> dict[str, Any]:
-        response = await self.es.search(index=self.index(family), ignore_unavailable=True, allow_no_indices=True,
-                                        **body)
+        response = await self.es.search(
+            index=self.index(family), ignore_unavailable=True, allow_no_indices=True, **body
+        )
         return response.body
 
     def stream(self, request: Composite) -> AsyncIterator[dict[str, Any]]:
         """Every bucket of a composite request, page by page, without holding them all."""
         return self.composite(request.family, request.query, request.sources, request.aggs)
 
-    async def composite(self, family: IndexFamily, query: dict[str, Any], sources: list[dict[str, Any]],
-                        aggs: dict[str, Any] | None = None) -> AsyncIterator[dict[str, Any]]:
+    async def composite(
+        self,
+        family: IndexFamily,
+        query: dict[str, Any],
+        sources: list[dict[str, Any]],
+        aggs: dict[str, Any] | None = None,
+    ) -> AsyncIterator[dict[str, Any]]:
         """The pager behind `stream`: `Composite.page_body` with the previous page's after_key."""
         request = Composite(family, query, sources, aggs)
         after = None
@@ -108,8 +117,9 @@ class QueryContext:
         """Send independent requests concurrently: each name gets a Search's response body, or
         the list of every bucket of a Composite."""
         names = list(requests)
-        answers = await asyncio.gather(*(
-            self.send(r) if isinstance(r, Search) else self.buckets(r) for r in requests.values()))
+        answers = await asyncio.gather(
+            *(self.send(r) if isinstance(r, Search) else self.buckets(r) for r in requests.values())
+        )
         return dict(zip(names, answers, strict=True))
 
     async def answer(self, query: AnalyticsQuery[R]) -> R:

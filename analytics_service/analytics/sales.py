@@ -15,12 +15,12 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from ..es.indices import ORDER_ITEMS, ORDERS
 from .fields import (
-    Aov,
     AnalyticsResponse,
+    Aov,
     BucketKey,
     Cogs,
     GrossRevenue,
@@ -73,6 +73,7 @@ TERMS_CHUNK = 10_000
 
 # -- dashboard ------------------------------------------------------------------------
 
+
 class Kpis(BaseModel):
     gross_revenue: GrossRevenue
     net_revenue: NetRevenue
@@ -82,6 +83,7 @@ class Kpis(BaseModel):
     customers: int = Field(description="distinct customers with a sale in the period")
     new_customers: int = Field(description="customers whose first sale ever is in the period")
     gross_profit: float = Field(description="net_revenue - cogs")
+
 
 class ProductItem(BaseModel):
     key: str = Field(description="product_id")
@@ -94,12 +96,7 @@ class ProductItem(BaseModel):
 class TopSellingResponse(AnalyticsResponse):
     by: str = Field(description="ranking measure: revenue or units")
     items: list[ProductItem] = Field(description="top `limit` products by the measure, descending, ties by key")
-    model_config = ConfigDict(json_schema_extra={"example": {
-        "period": {"start": "2026-10-22T00:00:00+00:00", "end": "2026-11-21T00:00:00+00:00", "tz": "UTC",
-                   "interval": "day"},
-        "cached": False, "by": "revenue",
-        "items": [{"key": "p-0007", "name": "Voltix Earbuds Pro", "gross_revenue": 3212.59, "units": 41, "orders": 37},
-                  {"key": "p-0012", "name": "Aero Desk Lamp", "gross_revenue": 2210.0, "units": 68, "orders": 61}]}})
+
 
 class DashboardPoint(BaseModel):
     key: BucketKey
@@ -112,16 +109,9 @@ class DashboardResponse(AnalyticsResponse):
     series: list[DashboardPoint] = Field(description="every bucket of the period, zeros when it has no sales")
     top_products: list[ProductItem] = Field(description="top `limit` products by line revenue, ties by key")
     comparison: dict[str, float | int | None] | None = Field(
-        None, description="with compare: the previous period's value of every KPI and `<kpi>_growth_pct`")
-    model_config = {"json_schema_extra": {"example": {
-        "period": {"start": "2026-10-22T00:00:00+00:00", "end": "2026-11-21T00:00:00+00:00", "tz": "UTC",
-                   "interval": "day"},
-        "cached": False,
-        "kpis": {"gross_revenue": 48210.5, "net_revenue": 45102.7, "orders": 412, "aov": 112.4, "units": 1031,
-                 "customers": 350, "new_customers": 141, "gross_profit": 19870.2},
-        "series": [{"key": "2026-10-22", "gross_revenue": 1480.0, "orders": 13}],
-        "top_products": [{"key": "p-1", "name": "Mug", "gross_revenue": 2210.0, "units": 180, "orders": 96}],
-        "comparison": {"gross_revenue": 40100.0, "gross_revenue_growth_pct": 20.22}}}}
+        None, description="with compare: the previous period's value of every KPI and `<kpi>_growth_pct`"
+    )
+
 
 def top_products_body(params: CommonParams, by: str, size: int) -> dict[str, Any]:
     """Products over sale lines in the period, ranked by the measure, ties by id.
@@ -129,24 +119,45 @@ def top_products_body(params: CommonParams, by: str, size: int) -> dict[str, Any
     The order-items index has one shard, so a terms aggregation is exact here.
     """
     measure = "gross_revenue" if by == "revenue" else "units"
-    return {"query": sales_query(params), "aggs": {"products": {
-        "terms": {"field": "product_id", "size": size, "shard_size": max(size * 5, 1000),
-                  "order": [{measure: "desc"}, {"_key": "asc"}]},
+    return {
+        "query": sales_query(params),
         "aggs": {
-            "gross_revenue": {"sum": {"field": "line_revenue"}},
-            "units": {"sum": {"field": "quantity"}},
-            "latest": {"top_hits": {"size": 1, "sort": [{"created_at": "desc"}], "_source": ["name"]}},
-        }}}}
+            "products": {
+                "terms": {
+                    "field": "product_id",
+                    "size": size,
+                    "shard_size": max(size * 5, 1000),
+                    "order": [{measure: "desc"}, {"_key": "asc"}],
+                },
+                "aggs": {
+                    "gross_revenue": {"sum": {"field": "line_revenue"}},
+                    "units": {"sum": {"field": "quantity"}},
+                    "latest": {"top_hits": {"size": 1, "sort": [{"created_at": "desc"}], "_source": ["name"]}},
+                },
+            }
+        },
+    }
 
 
 def orders_per_product_request(params: CommonParams, product_ids: list[str]) -> Search:
     """Distinct sales per product, exactly: on the orders index `items.product_id` is
     multi-valued and a terms bucket counts each order document once."""
-    return Search(ORDERS, {"query": sales_query(params), "aggs": {"orders": {"terms": {
-        "field": "items.product_id", "include": product_ids, "size": max(len(product_ids), 1)}}}})
+    return Search(
+        ORDERS,
+        {
+            "query": sales_query(params),
+            "aggs": {
+                "orders": {
+                    "terms": {"field": "items.product_id", "include": product_ids, "size": max(len(product_ids), 1)}
+                }
+            },
+        },
+    )
 
 
-async def top_product_items(ctx: QueryContext, params: CommonParams, ranked_products: dict[str, Any]) -> list[ProductItem]:
+async def top_product_items(
+    ctx: QueryContext, params: CommonParams, ranked_products: dict[str, Any]
+) -> list[ProductItem]:
     """The ranked products' items, with their distinct sales (one more request when any)."""
     buckets = ranked_products.get("aggregations", {}).get("products", {}).get("buckets", [])
     orders: dict[str, int] = {}
@@ -156,9 +167,15 @@ async def top_product_items(ctx: QueryContext, params: CommonParams, ranked_prod
     items = []
     for b in buckets:
         hits = b["latest"]["hits"]["hits"]
-        items.append(ProductItem(key=b["key"], name=hits[0]["_source"].get("name") if hits else None,
-                                 gross_revenue=money(agg_value(b, "gross_revenue")), units=int(agg_value(b, "units")),
-                                 orders=orders.get(b["key"], 0)))
+        items.append(
+            ProductItem(
+                key=b["key"],
+                name=hits[0]["_source"].get("name") if hits else None,
+                gross_revenue=money(agg_value(b, "gross_revenue")),
+                units=int(agg_value(b, "units")),
+                orders=orders.get(b["key"], 0),
+            )
+        )
     return items
 
 
@@ -202,18 +219,24 @@ class Dashboard(AnalyticsQuery[DashboardResponse]):
     def requests(self) -> dict[str, Search | Composite]:
         p = self.params
         previous = p.period.previous(p.compare) if p.compare != "none" else None
-        return only({
-            "sales": self.sales_request(p.period, series=True),
-            "customers": self.customers_request(p.period),
-            "top_products": Search(ORDER_ITEMS, top_products_body(p, "revenue", p.limit)),
-            "previous_sales": previous and self.sales_request(previous, series=False),
-            "previous_customers": previous and self.customers_request(previous),
-        })
+        return only(
+            {
+                "sales": self.sales_request(p.period, series=True),
+                "customers": self.customers_request(p.period),
+                "top_products": Search(ORDER_ITEMS, top_products_body(p, "revenue", p.limit)),
+                "previous_sales": previous and self.sales_request(previous, series=False),
+                "previous_customers": previous and self.customers_request(previous),
+            }
+        )
 
     async def kpis(self, ctx: QueryContext, period: Period, sales: dict[str, Any], customer_buckets: list[Any]) -> Kpis:
         customers = values(customer_buckets)
-        earlier = await ctx.fetch({str(i): self.earlier_customers_request(period, list(chunk))
-                                   for i, chunk in enumerate(chunks(customers, TERMS_CHUNK))})
+        earlier = await ctx.fetch(
+            {
+                str(i): self.earlier_customers_request(period, list(chunk))
+                for i, chunk in enumerate(chunks(customers, TERMS_CHUNK))
+            }
+        )
         returning = sum(len(found) for found in earlier.values())
         aggs = sales.get("aggregations", {})
         t = {name: agg_value(aggs, name) for name in KPI_SUMS}
@@ -229,25 +252,39 @@ class Dashboard(AnalyticsQuery[DashboardResponse]):
             gross_profit=money(t["net_revenue"] - t["cogs"]),
         )
 
+    async def previous_kpis(self, ctx: QueryContext, answers: dict[str, Any]) -> Kpis | None:
+        """The comparison period's KPIs (None without `compare`)."""
+        if "previous_sales" not in answers:
+            return None
+        previous = self.params.period.previous(self.params.compare)
+        return await self.kpis(ctx, previous, answers["previous_sales"], answers["previous_customers"])
+
     async def run(self, ctx: QueryContext) -> DashboardResponse:
         p = self.params
         a = await ctx.fetch(self.requests())
-        current, top, *before = await asyncio.gather(
+        current, top, before = await asyncio.gather(
             self.kpis(ctx, p.period, a["sales"], a["customers"]),
             top_product_items(ctx, p, a["top_products"]),
-            *([self.kpis(ctx, p.period.previous(p.compare), a["previous_sales"], a["previous_customers"])]
-              if p.compare != "none" else []))
-        compared_kpis = comparison(current, before[0]) if before else None
+            self.previous_kpis(ctx, a),
+        )
+        compared_kpis = comparison(current, before) if before is not None else None
         series_buckets = a["sales"].get("aggregations", {}).get("series", {}).get("buckets", [])
         by_bucket = {p.period.key_of(b["key"]): b for b in series_buckets}
-        series = [DashboardPoint(key=key, gross_revenue=money(agg_value(by_bucket.get(key, {}), "gross_revenue")),
-                                 orders=int(by_bucket.get(key, {}).get("doc_count", 0)))
-                  for key in p.period.keys()]
-        return DashboardResponse(period=PeriodOut.of(p.period), kpis=current, series=series, top_products=top,
-                                 comparison=compared_kpis)
+        series = [
+            DashboardPoint(
+                key=key,
+                gross_revenue=money(agg_value(by_bucket.get(key, {}), "gross_revenue")),
+                orders=int(by_bucket.get(key, {}).get("doc_count", 0)),
+            )
+            for key in p.period.bucket_keys()
+        ]
+        return DashboardResponse(
+            period=PeriodOut.of(p.period), kpis=current, series=series, top_products=top, comparison=compared_kpis
+        )
 
 
 # -- revenue trends ---------------------------------------------------------------------
+
 
 class TrendPoint(BaseModel):
     key: BucketKey
@@ -271,16 +308,7 @@ class TrendTotals(BaseModel):
 class RevenueTrendsResponse(AnalyticsResponse):
     series: list[TrendPoint] = Field(description="every bucket of the period, zeros (aov null) when it has no sales")
     totals: TrendTotals = Field(description="over the whole period")
-    model_config = {"json_schema_extra": {"example": {
-        "period": {"start": "2026-11-01T00:00:00-03:00", "end": "2026-11-03T00:00:00-03:00",
-                   "tz": "America/Sao_Paulo", "interval": "day"},
-        "cached": False,
-        "series": [{"key": "2026-11-01", "gross_revenue": 1520.4, "net_revenue": 1402.1, "orders": 12,
-                    "aov": 121.3, "units": 31},
-                   {"key": "2026-11-02", "gross_revenue": 0.0, "net_revenue": 0.0, "orders": 0, "aov": None,
-                    "units": 0}],
-        "totals": {"gross_revenue": 1520.4, "net_revenue": 1402.1, "order_discounts": 64.8, "refunds": 53.5,
-                   "orders": 12, "aov": 121.3, "units": 31}}}}
+
 
 TREND_SUMS = ("gross_revenue", "order_discounts", "refunds", "net_revenue", "units")
 
@@ -293,26 +321,42 @@ class RevenueTrends(AnalyticsQuery[RevenueTrendsResponse]):
 
     def requests(self) -> dict[str, Search | Composite]:
         sums = order_sums(*TREND_SUMS)
-        return {"sales": Search(ORDERS, {"query": sales_query(self.params), "aggs": {
-            **sums, "series": {**self.params.period.date_histogram("created_at"), "aggs": sums}}})}
+        return {
+            "sales": Search(
+                ORDERS,
+                {
+                    "query": sales_query(self.params),
+                    "aggs": {**sums, "series": {**self.params.period.date_histogram("created_at"), "aggs": sums}},
+                },
+            )
+        }
 
     @staticmethod
     def point_values(b: dict[str, Any]) -> dict[str, Any]:
         orders = int(b["doc_count"])
         gross, disc = agg_value(b, "gross_revenue"), agg_value(b, "order_discounts")
-        return {"gross_revenue": money(gross), "net_revenue": money(agg_value(b, "net_revenue")), "orders": orders,
-                "aov": money((gross - disc) / orders) if orders else None, "units": int(agg_value(b, "units"))}
+        return {
+            "gross_revenue": money(gross),
+            "net_revenue": money(agg_value(b, "net_revenue")),
+            "orders": orders,
+            "aov": money((gross - disc) / orders) if orders else None,
+            "units": int(agg_value(b, "units")),
+        }
 
     async def run(self, ctx: QueryContext) -> RevenueTrendsResponse:
         r = (await ctx.fetch(self.requests()))["sales"]
         aggs = r.get("aggregations", {})
         period = self.params.period
         by_bucket = {period.key_of(b["key"]): b for b in aggs.get("series", {}).get("buckets", [])}
-        series = [TrendPoint(key=key, **self.point_values(by_bucket.get(key, {"doc_count": 0})))
-                  for key in period.keys()]
-        totals = TrendTotals(**self.point_values({**aggs, "doc_count": r["hits"]["total"]["value"]}),
-                             order_discounts=money(agg_value(aggs, "order_discounts")),
-                             refunds=money(agg_value(aggs, "refunds")))
+        series = [
+            TrendPoint(key=key, **self.point_values(by_bucket.get(key, {"doc_count": 0})))
+            for key in period.bucket_keys()
+        ]
+        totals = TrendTotals(
+            **self.point_values({**aggs, "doc_count": r["hits"]["total"]["value"]}),
+            order_discounts=money(agg_value(aggs, "order_discounts")),
+            refunds=money(agg_value(aggs, "refunds")),
+        )
         return RevenueTrendsResponse(period=PeriodOut.of(period), series=series, totals=totals)
 
 
@@ -332,11 +376,15 @@ class TopSelling(AnalyticsQuery[TopSellingResponse]):
 
     async def run(self, ctx: QueryContext) -> TopSellingResponse:
         ranked_products = (await ctx.fetch(self.requests()))["top_products"]
-        return TopSellingResponse(period=PeriodOut.of(self.params.period), by=self.by,
-                                  items=await top_product_items(ctx, self.params, ranked_products))
+        return TopSellingResponse(
+            period=PeriodOut.of(self.params.period),
+            by=self.by,
+            items=await top_product_items(ctx, self.params, ranked_products),
+        )
 
 
 # -- sales/revenue and sales/orders ---------------------------------------------------
+
 
 class SalesRevenueTotals(BaseModel):
     gross_revenue: GrossRevenue
@@ -348,22 +396,12 @@ class SalesRevenueTotals(BaseModel):
 class SalesRevenuePoint(SalesRevenueTotals):
     key: BucketKey
 
+
 class SalesRevenueResponse(AnalyticsResponse):
     totals: SalesRevenueTotals = Field(description="over the whole period")
     series: list[SalesRevenuePoint] = Field(description="every bucket of the period, zeros when it has no sales")
     comparison: TotalsComparison = None
-    model_config = ConfigDict(json_schema_extra={"example": {
-        "period": {"start": "2026-11-01T00:00:00+00:00", "end": "2026-11-03T00:00:00+00:00", "tz": "UTC",
-                   "interval": "day"},
-        "cached": False,
-        "totals": {"gross_revenue": 3180.5, "order_discounts": 120.0, "refunds": 85.5, "net_revenue": 2975.0},
-        "series": [{"gross_revenue": 1700.0, "order_discounts": 70.0, "refunds": 85.5, "net_revenue": 1544.5,
-                    "key": "2026-11-01"},
-                   {"gross_revenue": 1480.5, "order_discounts": 50.0, "refunds": 0.0, "net_revenue": 1430.5,
-                    "key": "2026-11-02"}],
-        "comparison": {"gross_revenue": 2900.0, "gross_revenue_growth_pct": 9.67, "order_discounts": 100.0,
-                       "order_discounts_growth_pct": 20.0, "refunds": 0.0, "refunds_growth_pct": None,
-                       "net_revenue": 2800.0, "net_revenue_growth_pct": 6.25}}})
+
 
 @dataclass(frozen=True)
 class SalesRevenue(AnalyticsQuery[SalesRevenueResponse]):
@@ -375,11 +413,18 @@ class SalesRevenue(AnalyticsQuery[SalesRevenueResponse]):
     def requests(self) -> dict[str, Search | Composite]:
         p, sums = self.params, order_sums(*self.FIELDS)
         previous = p.period.previous(p.compare) if p.compare != "none" else None
-        return only({
-            "sales": Search(ORDERS, {"query": sales_query(p), "aggs": {
-                **sums, "series": {**p.period.date_histogram("created_at"), "aggs": sums}}}),
-            "previous_sales": previous and Search(ORDERS, {"query": sales_query(p, previous), "aggs": sums}),
-        })
+        return only(
+            {
+                "sales": Search(
+                    ORDERS,
+                    {
+                        "query": sales_query(p),
+                        "aggs": {**sums, "series": {**p.period.date_histogram("created_at"), "aggs": sums}},
+                    },
+                ),
+                "previous_sales": previous and Search(ORDERS, {"query": sales_query(p, previous), "aggs": sums}),
+            }
+        )
 
     def _totals(self, aggs: dict[str, Any]) -> SalesRevenueTotals:
         return SalesRevenueTotals(**{k: money(agg_value(aggs, k)) for k in self.FIELDS})
@@ -389,13 +434,16 @@ class SalesRevenue(AnalyticsQuery[SalesRevenueResponse]):
         a = await ctx.fetch(self.requests())
         aggs = a["sales"].get("aggregations", {})
         by_bucket = {p.period.key_of(b["key"]): b for b in aggs.get("series", {}).get("buckets", [])}
-        series = [SalesRevenuePoint(key=k, **self._totals(by_bucket.get(k, {})).model_dump()) for k in p.period.keys()]
+        series = [
+            SalesRevenuePoint(key=k, **self._totals(by_bucket.get(k, {})).model_dump()) for k in p.period.bucket_keys()
+        ]
         totals = self._totals(aggs)
         compared_totals = None
         if "previous_sales" in a:
             compared_totals = comparison(totals, self._totals(a["previous_sales"].get("aggregations", {})))
-        return SalesRevenueResponse(period=PeriodOut.of(p.period), totals=totals, series=series,
-                                    comparison=compared_totals)
+        return SalesRevenueResponse(
+            period=PeriodOut.of(p.period), totals=totals, series=series, comparison=compared_totals
+        )
 
 
 class StatusCount(BaseModel):
@@ -417,16 +465,7 @@ class SalesOrdersResponse(AnalyticsResponse):
     cancellation_rate: float | None = Field(description="cancelled / all orders placed in the period")
     refunded_order_rate: float | None = Field(description="sales with a refund / sales")
     series: list[OrdersPoint] = Field(description="every bucket of the period, zeros when empty")
-    model_config = ConfigDict(json_schema_extra={"example": {
-        "period": {"start": "2026-11-01T00:00:00+00:00", "end": "2026-11-03T00:00:00+00:00", "tz": "UTC",
-                   "interval": "day"},
-        "cached": False, "orders": 26, "placed": 30,
-        "by_status": [{"key": "delivered", "count": 14}, {"key": "shipped", "count": 6},
-                      {"key": "cancelled", "count": 3}, {"key": "paid", "count": 3}, {"key": "refunded", "count": 2},
-                      {"key": "pending", "count": 1}, {"key": "processing", "count": 1}],
-        "cancellation_rate": 0.1, "refunded_order_rate": 0.1154,
-        "series": [{"key": "2026-11-01", "orders": 15, "placed": 17, "cancelled": 2},
-                   {"key": "2026-11-02", "orders": 11, "placed": 13, "cancelled": 1}]}})
+
 
 @dataclass(frozen=True)
 class SalesOrders(AnalyticsQuery[SalesOrdersResponse]):
@@ -436,12 +475,22 @@ class SalesOrders(AnalyticsQuery[SalesOrdersResponse]):
 
     def requests(self) -> dict[str, Search | Composite]:
         counts = {"sales": {"filter": SALE}, "cancelled": {"filter": {"term": {"status": "cancelled"}}}}
-        return {"orders": Search(ORDERS, {"query": {"bool": {"filter": self.params.filters("created_at")}}, "aggs": {
-            **counts,
-            "refunded_sales": {"filter": {"bool": {"filter": [SALE, {"term": {"has_refund": True}}]}}},
-            "by_status": {"terms": {"field": "status", "size": 20, "order": [{"_count": "desc"}, {"_key": "asc"}]}},
-            "series": {**self.params.period.date_histogram("created_at"), "aggs": counts},
-        }})}
+        return {
+            "orders": Search(
+                ORDERS,
+                {
+                    "query": {"bool": {"filter": self.params.filters("created_at")}},
+                    "aggs": {
+                        **counts,
+                        "refunded_sales": {"filter": {"bool": {"filter": [SALE, {"term": {"has_refund": True}}]}}},
+                        "by_status": {
+                            "terms": {"field": "status", "size": 20, "order": [{"_count": "desc"}, {"_key": "asc"}]}
+                        },
+                        "series": {**self.params.period.date_histogram("created_at"), "aggs": counts},
+                    },
+                },
+            )
+        }
 
     async def run(self, ctx: QueryContext) -> SalesOrdersResponse:
         r = (await ctx.fetch(self.requests()))["orders"]
@@ -450,17 +499,25 @@ class SalesOrders(AnalyticsQuery[SalesOrdersResponse]):
         sales = int(aggs["sales"]["doc_count"])
         by_bucket = {self.params.period.key_of(b["key"]): b for b in aggs["series"]["buckets"]}
         series = []
-        for key in self.params.period.keys():
+        for key in self.params.period.bucket_keys():
             b = by_bucket.get(key)
-            series.append(OrdersPoint(key=key, orders=b["sales"]["doc_count"] if b else 0,
-                                      placed=b["doc_count"] if b else 0,
-                                      cancelled=b["cancelled"]["doc_count"] if b else 0))
+            series.append(
+                OrdersPoint(
+                    key=key,
+                    orders=b["sales"]["doc_count"] if b else 0,
+                    placed=b["doc_count"] if b else 0,
+                    cancelled=b["cancelled"]["doc_count"] if b else 0,
+                )
+            )
         return SalesOrdersResponse(
-            period=PeriodOut.of(self.params.period), orders=sales, placed=placed,
+            period=PeriodOut.of(self.params.period),
+            orders=sales,
+            placed=placed,
             by_status=[StatusCount(key=b["key"], count=b["doc_count"]) for b in aggs["by_status"]["buckets"]],
             cancellation_rate=ratio(aggs["cancelled"]["doc_count"], placed),
             refunded_order_rate=ratio(aggs["refunded_sales"]["doc_count"], sales),
-            series=series)
+            series=series,
+        )
 
 
 # -- breakdowns: sales/products, sales/categories, sales/geographic --------------------
@@ -474,12 +531,14 @@ def line_breakdown_requests(params: CommonParams, field: str) -> dict[str, Searc
     """Line sums per value of a line field, the distinct sales per value, and (with compare)
     the comparison period's line revenue per value."""
     query = sales_query(params)
-    return only({
-        "lines": keyed(ORDER_ITEMS, query, field, line_sum_aggs()),
-        "orders": orders_with_line_value(query, field),
-        "orders_lacking": orders_lacking_line_value(query, field),
-        "previous": previous_sums(params, ORDER_ITEMS, field, "line_revenue"),
-    })
+    return only(
+        {
+            "lines": keyed(ORDER_ITEMS, query, field, line_sum_aggs()),
+            "orders": orders_with_line_value(query, field),
+            "orders_lacking": orders_lacking_line_value(query, field),
+            "previous": previous_sums(params, ORDER_ITEMS, field, "line_revenue"),
+        }
+    )
 
 
 class ProductRow(BaseModel):
@@ -491,8 +550,9 @@ class ProductRow(BaseModel):
     avg_price: float = Field(description="gross_revenue / units")
     cogs: Cogs
     lines_without_cost: int = Field(description="sale lines of the product without a unit cost")
-    gross_profit: float | None = Field(description="line revenue - line cogs over the lines with a known cost; "
-                                                   "null when no line has a cost")
+    gross_profit: float | None = Field(
+        description="line revenue - line cogs over the lines with a known cost; null when no line has a cost"
+    )
     margin: float | None = Field(description="gross_profit / line revenue of the lines with a known cost")
     share: float | None = Field(description="gross_revenue / gross revenue of every product in the period")
     gross_revenue_previous: RevenuePrevious = None
@@ -513,17 +573,7 @@ class SalesProductsResponse(AnalyticsResponse):
     totals: ProductTotals = Field(description="over every product, not only the items")
     items: list[ProductRow] = Field(description="top `limit` products by the measure, ties by key")
     comparison: RevenueComparison = None
-    model_config = {"json_schema_extra": {"example": {
-        "period": {"start": "2026-10-01T00:00:00+00:00", "end": "2026-11-01T00:00:00+00:00", "tz": "UTC",
-                   "interval": "day"},
-        "cached": False, "sort": "revenue", "total_products": 118,
-        "totals": {"gross_revenue": 48210.5, "units": 1031, "cogs": 26010.2, "lines_without_cost": 4,
-                   "gross_profit": 21890.1},
-        "items": [{"key": "p-1", "name": "Mug", "units": 180, "gross_revenue": 2210.0, "orders": 96,
-                   "avg_price": 12.28, "cogs": 990.0, "lines_without_cost": 0, "gross_profit": 1220.0,
-                   "margin": 0.552, "share": 0.0458, "gross_revenue_previous": 1900.0,
-                   "gross_revenue_growth_pct": 16.32}],
-        "comparison": {"gross_revenue": 40100.0, "gross_revenue_growth_pct": 20.22}}}}
+
 
 @dataclass(frozen=True)
 class SalesProducts(AnalyticsQuery[SalesProductsResponse]):
@@ -540,10 +590,26 @@ class SalesProducts(AnalyticsQuery[SalesProductsResponse]):
 
     def names_request(self, keys: list[str]) -> Search:
         """The name on each product's latest sale line (only for the products returned)."""
-        return Search(ORDER_ITEMS, {"query": sales_query(self.params), "aggs": {"products": {
-            "terms": {"field": "product_id", "include": keys, "size": max(len(keys), 1)},
-            "aggs": {"latest": {"top_hits": {"size": 1, "_source": ["name"], "sort": [
-                {"created_at": "desc"}, {"order_id": "desc"}, {"line": "desc"}]}}}}}})
+        return Search(
+            ORDER_ITEMS,
+            {
+                "query": sales_query(self.params),
+                "aggs": {
+                    "products": {
+                        "terms": {"field": "product_id", "include": keys, "size": max(len(keys), 1)},
+                        "aggs": {
+                            "latest": {
+                                "top_hits": {
+                                    "size": 1,
+                                    "_source": ["name"],
+                                    "sort": [{"created_at": "desc"}, {"order_id": "desc"}, {"line": "desc"}],
+                                }
+                            }
+                        },
+                    }
+                },
+            },
+        )
 
     async def _names(self, ctx: QueryContext, keys: list[str]) -> dict[str, str | None]:
         if not keys:
@@ -566,23 +632,42 @@ class SalesProducts(AnalyticsQuery[SalesProductsResponse]):
         for key, t in sums.items():
             n = orders.get(key, 0)
             measure[key] = {"revenue": t.revenue, "units": t.units, "orders": n, "gross_profit": t.profit}[self.sort]
-            rows.append(ProductRow(
-                key=key, name=None, units=t.units, gross_revenue=money(t.revenue), orders=n,
-                avg_price=money(t.revenue / t.units) if t.units else 0.0, cogs=money(t.cogs),
-                lines_without_cost=t.lines_without_cost,
-                gross_profit=None if t.profit is None else money(t.profit),
-                margin=None if t.profit is None else ratio(t.profit, t.costed_revenue),
-                share=ratio(t.revenue, total), **compared(t.revenue, previous, key)))
+            rows.append(
+                ProductRow(
+                    key=key,
+                    name=None,
+                    units=t.units,
+                    gross_revenue=money(t.revenue),
+                    orders=n,
+                    avg_price=money(t.revenue / t.units) if t.units else 0.0,
+                    cogs=money(t.cogs),
+                    lines_without_cost=t.lines_without_cost,
+                    gross_profit=None if t.profit is None else money(t.profit),
+                    margin=None if t.profit is None else ratio(t.profit, t.costed_revenue),
+                    share=ratio(t.revenue, total),
+                    **compared(t.revenue, previous, key),
+                )
+            )
         items = ranked(rows, lambda row: measure[row.key], limit=p.limit)
         names = await self._names(ctx, [i.key for i in items])
         for item in items:
             item.name = names.get(item.key)
         whole = LineSums.total(sums.values())
-        totals = ProductTotals(gross_revenue=money(whole.revenue), units=whole.units, cogs=money(whole.cogs),
-                               lines_without_cost=whole.lines_without_cost, gross_profit=money(whole.profit))
-        return SalesProductsResponse(period=PeriodOut.of(p.period), sort=self.sort,
-                                     total_products=len(sums), totals=totals, items=items,
-                                     comparison=total_comparison(total, previous))
+        totals = ProductTotals(
+            gross_revenue=money(whole.revenue),
+            units=whole.units,
+            cogs=money(whole.cogs),
+            lines_without_cost=whole.lines_without_cost,
+            gross_profit=money(whole.profit),
+        )
+        return SalesProductsResponse(
+            period=PeriodOut.of(p.period),
+            sort=self.sort,
+            total_products=len(sums),
+            totals=totals,
+            items=items,
+            comparison=total_comparison(total, previous),
+        )
 
 
 class CategoryRow(BaseModel):
@@ -607,16 +692,7 @@ class SalesCategoriesResponse(AnalyticsResponse):
     totals: CategoryTotals = Field(description="over every key, not only the items")
     items: list[CategoryRow] = Field(description="every key (or the top `limit` when given) by gross_revenue")
     comparison: RevenueComparison = None
-    model_config = {"json_schema_extra": {"example": {
-        "period": {"start": "2026-10-01T00:00:00+00:00", "end": "2026-11-01T00:00:00+00:00", "tz": "UTC",
-                   "interval": "day"},
-        "cached": False, "level": "category", "total_keys": 2,
-        "totals": {"gross_revenue": 48210.5, "units": 1031, "orders": 412},
-        "items": [{"key": "Electronics", "gross_revenue": 30110.0, "units": 402, "orders": 250, "share": 0.6246,
-                   "gross_revenue_previous": None, "gross_revenue_growth_pct": None},
-                  {"key": "(none)", "gross_revenue": 18100.5, "units": 629, "orders": 201, "share": 0.3754,
-                   "gross_revenue_previous": None, "gross_revenue_growth_pct": None}],
-        "comparison": None}}}
+
 
 @dataclass(frozen=True)
 class SalesCategories(AnalyticsQuery[SalesCategoriesResponse]):
@@ -629,8 +705,10 @@ class SalesCategories(AnalyticsQuery[SalesCategoriesResponse]):
     response_model: ClassVar = SalesCategoriesResponse
 
     def requests(self) -> dict[str, Search | Composite]:
-        return {**line_breakdown_requests(self.params, self.level),
-                "sales": Search(ORDERS, {"query": sales_query(self.params)})}
+        return {
+            **line_breakdown_requests(self.params, self.level),
+            "sales": Search(ORDERS, {"query": sales_query(self.params)}),
+        }
 
     async def run(self, ctx: QueryContext) -> SalesCategoriesResponse:
         p = self.params
@@ -640,15 +718,30 @@ class SalesCategories(AnalyticsQuery[SalesCategoriesResponse]):
         sums = {key: LineSums.of(b) for key, b in by_key(a["lines"]).items()}
         revenue = {key: t.revenue for key, t in sums.items()}
         total = sum(revenue.values())
-        rows = [CategoryRow(key=key, gross_revenue=money(t.revenue), units=t.units, orders=orders.get(key, 0),
-                            share=ratio(t.revenue, total), **compared(t.revenue, previous, key))
-                for key, t in sums.items()]
-        totals = CategoryTotals(gross_revenue=money(total), orders=int(a["sales"]["hits"]["total"]["value"]),
-                                units=sum(t.units for t in sums.values()))
-        return SalesCategoriesResponse(period=PeriodOut.of(p.period), level=self.level,
-                                       total_keys=len(sums), totals=totals,
-                                       items=ranked(rows, lambda row: revenue[row.key], limit=self.limit),
-                                       comparison=total_comparison(total, previous))
+        rows = [
+            CategoryRow(
+                key=key,
+                gross_revenue=money(t.revenue),
+                units=t.units,
+                orders=orders.get(key, 0),
+                share=ratio(t.revenue, total),
+                **compared(t.revenue, previous, key),
+            )
+            for key, t in sums.items()
+        ]
+        totals = CategoryTotals(
+            gross_revenue=money(total),
+            orders=int(a["sales"]["hits"]["total"]["value"]),
+            units=sum(t.units for t in sums.values()),
+        )
+        return SalesCategoriesResponse(
+            period=PeriodOut.of(p.period),
+            level=self.level,
+            total_keys=len(sums),
+            totals=totals,
+            items=ranked(rows, lambda row: revenue[row.key], limit=self.limit),
+            comparison=total_comparison(total, previous),
+        )
 
 
 class GeoRow(BaseModel):
@@ -673,16 +766,7 @@ class SalesGeographicResponse(AnalyticsResponse):
     totals: GeoTotals = Field(description="over every key, not only the items")
     items: list[GeoRow] = Field(description="every key (or the top `limit` when given) by gross_revenue")
     comparison: RevenueComparison = None
-    model_config = {"json_schema_extra": {"example": {
-        "period": {"start": "2026-10-01T00:00:00+00:00", "end": "2026-11-01T00:00:00+00:00", "tz": "UTC",
-                   "interval": "day"},
-        "cached": False, "level": "country", "total_keys": 2,
-        "totals": {"gross_revenue": 48210.5, "orders": 412, "customers": 350},
-        "items": [{"key": "US", "gross_revenue": 40110.0, "orders": 340, "customers": 290, "share": 0.832,
-                   "gross_revenue_previous": 35000.0, "gross_revenue_growth_pct": 14.6},
-                  {"key": "CA", "gross_revenue": 8100.5, "orders": 72, "customers": 60, "share": 0.168,
-                   "gross_revenue_previous": 0.0, "gross_revenue_growth_pct": None}],
-        "comparison": {"gross_revenue": 35000.0, "gross_revenue_growth_pct": 37.74}}}}
+
 
 @dataclass(frozen=True)
 class SalesGeographic(AnalyticsQuery[SalesGeographicResponse]):
@@ -704,12 +788,17 @@ class SalesGeographic(AnalyticsQuery[SalesGeographicResponse]):
         return f"customer.{self.level}"
 
     def requests(self) -> dict[str, Search | Composite]:
-        return only({
-            "pairs": Composite(ORDERS, sales_query(self.params),
-                               [terms_source("place", self.field, missing=True), terms_source("customer", CUSTOMER)],
-                               order_sums("gross_revenue")),
-            "previous": previous_sums(self.params, ORDERS, self.field, "gross_revenue"),
-        })
+        return only(
+            {
+                "pairs": Composite(
+                    ORDERS,
+                    sales_query(self.params),
+                    [terms_source("place", self.field, missing=True), terms_source("customer", CUSTOMER)],
+                    order_sums("gross_revenue"),
+                ),
+                "previous": previous_sums(self.params, ORDERS, self.field, "gross_revenue"),
+            }
+        )
 
     @staticmethod
     async def places(pairs: Any) -> tuple[dict[str, dict[str, float]], int]:
@@ -734,13 +823,25 @@ class SalesGeographic(AnalyticsQuery[SalesGeographicResponse]):
         previous = sums_by_key(a.get("previous"))
         revenue = {key: r["gross_revenue"] for key, r in acc.items()}
         total = sum(revenue.values())
-        rows = [GeoRow(key=key, gross_revenue=money(revenue[key]), orders=int(r["orders"]),
-                       customers=int(r["customers"]), share=ratio(revenue[key], total),
-                       **compared(revenue[key], previous, key))
-                for key, r in acc.items()]
-        totals = GeoTotals(gross_revenue=money(total), orders=int(sum(r["orders"] for r in acc.values())),
-                           customers=customers)
-        return SalesGeographicResponse(period=PeriodOut.of(p.period), level=self.level,
-                                       total_keys=len(acc), totals=totals,
-                                       items=ranked(rows, lambda row: revenue[row.key], limit=self.limit),
-                                       comparison=total_comparison(total, previous))
+        rows = [
+            GeoRow(
+                key=key,
+                gross_revenue=money(revenue[key]),
+                orders=int(r["orders"]),
+                customers=int(r["customers"]),
+                share=ratio(revenue[key], total),
+                **compared(revenue[key], previous, key),
+            )
+            for key, r in acc.items()
+        ]
+        totals = GeoTotals(
+            gross_revenue=money(total), orders=int(sum(r["orders"] for r in acc.values())), customers=customers
+        )
+        return SalesGeographicResponse(
+            period=PeriodOut.of(p.period),
+            level=self.level,
+            total_keys=len(acc),
+            totals=totals,
+            items=ranked(rows, lambda row: revenue[row.key], limit=self.limit),
+            comparison=total_comparison(total, previous),
+        )

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Literal
 
 from elasticsearch import BadRequestError
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from ..es.indices import ACTIVITY, EVENTS, ORDERS, PRODUCTS, IndexFamily
 from .fields import AnalyticsResponse, PeriodOut
@@ -47,18 +47,61 @@ class Target:
 
 
 TARGETS: dict[str, Target] = {
-    "orders": Target(ORDERS, "order_id", "created_at", (
-        "order_id^4", "customer.customer_id^3", "customer.email^3", "customer.name^2", "customer.city",
-        "items.name", "items.sku^2", "items.product_id^2", "coupon_code^2"), channel_field="channel"),
-    "events": Target(EVENTS, "event_id", "timestamp", (
-        "event_id^4", "order_id^3", "event_type^2", "user_id^2", "anonymous_id^2", "session_id", "product_id",
-        "category", "payment_method")),
-    "activity": Target(ACTIVITY, "activity_id", "timestamp", (
-        "activity_id^4", "search_query^2", "review_text", "page_url", "activity_type", "product_id", "order_id",
-        "category", "user_id", "anonymous_id", "session_id")),
+    "orders": Target(
+        ORDERS,
+        "order_id",
+        "created_at",
+        (
+            "order_id^4",
+            "customer.customer_id^3",
+            "customer.email^3",
+            "customer.name^2",
+            "customer.city",
+            "items.name",
+            "items.sku^2",
+            "items.product_id^2",
+            "coupon_code^2",
+        ),
+        channel_field="channel",
+    ),
+    "events": Target(
+        EVENTS,
+        "event_id",
+        "timestamp",
+        (
+            "event_id^4",
+            "order_id^3",
+            "event_type^2",
+            "user_id^2",
+            "anonymous_id^2",
+            "session_id",
+            "product_id",
+            "category",
+            "payment_method",
+        ),
+    ),
+    "activity": Target(
+        ACTIVITY,
+        "activity_id",
+        "timestamp",
+        (
+            "activity_id^4",
+            "search_query^2",
+            "review_text",
+            "page_url",
+            "activity_type",
+            "product_id",
+            "order_id",
+            "category",
+            "user_id",
+            "anonymous_id",
+            "session_id",
+        ),
+    ),
     # The catalog is the current state of each product: no time filter.
-    "products": Target(PRODUCTS, "product_id", None, (
-        "product_id^4", "sku^4", "name^3", "brand^2", "category", "subcategory")),
+    "products": Target(
+        PRODUCTS, "product_id", None, ("product_id^4", "sku^4", "name^3", "brand^2", "category", "subcategory")
+    ),
 }
 
 
@@ -79,13 +122,6 @@ class IndexSearchResponse(AnalyticsResponse):
     time_field: str | None = Field(description="the field the period filters (null: none, for products)")
     total: int = Field(description="number of matching documents (exact)")
     hits: list[SearchHit] = Field(description="by score desc, then newest, then id")
-    model_config = ConfigDict(json_schema_extra={"example": {
-        "period": {"start": "2026-10-22T00:00:00+00:00", "end": "2026-11-21T00:00:00+00:00", "tz": "UTC",
-                   "interval": "day"},
-        "cached": False, "query": "mary smith", "index": "orders", "time_field": "created_at", "total": 1,
-        "hits": [{"index": "orders", "id": "o-1001", "score": 7.31,
-                  "source": {"order_id": "o-1001", "customer": {"name": "Mary Smith"}, "status": "paid"},
-                  "highlight": {"customer.name": ["<em>Mary</em> <em>Smith</em>"]}}]}})
 
 
 def validated_query(query: str, size: int, offset: int) -> str:
@@ -126,19 +162,41 @@ class IndexSearch(AnalyticsQuery[IndexSearchResponse]):
         if t.time_field:
             sort.append({t.time_field: {"order": "desc", "unmapped_type": "date"}})
         sort.append({t.id_field: {"order": "asc", "unmapped_type": "keyword"}})
-        return Search(t.family, {
-            "query": {"bool": {
-                "must": [{"simple_query_string": {
-                    "query": self.query, "fields": list(t.fields), "default_operator": "and", "lenient": True,
-                    "flags": FLAGS, "fuzzy_max_expansions": 20, "fuzzy_prefix_length": 1,
-                }}],
-                # Outside the user's query: the store (the key's own, or store_id) and the period.
-                "filter": self.params.filters(t.time_field, channel_field=t.channel_field),
-            }},
-            "from": self.offset, "size": self.size, "track_total_hits": True, "sort": sort,
-            "highlight": {"fields": {f: {} for f in t.field_names}, "require_field_match": True,
-                          "number_of_fragments": 3, "fragment_size": 150, "max_analyzed_offset": 100_000},
-        })
+        return Search(
+            t.family,
+            {
+                "query": {
+                    "bool": {
+                        "must": [
+                            {
+                                "simple_query_string": {
+                                    "query": self.query,
+                                    "fields": list(t.fields),
+                                    "default_operator": "and",
+                                    "lenient": True,
+                                    "flags": FLAGS,
+                                    "fuzzy_max_expansions": 20,
+                                    "fuzzy_prefix_length": 1,
+                                }
+                            }
+                        ],
+                        # Outside the user's query: the store (the key's own, or store_id) and the period.
+                        "filter": self.params.filters(t.time_field, channel_field=t.channel_field),
+                    }
+                },
+                "from": self.offset,
+                "size": self.size,
+                "track_total_hits": True,
+                "sort": sort,
+                "highlight": {
+                    "fields": {f: {} for f in t.field_names},
+                    "require_field_match": True,
+                    "number_of_fragments": 3,
+                    "fragment_size": 150,
+                    "max_analyzed_offset": 100_000,
+                },
+            },
+        )
 
     def requests(self) -> dict[str, Search | Composite]:
         return {"hits": self.search_request()}
@@ -148,9 +206,21 @@ class IndexSearch(AnalyticsQuery[IndexSearchResponse]):
             r = (await ctx.fetch(self.requests()))["hits"]
         except BadRequestError as exc:  # e.g. a query expanding to too many clauses
             raise invalid("query", f"Elasticsearch could not run this query ({exc.message})") from None
-        hits = [SearchHit(index=self.index, id=str(h["_source"].get(self.target.id_field, h["_id"])),
-                          score=h.get("_score"), source=h["_source"], highlight=h.get("highlight", {}))
-                for h in r["hits"]["hits"]]
-        return IndexSearchResponse(period=PeriodOut.of(self.params.period), query=self.query, index=self.index,
-                                   time_field=self.target.time_field, total=int(r["hits"]["total"]["value"]),
-                                   hits=hits)
+        hits = [
+            SearchHit(
+                index=self.index,
+                id=str(h["_source"].get(self.target.id_field, h["_id"])),
+                score=h.get("_score"),
+                source=h["_source"],
+                highlight=h.get("highlight", {}),
+            )
+            for h in r["hits"]["hits"]
+        ]
+        return IndexSearchResponse(
+            period=PeriodOut.of(self.params.period),
+            query=self.query,
+            index=self.index,
+            time_field=self.target.time_field,
+            total=int(r["hits"]["total"]["value"]),
+            hits=hits,
+        )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar, overload
 
 from pydantic import BaseModel
 
@@ -125,9 +125,14 @@ class LineSums:
     @classmethod
     def of(cls, bucket: dict[str, Any]) -> LineSums:
         costed = bucket["costed"]
-        return cls(revenue=agg_value(bucket, "gross_revenue"), units=int(agg_value(bucket, "units")),
-                   cogs=agg_value(bucket, "cogs"), lines=int(bucket["doc_count"]),
-                   costed_lines=int(costed["doc_count"]), costed_revenue=agg_value(costed, "revenue"))
+        return cls(
+            revenue=agg_value(bucket, "gross_revenue"),
+            units=int(agg_value(bucket, "units")),
+            cogs=agg_value(bucket, "cogs"),
+            lines=int(bucket["doc_count"]),
+            costed_lines=int(costed["doc_count"]),
+            costed_revenue=agg_value(costed, "revenue"),
+        )
 
     @classmethod
     def total(cls, parts: Iterable[LineSums]) -> LineSums:
@@ -197,19 +202,53 @@ def orders_containing(with_value: list[dict[str, Any]], lacking_value: list[dict
 # -- ranking ------------------------------------------------------------------------------------
 
 
-def ranked(rows: Iterable[T], measure: Callable[[T], float | None], *, limit: int | None = None,
-           descending: bool = True, key: Callable[[T], str] = lambda row: row.key) -> list[T]:  # type: ignore[attr-defined]
-    """Rows by measure (descending unless told), rows without a value last, ties by key ascending.
+class Keyed(Protocol):
+    @property
+    def key(self) -> str: ...
+
+
+K = TypeVar("K", bound=Keyed)
+
+
+@overload
+def ranked(
+    rows: Iterable[K], measure: Callable[[K], float | None], *, limit: int | None = None, descending: bool = True
+) -> list[K]: ...
+
+
+@overload
+def ranked(
+    rows: Iterable[T],
+    measure: Callable[[T], float | None],
+    *,
+    limit: int | None = None,
+    descending: bool = True,
+    key: Callable[[T], str],
+) -> list[T]: ...
+
+
+def ranked(
+    rows: Iterable[Any],
+    measure: Callable[[Any], float | None],
+    *,
+    limit: int | None = None,
+    descending: bool = True,
+    key: Callable[[Any], str] | None = None,
+) -> list[Any]:
+    """Rows by measure (descending unless told), rows without a value last, ties by key ascending
+    (the row's `key`, or `key(row)`).
 
     Values are compared at 1e-6, so equal amounts tie (and go by key) however their
     floating-point sums were ordered, while amounts that differ beyond the cents stay apart.
     """
-    def order(row: T) -> tuple[bool, float, str]:
+    key_of = key or (lambda row: row.key)
+
+    def order(row: Any) -> tuple[bool, float, str]:
         value = measure(row)
         if value is None:
-            return True, 0.0, key(row)
+            return True, 0.0, key_of(row)
         value = round(value, 6)
-        return False, -value if descending else value, key(row)
+        return False, -value if descending else value, key_of(row)
 
     out = sorted(rows, key=order)
     return out if limit is None else out[:limit]
@@ -266,4 +305,4 @@ def only(requests: dict[str, Any]) -> dict[str, Any]:
 
 
 def chunks(items: Sequence[T], size: int) -> list[Sequence[T]]:
-    return [items[i:i + size] for i in range(0, len(items), size)]
+    return [items[i : i + size] for i in range(0, len(items), size)]

@@ -51,13 +51,17 @@ def check_activity_params(params: CommonParams) -> CommonParams:
 
 def bucket_source(period: Period) -> dict[str, Any]:
     """A composite source naming each record's calendar bucket (local, in the period's zone)."""
-    return {"b": {"date_histogram": {"field": "timestamp", "calendar_interval": period.interval,
-                                     "time_zone": period.tz.key}}}
+    return {
+        "b": {
+            "date_histogram": {"field": "timestamp", "calendar_interval": period.interval, "time_zone": period.tz.key}
+        }
+    }
 
 
 def types_agg() -> dict[str, Any]:
-    return {"terms": {"field": "activity_type", "size": TYPE_TERMS_SIZE,
-                      "order": [{"_count": "desc"}, {"_key": "asc"}]}}
+    return {
+        "terms": {"field": "activity_type", "size": TYPE_TERMS_SIZE, "order": [{"_count": "desc"}, {"_key": "asc"}]}
+    }
 
 
 def _days(period: Period) -> Period:
@@ -79,8 +83,9 @@ def pairs(query: dict[str, Any], value_field: str, buckets: Period | None, *, ti
 Reader = Callable[[AsyncIterator[dict[str, Any]]], Awaitable[Any]]
 
 
-async def fetch_reading(ctx: QueryContext, requests: Mapping[str, Search | Composite],
-                        readers: Mapping[str, Reader]) -> dict[str, Any]:
+async def fetch_reading(
+    ctx: QueryContext, requests: Mapping[str, Search | Composite], readers: Mapping[str, Reader]
+) -> dict[str, Any]:
     """The answers of `requests`, all sent concurrently: a Composite named in `readers` is streamed
     into its reader (its buckets are never all held) and answered by what the reader returns; the
     others are answered as by `ctx.fetch`."""
@@ -92,7 +97,8 @@ async def fetch_reading(ctx: QueryContext, requests: Mapping[str, Search | Compo
 
     fetched, *read_answers = await asyncio.gather(
         ctx.fetch({name: r for name, r in requests.items() if name not in readers}),
-        *(read(name, r) for name, r in streamed.items()))
+        *(read(name, r) for name, r in streamed.items()),
+    )
     return {**fetched, **dict(zip(streamed, read_answers, strict=True))}
 
 
@@ -171,8 +177,10 @@ class TypeCount(BaseModel):
 
 
 def type_counts(aggs: dict[str, Any], events: int) -> list[TypeCount]:
-    return [TypeCount(key=b["key"], count=b["doc_count"], share=ratio(b["doc_count"], events))
-            for b in aggs["by_type"]["buckets"]]
+    return [
+        TypeCount(key=b["key"], count=b["doc_count"], share=ratio(b["doc_count"], events))
+        for b in aggs["by_type"]["buckets"]
+    ]
 
 
 # -- users/activity ----------------------------------------------------------------------
@@ -190,19 +198,12 @@ class ActivityPoint(ActivityKpis):
 
 class UserActivityResponse(ActivityKpis, AnalyticsResponse):
     events_by_type: list[TypeCount] = Field(description="activity records by activity_type, count desc then key")
-    series: list[ActivityPoint] = Field(description="every bucket of the period; an actor or session active in "
-                                                    "several buckets counts in each")
+    series: list[ActivityPoint] = Field(
+        description="every bucket of the period; an actor or session active in several buckets counts in each"
+    )
     comparison: dict[str, float | int | None] | None = Field(
-        None, description="with compare: the previous period's active_users, sessions, events and `<kpi>_growth_pct`")
-    model_config = {"json_schema_extra": {"example": {
-        "period": {"start": "2026-11-01T00:00:00-03:00", "end": "2026-11-03T00:00:00-03:00",
-                   "tz": "America/Sao_Paulo", "interval": "day"},
-        "cached": False, "active_users": 412, "sessions": 530, "events": 2210,
-        "events_by_type": [{"key": "page_view", "count": 1020, "share": 0.4615},
-                           {"key": "product_view", "count": 640, "share": 0.2896}],
-        "series": [{"key": "2026-11-01", "active_users": 230, "sessions": 270, "events": 1150},
-                   {"key": "2026-11-02", "active_users": 201, "sessions": 260, "events": 1060}],
-        "comparison": {"active_users": 380, "active_users_growth_pct": 8.42}}}}
+        None, description="with compare: the previous period's active_users, sessions, events and `<kpi>_growth_pct`"
+    )
 
 
 @dataclass(frozen=True)
@@ -221,37 +222,59 @@ class UserActivity(AnalyticsQuery[UserActivityResponse]):
         p = self.params
         query = activity_query(p)
         before = activity_query(p, period=p.period.previous(p.compare)) if p.compare != "none" else None
-        return only({
-            "records": Search(ACTIVITY, {"query": query, "aggs": {
-                "by_type": types_agg(), "series": p.period.date_histogram("timestamp")}}),
-            "actors": pairs(query, ACTOR, p.period),
-            "sessions": pairs(query, SESSION, p.period),
-            "previous_records": before and Search(ACTIVITY, {"query": before}),
-            "previous_actors": before and pairs(before, ACTOR, None),
-            "previous_sessions": before and pairs(before, SESSION, None),
-        })
+        return only(
+            {
+                "records": Search(
+                    ACTIVITY,
+                    {"query": query, "aggs": {"by_type": types_agg(), "series": p.period.date_histogram("timestamp")}},
+                ),
+                "actors": pairs(query, ACTOR, p.period),
+                "sessions": pairs(query, SESSION, p.period),
+                "previous_records": before and Search(ACTIVITY, {"query": before}),
+                "previous_actors": before and pairs(before, ACTOR, None),
+                "previous_sessions": before and pairs(before, SESSION, None),
+            }
+        )
 
     async def run(self, ctx: QueryContext) -> UserActivityResponse:
         p = self.params
-        a = await fetch_reading(ctx, self.requests(), {
-            "actors": lambda buckets: distinct(buckets, p.period),
-            "sessions": lambda buckets: distinct(buckets, p.period),
-            "previous_actors": count, "previous_sessions": count})
+        a = await fetch_reading(
+            ctx,
+            self.requests(),
+            {
+                "actors": lambda buckets: distinct(buckets, p.period),
+                "sessions": lambda buckets: distinct(buckets, p.period),
+                "previous_actors": count,
+                "previous_sessions": count,
+            },
+        )
         actors: Distinct = a["actors"]
         sessions: Distinct = a["sessions"]
         events = int(a["records"]["hits"]["total"]["value"])
         aggs = a["records"].get("aggregations", {})
         per_bucket = {p.period.key_of(b["key"]): b["doc_count"] for b in aggs["series"]["buckets"]}
-        series = [ActivityPoint(key=k, active_users=actors.per_bucket[k], sessions=sessions.per_bucket[k],
-                                events=per_bucket.get(k, 0)) for k in p.period.keys()]
+        series = [
+            ActivityPoint(
+                key=k, active_users=actors.per_bucket[k], sessions=sessions.per_bucket[k], events=per_bucket.get(k, 0)
+            )
+            for k in p.period.bucket_keys()
+        ]
         current = ActivityKpis(active_users=actors.total, sessions=sessions.total, events=events)
         compared = None
         if p.compare != "none":
-            previous = ActivityKpis(active_users=a["previous_actors"], sessions=a["previous_sessions"],
-                                    events=int(a["previous_records"]["hits"]["total"]["value"]))
+            previous = ActivityKpis(
+                active_users=a["previous_actors"],
+                sessions=a["previous_sessions"],
+                events=int(a["previous_records"]["hits"]["total"]["value"]),
+            )
             compared = comparison(current, previous)
-        return UserActivityResponse(period=PeriodOut.of(p.period), **current.model_dump(),
-                                    events_by_type=type_counts(aggs, events), series=series, comparison=compared)
+        return UserActivityResponse(
+            period=PeriodOut.of(p.period),
+            **current.model_dump(),
+            events_by_type=type_counts(aggs, events),
+            series=series,
+            comparison=compared,
+        )
 
 
 # -- users/behavior ----------------------------------------------------------------------
@@ -272,8 +295,10 @@ class PageItem(BaseModel):
 class DeviceItem(BaseModel):
     key: str = Field(description=f"device.type (`{UNKNOWN_DEVICE}` for records without one)")
     actors: int = Field(description="distinct actors with activity on this device type")
-    share: float | None = Field(description="actors / active_users (an actor on two device types counts in both, "
-                                            "so shares can add up to more than 1)")
+    share: float | None = Field(
+        description="actors / active_users (an actor on two device types counts in both, "
+        "so shares can add up to more than 1)"
+    )
 
 
 class BehaviorResponse(AnalyticsResponse):
@@ -284,15 +309,6 @@ class BehaviorResponse(AnalyticsResponse):
     heatmap: list[HeatCell] = Field(description="all 7 x 24 cells, weekday then hour, zeros included")
     top_pages: list[PageItem] = Field(description="`limit` pages by page views, desc then page_url")
     devices: list[DeviceItem] = Field(description="device types by distinct actors, desc then key")
-    model_config = {"json_schema_extra": {"example": {
-        "period": {"start": "2026-10-01T00:00:00+00:00", "end": "2026-11-01T00:00:00+00:00", "tz": "UTC",
-                   "interval": "day"},
-        "cached": False, "events": 2210, "active_users": 412, "page_views": 1020,
-        "events_by_type": [{"key": "page_view", "count": 1020, "share": 0.4615}],
-        "heatmap": [{"weekday": 0, "hour": 0, "count": 3}, {"weekday": 0, "hour": 1, "count": 0}],
-        "top_pages": [{"key": "/", "views": 610, "share": 0.598}, {"key": "/deals", "views": 190, "share": 0.1863}],
-        "devices": [{"key": "desktop", "actors": 250, "share": 0.6068},
-                    {"key": "mobile", "actors": 180, "share": 0.4369}]}}}
 
 
 PAGE_VIEW = {"term": {"activity_type": "page_view"}}
@@ -314,18 +330,42 @@ class Behavior(AnalyticsQuery[BehaviorResponse]):
         limit = self.params.limit
         query = activity_query(self.params)
         # Local hours of the period's zone: the repeated hour of a DST fall-back is two buckets.
-        hours = {"h": {"date_histogram": {"field": "timestamp", "calendar_interval": "hour",
-                                          "time_zone": self.params.period.tz.key}}}
+        hours = {
+            "h": {
+                "date_histogram": {
+                    "field": "timestamp",
+                    "calendar_interval": "hour",
+                    "time_zone": self.params.period.tz.key,
+                }
+            }
+        }
         return {
-            "records": Search(ACTIVITY, {"query": query, "aggs": {
-                "by_type": types_agg(),
-                "page_views": {"filter": PAGE_VIEW, "aggs": {"pages": {"terms": {
-                    "field": "page_url", "size": limit, "shard_size": max(PAGES_SHARD_SIZE, limit),
-                    "order": [{"_count": "desc"}, {"_key": "asc"}]}}}},
-            }}),
+            "records": Search(
+                ACTIVITY,
+                {
+                    "query": query,
+                    "aggs": {
+                        "by_type": types_agg(),
+                        "page_views": {
+                            "filter": PAGE_VIEW,
+                            "aggs": {
+                                "pages": {
+                                    "terms": {
+                                        "field": "page_url",
+                                        "size": limit,
+                                        "shard_size": max(PAGES_SHARD_SIZE, limit),
+                                        "order": [{"_count": "desc"}, {"_key": "asc"}],
+                                    }
+                                }
+                            },
+                        },
+                    },
+                },
+            ),
             "hours": Composite(ACTIVITY, query, [hours]),
-            "devices": Composite(ACTIVITY, query, [terms_source("a", ACTOR),
-                                                   terms_source("d", "device.type", missing=True)]),
+            "devices": Composite(
+                ACTIVITY, query, [terms_source("a", ACTOR), terms_source("d", "device.type", missing=True)]
+            ),
         }
 
     def all_pages_request(self) -> Composite:
@@ -370,32 +410,46 @@ class Behavior(AnalyticsQuery[BehaviorResponse]):
         records, hours, device_pairs = requests["records"], requests["hours"], requests["devices"]
         assert isinstance(records, Search) and isinstance(hours, Composite) and isinstance(device_pairs, Composite)
         (response, top_pages), heatmap, (active, devices) = await asyncio.gather(
-            self.records_and_pages(ctx, records), self.heatmap(ctx.stream(hours)),
-            self.devices(ctx.stream(device_pairs)))
+            self.records_and_pages(ctx, records),
+            self.heatmap(ctx.stream(hours)),
+            self.devices(ctx.stream(device_pairs)),
+        )
         aggs = response.get("aggregations", {})
         events = int(response["hits"]["total"]["value"])
         return BehaviorResponse(
-            period=PeriodOut.of(self.params.period), events=events, active_users=active,
-            page_views=aggs["page_views"]["doc_count"], events_by_type=type_counts(aggs, events),
-            heatmap=heatmap, top_pages=top_pages, devices=devices)
+            period=PeriodOut.of(self.params.period),
+            events=events,
+            active_users=active,
+            page_views=aggs["page_views"]["doc_count"],
+            events_by_type=type_counts(aggs, events),
+            heatmap=heatmap,
+            top_pages=top_pages,
+            devices=devices,
+        )
 
 
 # -- users/engagement --------------------------------------------------------------------
 
 
 class EngagementKpis(BaseModel):
-    dau: float = Field(description="mean distinct actors per local day, over every day of the period (empty "
-                                   "days count as 0)")
-    wau: float = Field(description="mean distinct actors per week (Monday) overlapping the period, counting only "
-                                   "activity inside the period")
-    mau: float = Field(description="mean distinct actors per calendar month overlapping the period, counting only "
-                                   "activity inside the period")
+    dau: float = Field(
+        description="mean distinct actors per local day, over every day of the period (empty days count as 0)"
+    )
+    wau: float = Field(
+        description="mean distinct actors per week (Monday) overlapping the period, counting only "
+        "activity inside the period"
+    )
+    mau: float = Field(
+        description="mean distinct actors per calendar month overlapping the period, counting only "
+        "activity inside the period"
+    )
     stickiness: float | None = Field(description="dau / mau")
     active_users: int = Field(description="distinct actors with activity in the period")
     sessions: int = Field(description="distinct session_id with activity in the period")
     events: int = Field(description="activity records in the period")
-    avg_session_seconds: float | None = Field(description="mean of (last - first timestamp) per session, over "
-                                                          "its activity inside the period")
+    avg_session_seconds: float | None = Field(
+        description="mean of (last - first timestamp) per session, over its activity inside the period"
+    )
     bounce_rate: float | None = Field(description="sessions with exactly one record in the period / sessions")
     events_per_session: float | None = Field(description="events / sessions")
 
@@ -413,15 +467,8 @@ class EngagementResponse(EngagementKpis, AnalyticsResponse):
     months: int = Field(description="months the MAU mean is taken over")
     series: list[EngagementPoint] = Field(description="every bucket of `interval` in the period")
     comparison: dict[str, float | int | None] | None = Field(
-        None, description="with compare: the previous period's value of every KPI and `<kpi>_growth_pct`")
-    model_config = {"json_schema_extra": {"example": {
-        "period": {"start": "2026-10-01T00:00:00+00:00", "end": "2026-11-01T00:00:00+00:00", "tz": "UTC",
-                   "interval": "week"},
-        "cached": False, "dau": 41.26, "wau": 210.4, "mau": 612.0, "stickiness": 0.0674, "active_users": 612,
-        "sessions": 1480, "events": 6120, "avg_session_seconds": 184.52, "bounce_rate": 0.2311,
-        "events_per_session": 4.14, "days": 31, "weeks": 5, "months": 1,
-        "series": [{"key": "2026-09-28", "active_users": 120, "sessions": 190, "events": 790}],
-        "comparison": {"dau": 38.9, "dau_growth_pct": 6.07}}}}
+        None, description="with compare: the previous period's value of every KPI and `<kpi>_growth_pct`"
+    )
 
 
 def _week(day: date) -> date:
@@ -510,19 +557,22 @@ class Engagement(AnalyticsQuery[EngagementResponse]):
         p = self.params
         query = activity_query(p)
         previous = p.period.previous(p.compare) if p.compare != "none" else None
-        return only({
-            "series": Search(ACTIVITY, {"query": query, "aggs": {"series": p.period.date_histogram("timestamp")}}),
-            "actor_days": pairs(query, ACTOR, _days(p.period)),
-            "sessions": pairs(query, SESSION, p.period, timings=True),
-            "actors": None if p.period.interval in ACTOR_DAY_INTERVALS else pairs(query, ACTOR, p.period),
-            "previous_actor_days": previous and pairs(activity_query(p, period=previous), ACTOR, _days(previous)),
-            "previous_sessions": previous and pairs(activity_query(p, period=previous), SESSION, None, timings=True),
-        })
+        return only(
+            {
+                "series": Search(ACTIVITY, {"query": query, "aggs": {"series": p.period.date_histogram("timestamp")}}),
+                "actor_days": pairs(query, ACTOR, _days(p.period)),
+                "sessions": pairs(query, SESSION, p.period, timings=True),
+                "actors": None if p.period.interval in ACTOR_DAY_INTERVALS else pairs(query, ACTOR, p.period),
+                "previous_actor_days": previous and pairs(activity_query(p, period=previous), ACTOR, _days(previous)),
+                "previous_sessions": previous
+                and pairs(activity_query(p, period=previous), SESSION, None, timings=True),
+            }
+        )
 
     @staticmethod
     def bucket_counts(period: Period) -> dict[str, int]:
         """How many days, weeks and months the means are taken over: every one overlapping the period."""
-        days = [date.fromisoformat(k) for k in _days(period).keys()]
+        days = [date.fromisoformat(k) for k in _days(period).bucket_keys()]
         return {"days": len(days), "weeks": len({_week(d) for d in days}), "months": len({_month(d) for d in days})}
 
     def kpis(self, period: Period, a: ActorDays, s: SessionTotals) -> EngagementKpis:
@@ -531,11 +581,17 @@ class Engagement(AnalyticsQuery[EngagementResponse]):
         wau = sum(a.weekly.values()) / n["weeks"]
         mau = sum(a.monthly.values()) / n["months"]
         return EngagementKpis(
-            dau=round(dau, 2), wau=round(wau, 2), mau=round(mau, 2), stickiness=ratio(dau, mau),
-            active_users=a.actors, sessions=s.sessions, events=s.records,
+            dau=round(dau, 2),
+            wau=round(wau, 2),
+            mau=round(mau, 2),
+            stickiness=ratio(dau, mau),
+            active_users=a.actors,
+            sessions=s.sessions,
+            events=s.records,
             avg_session_seconds=round(s.duration_ms / 1000 / s.sessions, 2) if s.sessions else None,
             bounce_rate=ratio(s.bounces, s.sessions),
-            events_per_session=round(s.records / s.sessions, 2) if s.sessions else None)
+            events_per_session=round(s.records / s.sessions, 2) if s.sessions else None,
+        )
 
     async def run(self, ctx: QueryContext) -> EngagementResponse:
         p = self.params
@@ -556,11 +612,18 @@ class Engagement(AnalyticsQuery[EngagementResponse]):
         actors = actor_days.per_bucket(p.period.interval)
         if actors is None:
             actors = a["actors"].per_bucket
-        series = [EngagementPoint(key=k, active_users=actors[k], sessions=sessions.per_bucket[k],
-                                  events=events.get(k, 0)) for k in p.period.keys()]
+        series = [
+            EngagementPoint(key=k, active_users=actors[k], sessions=sessions.per_bucket[k], events=events.get(k, 0))
+            for k in p.period.bucket_keys()
+        ]
         compared = None
         if p.compare != "none":
             before = self.kpis(p.period.previous(p.compare), a["previous_actor_days"], a["previous_sessions"])
             compared = comparison(current, before)
-        return EngagementResponse(period=PeriodOut.of(p.period), **current.model_dump(),
-                                  **self.bucket_counts(p.period), series=series, comparison=compared)
+        return EngagementResponse(
+            period=PeriodOut.of(p.period),
+            **current.model_dump(),
+            **self.bucket_counts(p.period),
+            series=series,
+            comparison=compared,
+        )

@@ -72,8 +72,12 @@ class ItemResult:
             reasons.append(cause.get("reason") or "")
             cause = cause.get("caused_by")
         match = next((m for m in map(_FIELD_IN_REASON.search, reasons) if m), None)
-        return cls(status=status, error_type=error.get("type"), error_reason=error.get("reason"),
-                   field=match.group(1) if match else None)
+        return cls(
+            status=status,
+            error_type=error.get("type"),
+            error_reason=error.get("reason"),
+            field=match.group(1) if match else None,
+        )
 
     @property
     def ok(self) -> bool:
@@ -118,8 +122,11 @@ class BulkWriter:
         for i, action in enumerate(actions):
             size = len(action.id.encode("utf-8", "surrogatepass"))
             if size > MAX_ID_BYTES:
-                results[i] = ItemResult(400, error_type="id_too_long", error_reason=(
-                    f"document id is {size} bytes; Elasticsearch allows at most {MAX_ID_BYTES}"))
+                results[i] = ItemResult(
+                    400,
+                    error_type="id_too_long",
+                    error_reason=(f"document id is {size} bytes; Elasticsearch allows at most {MAX_ID_BYTES}"),
+                )
         for chunk in self._chunks(encoded, results):
             await self._write_chunk(chunk, encoded, results, refresh)
         return [r if r is not None else ItemResult(500, error_type="missing_result") for r in results]
@@ -157,7 +164,9 @@ class BulkWriter:
             body = b"\n".join(line for i in todo for line in encoded[i]) + b"\n"
             try:
                 kwargs: dict[str, Any] = {"refresh": refresh} if refresh is not None else {}
-                response = await self.es.bulk(operations=body, **kwargs)
+                # The NDJSON body is sent as it is (encoded once, split by chunk); the client's
+                # annotation only names the parsed form.
+                response = await self.es.bulk(operations=body, **kwargs)  # type: ignore[arg-type]
             except (ConnectionError, ConnectionTimeout) as exc:
                 if attempt >= self.max_retries:
                     raise
@@ -180,8 +189,11 @@ class BulkWriter:
                         retry.append(i)
                         continue
                     # A delete of a missing document is a 404 with result `not_found` and no error.
-                    results[i] = (ItemResult.refused(status, error) if error
-                                  else ItemResult(status=status, result=outcome.get("result")))
+                    results[i] = (
+                        ItemResult.refused(status, error)
+                        if error
+                        else ItemResult(status=status, result=outcome.get("result"))
+                    )
                 todo = retry
                 if not todo:
                     return

@@ -15,7 +15,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -129,7 +129,7 @@ async def setup_indices(es: AsyncElasticsearch, names: IndexNames) -> list[str]:
 
         if family.monthly:
             # The alias only exists once a monthly index does: create this month's.
-            changes += await _create_index(es, names.monthly(family, datetime.now(timezone.utc)), {})
+            changes += await _create_index(es, names.monthly(family, datetime.now(UTC)), {})
             continue
         current = await _indices_behind(es, names.alias(family))
         target = names.versioned(family)
@@ -161,8 +161,9 @@ async def _indices_behind(es: AsyncElasticsearch, alias: str) -> list[str]:
         return []
 
 
-async def migrate_family(es: AsyncElasticsearch, names: IndexNames, family: IndexFamily,
-                         current: list[str]) -> list[str]:
+async def migrate_family(
+    es: AsyncElasticsearch, names: IndexNames, family: IndexFamily, current: list[str]
+) -> list[str]:
     """Move a family to its new template version without editing a live mapping.
 
     The new index is created from the new template and every document is copied with
@@ -182,10 +183,12 @@ async def migrate_family(es: AsyncElasticsearch, names: IndexNames, family: Inde
     if old:
         await es.indices.put_settings(index=",".join(old), settings={"index.blocks.write": True})
         copied += await copy_documents(es, current, target, keep)
-    await es.indices.update_aliases(actions=[
-        *({"remove": {"index": index, "alias": alias}} for index in old),
-        {"add": {"index": target, "alias": alias, "is_write_index": True}},
-    ])
+    await es.indices.update_aliases(
+        actions=[
+            *({"remove": {"index": index, "alias": alias}} for index in old),
+            {"add": {"index": target, "alias": alias, "is_write_index": True}},
+        ]
+    )
     return [*changes, f"migrated {alias}: {', '.join(current)} -> {target} ({copied} document copies)"]
 
 
@@ -200,9 +203,12 @@ def _lines_of_stored_states(es: AsyncElasticsearch, names: IndexNames) -> Callab
         ids = sorted({f"{h['_source']['store_id']}:{h['_source']['order_id']}" for h in hits})
         found = await es.mget(index=names.alias(ORDERS), ids=ids, source_includes=["item_count"])
         counts = {d["_id"]: int(d["_source"].get("item_count") or 0) for d in found["docs"] if d.get("found")}
-        return [h for h in hits
-                if h["_source"]["line"] <= counts.get(f"{h['_source']['store_id']}:{h['_source']['order_id']}",
-                                                      h["_source"]["line"])]
+        return [
+            h
+            for h in hits
+            if h["_source"]["line"]
+            <= counts.get(f"{h['_source']['store_id']}:{h['_source']['order_id']}", h["_source"]["line"])
+        ]
 
     return keep
 
@@ -225,16 +231,26 @@ async def copy_documents(es: AsyncElasticsearch, sources: list[str], target: str
     try:
         while True:
             kwargs: dict[str, Any] = {"search_after": after} if after else {}
-            r = await es.search(pit={"id": pit, "keep_alive": "2m"}, size=page, sort=["_shard_doc"],
-                                version=True, track_total_hits=False, **kwargs)
+            r = await es.search(
+                pit={"id": pit, "keep_alive": "2m"},
+                size=page,
+                sort=["_shard_doc"],
+                version=True,
+                track_total_hits=False,
+                **kwargs,
+            )
             hits = r["hits"]["hits"]
             if not hits:
                 return copied
             pit = r.get("pit_id", pit)
             after = hits[-1]["sort"]
             wanted = await keep(hits) if keep is not None else hits
-            actions = [BulkAction("index", target, h["_id"], h["_source"],
-                                  {"version": h["_version"], "version_type": "external_gte"}) for h in wanted]
+            actions = [
+                BulkAction(
+                    "index", target, h["_id"], h["_source"], {"version": h["_version"], "version_type": "external_gte"}
+                )
+                for h in wanted
+            ]
             failed = [res for res in await writer.write(actions) if not res.ok and not res.conflict] if actions else []
             if failed:
                 raise RuntimeError(f"copying into {target} failed: {failed[0].error_type}: {failed[0].error_reason}")
@@ -272,7 +288,11 @@ class IndexGuard:
                 if not self.auto_setup:
                     from ..errors import ApiError
 
-                    raise ApiError(503, "index templates are missing or outdated: run `python -m analytics_service setup`",
-                                   code="setup_required", details=[status])
+                    raise ApiError(
+                        503,
+                        "index templates are missing or outdated: run `python -m analytics_service setup`",
+                        code="setup_required",
+                        details=[status],
+                    )
                 log.info("installing index templates: %s", await setup_indices(self.es, self.names))
             self.ready = True

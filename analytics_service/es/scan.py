@@ -46,16 +46,23 @@ class PitScan:
 
     async def open(self) -> None:
         # ignore_unavailable: an alias that does not exist yet (no data) is an empty scan.
-        response = await self.es.open_point_in_time(index=self.index, keep_alive=self.keep_alive,
-                                                    ignore_unavailable=True)
+        response = await self.es.open_point_in_time(
+            index=self.index, keep_alive=self.keep_alive, ignore_unavailable=True
+        )
         self.pit_id = response["id"]
 
     async def page(self, after: list[Any] | None) -> list[dict[str, Any]]:
         """One page of hits (`_source` and `sort`) after the sort values `after`."""
         response = await self.es.search(
-            pit={"id": self.pit_id, "keep_alive": self.keep_alive}, size=self.page_size, query=self.query,
-            sort=self.sort, source_includes=self.source, track_total_hits=False, search_after=after,
-            filter_path=["pit_id", "hits.hits._source", "hits.hits.sort"])
+            pit={"id": self.pit_id, "keep_alive": self.keep_alive},
+            size=self.page_size,
+            query=self.query,
+            sort=self.sort,
+            source_includes=self.source,
+            track_total_hits=False,
+            search_after=after,
+            filter_path=["pit_id", "hits.hits._source", "hits.hits.sort"],
+        )
         self.pit_id = response.get("pit_id", self.pit_id)
         return response.get("hits", {}).get("hits", [])
 

@@ -9,5 +9,14 @@
 from .specs import EXPORTS, ORDERS_EXPORT, PRODUCTS_EXPORT, SALES_EXPORT, USERS_EXPORT, Col, ExportSpec
 from .writers import MEDIA_TYPES, ExportFormat
 
-__all__ = ["EXPORTS", "MEDIA_TYPES", "ORDERS_EXPORT", "PRODUCTS_EXPORT", "SALES_EXPORT", "USERS_EXPORT", "Col",
-           "ExportFormat", "ExportSpec"]
+__all__ = [
+    "EXPORTS",
+    "MEDIA_TYPES",
+    "ORDERS_EXPORT",
+    "PRODUCTS_EXPORT",
+    "SALES_EXPORT",
+    "USERS_EXPORT",
+    "Col",
+    "ExportFormat",
+    "ExportSpec",
+]

@@ -29,16 +29,20 @@ def _route(spec: ExportSpec) -> Callable[..., Any]:
 
 
 _FILE_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"description": "the file, streamed (`Content-Disposition: attachment`)",
-          "content": {media: {} for media in MEDIA_TYPES.values()}},
+    200: {
+        "description": "the file, streamed (`Content-Disposition: attachment`)",
+        "content": {media: {} for media in MEDIA_TYPES.values()},
+    },
 }
 
 for _spec in EXPORTS.values():
     router.add_api_route(
-        f"/{_spec.kind}", _route(_spec), methods=["GET"], response_class=StreamingResponse,
+        f"/{_spec.kind}",
+        _route(_spec),
+        methods=["GET"],
+        response_class=StreamingResponse,
         summary=f"Export every matching {_spec.kind} record as CSV, NDJSON or XLSX",
         description=_spec.describe() + "\n\nStore scoping as the analytics endpoints; `interval`, `compare` "
-                                       "and `limit` are accepted and ignored.",
+        "and `limit` are accepted and ignored.",
         responses=_FILE_RESPONSES,
     )
-

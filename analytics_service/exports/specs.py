@@ -44,6 +44,7 @@ def _getter(path: str) -> Callable[[dict[str, Any]], Any]:
     def nested(doc: dict[str, Any]) -> Any:
         obj = doc.get(outer)
         return obj.get(inner) if isinstance(obj, dict) else None
+
     return nested
 
 
@@ -94,8 +95,11 @@ def _customer(prefix: str = "customer") -> list[Col]:
     ]
 
 
-_UTM = [Col("utm_source", source="utm.source"), Col("utm_medium", source="utm.medium"),
-        Col("utm_campaign", source="utm.campaign")]
+_UTM = [
+    Col("utm_source", source="utm.source"),
+    Col("utm_medium", source="utm.medium"),
+    Col("utm_campaign", source="utm.campaign"),
+]
 
 
 @dataclass(frozen=True)
@@ -143,15 +147,25 @@ class ExportSpec:
 
 
 ORDERS_EXPORT = ExportSpec(
-    kind="orders", family=ORDERS, time_field="created_at", sort=("created_at",),
+    kind="orders",
+    family=ORDERS,
+    time_field="created_at",
+    sort=("created_at",),
     title="One row per order (every status) created in the period, latest state, sorted by `created_at`.",
     columns=(
-        Col("order_id"), Col("store_id"), Col("status"),
+        Col("order_id"),
+        Col("store_id"),
+        Col("status"),
         Col("created_at", "datetime", description="in `tz`"),
         Col("local_date", "local_date", source="created_at", description="date of created_at in `tz`"),
-        Col("updated_at", "datetime"), Col("paid_at", "datetime"), Col("shipped_at", "datetime"),
-        Col("delivered_at", "datetime"), Col("cancelled_at", "datetime"),
-        Col("channel"), *_customer(), Col("postal_code", source="customer.postal_code"),
+        Col("updated_at", "datetime"),
+        Col("paid_at", "datetime"),
+        Col("shipped_at", "datetime"),
+        Col("delivered_at", "datetime"),
+        Col("cancelled_at", "datetime"),
+        Col("channel"),
+        *_customer(),
+        Col("postal_code", source="customer.postal_code"),
         Col("currency", description="the order's own currency; amounts are in the base currency"),
         Col("fx_rate", "number", description="order currency -> base currency"),
         Col("gross_revenue", "money", description="sum of line revenue"),
@@ -159,66 +173,118 @@ ORDERS_EXPORT = ExportSpec(
         Col("order_value", "money", description="gross_revenue - discount_amount"),
         Col("refunded_amount", "money"),
         Col("net_revenue", "money", description="order_value - refunded_amount"),
-        Col("shipping_amount", "money"), Col("tax_amount", "money"),
+        Col("shipping_amount", "money"),
+        Col("tax_amount", "money"),
         Col("total_billed", "money", description="order_value + shipping_amount + tax_amount"),
         Col("cogs", "money", description="sum of line costs (lines with a cost)"),
-        Col("units", "int"), Col("item_count", "int", description="order lines"),
-        Col("payment_method", source="payment.method"), Col("payment_status", source="payment.status"),
+        Col("units", "int"),
+        Col("item_count", "int", description="order lines"),
+        Col("payment_method", source="payment.method"),
+        Col("payment_status", source="payment.status"),
         Col("installments", "int", source="payment.installments"),
-        Col("coupon_code"), *_UTM,
+        Col("coupon_code"),
+        *_UTM,
     ),
 )
 
 SALES_EXPORT = ExportSpec(
-    kind="sales", family=ORDER_ITEMS, time_field="created_at", sort=("created_at", "order_id", "line"),
+    kind="sales",
+    family=ORDER_ITEMS,
+    time_field="created_at",
+    sort=("created_at", "order_id", "line"),
     sales_only=True,
     title="One row per line of a sale (paid, processing, shipped, delivered, refunded) created in the period, "
-          "sorted by `created_at`, `order_id`, `line`.",
+    "sorted by `created_at`, `order_id`, `line`.",
     columns=(
-        Col("order_id"), Col("line", "int", description="1-based line number in the order"), Col("store_id"),
+        Col("order_id"),
+        Col("line", "int", description="1-based line number in the order"),
+        Col("store_id"),
         Col("status"),
         Col("created_at", "datetime", description="the order's, in `tz`"),
         Col("local_date", "local_date", source="created_at", description="date of created_at in `tz`"),
-        Col("channel"), Col("product_id"), Col("sku"), Col("name"), Col("category"), Col("subcategory"),
-        Col("brand"), Col("quantity", "int"),
+        Col("channel"),
+        Col("product_id"),
+        Col("sku"),
+        Col("name"),
+        Col("category"),
+        Col("subcategory"),
+        Col("brand"),
+        Col("quantity", "int"),
         Col("unit_price", "money", description="in the base currency"),
         Col("discount", "money", description="line discount"),
         Col("line_revenue", "money", description="quantity x unit_price - discount, before rounding"),
-        Col("unit_cost", "money"), Col("line_cogs", "money", description="quantity x unit_cost"),
-        Col("currency"), Col("fx_rate", "number"), *_customer(),
-        Col("payment_method", source="payment.method"), Col("coupon_code"), *_UTM,
+        Col("unit_cost", "money"),
+        Col("line_cogs", "money", description="quantity x unit_cost"),
+        Col("currency"),
+        Col("fx_rate", "number"),
+        *_customer(),
+        Col("payment_method", source="payment.method"),
+        Col("coupon_code"),
+        *_UTM,
     ),
 )
 
 USERS_EXPORT = ExportSpec(
-    kind="users", family=ACTIVITY, time_field="timestamp", sort=("timestamp",), has_channel=False,
+    kind="users",
+    family=ACTIVITY,
+    time_field="timestamp",
+    sort=("timestamp",),
+    has_channel=False,
     title="One row per user activity record in the period, sorted by `timestamp`.",
     columns=(
-        Col("activity_id"), Col("store_id"), Col("timestamp", "datetime", description="in `tz`"),
+        Col("activity_id"),
+        Col("store_id"),
+        Col("timestamp", "datetime", description="in `tz`"),
         Col("local_date", "local_date", source="timestamp", description="date of timestamp in `tz`"),
         Col("activity_type"),
-        Col("actor_id", description="user_id, else anonymous_id"), Col("user_id"), Col("anonymous_id"),
-        Col("session_id"), Col("page_url"), Col("referrer"), Col("product_id"), Col("category"),
-        Col("search_query"), Col("results_count", "int"), Col("order_id"), Col("value", "money"),
-        Col("rating", "int"), Col("review_text"), Col("duration_ms", "int"),
-        Col("device_type", source="device.type"), Col("device_os", source="device.os"),
+        Col("actor_id", description="user_id, else anonymous_id"),
+        Col("user_id"),
+        Col("anonymous_id"),
+        Col("session_id"),
+        Col("page_url"),
+        Col("referrer"),
+        Col("product_id"),
+        Col("category"),
+        Col("search_query"),
+        Col("results_count", "int"),
+        Col("order_id"),
+        Col("value", "money"),
+        Col("rating", "int"),
+        Col("review_text"),
+        Col("duration_ms", "int"),
+        Col("device_type", source="device.type"),
+        Col("device_os", source="device.os"),
         Col("device_browser", source="device.browser"),
-        Col("country", source="geo.country"), Col("region", source="geo.region"), Col("city", source="geo.city"),
+        Col("country", source="geo.country"),
+        Col("region", source="geo.region"),
+        Col("city", source="geo.city"),
         *_UTM,
     ),
 )
 
 PRODUCTS_EXPORT = ExportSpec(
-    kind="products", family=PRODUCTS, time_field=None, sort=("product_id",), has_channel=False,
+    kind="products",
+    family=PRODUCTS,
+    time_field=None,
+    sort=("product_id",),
+    has_channel=False,
     title="The catalog: one row per product (its latest record), sorted by `product_id`. "
-          "No period filter: `start`/`end` are ignored.",
+    "No period filter: `start`/`end` are ignored.",
     columns=(
-        Col("product_id"), Col("store_id"), Col("sku"), Col("name"), Col("category"), Col("subcategory"),
-        Col("brand"), Col("price", "money"), Col("cost", "money"), Col("stock_quantity", "int"),
-        Col("reorder_point", "int"), Col("active", "bool"),
+        Col("product_id"),
+        Col("store_id"),
+        Col("sku"),
+        Col("name"),
+        Col("category"),
+        Col("subcategory"),
+        Col("brand"),
+        Col("price", "money"),
+        Col("cost", "money"),
+        Col("stock_quantity", "int"),
+        Col("reorder_point", "int"),
+        Col("active", "bool"),
         Col("updated_at", "datetime", description="of the catalog record, in `tz`"),
     ),
 )
 
 EXPORTS: dict[str, ExportSpec] = {s.kind: s for s in (ORDERS_EXPORT, SALES_EXPORT, USERS_EXPORT, PRODUCTS_EXPORT)}
-

@@ -51,10 +51,17 @@ class Export:
     scan: PitScan
 
     @classmethod
-    def create(cls, spec: ExportSpec, params: CommonParams, fmt: str, es: AsyncElasticsearch,
-               names: IndexNames) -> Export:
-        scan = PitScan(es, names.alias(spec.family), spec.query(params), spec.sort_clause(), spec.source_fields,
-                       page_size=PAGE_SIZE)
+    def create(
+        cls, spec: ExportSpec, params: CommonParams, fmt: str, es: AsyncElasticsearch, names: IndexNames
+    ) -> Export:
+        scan = PitScan(
+            es,
+            names.alias(spec.family),
+            spec.query(params),
+            spec.sort_clause(),
+            spec.source_fields,
+            page_size=PAGE_SIZE,
+        )
         return cls(spec, params, fmt, scan)
 
     @property
@@ -87,8 +94,7 @@ class ClosingStreamingResponse(StreamingResponse):
     when the body was sent, failed, or the client disconnected (even before the first
     chunk, when the generator never started and its own `finally` would never run)."""
 
-    def __init__(self, content: AsyncIterator[bytes], on_close: Callable[[], Awaitable[None]],
-                 **kwargs: Any) -> None:
+    def __init__(self, content: AsyncIterator[bytes], on_close: Callable[[], Awaitable[None]], **kwargs: Any) -> None:
         super().__init__(content, **kwargs)
         self.on_close = on_close
 
@@ -129,7 +135,7 @@ class _ClientGone(Exception):
 async def _build_xlsx(export: Export, first: list[dict[str, Any]], request: Request) -> IO[bytes] | None:
     """The whole workbook in an anonymous temp file (rewound), or None when the client left."""
     writer = XlsxWriter(export.spec)
-    target = tempfile.TemporaryFile(prefix="export-", suffix=".xlsx")
+    target = tempfile.TemporaryFile(prefix="export-", suffix=".xlsx")  # noqa: SIM115 (closed by the caller)
     try:
         render = export.renderer(writer.rows)
         async for docs in export.scan.pages(first):
@@ -154,8 +160,9 @@ async def _file_stream(handle: IO[bytes]) -> AsyncIterator[bytes]:
         yield chunk
 
 
-async def run_export(request: Request, es: AsyncElasticsearch, names: IndexNames, spec: ExportSpec,
-                     params: CommonParams, fmt: str) -> Response:
+async def run_export(
+    request: Request, es: AsyncElasticsearch, names: IndexNames, spec: ExportSpec, params: CommonParams, fmt: str
+) -> Response:
     params = spec.check(params)
     export = Export.create(spec, params, fmt, es, names)
     # The point in time and the first page are read before the response starts, so an
@@ -167,8 +174,9 @@ async def run_export(request: Request, es: AsyncElasticsearch, names: IndexNames
         await export.scan.close()
         raise
     if fmt != "xlsx":
-        return ClosingStreamingResponse(_text_stream(export, first), export.scan.close,
-                                        media_type=MEDIA_TYPES[fmt], headers=export.headers())
+        return ClosingStreamingResponse(
+            _text_stream(export, first), export.scan.close, media_type=MEDIA_TYPES[fmt], headers=export.headers()
+        )
     handle = await _build_xlsx(export, first, request)
     if handle is None:
         return Response(status_code=499)  # nobody is listening any more
@@ -178,5 +186,9 @@ async def run_export(request: Request, es: AsyncElasticsearch, names: IndexNames
     async def close_file() -> None:
         handle.close()
 
-    return ClosingStreamingResponse(_file_stream(handle), close_file, media_type=MEDIA_TYPES["xlsx"],
-                                    headers={**export.headers(), "Content-Length": str(size)})
+    return ClosingStreamingResponse(
+        _file_stream(handle),
+        close_file,
+        media_type=MEDIA_TYPES["xlsx"],
+        headers={**export.headers(), "Content-Length": str(size)},
+    )

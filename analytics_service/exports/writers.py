@@ -175,4 +175,3 @@ class XlsxWriter:
                 log.debug("closing an abandoned sheet: %s", exc)
             with contextlib.suppress(OSError, ValueError):
                 writer.cleanup()
-

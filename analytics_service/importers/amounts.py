@@ -7,8 +7,16 @@ from typing import Literal
 
 from .cells import CellError
 
-AmountKey = Literal["unit_price", "line_gross", "line_revenue", "discount_amount", "discount_rate",
-                    "unit_cost", "line_cost", "line_profit"]
+AmountKey = Literal[
+    "unit_price",
+    "line_gross",
+    "line_revenue",
+    "discount_amount",
+    "discount_rate",
+    "unit_cost",
+    "line_cost",
+    "line_profit",
+]
 
 # At most one of each group, exactly one price source.
 PRICE_KEYS: tuple[AmountKey, ...] = ("unit_price", "line_gross", "line_revenue")
@@ -90,7 +98,8 @@ def line_amounts(quantity: int, values: dict[str, float | None], columns: dict[s
     elif "line_profit" in columns and profit is not None:
         cost = revenue - profit
         if cost < -EPSILON:
-            raise CellError(col("line_profit"),
-                            f"line cost (revenue {revenue} - profit {profit}) is negative: {cost:.4f}")
+            raise CellError(
+                col("line_profit"), f"line cost (revenue {revenue} - profit {profit}) is negative: {cost:.4f}"
+            )
         unit_cost = max(cost, 0.0) / quantity
     return LineAmounts(unit_price, discount, unit_cost, note)

@@ -60,8 +60,11 @@ class Cells:
         parsed: datetime | None = None
         for fmt in formats:
             try:
-                parsed = (datetime.fromisoformat(text.replace("Z", "+00:00")) if fmt == "iso"
-                          else datetime.strptime(text, fmt))
+                parsed = (
+                    datetime.fromisoformat(text.replace("Z", "+00:00"))
+                    if fmt == "iso"
+                    else datetime.strptime(text, fmt)
+                )
                 break
             except ValueError:
                 continue

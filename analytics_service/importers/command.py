@@ -29,12 +29,19 @@ def _store_id_argument(value: str) -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m analytics_service import-csv",
-        description="Import orders from a CSV export using a column mapping (see docs/importing.md).")
+        description="Import orders from a CSV export using a column mapping (see docs/importing.md).",
+    )
     parser.add_argument("file", help="the CSV file")
-    parser.add_argument("--mapping", required=True,
-                        help=f"a built-in mapping ({', '.join(builtin_mappings())}) or a path to a JSON mapping")
-    parser.add_argument("--store-id", type=_store_id_argument,
-                        help="store of every imported order and product (default: DEFAULT_STORE_ID)")
+    parser.add_argument(
+        "--mapping",
+        required=True,
+        help=f"a built-in mapping ({', '.join(builtin_mappings())}) or a path to a JSON mapping",
+    )
+    parser.add_argument(
+        "--store-id",
+        type=_store_id_argument,
+        help="store of every imported order and product (default: DEFAULT_STORE_ID)",
+    )
     parser.add_argument("--batch-size", type=int, default=2000, help="orders per ingest batch (default 2000, max 5000)")
     parser.add_argument("--limit", type=int, help="import only the first N orders of the file")
     parser.add_argument("--dry-run", action="store_true", help="read and validate everything, write nothing")
@@ -45,8 +52,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 async def _run(args: argparse.Namespace, mapping: Mapping, settings: Settings) -> ImportReport:
     if args.dry_run:
-        return await import_csv(args.file, mapping, None, args.store_id, args.batch_size, not args.no_progress,
-                                limit=args.limit, settings=settings)
+        return await import_csv(
+            args.file,
+            mapping,
+            None,
+            args.store_id,
+            args.batch_size,
+            not args.no_progress,
+            limit=args.limit,
+            settings=settings,
+        )
     from ..es.client import make_async_client
     from ..es.indices import IndexGuard
     from ..ingest.service import Ingestor
@@ -55,8 +70,16 @@ async def _run(args: argparse.Namespace, mapping: Mapping, settings: Settings) -
     try:
         ingestor = Ingestor.for_settings(es, settings)
         await IndexGuard(es, ingestor.names, auto_setup=True).ensure()
-        return await import_csv(args.file, mapping, ingestor, args.store_id, args.batch_size, not args.no_progress,
-                                limit=args.limit, settings=settings)
+        return await import_csv(
+            args.file,
+            mapping,
+            ingestor,
+            args.store_id,
+            args.batch_size,
+            not args.no_progress,
+            limit=args.limit,
+            settings=settings,
+        )
     finally:
         await es.close()
 

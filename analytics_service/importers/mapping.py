@@ -53,7 +53,8 @@ _NESTED: dict[str, type[BaseModel]] = {"customer": Customer, "payment": Payment,
 # Scalar Order fields a column may fill (nested objects by dotted path, items via `item`), with their type.
 ORDER_TARGETS: dict[str, CellType] = {
     name: ("date" if name in _ORDER_DATES else "float" if name in _ORDER_FLOATS else "str")
-    for name in Order.model_fields if name not in {"items", "attributes", *_NESTED}
+    for name in Order.model_fields
+    if name not in {"items", "attributes", *_NESTED}
 }
 for _parent, _model in _NESTED.items():
     for _name in _model.model_fields:
@@ -133,12 +134,14 @@ def _mistake(message: str, where: str | None = None, *, at_parent: bool = False)
 
     at_parent: the message names its own key ("type must be ..."), so it is reported at the object holding it.
     """
-    return PydanticCustomError("mapping_at_parent" if at_parent else "mapping",
-                               f"{where}: {message}" if where else message)
+    return PydanticCustomError(
+        "mapping_at_parent" if at_parent else "mapping", f"{where}: {message}" if where else message
+    )
 
 
-def _reported_as(message: str | Callable[[object], str], *, at_parent: bool = False,
-                 refuse_null: bool = False) -> WrapValidator:
+def _reported_as(
+    message: str | Callable[[object], str], *, at_parent: bool = False, refuse_null: bool = False
+) -> WrapValidator:
     """Any failure of the annotated type is the mistake `message` (a text, or one made from the value).
 
     refuse_null: an explicit null is a mistake too (an absent key keeps the field's default).
@@ -229,10 +232,14 @@ _FORMATS_MESSAGE = 'must be a strptime format (e.g. "%d/%m/%y"), "iso", or a lis
 _SCALE_MESSAGE = "scale must be a non-zero number, for float columns only"
 
 ColumnName = Annotated[str, StringConstraints(strict=True, strip_whitespace=True, min_length=1)]
-DateFormats = Annotated[tuple[Annotated[str, StringConstraints(strict=True, min_length=1)], ...],
-                        Field(min_length=1), BeforeValidator(_one_or_more)]
-_Char = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=1),
-                  _reported_as("must be a single character")]
+DateFormats = Annotated[
+    tuple[Annotated[str, StringConstraints(strict=True, min_length=1)], ...],
+    Field(min_length=1),
+    BeforeValidator(_one_or_more),
+]
+_Char = Annotated[
+    str, StringConstraints(strict=True, min_length=1, max_length=1), _reported_as("must be a single character")
+]
 _Zone = Annotated[StrictStr, AfterValidator(_known_zone), _reported_as(lambda zone: f"unknown IANA time zone {zone!r}")]
 _Section = BeforeValidator(_section)
 _Required = Field(default_factory=dict, validate_default=True)  # an absent section is reported like an empty one
@@ -248,16 +255,20 @@ class SourceSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    column: Annotated[ColumnName | None,
-                      _reported_as("column must be a non-empty string", at_parent=True, refuse_null=True)] = None
+    column: Annotated[
+        ColumnName | None, _reported_as("column must be a non-empty string", at_parent=True, refuse_null=True)
+    ] = None
     value: JsonValue = None
-    type: Annotated[CellType | None, _reported_as(lambda kind: f"type must be one of {list(TYPES)}, not {kind!r}",
-                                                  at_parent=True, refuse_null=True)] = None
+    type: Annotated[
+        CellType | None,
+        _reported_as(lambda kind: f"type must be one of {list(TYPES)}, not {kind!r}", at_parent=True, refuse_null=True),
+    ] = None
     format: Annotated[DateFormats | None, _reported_as(_FORMATS_MESSAGE, refuse_null=True)] = None
     scale: Annotated[StrictFloat | None, AfterValidator(_non_zero), _reported_as(_SCALE_MESSAGE, at_parent=True)] = None
     default: JsonValue = None
-    map: Annotated[dict[str, JsonValue] | None,
-                   _reported_as("map must be an object from cell text to value", at_parent=True)] = None
+    map: Annotated[
+        dict[str, JsonValue] | None, _reported_as("map must be an object from cell text to value", at_parent=True)
+    ] = None
 
     @model_validator(mode="before")
     @classmethod
@@ -287,8 +298,9 @@ class SourceSpec(BaseModel):
             formats = self.format
         if self.scale is not None and kind != "float":
             raise _mistake(_SCALE_MESSAGE, where)
-        return Source(target, column=self.column, type=kind, formats=formats, scale=self.scale,
-                      default=self.default, map=self.map)
+        return Source(
+            target, column=self.column, type=kind, formats=formats, scale=self.scale, default=self.default, map=self.map
+        )
 
 
 class _Resolved(NamedTuple):
@@ -305,8 +317,12 @@ class MappingFile(BaseModel):
 
     name: Annotated[str | None, BeforeValidator(_text)] = None
     description: Annotated[str | None, BeforeValidator(_text)] = None
-    encoding: Annotated[str, StringConstraints(strict=True, min_length=1), _reported_as("must be a string"),
-                        AfterValidator(_known_codec)] = "utf-8-sig"
+    encoding: Annotated[
+        str,
+        StringConstraints(strict=True, min_length=1),
+        _reported_as("must be a string"),
+        AfterValidator(_known_codec),
+    ] = "utf-8-sig"
     delimiter: _Char = ","
     quotechar: _Char = '"'
     decimal: _Char = "."
@@ -318,8 +334,10 @@ class MappingFile(BaseModel):
     products: Annotated[StrictBool, _reported_as("must be true or false")] = False
     order: Annotated[dict[Annotated[str, AfterValidator(_order_target)], SourceSpec], _Section] = _Required
     item: Annotated[dict[Annotated[str, AfterValidator(_item_target)], SourceSpec], _Section] = _Required
-    amounts: Annotated[dict[Annotated[AmountKey, _reported_as(f"unknown amount; allowed: {', '.join(AMOUNT_KEYS)}")],
-                            SourceSpec], _Section] = _Required
+    amounts: Annotated[
+        dict[Annotated[AmountKey, _reported_as(f"unknown amount; allowed: {', '.join(AMOUNT_KEYS)}")], SourceSpec],
+        _Section,
+    ] = _Required
     group_by: Annotated[ColumnName, _reported_as("must be a column name")] | None = None
 
     _resolved: _Resolved = PrivateAttr()
@@ -332,8 +350,11 @@ class MappingFile(BaseModel):
         data = {key: value for key, value in data.items() if not key.startswith("_")}  # comments
         _unknown_keys(data, set(cls.model_fields), " (keys starting with _ are comments)")
         # null means the default (and so does any empty date_format).
-        return {key: value for key, value in data.items()
-                if not ((value is None and key in _NULL_IS_DEFAULT) or (key == "date_format" and not value))}
+        return {
+            key: value
+            for key, value in data.items()
+            if not ((value is None and key in _NULL_IS_DEFAULT) or (key == "date_format" and not value))
+        }
 
     @field_validator("thousands")
     @classmethod
@@ -346,10 +367,13 @@ class MappingFile(BaseModel):
     def _resolve(self) -> MappingFile:
         """The rules across keys; every field resolved to a Source for `to_mapping`."""
         formats = self.date_format
-        order = [spec.source(target, ORDER_TARGETS.get(target, "str"), formats, f"order.{target}")
-                 for target, spec in self.order.items()]  # attributes.<name> are text unless `type` says
-        item = [spec.source(target, ITEM_TARGETS[target], formats, f"item.{target}")
-                for target, spec in self.item.items()]
+        order = [
+            spec.source(target, ORDER_TARGETS.get(target, "str"), formats, f"order.{target}")
+            for target, spec in self.order.items()
+        ]  # attributes.<name> are text unless `type` says
+        item = [
+            spec.source(target, ITEM_TARGETS[target], formats, f"item.{target}") for target, spec in self.item.items()
+        ]
         amounts: dict[str, Source] = {}
         for key, spec in self.amounts.items():
             source = amounts[key] = spec.source(key, "float", formats, f"amounts.{key}")
@@ -391,11 +415,21 @@ class MappingFile(BaseModel):
         """The Mapping the importer runs with; `name` unless the file names itself."""
         resolved = self._resolved
         return Mapping(
-            name=self.name or name, description=self.description or "", group_by=resolved.group_by,
-            order=list(resolved.order), item=list(resolved.item), amounts=dict(resolved.amounts),
-            encoding=self.encoding, delimiter=self.delimiter, quotechar=self.quotechar, decimal=self.decimal,
-            thousands=self.thousands, null_values=frozenset(v.strip() for v in self.null_values),
-            date_formats=self.date_format, timezone=self.timezone, order_conflicts=self.order_conflicts,
+            name=self.name or name,
+            description=self.description or "",
+            group_by=resolved.group_by,
+            order=list(resolved.order),
+            item=list(resolved.item),
+            amounts=dict(resolved.amounts),
+            encoding=self.encoding,
+            delimiter=self.delimiter,
+            quotechar=self.quotechar,
+            decimal=self.decimal,
+            thousands=self.thousands,
+            null_values=frozenset(v.strip() for v in self.null_values),
+            date_formats=self.date_format,
+            timezone=self.timezone,
+            order_conflicts=self.order_conflicts,
             products=self.products,
         )
 
@@ -425,8 +459,10 @@ def load_mapping(name_or_path: str | os.PathLike[str] | dict[str, Any]) -> Mappi
     if not looks_like_path and not path.is_file():
         path = MAPPINGS_DIR / f"{text}.json"
         if not path.is_file():
-            raise MappingError(f"no built-in mapping {text!r} (built-in: {', '.join(builtin_mappings())}); "
-                               "pass a path to a .json file for your own")
+            raise MappingError(
+                f"no built-in mapping {text!r} (built-in: {', '.join(builtin_mappings())}); "
+                "pass a path to a .json file for your own"
+            )
     if not path.is_file():
         raise MappingError(f"mapping file not found: {text}")
     try:

@@ -40,15 +40,15 @@ class ImportReport:
     path: str
     mapping: str
     dry_run: bool = False
-    rows: int = 0                # data lines read
-    orders_in_file: int = 0      # distinct order ids among them
+    rows: int = 0  # data lines read
+    orders_in_file: int = 0  # distinct order ids among them
     # What the file now has in the store (orders not refused), and their totals.
     lines: int = 0
     orders: int = 0
     customers: int = 0
     products: int = 0
-    sales: float = 0.0           # sum of line revenue
-    cogs: float = 0.0            # sum of quantity * unit_cost (lines with a cost)
+    sales: float = 0.0  # sum of line revenue
+    cogs: float = 0.0  # sum of quantity * unit_cost (lines with a cost)
     quantity: int = 0
     lines_without_cost: int = 0
     # Ingestor outcomes for the orders, and for the catalog records (`products: true`).
@@ -58,7 +58,7 @@ class ImportReport:
     product_indexed: int = 0
     product_duplicates: int = 0
     product_stale: int = 0
-    failed_rows: int = 0         # lines not stored (their own error or their order's)
+    failed_rows: int = 0  # lines not stored (their own error or their order's)
     failed_orders: int = 0
     errors: list[Problem] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
@@ -89,11 +89,15 @@ class ImportReport:
         if self.dry_run:
             out.append("  nothing would be written (dry run)")
         else:
-            out.append(f"  orders: indexed {self.indexed:,}, duplicates {self.duplicates:,}, stale {self.stale:,}, "
-                       f"errors {self.failed_orders:,}")
+            out.append(
+                f"  orders: indexed {self.indexed:,}, duplicates {self.duplicates:,}, stale {self.stale:,}, "
+                f"errors {self.failed_orders:,}"
+            )
             if self.product_indexed or self.product_duplicates or self.product_stale:
-                out.append(f"  products: indexed {self.product_indexed:,}, duplicates {self.product_duplicates:,}, "
-                           f"stale {self.product_stale:,}")
+                out.append(
+                    f"  products: indexed {self.product_indexed:,}, duplicates {self.product_duplicates:,}, "
+                    f"stale {self.product_stale:,}"
+                )
         if self.failed_rows or self.failed_orders:
             out.append(f"  NOT imported: {self.failed_rows:,} lines in {self.failed_orders:,} orders")
         for title, problems in (("warnings", self.warnings), ("errors", self.errors)):

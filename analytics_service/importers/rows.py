@@ -20,7 +20,7 @@ Record: TypeAlias = dict[str, Any]  # an order (or line) as the Ingestor takes i
 
 @dataclass
 class Line:
-    number: int               # CSV line number (the header is line 1)
+    number: int  # CSV line number (the header is line 1)
     item: Record
     amounts: LineAmounts
 
@@ -29,7 +29,7 @@ class Line:
 class Group:
     key: str
     first_line: int
-    record: Record | None = None        # order fields from the first line
+    record: Record | None = None  # order fields from the first line
     created_at: datetime | None = None
     raw: dict[str, str] = field(default_factory=dict)  # the first line's order cells
     lines: list[Line] = field(default_factory=list)
@@ -67,8 +67,9 @@ def _json_value(value: CellValue) -> JsonValue:
 class Orders:
     """Groups CSV rows into orders (`row`, then `finish`), recording every problem by line and column."""
 
-    def __init__(self, mapping: Mapping, report: ImportReport, zone_for: Callable[[str | None], ZoneInfo],
-                 store_id: str | None) -> None:
+    def __init__(
+        self, mapping: Mapping, report: ImportReport, zone_for: Callable[[str | None], ZoneInfo], store_id: str | None
+    ) -> None:
         self.mapping = mapping
         self.report = report
         self.cells = Cells(mapping)
@@ -164,9 +165,11 @@ class Orders:
         for group in self.groups.values():
             for column, found in group.conflicts.items():
                 values = sorted({v for _, v in found})
-                message = (f"lines {line_list([n for n, _ in found])} have {', '.join(map(repr, values))} where the "
-                           f"order's first line ({group.first_line}) has {group.raw[column]!r}"
-                           + ("" if as_error else "; the first line's value is kept"))
+                message = (
+                    f"lines {line_list([n for n, _ in found])} have {', '.join(map(repr, values))} where the "
+                    f"order's first line ({group.first_line}) has {group.raw[column]!r}"
+                    + ("" if as_error else "; the first line's value is kept")
+                )
                 (self.error if as_error else self.warn)(message, found[0][0], column, group.key)
 
     def line(self, group: Group, number: int, row: dict[str, str]) -> None:

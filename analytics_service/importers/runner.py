@@ -48,8 +48,10 @@ def read_file(path: Path, orders: Orders) -> list[Group]:
             header = [h.strip() for h in first]
             missing = [c for c in m.columns() if c not in header]
             if missing:
-                raise MappingError(f"column(s) {missing} of mapping {m.name!r} are not in the header of {path}; "
-                                   f"its columns are: {header} (check `encoding` and `delimiter`)")
+                raise MappingError(
+                    f"column(s) {missing} of mapping {m.name!r} are not in the header of {path}; "
+                    f"its columns are: {header} (check `encoding` and `delimiter`)"
+                )
             duplicated = sorted({c for c in m.columns() if header.count(c) > 1})
             if duplicated:
                 raise MappingError(f"column(s) {duplicated} appear more than once in the header of {path}")
@@ -69,8 +71,10 @@ def read_file(path: Path, orders: Orders) -> list[Group]:
                 report.rows += 1
                 orders.row(start, header, cells)
         except UnicodeDecodeError as exc:
-            raise MappingError(f"{path} near line {reader.line_num + 1} is not valid {m.encoding} ({exc.reason}); "
-                               "set `encoding` in the mapping (e.g. \"cp1252\")") from exc
+            raise MappingError(
+                f"{path} near line {reader.line_num + 1} is not valid {m.encoding} ({exc.reason}); "
+                'set `encoding` in the mapping (e.g. "cp1252")'
+            ) from exc
     return orders.finish()
 
 
@@ -84,8 +88,11 @@ def _api_problem(error: IngestError, group: Group, mapping: Mapping) -> Problem:
             if n < len(group.lines):
                 line = group.lines[n].number
             target = ".".join(parts[2:])
-            column = (mapping.column_of(target) if target in ITEM_TARGETS
-                      else ", ".join(s.column for s in mapping.amounts.values() if s.column))
+            column = (
+                mapping.column_of(target)
+                if target in ITEM_TARGETS
+                else ", ".join(s.column for s in mapping.amounts.values() if s.column)
+            )
         else:
             column = mapping.column_of(error.field)
     return Problem(f"refused by the ingest validation: {error.error}", line, column, group.key)
@@ -108,7 +115,7 @@ def _validate_locally(records: list[Record]) -> list[IngestError]:
 
 def _batches(items: Sequence[T], size: int) -> Iterable[Sequence[T]]:
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
 class _Bar(Protocol):
@@ -128,7 +135,7 @@ class _NoBar:
 def _progress(total: int, enabled: bool) -> _Bar:
     if not enabled:
         return _NoBar()
-    from tqdm import tqdm  # type: ignore[import-untyped]
+    from tqdm import tqdm
 
     bar: _Bar = tqdm(total=total, unit="order", desc="importing", file=sys.stderr, leave=False)
     return bar
@@ -162,8 +169,11 @@ async def import_csv(
 
     def zone_for(store: str | None) -> ZoneInfo:
         if store not in zones:
-            zones[store] = (ZoneInfo(mapping.timezone) if mapping.timezone
-                            else settings.store_timezone(store or settings.default_store_id))
+            zones[store] = (
+                ZoneInfo(mapping.timezone)
+                if mapping.timezone
+                else settings.store_timezone(store or settings.default_store_id)
+            )
         return zones[store]
 
     groups = read_file(path, Orders(mapping, report, zone_for, store_id))
@@ -182,9 +192,15 @@ async def import_csv(
             others = [n for n in group.line_numbers if n not in error_lines]
             bad = [n for n in group.line_numbers if n in error_lines]
             if others:
-                report.errors.append(Problem(
-                    f"order not imported because of the error(s) on line(s) {line_list(bad)}; "
-                    f"its other line(s) {line_list(others)} were not stored either", others[0], None, group.key))
+                report.errors.append(
+                    Problem(
+                        f"order not imported because of the error(s) on line(s) {line_list(bad)}; "
+                        f"its other line(s) {line_list(others)} were not stored either",
+                        others[0],
+                        None,
+                        group.key,
+                    )
+                )
             report.failed_rows += len(group.line_numbers)
             report.failed_orders += 1
         else:
@@ -241,15 +257,21 @@ async def import_csv(
 
     if mapping.products and products:
         await _import_products(products, names, mapping, ingestor, store_id, batch_size, report)
-    report.errors.sort(key=lambda p: (p.line or 0))
-    report.warnings.sort(key=lambda p: (p.line or 0))
+    report.errors.sort(key=lambda p: p.line or 0)
+    report.warnings.sort(key=lambda p: p.line or 0)
     report.seconds = time.monotonic() - started
     return report
 
 
-async def _import_products(products: dict[str, tuple[Line, datetime]], names: dict[str, set[str]], mapping: Mapping,
-                           ingestor: Ingestor | None, store_id: str | None, batch_size: int,
-                           report: ImportReport) -> None:
+async def _import_products(
+    products: dict[str, tuple[Line, datetime]],
+    names: dict[str, set[str]],
+    mapping: Mapping,
+    ingestor: Ingestor | None,
+    store_id: str | None,
+    batch_size: int,
+    report: ImportReport,
+) -> None:
     """Upsert each distinct product into the catalog: the last line's values win.
 
     `updated_at` is the latest order date the product appears on, so a re-import sends
@@ -264,10 +286,14 @@ async def _import_products(products: dict[str, tuple[Line, datetime]], names: di
             record["store_id"] = store_id
         records.append(record)
         if len(names.get(pid, ())) > 1:
-            report.warnings.append(Problem(
-                f"product {pid} has {len(names[pid])} names in the file; the catalog keeps the last one "
-                f"({line.item.get('name')!r}, line {line.number}); order lines keep their own", line.number,
-                mapping.column_of("name")))
+            report.warnings.append(
+                Problem(
+                    f"product {pid} has {len(names[pid])} names in the file; the catalog keeps the last one "
+                    f"({line.item.get('name')!r}, line {line.number}); order lines keep their own",
+                    line.number,
+                    mapping.column_of("name"),
+                )
+            )
     if ingestor is None:
         return
     for batch in _batches(records, batch_size):
@@ -278,5 +304,6 @@ async def _import_products(products: dict[str, tuple[Line, datetime]], names: di
         for error in response.errors:
             pid = batch[error.index]["product_id"]
             line = products[pid][0]
-            report.errors.append(Problem(f"product {pid} refused by the ingest validation: {error.error}",
-                                         line.number, None, None))
+            report.errors.append(
+                Problem(f"product {pid} refused by the ingest validation: {error.error}", line.number, None, None)
+            )

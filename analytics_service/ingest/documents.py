@@ -73,7 +73,9 @@ def fx_rate_for(currency: str | None, fx_rate: float | None, base: str) -> tuple
     return currency, fx_rate
 
 
-def order_documents(order: Order, store_id: str, tz: ZoneInfo, base: str, received_at: datetime) -> tuple[dict, list[dict]]:
+def order_documents(
+    order: Order, store_id: str, tz: ZoneInfo, base: str, received_at: datetime
+) -> tuple[dict, list[dict]]:
     """(order document, line documents)."""
     currency, fx = fx_rate_for(order.currency, order.fx_rate, base)
     version = order_state_version(order)
@@ -101,23 +103,25 @@ def order_documents(order: Order, store_id: str, tz: ZoneInfo, base: str, receiv
         unit_price = item.unit_price * fx
         discount = item.discount * fx
         unit_cost = _to_base(item.unit_cost, fx)
-        lines.append({
-            "line": n,
-            "product_id": item.product_id,
-            "sku": item.sku,
-            "name": item.name,
-            "category": item.category,
-            "subcategory": item.subcategory,
-            "brand": item.brand,
-            "quantity": item.quantity,
-            "unit_price": unit_price,
-            "unit_price_original": item.unit_price,
-            "discount": discount,
-            "unit_cost": unit_cost,
-            "line_revenue": item.quantity * unit_price - discount,
-            "line_cogs": None if unit_cost is None else item.quantity * unit_cost,
-            "has_cost": unit_cost is not None,
-        })
+        lines.append(
+            {
+                "line": n,
+                "product_id": item.product_id,
+                "sku": item.sku,
+                "name": item.name,
+                "category": item.category,
+                "subcategory": item.subcategory,
+                "brand": item.brand,
+                "quantity": item.quantity,
+                "unit_price": unit_price,
+                "unit_price_original": item.unit_price,
+                "discount": discount,
+                "unit_cost": unit_cost,
+                "line_revenue": item.quantity * unit_price - discount,
+                "line_cogs": None if unit_cost is None else item.quantity * unit_cost,
+                "has_cost": unit_cost is not None,
+            }
+        )
         # Bounded in the base currency, after fx, and so are the totals below (limits.MAX_AMOUNT).
         at = ("items", n - 1)
         limits.check_amount((*at, "unit_price"), item.quantity * unit_price, "(quantity * unit_price, base currency)")
@@ -201,9 +205,13 @@ class StoredOrder:
     def from_hit(cls, hit: dict[str, Any]) -> StoredOrder:
         source = hit.get("_source") or {}
         count = int(source.get("item_count") or 0)
-        return cls(state_version=int(source.get("state_version") or 0), state_digest=source.get("state_digest"),
-                   line_high_water=max(count, int(source.get("line_high_water") or 0)),
-                   seq_no=int(hit["_seq_no"]), primary_term=int(hit["_primary_term"]))
+        return cls(
+            state_version=int(source.get("state_version") or 0),
+            state_digest=source.get("state_digest"),
+            line_high_water=max(count, int(source.get("line_high_water") or 0)),
+            seq_no=int(hit["_seq_no"]),
+            primary_term=int(hit["_primary_term"]),
+        )
 
 
 def order_action(order_doc: dict, names: IndexNames, stored: StoredOrder | None) -> BulkAction:
@@ -233,8 +241,10 @@ def line_actions(order_doc: dict, line_docs: list[dict], names: IndexNames, high
     """
     store_id, order_id = order_doc["store_id"], order_doc["order_id"]
     meta = {"version": order_doc["state_version"], "version_type": "external"}
-    actions = [BulkAction("index", names.alias(ORDER_ITEMS), doc_id(store_id, f"{order_id}:{line['line']}"), line, meta)
-               for line in line_docs]
+    actions = [
+        BulkAction("index", names.alias(ORDER_ITEMS), doc_id(store_id, f"{order_id}:{line['line']}"), line, meta)
+        for line in line_docs
+    ]
     for n in range(len(line_docs) + 1, high_water + 1):
         actions.append(BulkAction("delete", names.alias(ORDER_ITEMS), doc_id(store_id, f"{order_id}:{n}"), None, meta))
     return actions
@@ -246,11 +256,15 @@ def content_id(kind: str, store_id: str, raw: dict[str, Any]) -> str:
     return "h" + digest.hexdigest()[:31]
 
 
-def event_action(event: Event, event_id: str, store_id: str, tz: ZoneInfo, base: str, names: IndexNames,
-                 received_at: datetime) -> BulkAction:
+def event_action(
+    event: Event, event_id: str, store_id: str, tz: ZoneInfo, base: str, names: IndexNames, received_at: datetime
+) -> BulkAction:
     timestamp = event.timestamp or received_at
-    currency, fx = (None, None) if event.currency is None and event.fx_rate is None else fx_rate_for(
-        event.currency, event.fx_rate, base)
+    currency, fx = (
+        (None, None)
+        if event.currency is None and event.fx_rate is None
+        else fx_rate_for(event.currency, event.fx_rate, base)
+    )
     if event.value is not None:
         limits.check_amount("value", event.value * (fx or 1.0))
     props = event.properties
@@ -280,17 +294,20 @@ def event_action(event: Event, event_id: str, store_id: str, tz: ZoneInfo, base:
     return BulkAction("create", names.monthly(EVENTS, timestamp), doc_id(store_id, event_id), doc)
 
 
-def activity_action(activity: Activity, activity_id: str, store_id: str, tz: ZoneInfo, names: IndexNames,
-                    received_at: datetime) -> BulkAction:
+def activity_action(
+    activity: Activity, activity_id: str, store_id: str, tz: ZoneInfo, names: IndexNames, received_at: datetime
+) -> BulkAction:
     doc = activity.model_dump(exclude={"activity_id", "store_id"})
-    doc.update({
-        "activity_id": activity_id,
-        "store_id": store_id,
-        "received_at": received_at,
-        "actor_id": activity.user_id or activity.anonymous_id,
-        "search_query_normalized": normalise_query(activity.search_query) if activity.search_query else None,
-        "local": local_fields(activity.timestamp, tz),
-    })
+    doc.update(
+        {
+            "activity_id": activity_id,
+            "store_id": store_id,
+            "received_at": received_at,
+            "actor_id": activity.user_id or activity.anonymous_id,
+            "search_query_normalized": normalise_query(activity.search_query) if activity.search_query else None,
+            "local": local_fields(activity.timestamp, tz),
+        }
+    )
     return BulkAction("create", names.monthly(ACTIVITY, activity.timestamp), doc_id(store_id, activity_id), doc)
 
 
@@ -322,6 +339,9 @@ def expense_action(expense: Expense, store_id: str, base: str, names: IndexNames
         "description": expense.description,
     }
     # received_at is left out of the compared document so a resend stays a no-op.
-    return BulkAction("update", names.alias(EXPENSES), doc_id(store_id, expense.expense_id),
-                      {"doc": doc, "doc_as_upsert": True, "detect_noop": True})
-
+    return BulkAction(
+        "update",
+        names.alias(EXPENSES),
+        doc_id(store_id, expense.expense_id),
+        {"doc": doc, "doc_as_upsert": True, "detect_noop": True},
+    )

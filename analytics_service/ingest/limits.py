@@ -43,10 +43,10 @@ REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co"})
 # Depth counts the object itself as 1 and every nested object or array as one more
 # (flattened's own depth_limit is 20, counting objects only).
 MAX_FREE_FORM_DEPTH = 10
-MAX_FREE_FORM_KEYS = 256      # keys at all levels together
-MAX_FREE_FORM_VALUES = 1000   # scalar values at all levels, each array element counted
+MAX_FREE_FORM_KEYS = 256  # keys at all levels together
+MAX_FREE_FORM_VALUES = 1000  # scalar values at all levels, each array element counted
 MAX_KEY_BYTES = 256
-MAX_STRING_CHARS = 4096       # so a flattened term (path + value) stays far below Lucene's 32 KiB
+MAX_STRING_CHARS = 4096  # so a flattened term (path + value) stays far below Lucene's 32 KiB
 # Anything nested deeper than this below a raw record is refused before it is serialised
 # (orjson stops at 255 levels). Only free-form objects nest beyond 2 levels, and a
 # record's own fields are at depth 1, so this is the free-form rule seen from the record.

@@ -10,14 +10,16 @@ newest state does not have. So a batch of orders is written in three steps:
 2. **Order documents, guarded.** Each remaining state is compared with the stored one
    (read with its sequence number): older -> `stale`, nothing is written at all; the same
    version -> `duplicate` (another content at the same version changes nothing either:
-   the stored content digest tells a true resend from it); newer -> written with `if_seq_no` (or `create`), so two concurrent
-   writers of one order are serialised: the loser reads again and decides again. The
-   order document keeps `line_high_water`, the most lines any accepted state had.
+   the stored content digest tells a true resend from it); newer -> written with
+   `if_seq_no` (or `create`), so two concurrent writers of one order are serialised: the
+   loser reads again and decides again. The order document keeps `line_high_water`, the
+   most lines any accepted state had.
 3. **Lines, only for accepted states** (written now, or already stored with the same
-   content digest: a resend after a failure between steps 2 and 3 completes the lines). Every line write and delete
-   carries the state's version (external): lines 1..n are written, lines n+1..high water
-   deleted. A line of an older state that arrives late is refused by the line's version
-   or by the delete's tombstone (kept for `index.gc_deletes`, 1 hour on order-items).
+   content digest: a resend after a failure between steps 2 and 3 completes the lines).
+   Every line write and delete carries the state's version (external): lines 1..n are
+   written, lines n+1..high water deleted. A line of an older state that arrives late is
+   refused by the line's version or by the delete's tombstone (kept for
+   `index.gc_deletes`, 1 hour on order-items).
 
 Between steps 2 and 3 a reader may see the new order document with the previous
 state's lines, for the milliseconds the second bulk request takes.
@@ -64,9 +66,13 @@ class OrderState:
         return int(self.order_doc["state_version"])
 
     def fail(self, result: ItemResult, what: str = "") -> None:
-        self.error = IngestError(index=self.index, id=self.record_id, retryable=result.retryable,
-                                 field=result.field,
-                                 error=f"{what}{result.error_type}: {result.error_reason}")
+        self.error = IngestError(
+            index=self.index,
+            id=self.record_id,
+            retryable=result.retryable,
+            field=result.field,
+            error=f"{what}{result.error_type}: {result.error_reason}",
+        )
 
 
 def newest_per_order(states: list[OrderState]) -> list[OrderState]:
@@ -90,8 +96,11 @@ def settle_superseded(state: OrderState) -> list[OrderState]:
     for older in state.superseded:
         if state.error is not None and state.outcome is None:
             older.error = IngestError(
-                index=older.index, id=older.record_id, retryable=state.error.retryable,
-                error=f"not stored: record {state.index} (a newer state of this order) failed: {state.error.error}")
+                index=older.index,
+                id=older.record_id,
+                retryable=state.error.retryable,
+                error=f"not stored: record {state.index} (a newer state of this order) failed: {state.error.error}",
+            )
         else:
             older.outcome = "duplicate" if older.version == state.version else "stale"
     return state.superseded
@@ -113,8 +122,11 @@ class OrderVersionWriter:
             await self.es.indices.refresh(index=self.names.alias(ORDERS))
 
     async def _stored(self, states: list[OrderState]) -> dict[str, docs.StoredOrder]:
-        found = await self.es.mget(index=self.names.alias(ORDERS), ids=sorted({s.doc_id for s in states}),
-                                   source_includes=list(docs.StoredOrder.FIELDS))
+        found = await self.es.mget(
+            index=self.names.alias(ORDERS),
+            ids=sorted({s.doc_id for s in states}),
+            source_includes=list(docs.StoredOrder.FIELDS),
+        )
         return {d["_id"]: docs.StoredOrder.from_hit(d) for d in found["docs"] if d.get("found")}
 
     async def _write_orders(self, states: list[OrderState]) -> list[OrderState]:
@@ -150,14 +162,21 @@ class OrderVersionWriter:
                 else:
                     state.fail(result)
         for state in pending:
-            state.error = IngestError(index=state.index, id=state.record_id, retryable=True,
-                                      error=f"order {state.record_id} kept changing under concurrent writes; send it again")
+            state.error = IngestError(
+                index=state.index,
+                id=state.record_id,
+                retryable=True,
+                error=f"order {state.record_id} kept changing under concurrent writes; send it again",
+            )
         return accepted
 
     async def _write_lines(self, accepted: list[OrderState], refresh: str | None) -> None:
         """Step 3: lines and deletes at the state's version; a 409 means a newer state owns the line."""
-        planned = [(state, action) for state in accepted
-                   for action in docs.line_actions(state.order_doc, state.line_docs, self.names, state.high_water)]
+        planned = [
+            (state, action)
+            for state in accepted
+            for action in docs.line_actions(state.order_doc, state.line_docs, self.names, state.high_water)
+        ]
         if not planned:
             return
         results = await self.writer.write([action for _, action in planned], refresh=refresh)
@@ -167,4 +186,5 @@ class OrderVersionWriter:
             if not fine and state.error is None:
                 # The order document holds the new state already: a resend completes the lines.
                 state.fail(result, f"order stored, line document {action.id} not (send the order again): ")
+                assert state.error is not None
                 state.error.retryable = True

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel
 
 from ..auth import IngestKey, require
 from ..config import Settings
@@ -25,10 +26,15 @@ Refresh = Annotated[
     Query(description="`wait_for`: respond once the records are searchable"),
 ]
 
+
 def request_body(schema: str, example: dict[str, Any]) -> dict[str, Any]:
     """OpenAPI requestBody pointing at a schema the app adds to components."""
-    return {"requestBody": {"required": True, "content": {"application/json": {
-        "schema": {"$ref": f"#/components/schemas/{schema}"}, "example": example}}}}
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}, "example": example}},
+        }
+    }
 
 
 async def read_json(request: Request, settings: Settings) -> Any:
@@ -53,11 +59,16 @@ async def read_json(request: Request, settings: Settings) -> Any:
 def records_in(settings: Settings, body: Any, key: str) -> list[Any]:
     """The list under `key` in a `{"<key>": [...]}` envelope, checked for shape and size."""
     if not isinstance(body, dict):
-        raise ApiError(422, f"body must be a JSON object with a '{key}' list", details=[{"field": key, "message": "required"}])
+        raise ApiError(
+            422, f"body must be a JSON object with a '{key}' list", details=[{"field": key, "message": "required"}]
+        )
     unknown = sorted(set(body) - {key})
     if unknown:
-        raise ApiError(422, f"unknown field(s): {', '.join(unknown)}",
-                       details=[{"field": f, "message": "extra fields not permitted"} for f in unknown])
+        raise ApiError(
+            422,
+            f"unknown field(s): {', '.join(unknown)}",
+            details=[{"field": f, "message": "extra fields not permitted"} for f in unknown],
+        )
     records = body.get(key)
     if not isinstance(records, list):
         raise ApiError(422, f"'{key}' must be a list", details=[{"field": key, "message": "must be a list"}])
@@ -72,75 +83,167 @@ def answer(result: IngestResponse) -> IngestResponse:
     stored = result.indexed + result.duplicates + result.stale
     if stored == 0 and result.errors and not any(e.retryable for e in result.errors):
         first = result.errors[0]
-        raise ApiError(422, f"record {first.index}: {first.error}" if len(result.errors) == 1
-                       else f"none of the {len(result.errors)} records is valid; first: record {first.index}: {first.error}",
-                       details=[e.model_dump() for e in result.errors])
+        raise ApiError(
+            422,
+            f"record {first.index}: {first.error}"
+            if len(result.errors) == 1
+            else f"none of the {len(result.errors)} records is valid; first: record {first.index}: {first.error}",
+            details=[e.model_dump() for e in result.errors],
+        )
     return result
 
 
-ORDER_EXAMPLE = {"orders": [{
-    "order_id": "o-1001", "store_id": "store-1", "channel": "web", "status": "paid",
-    "created_at": "2026-11-20T14:03:00-03:00", "updated_at": "2026-11-20T14:05:00-03:00",
-    "currency": "USD", "customer": {"customer_id": "c-42", "country": "BR", "state": "SP", "city": "Sao Paulo"},
-    "items": [{"product_id": "p-1", "name": "Mug", "category": "Kitchen", "quantity": 2, "unit_price": 12.5,
-               "discount": 1.0, "unit_cost": 4.0}],
-    "discount_amount": 2.0, "shipping_amount": 5.0, "tax_amount": 1.2,
-    "payment": {"method": "card", "status": "captured", "installments": 1}}]}
-EVENT_EXAMPLE = {"event_id": "e-1", "event_type": "payment_succeeded", "timestamp": "2026-11-20T14:05:00Z",
-                 "user_id": "c-42", "order_id": "o-1001", "value": 29.2, "properties": {"method": "card"}}
-ACTIVITY_EXAMPLE = {"activities": [{"activity_id": "a-1", "activity_type": "product_view",
-                                    "timestamp": "2026-11-20T14:01:00Z", "user_id": "c-42", "session_id": "s-9",
-                                    "product_id": "p-1", "device": {"type": "mobile", "os": "iOS", "browser": "Safari"}}]}
-PRODUCT_EXAMPLE = {"products": [{"product_id": "p-1", "name": "Mug", "category": "Kitchen", "price": 12.5,
-                                 "cost": 4.0, "stock_quantity": 140, "reorder_point": 30, "active": True}]}
-EXPENSE_EXAMPLE = {"expenses": [{"expense_id": "x-1", "date": "2026-11-20", "category": "marketing",
-                                 "amount": 250.0, "channel": "paid_search", "campaign": "black-friday"}]}
+ORDER_EXAMPLE = {
+    "orders": [
+        {
+            "order_id": "o-1001",
+            "store_id": "store-1",
+            "channel": "web",
+            "status": "paid",
+            "created_at": "2026-11-20T14:03:00-03:00",
+            "updated_at": "2026-11-20T14:05:00-03:00",
+            "currency": "USD",
+            "customer": {"customer_id": "c-42", "country": "BR", "state": "SP", "city": "Sao Paulo"},
+            "items": [
+                {
+                    "product_id": "p-1",
+                    "name": "Mug",
+                    "category": "Kitchen",
+                    "quantity": 2,
+                    "unit_price": 12.5,
+                    "discount": 1.0,
+                    "unit_cost": 4.0,
+                }
+            ],
+            "discount_amount": 2.0,
+            "shipping_amount": 5.0,
+            "tax_amount": 1.2,
+            "payment": {"method": "card", "status": "captured", "installments": 1},
+        }
+    ]
+}
+EVENT_EXAMPLE = {
+    "event_id": "e-1",
+    "event_type": "payment_succeeded",
+    "timestamp": "2026-11-20T14:05:00Z",
+    "user_id": "c-42",
+    "order_id": "o-1001",
+    "value": 29.2,
+    "properties": {"method": "card"},
+}
+ACTIVITY_EXAMPLE = {
+    "activities": [
+        {
+            "activity_id": "a-1",
+            "activity_type": "product_view",
+            "timestamp": "2026-11-20T14:01:00Z",
+            "user_id": "c-42",
+            "session_id": "s-9",
+            "product_id": "p-1",
+            "device": {"type": "mobile", "os": "iOS", "browser": "Safari"},
+        }
+    ]
+}
+PRODUCT_EXAMPLE = {
+    "products": [
+        {
+            "product_id": "p-1",
+            "name": "Mug",
+            "category": "Kitchen",
+            "price": 12.5,
+            "cost": 4.0,
+            "stock_quantity": 140,
+            "reorder_point": 30,
+            "active": True,
+        }
+    ]
+}
+EXPENSE_EXAMPLE = {
+    "expenses": [
+        {
+            "expense_id": "x-1",
+            "date": "2026-11-20",
+            "category": "marketing",
+            "amount": 250.0,
+            "channel": "paid_search",
+            "campaign": "black-friday",
+        }
+    ]
+}
 
 
-@router.post("/orders/index", response_model=IngestResponse, openapi_extra=request_body("OrderBatch", ORDER_EXAMPLE),
-             summary="Index orders (upsert; an older state never overwrites a newer one)")
-async def index_orders(request: Request, principal: IngestKey, ingestor: IngestorDep, settings: SettingsDep,
-                       refresh: Refresh = None) -> IngestResponse:
+@router.post(
+    "/orders/index",
+    response_model=IngestResponse,
+    openapi_extra=request_body("OrderBatch", ORDER_EXAMPLE),
+    summary="Index orders (upsert; an older state never overwrites a newer one)",
+)
+async def index_orders(
+    request: Request, principal: IngestKey, ingestor: IngestorDep, settings: SettingsDep, refresh: Refresh = None
+) -> IngestResponse:
     records = records_in(settings, await read_json(request, settings), "orders")
     return answer(await ingestor.orders(records, principal.store_id, refresh))
 
 
-@router.post("/events/track", response_model=IngestResponse,
-             openapi_extra=request_body("EventOrEventBatch", EVENT_EXAMPLE),
-             summary="Track one event, or a batch as {\"events\": [...]}")
-async def track_events(request: Request, principal: IngestKey, ingestor: IngestorDep, settings: SettingsDep,
-                       refresh: Refresh = None) -> IngestResponse:
+@router.post(
+    "/events/track",
+    response_model=IngestResponse,
+    openapi_extra=request_body("EventOrEventBatch", EVENT_EXAMPLE),
+    summary='Track one event, or a batch as {"events": [...]}',
+)
+async def track_events(
+    request: Request, principal: IngestKey, ingestor: IngestorDep, settings: SettingsDep, refresh: Refresh = None
+) -> IngestResponse:
     body = await read_json(request, settings)
     records = records_in(settings, body, "events") if isinstance(body, dict) and "events" in body else [body]
     return answer(await ingestor.events(records, principal.store_id, refresh))
 
 
-@router.post("/user-activity/index", response_model=IngestResponse,
-             openapi_extra=request_body("ActivityBatch", ACTIVITY_EXAMPLE), summary="Index user activity")
-async def index_activity(request: Request, principal: IngestKey, ingestor: IngestorDep, settings: SettingsDep,
-                         refresh: Refresh = None) -> IngestResponse:
+@router.post(
+    "/user-activity/index",
+    response_model=IngestResponse,
+    openapi_extra=request_body("ActivityBatch", ACTIVITY_EXAMPLE),
+    summary="Index user activity",
+)
+async def index_activity(
+    request: Request, principal: IngestKey, ingestor: IngestorDep, settings: SettingsDep, refresh: Refresh = None
+) -> IngestResponse:
     records = records_in(settings, await read_json(request, settings), "activities")
     return answer(await ingestor.activities(records, principal.store_id, refresh))
 
 
-@router.post("/products/index", response_model=IngestResponse,
-             openapi_extra=request_body("ProductBatch", PRODUCT_EXAMPLE), summary="Index catalog products (upsert)")
-async def index_products(request: Request, principal: IngestKey, ingestor: IngestorDep, settings: SettingsDep,
-                         refresh: Refresh = None) -> IngestResponse:
+@router.post(
+    "/products/index",
+    response_model=IngestResponse,
+    openapi_extra=request_body("ProductBatch", PRODUCT_EXAMPLE),
+    summary="Index catalog products (upsert)",
+)
+async def index_products(
+    request: Request, principal: IngestKey, ingestor: IngestorDep, settings: SettingsDep, refresh: Refresh = None
+) -> IngestResponse:
     records = records_in(settings, await read_json(request, settings), "products")
     return answer(await ingestor.products(records, principal.store_id, refresh))
 
 
-@router.post("/expenses/index", response_model=IngestResponse,
-             openapi_extra=request_body("ExpenseBatch", EXPENSE_EXAMPLE), summary="Index expenses (upsert)")
-async def index_expenses(request: Request, principal: IngestKey, ingestor: IngestorDep, settings: SettingsDep,
-                         refresh: Refresh = None) -> IngestResponse:
+@router.post(
+    "/expenses/index",
+    response_model=IngestResponse,
+    openapi_extra=request_body("ExpenseBatch", EXPENSE_EXAMPLE),
+    summary="Index expenses (upsert)",
+)
+async def index_expenses(
+    request: Request, principal: IngestKey, ingestor: IngestorDep, settings: SettingsDep, refresh: Refresh = None
+) -> IngestResponse:
     records = records_in(settings, await read_json(request, settings), "expenses")
     return answer(await ingestor.expenses(records, principal.store_id, refresh))
 
 
 # Request schemas added to the OpenAPI components by the app (see app.custom_openapi).
-OPENAPI_MODELS = {
-    "OrderBatch": OrderBatch, "EventBatch": EventBatch, "Event": Event, "ActivityBatch": ActivityBatch,
-    "ProductBatch": ProductBatch, "ExpenseBatch": ExpenseBatch,
+OPENAPI_MODELS: dict[str, type[BaseModel]] = {
+    "OrderBatch": OrderBatch,
+    "EventBatch": EventBatch,
+    "Event": Event,
+    "ActivityBatch": ActivityBatch,
+    "ProductBatch": ProductBatch,
+    "ExpenseBatch": ExpenseBatch,
 }

@@ -8,7 +8,7 @@ rejected everywhere except inside the free-form `properties` / `attributes` obje
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -28,10 +28,19 @@ ORDER_STATUSES = ("pending", "paid", "processing", "shipped", "delivered", "canc
 # A sale is a counted order (METRICS.md): pending and cancelled orders are not sales.
 SALE_STATUSES = frozenset({"paid", "processing", "shipped", "delivered", "refunded"})
 ACTIVITY_TYPES = (
-    "page_view", "product_view", "search", "add_to_cart", "remove_from_cart", "checkout_started",
-    "purchase", "login", "signup", "wishlist_add", "review",
+    "page_view",
+    "product_view",
+    "search",
+    "add_to_cart",
+    "remove_from_cart",
+    "checkout_started",
+    "purchase",
+    "login",
+    "signup",
+    "wishlist_add",
+    "review",
 )
-EARLIEST = datetime(1990, 1, 1, tzinfo=timezone.utc)
+EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
 # Clocks drift; a timestamp more than this far ahead of the server is a mistake.
 MAX_FUTURE = timedelta(days=2)
 # Expenses may be booked ahead (a planned campaign), but not further than this.
@@ -47,20 +56,30 @@ def _id_from_number(v: Any) -> Any:
     return str(v) if isinstance(v, int) and not isinstance(v, bool) else v
 
 
-Id = Annotated[str, BeforeValidator(_id_from_number),
-               Field(min_length=1, max_length=limits.MAX_ID_BYTES,
-                     description=f"at most {limits.MAX_ID_BYTES} bytes of UTF-8, no control or format characters"),
-               AfterValidator(limits.check_id)]
+Id = Annotated[
+    str,
+    BeforeValidator(_id_from_number),
+    Field(
+        min_length=1,
+        max_length=limits.MAX_ID_BYTES,
+        description=f"at most {limits.MAX_ID_BYTES} bytes of UTF-8, no control or format characters",
+    ),
+    AfterValidator(limits.check_id),
+]
 # Document ids are `<store>:<id>`: a store id never holds ':' (see limits.check_store_id).
-StoreId = Annotated[str, BeforeValidator(_id_from_number),
-                    Field(pattern=limits.STORE_ID_PATTERN, description="letters, digits, '.', '_', '-'; 1-64 long")]
+StoreId = Annotated[
+    str,
+    BeforeValidator(_id_from_number),
+    Field(pattern=limits.STORE_ID_PATTERN, description="letters, digits, '.', '_', '-'; 1-64 long"),
+]
 Text = Annotated[str, Field(max_length=1024)]
 LongText = Annotated[str, Field(max_length=20000)]
 Money = Annotated[float, Field(ge=0, le=limits.MAX_AMOUNT)]
 SignedAmount = Annotated[float, Field(ge=-limits.MAX_AMOUNT, le=limits.MAX_AMOUNT)]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code, e.g. USD")]
-FxRate = Annotated[float, Field(ge=limits.MIN_FX_RATE, le=limits.MAX_FX_RATE,
-                                description="base-currency units per unit of `currency`")]
+FxRate = Annotated[
+    float, Field(ge=limits.MIN_FX_RATE, le=limits.MAX_FX_RATE, description="base-currency units per unit of `currency`")
+]
 Count = Annotated[int, Field(ge=0, le=limits.MAX_COUNT)]
 # Free-form objects (ES `flattened`): bounded depth, keys and values (limits.check_free_form).
 FreeForm = Annotated[dict[str, Any], AfterValidator(limits.check_free_form)]
@@ -69,15 +88,15 @@ FreeForm = Annotated[dict[str, Any], AfterValidator(limits.check_free_form)]
 def _in_range(v: datetime) -> datetime:
     if v < EARLIEST:
         raise ValueError("must not be before 1990-01-01")
-    if v > datetime.now(timezone.utc) + MAX_FUTURE:
+    if v > datetime.now(UTC) + MAX_FUTURE:
         raise ValueError("must not be more than 2 days in the future")
-    return v.astimezone(timezone.utc)
+    return v.astimezone(UTC)
 
 
 def _expense_date(v: date) -> date:
     if v < EARLIEST.date():
         raise ValueError("must not be before 1990-01-01")
-    if v > (datetime.now(timezone.utc) + MAX_EXPENSE_AHEAD).date():
+    if v > (datetime.now(UTC) + MAX_EXPENSE_AHEAD).date():
         raise ValueError("must not be more than one year (366 days) in the future")
     return v
 
@@ -292,7 +311,21 @@ class IngestResponse(BaseModel):
     errors: list[IngestError] = Field(default_factory=list)
 
     model_config = ConfigDict(
-        json_schema_extra={"example": {"indexed": 2, "duplicates": 1, "stale": 0, "errors": [
-            {"index": 3, "id": "o-1004", "error": "items.0.quantity: Input should be greater than 0",
-             "field": "items.0.quantity", "details": [], "retryable": False}]}}
+        json_schema_extra={
+            "example": {
+                "indexed": 2,
+                "duplicates": 1,
+                "stale": 0,
+                "errors": [
+                    {
+                        "index": 3,
+                        "id": "o-1004",
+                        "error": "items.0.quantity: Input should be greater than 0",
+                        "field": "items.0.quantity",
+                        "details": [],
+                        "retryable": False,
+                    }
+                ],
+            }
+        }
     )

@@ -11,7 +11,7 @@ import re
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -67,16 +67,25 @@ def _record_id(raw: Any, id_field: str) -> str | None:
 def _invalid(index: int, record_id: str | None, exc: ValidationError) -> IngestError:
     details = validation_details(list(exc.errors(include_url=False, include_input=False)))
     first = details[0] if details else {"field": None, "message": "invalid record"}
-    return IngestError(index=index, id=record_id, field=first["field"] or None,
-                       error=f"{first['field']}: {first['message']}" if first["field"] else first["message"],
-                       details=details)
+    return IngestError(
+        index=index,
+        id=record_id,
+        field=first["field"] or None,
+        error=f"{first['field']}: {first['message']}" if first["field"] else first["message"],
+        details=details,
+    )
 
 
 def _field_error(index: int, record_id: str | None, exc: ValueError, kind: str = "value_error") -> IngestError:
     """A record's own error: a FieldError names its field, else the message reads 'field: message'."""
     if isinstance(exc, limits.FieldError):
-        return IngestError(index=index, id=record_id, error=f"{exc.field}: {exc.message}", field=exc.field,
-                           details=[{"field": exc.field, "message": exc.message, "type": kind}])
+        return IngestError(
+            index=index,
+            id=record_id,
+            error=f"{exc.field}: {exc.message}",
+            field=exc.field,
+            details=[{"field": exc.field, "message": exc.message, "type": kind}],
+        )
     message = str(exc)
     field_name = message.split(":", 1)[0] if ":" in message else None
     return IngestError(index=index, id=record_id, error=message, field=field_name)
@@ -111,8 +120,13 @@ class Ingestor:
     @classmethod
     def for_settings(cls, es: AsyncElasticsearch, settings: Settings) -> Ingestor:
         """The Ingestor the API uses: bulk limits, retries and prefix from Settings."""
-        writer = BulkWriter(es, chunk_actions=settings.bulk_chunk_actions, chunk_bytes=settings.bulk_chunk_bytes,
-                            max_retries=settings.bulk_max_retries, initial_backoff=settings.bulk_initial_backoff)
+        writer = BulkWriter(
+            es,
+            chunk_actions=settings.bulk_chunk_actions,
+            chunk_bytes=settings.bulk_chunk_bytes,
+            max_retries=settings.bulk_max_retries,
+            initial_backoff=settings.bulk_initial_backoff,
+        )
         return cls(es, writer, IndexNames(settings.index_prefix), settings)
 
     # -- one entry point per record kind -------------------------------------------------
@@ -120,13 +134,14 @@ class Ingestor:
     async def orders(self, records: list[Any], key_store: str | None, refresh: str | None = None) -> IngestResponse:
         """Orders converge to each one's newest state in any arrival order (see order_versions)."""
         batch = self._validate(records, Order, "order_id", key_store)
-        received = datetime.now(timezone.utc)
+        received = datetime.now(UTC)
         states: list[OrderState] = []
         for v in batch.valid:
             order: Order = v.record
             try:
                 order_doc, line_docs = docs.order_documents(
-                    order, v.store, self.settings.store_timezone(v.store), self.settings.base_currency, received)
+                    order, v.store, self.settings.store_timezone(v.store), self.settings.base_currency, received
+                )
             except ValueError as exc:
                 batch.errors.append(_field_error(v.index, v.record_id, exc))
                 continue
@@ -140,7 +155,7 @@ class Ingestor:
         return await self._respond(outcomes, errors, {s.store for s in newest if s.wrote})
 
     async def events(self, records: list[Any], key_store: str | None, refresh: str | None = None) -> IngestResponse:
-        received = datetime.now(timezone.utc)
+        received = datetime.now(UTC)
 
         def build(event: Event, raw: dict[str, Any], store: str) -> BulkAction:
             if event.event_id:
@@ -150,31 +165,51 @@ class Ingestor:
             else:
                 # Neither an id nor a time: nothing tells two sends of it apart.
                 event_id = "g" + uuid.uuid4().hex
-            return docs.event_action(event, event_id, store, self.settings.store_timezone(store),
-                                     self.settings.base_currency, self.names, received)
+            return docs.event_action(
+                event,
+                event_id,
+                store,
+                self.settings.store_timezone(store),
+                self.settings.base_currency,
+                self.names,
+                received,
+            )
 
         return await self._simple(records, Event, "event_id", key_store, refresh, build)
 
     async def activities(self, records: list[Any], key_store: str | None, refresh: str | None = None) -> IngestResponse:
-        received = datetime.now(timezone.utc)
+        received = datetime.now(UTC)
 
         def build(activity: Activity, raw: dict[str, Any], store: str) -> BulkAction:
             activity_id = activity.activity_id or docs.content_id("activity", store, raw)
-            return docs.activity_action(activity, activity_id, store, self.settings.store_timezone(store),
-                                        self.names, received)
+            return docs.activity_action(
+                activity, activity_id, store, self.settings.store_timezone(store), self.names, received
+            )
 
         return await self._simple(records, Activity, "activity_id", key_store, refresh, build)
 
     async def products(self, records: list[Any], key_store: str | None, refresh: str | None = None) -> IngestResponse:
-        received = datetime.now(timezone.utc)
-        return await self._simple(records, Product, "product_id", key_store, refresh,
-                                  lambda p, raw, store: docs.product_action(p, store, self.names, received))
+        received = datetime.now(UTC)
+        return await self._simple(
+            records,
+            Product,
+            "product_id",
+            key_store,
+            refresh,
+            lambda p, raw, store: docs.product_action(p, store, self.names, received),
+        )
 
     async def expenses(self, records: list[Any], key_store: str | None, refresh: str | None = None) -> IngestResponse:
-        received = datetime.now(timezone.utc)
+        received = datetime.now(UTC)
         base = self.settings.base_currency
-        return await self._simple(records, Expense, "expense_id", key_store, refresh,
-                                  lambda e, raw, store: docs.expense_action(e, store, base, self.names, received))
+        return await self._simple(
+            records,
+            Expense,
+            "expense_id",
+            key_store,
+            refresh,
+            lambda e, raw, store: docs.expense_action(e, store, base, self.names, received),
+        )
 
     # -- the shared steps ---------------------------------------------------------------
 
@@ -210,12 +245,20 @@ class Ingestor:
                 continue
             batch.valid.append(Valid(i, record_id, record, self._store(store, key_store)))
         if foreign:
-            raise ApiError(403, f"this API key may only write store '{key_store}'", code="store_forbidden",
-                           details=foreign)
+            raise ApiError(
+                403, f"this API key may only write store '{key_store}'", code="store_forbidden", details=foreign
+            )
         return batch
 
-    async def _simple(self, records: list[Any], model: type[BaseModel], id_field: str, key_store: str | None,
-                      refresh: str | None, build: Callable[[Any, dict[str, Any], str], BulkAction]) -> IngestResponse:
+    async def _simple(
+        self,
+        records: list[Any],
+        model: type[BaseModel],
+        id_field: str,
+        key_store: str | None,
+        refresh: str | None,
+        build: Callable[[Any, dict[str, Any], str], BulkAction],
+    ) -> IngestResponse:
         batch = self._validate(records, model, id_field, key_store)
         for v in batch.valid:
             try:
@@ -235,8 +278,15 @@ class Ingestor:
         for p, result in zip(batch.planned, results, strict=True):
             outcome = _outcome(p.action, result)
             if outcome == "error":
-                errors.append(IngestError(index=p.index, id=p.record_id, retryable=result.retryable,
-                                          field=result.field, error=f"{result.error_type}: {result.error_reason}"))
+                errors.append(
+                    IngestError(
+                        index=p.index,
+                        id=p.record_id,
+                        retryable=result.retryable,
+                        field=result.field,
+                        error=f"{result.error_type}: {result.error_reason}",
+                    )
+                )
             else:
                 outcomes.append(outcome)
             if result.ok and result.result != "noop":
@@ -247,5 +297,9 @@ class Ingestor:
         """The batch's answer, once the cache has been told which stores got new documents."""
         if touched and self.on_written is not None:
             await self.on_written(touched)
-        return IngestResponse(indexed=outcomes.count("indexed"), duplicates=outcomes.count("duplicate"),
-                              stale=outcomes.count("stale"), errors=sorted(errors, key=lambda e: e.index))
+        return IngestResponse(
+            indexed=outcomes.count("indexed"),
+            duplicates=outcomes.count("duplicate"),
+            stale=outcomes.count("stale"),
+            errors=sorted(errors, key=lambda e: e.index),
+        )

@@ -120,7 +120,8 @@ async def period_comparison(ctx: QueryContext, p: CommonParams) -> tuple[sales.D
     period and the same period last year (dashboard with compare=previous_period and previous_year)."""
     previous_period, previous_year = await asyncio.gather(
         ctx.answer(sales.Dashboard(with_compare(p, "previous_period"))),
-        ctx.answer(sales.Dashboard(with_compare(p, "previous_year"))))
+        ctx.answer(sales.Dashboard(with_compare(p, "previous_year"))),
+    )
     main = {"previous_period": previous_period, "previous_year": previous_year}.get(p.compare)
     if main is None:
         main = await ctx.answer(sales.Dashboard(p))
@@ -130,33 +131,52 @@ async def period_comparison(ctx: QueryContext, p: CommonParams) -> tuple[sales.D
         ("Previous period", before, {n: previous_period.comparison[n] for n in DASHBOARD_KPIS}),  # type: ignore[index]
         ("Same period last year", year_ago, {n: previous_year.comparison[n] for n in DASHBOARD_KPIS}),  # type: ignore[index]
     ]
-    growth = [(f"Previous period ({period_label(before)})", previous_period.comparison or {}),
-              (f"Same period last year ({period_label(year_ago)})", previous_year.comparison or {})]
+    growth = [
+        (f"Previous period ({period_label(before)})", previous_period.comparison or {}),
+        (f"Same period last year ({period_label(year_ago)})", previous_year.comparison or {}),
+    ]
     return main, comparison_tables(periods, growth)
 
 
 async def build_daily_sales(ctx: QueryContext, p: CommonParams, o: DailySalesParameters, out: Sections) -> None:
     dashboard, trends, top, orders = await asyncio.gather(
-        ctx.answer(sales.Dashboard(p)), ctx.answer(sales.RevenueTrends(p)), ctx.answer(sales.TopSelling(p)),
-        ctx.answer(sales.SalesOrders(p)))
-    out.kpis = [*kpis(dashboard.kpis, DASHBOARD_KPIS, dashboard.comparison),
-                *kpis(orders, ("placed", "cancellation_rate", "refunded_order_rate"))]
+        ctx.answer(sales.Dashboard(p)),
+        ctx.answer(sales.RevenueTrends(p)),
+        ctx.answer(sales.TopSelling(p)),
+        ctx.answer(sales.SalesOrders(p)),
+    )
+    out.kpis = [
+        *kpis(dashboard.kpis, DASHBOARD_KPIS, dashboard.comparison),
+        *kpis(orders, ("placed", "cancellation_rate", "refunded_order_rate")),
+    ]
     out.add(*revenue_trend_table(p, trends, title=f"Revenue by {p.period.interval}"))
     out.add(*top_products_table(top.items))
     out.add(status_table(orders))
     out.notes = [NOTE_SALES, *comparison_note(p)]
 
 
-async def build_weekly_performance(ctx: QueryContext, p: CommonParams, o: WeeklyPerformanceParameters,
-                                   out: Sections) -> None:
+async def build_weekly_performance(
+    ctx: QueryContext, p: CommonParams, o: WeeklyPerformanceParameters, out: Sections
+) -> None:
     # Every query at once; grouped, as asyncio.gather is typed for up to six awaitables.
     (dashboard, trends, top, orders), (categories, geo, customers) = await asyncio.gather(
-        asyncio.gather(ctx.answer(sales.Dashboard(p)), ctx.answer(sales.RevenueTrends(p)),
-                       ctx.answer(sales.TopSelling(p)), ctx.answer(sales.SalesOrders(p))),
-        asyncio.gather(ctx.answer(sales.SalesCategories(p)), ctx.answer(sales.SalesGeographic(p, o.geo_level)),
-                       ctx.answer(lifecycle.NewReturning(p))))
-    out.kpis = [*kpis(dashboard.kpis, DASHBOARD_KPIS, dashboard.comparison),
-                *kpis(orders, ("cancellation_rate",)), *kpis(customers, ("repeat_purchase_rate",))]
+        asyncio.gather(
+            ctx.answer(sales.Dashboard(p)),
+            ctx.answer(sales.RevenueTrends(p)),
+            ctx.answer(sales.TopSelling(p)),
+            ctx.answer(sales.SalesOrders(p)),
+        ),
+        asyncio.gather(
+            ctx.answer(sales.SalesCategories(p)),
+            ctx.answer(sales.SalesGeographic(p, o.geo_level)),
+            ctx.answer(lifecycle.NewReturning(p)),
+        ),
+    )
+    out.kpis = [
+        *kpis(dashboard.kpis, DASHBOARD_KPIS, dashboard.comparison),
+        *kpis(orders, ("cancellation_rate",)),
+        *kpis(customers, ("repeat_purchase_rate",)),
+    ]
     out.add(*revenue_trend_table(p, trends, "daily_revenue", f"Revenue by {p.period.interval}"))
     out.add(*top_products_table(top.items))
     out.add(*categories_table(p, categories))
@@ -165,22 +185,35 @@ async def build_weekly_performance(ctx: QueryContext, p: CommonParams, o: Weekly
     out.notes = [NOTE_SALES, NOTE_CUSTOMERS, *comparison_note(p)]
 
 
-async def build_monthly_business_review(ctx: QueryContext, p: CommonParams, o: MonthlyBusinessReviewParameters,
-                                        out: Sections) -> None:
+async def build_monthly_business_review(
+    ctx: QueryContext, p: CommonParams, o: MonthlyBusinessReviewParameters, out: Sections
+) -> None:
     (
         ((dashboard, comparison), trends, products_, categories, geo, orders),
         (revenue, profit, expenses, payments, funnel),
     ) = await asyncio.gather(
-        asyncio.gather(period_comparison(ctx, p), ctx.answer(sales.RevenueTrends(p)),
-                       ctx.answer(sales.SalesProducts(p)), ctx.answer(sales.SalesCategories(p)),
-                       ctx.answer(sales.SalesGeographic(p, o.geo_level)), ctx.answer(sales.SalesOrders(p))),
-        asyncio.gather(ctx.answer(financial.FinancialRevenue(p)), ctx.answer(financial.FinancialProfit(p)),
-                       ctx.answer(financial.FinancialExpenses(p)), ctx.answer(financial.FinancialPayments(p)),
-                       ctx.answer(lifecycle.Conversion(p))))
-    out.kpis = [*kpis(dashboard.kpis, DASHBOARD_KPIS, dashboard.comparison),
-                *kpis(profit.totals, ("gross_margin", "expenses", "net_profit", "net_margin"), profit.comparison),
-                *kpis(orders, ("cancellation_rate",)),
-                *kpis(payments.totals, ("success_rate",), payments.comparison)]
+        asyncio.gather(
+            period_comparison(ctx, p),
+            ctx.answer(sales.RevenueTrends(p)),
+            ctx.answer(sales.SalesProducts(p)),
+            ctx.answer(sales.SalesCategories(p)),
+            ctx.answer(sales.SalesGeographic(p, o.geo_level)),
+            ctx.answer(sales.SalesOrders(p)),
+        ),
+        asyncio.gather(
+            ctx.answer(financial.FinancialRevenue(p)),
+            ctx.answer(financial.FinancialProfit(p)),
+            ctx.answer(financial.FinancialExpenses(p)),
+            ctx.answer(financial.FinancialPayments(p)),
+            ctx.answer(lifecycle.Conversion(p)),
+        ),
+    )
+    out.kpis = [
+        *kpis(dashboard.kpis, DASHBOARD_KPIS, dashboard.comparison),
+        *kpis(profit.totals, ("gross_margin", "expenses", "net_profit", "net_margin"), profit.comparison),
+        *kpis(orders, ("cancellation_rate",)),
+        *kpis(payments.totals, ("success_rate",), payments.comparison),
+    ]
     for t in comparison:
         out.add(t)
     out.add(profit_and_loss(revenue, profit, p.compare))
@@ -195,20 +228,32 @@ async def build_monthly_business_review(ctx: QueryContext, p: CommonParams, o: M
     out.notes = [NOTE_SALES, NOTE_PROFIT, NOTE_FUNNEL, *comparison_note(p)]
 
 
-async def build_quarterly_executive_summary(ctx: QueryContext, p: CommonParams,
-                                            o: QuarterlyExecutiveSummaryParameters, out: Sections) -> None:
+async def build_quarterly_executive_summary(
+    ctx: QueryContext, p: CommonParams, o: QuarterlyExecutiveSummaryParameters, out: Sections
+) -> None:
     monthly = with_interval(p, "month")
     (
         ((dashboard, comparison), trends, month_trends, categories, products_),
         (month_profit, profit, retention, rfm),
     ) = await asyncio.gather(
-        asyncio.gather(period_comparison(ctx, p), ctx.answer(sales.RevenueTrends(p)),
-                       ctx.answer(sales.RevenueTrends(monthly)), ctx.answer(sales.SalesCategories(p)),
-                       ctx.answer(sales.SalesProducts(p))),
-        asyncio.gather(ctx.answer(financial.FinancialProfit(monthly)), ctx.answer(financial.FinancialProfit(p)),
-                       ctx.answer(lifecycle.Retention(p, "orders", "month")), ctx.answer(lifecycle.RfmSegments(p))))
-    out.kpis = [*kpis(dashboard.kpis, DASHBOARD_KPIS, dashboard.comparison),
-                *kpis(profit.totals, ("gross_margin", "expenses", "net_profit", "net_margin"), profit.comparison)]
+        asyncio.gather(
+            period_comparison(ctx, p),
+            ctx.answer(sales.RevenueTrends(p)),
+            ctx.answer(sales.RevenueTrends(monthly)),
+            ctx.answer(sales.SalesCategories(p)),
+            ctx.answer(sales.SalesProducts(p)),
+        ),
+        asyncio.gather(
+            ctx.answer(financial.FinancialProfit(monthly)),
+            ctx.answer(financial.FinancialProfit(p)),
+            ctx.answer(lifecycle.Retention(p, "orders", "month")),
+            ctx.answer(lifecycle.RfmSegments(p)),
+        ),
+    )
+    out.kpis = [
+        *kpis(dashboard.kpis, DASHBOARD_KPIS, dashboard.comparison),
+        *kpis(profit.totals, ("gross_margin", "expenses", "net_profit", "net_margin"), profit.comparison),
+    ]
     for t in comparison:
         out.add(t)
     out.add(monthly_table(p, month_trends, month_profit))
@@ -216,72 +261,154 @@ async def build_quarterly_executive_summary(ctx: QueryContext, p: CommonParams,
     out.add(*categories_table(p, categories))
     out.add(*product_sales_table(p, products_))
     out.add(retention_table("retention", retention))
-    out.add(segments_table("rfm_segments", "Customers by RFM segment", rfm),
-            bar("rfm_segments", "Customers by RFM segment", "customers"))
+    out.add(
+        segments_table("rfm_segments", "Customers by RFM segment", rfm),
+        bar("rfm_segments", "Customers by RFM segment", "customers"),
+    )
     out.notes = [NOTE_SALES, NOTE_PROFIT, NOTE_CUSTOMERS, *comparison_note(p)]
 
 
-async def build_product_performance(ctx: QueryContext, p: CommonParams, o: ProductPerformanceParameters,
-                                    out: Sections) -> None:
+async def build_product_performance(
+    ctx: QueryContext, p: CommonParams, o: ProductPerformanceParameters, out: Sections
+) -> None:
     performance, top, totals, categories, reviews = await asyncio.gather(
         ctx.answer(products.ProductPerformance(with_limit(p, o.rows), o.sort)),
-        ctx.answer(sales.TopSelling(p, "units")), ctx.answer(sales.SalesProducts(p)),
-        ctx.answer(sales.SalesCategories(p)), ctx.answer(products.ProductReviews(p, o.min_reviews)))
-    out.kpis = [*kpis(performance, ("products",), labels={"products": "Products with sales or views"}),
-                *kpis(totals, ("total_products",)),
-                *kpis(totals.totals, ("gross_revenue", "units", "cogs", "gross_profit")),
-                *kpis({"reviews": reviews.count, "average_rating": reviews.average_rating},
-                      ("reviews", "average_rating"))]
-    out.add(table("performance", f"Product performance (by {o.sort})",
-                  columns(key_col("Product id"), "name", "units", "gross_revenue", "orders", "avg_price",
-                          "gross_profit", "margin", "views", "viewers", "add_to_carts", "view_to_purchase"),
-                  performance.items))
+        ctx.answer(sales.TopSelling(p, "units")),
+        ctx.answer(sales.SalesProducts(p)),
+        ctx.answer(sales.SalesCategories(p)),
+        ctx.answer(products.ProductReviews(p, o.min_reviews)),
+    )
+    out.kpis = [
+        *kpis(performance, ("products",), labels={"products": "Products with sales or views"}),
+        *kpis(totals, ("total_products",)),
+        *kpis(totals.totals, ("gross_revenue", "units", "cogs", "gross_profit")),
+        *kpis({"reviews": reviews.count, "average_rating": reviews.average_rating}, ("reviews", "average_rating")),
+    ]
+    out.add(
+        table(
+            "performance",
+            f"Product performance (by {o.sort})",
+            columns(
+                key_col("Product id"),
+                "name",
+                "units",
+                "gross_revenue",
+                "orders",
+                "avg_price",
+                "gross_profit",
+                "margin",
+                "views",
+                "viewers",
+                "add_to_carts",
+                "view_to_purchase",
+            ),
+            performance.items,
+        )
+    )
     out.add(*top_products_table(top.items, by="units"))
     out.add(*categories_table(p, categories))
-    out.add(table("rating_distribution", "Reviews by rating", columns(col("rating"), col("count", "Reviews")),
-                  reviews.distribution), bar("rating_distribution", "Reviews by rating", "count", category="rating"))
-    out.add(table("top_rated", f"Best-rated products (at least {reviews.min_reviews} reviews)",
-                  columns(key_col("Product id"), "name", col("count", "Reviews"), "average_rating"),
-                  reviews.products))
+    out.add(
+        table(
+            "rating_distribution",
+            "Reviews by rating",
+            columns(col("rating"), col("count", "Reviews")),
+            reviews.distribution,
+        ),
+        bar("rating_distribution", "Reviews by rating", "count", category="rating"),
+    )
+    out.add(
+        table(
+            "top_rated",
+            f"Best-rated products (at least {reviews.min_reviews} reviews)",
+            columns(key_col("Product id"), "name", col("count", "Reviews"), "average_rating"),
+            reviews.products,
+        )
+    )
     out.notes = [NOTE_PRODUCTS, *comparison_note(p)]
 
 
-async def build_customer_behavior(ctx: QueryContext, p: CommonParams, o: CustomerBehaviorParameters,
-                                  out: Sections) -> None:
+async def build_customer_behavior(
+    ctx: QueryContext, p: CommonParams, o: CustomerBehaviorParameters, out: Sections
+) -> None:
     activity = users.check_activity_params(p)  # as the users routes: activity has no sales channel
     (engagement, behavior, funnel), (rfm, new_returning, device, source, retention) = await asyncio.gather(
-        asyncio.gather(ctx.answer(users.Engagement(activity)), ctx.answer(users.Behavior(activity)),
-                       ctx.answer(lifecycle.Conversion(p, lifecycle.parse_steps(o.steps)))),
-        asyncio.gather(ctx.answer(lifecycle.RfmSegments(p)), ctx.answer(lifecycle.NewReturning(p)),
-                       ctx.answer(lifecycle.ActorSegments(p, "device")),
-                       ctx.answer(lifecycle.ActorSegments(p, "source")),
-                       ctx.answer(lifecycle.Retention(p, o.retention_basis, o.cohorts(p)))))
+        asyncio.gather(
+            ctx.answer(users.Engagement(activity)),
+            ctx.answer(users.Behavior(activity)),
+            ctx.answer(lifecycle.Conversion(p, lifecycle.parse_steps(o.steps))),
+        ),
+        asyncio.gather(
+            ctx.answer(lifecycle.RfmSegments(p)),
+            ctx.answer(lifecycle.NewReturning(p)),
+            ctx.answer(lifecycle.ActorSegments(p, "device")),
+            ctx.answer(lifecycle.ActorSegments(p, "source")),
+            ctx.answer(lifecycle.Retention(p, o.retention_basis, o.cohorts(p))),
+        ),
+    )
     last = funnel.steps[-1]
-    out.kpis = [*kpis(engagement, ("active_users", "dau", "wau", "mau", "stickiness", "sessions",
-                                   "avg_session_seconds", "bounce_rate", "events_per_session"), engagement.comparison),
-                Kpi("funnel_conversion", f"Funnel conversion ({funnel.steps[0].step} to {last.step})",
-                    last.conversion, "rate"),
-                *kpis(new_returning, ("repeat_purchase_rate",)),
-                *kpis({"customers": new_returning.total}, ("customers",))]
-    out.add(table("engagement_trend", "Active users and sessions",
-                  columns(series_key(p), "active_users", "sessions", "events"), engagement.series),
-            line("engagement_trend", "Active users and sessions", "active_users", "sessions"))
+    out.kpis = [
+        *kpis(
+            engagement,
+            (
+                "active_users",
+                "dau",
+                "wau",
+                "mau",
+                "stickiness",
+                "sessions",
+                "avg_session_seconds",
+                "bounce_rate",
+                "events_per_session",
+            ),
+            engagement.comparison,
+        ),
+        Kpi("funnel_conversion", f"Funnel conversion ({funnel.steps[0].step} to {last.step})", last.conversion, "rate"),
+        *kpis(new_returning, ("repeat_purchase_rate",)),
+        *kpis({"customers": new_returning.total}, ("customers",)),
+    ]
+    out.add(
+        table(
+            "engagement_trend",
+            "Active users and sessions",
+            columns(series_key(p), "active_users", "sessions", "events"),
+            engagement.series,
+        ),
+        line("engagement_trend", "Active users and sessions", "active_users", "sessions"),
+    )
     out.add(*funnel_table(funnel))
-    out.add(segments_table("rfm_segments", "Customers by RFM segment", rfm),
-            bar("rfm_segments", "Customers by RFM segment", "customers"))
+    out.add(
+        segments_table("rfm_segments", "Customers by RFM segment", rfm),
+        bar("rfm_segments", "Customers by RFM segment", "customers"),
+    )
     out.add(segments_table("new_vs_returning", "New and returning customers", new_returning))
     out.add(segments_table("device_segments", "Actors by device (first activity in the period)", device))
     out.add(segments_table("source_segments", "Actors by UTM source (first activity in the period)", source))
     out.add(retention_table("retention", retention))
-    out.add(table("activity_by_type", "Activity by type", columns(key_col("Activity type"), "count", "share"),
-                  behavior.events_by_type))
+    out.add(
+        table(
+            "activity_by_type",
+            "Activity by type",
+            columns(key_col("Activity type"), "count", "share"),
+            behavior.events_by_type,
+        )
+    )
     out.add(table("top_pages", "Top pages", columns(key_col("Page"), "views", "share"), behavior.top_pages))
     out.add(heatmap_table(behavior))
     out.notes = [NOTE_ACTIVITY, NOTE_CUSTOMERS, *comparison_note(p)]
 
 
-INVENTORY_COLUMNS = ("name", "stock", "reorder_point", "days_of_cover", "low_stock", "abc_class", "stock_value",
-                     "turnover", "units", "gross_revenue")
+INVENTORY_COLUMNS = (
+    "name",
+    "stock",
+    "reorder_point",
+    "days_of_cover",
+    "low_stock",
+    "abc_class",
+    "stock_value",
+    "turnover",
+    "units",
+    "gross_revenue",
+)
 
 
 async def build_inventory(ctx: QueryContext, p: CommonParams, o: InventoryParameters, out: Sections) -> None:
@@ -291,34 +418,66 @@ async def build_inventory(ctx: QueryContext, p: CommonParams, o: InventoryParame
         ctx.answer(products.ProductInventory(rows, o.sort)),
         ctx.answer(products.ProductInventory(rows, "days_of_cover", low_stock=True)),
         ctx.answer(products.ProductInventory(everything, "stock_value")),
-        ctx.answer(products.ProductInventory(p, "stock_value")))
+        ctx.answer(products.ProductInventory(p, "stock_value")),
+    )
     s = main.summary
-    out.kpis = kpis({**s.model_dump(), "low_stock_products": s.low_stock}, (
-        "products", "low_stock_products", "out_of_stock", "slow_movers", "stock_value", "units", "gross_revenue",
-        "cogs"))
+    out.kpis = kpis(
+        {**s.model_dump(), "low_stock_products": s.low_stock},
+        (
+            "products",
+            "low_stock_products",
+            "out_of_stock",
+            "slow_movers",
+            "stock_value",
+            "units",
+            "gross_revenue",
+            "cogs",
+        ),
+    )
     product = key_col("Product id")
     out.add(table("inventory", f"Inventory (by {o.sort})", columns(product, *INVENTORY_COLUMNS), main.items))
-    out.add(table("abc_classes", "Products by ABC class", columns(key_col("Class"), col("products")),
-                  [{"key": c, "products": getattr(s.abc, c)} for c in "ABC"]),
-            bar("abc_classes", "Products by ABC class", "products"))
-    out.add(table("low_stock", "Low stock (stock at or under the reorder point), by days of cover",
-                  columns(product, *(c for c in INVENTORY_COLUMNS if c != "low_stock")), low.items))
+    out.add(
+        table(
+            "abc_classes",
+            "Products by ABC class",
+            columns(key_col("Class"), col("products")),
+            [{"key": c, "products": getattr(s.abc, c)} for c in "ABC"],
+        ),
+        bar("abc_classes", "Products by ABC class", "products"),
+    )
+    out.add(
+        table(
+            "low_stock",
+            "Low stock (stock at or under the reorder point), by days of cover",
+            columns(product, *(c for c in INVENTORY_COLUMNS if c != "low_stock")),
+            low.items,
+        )
+    )
     slow = [i for i in by_value.items if i.slow_mover][: o.rows]
-    out.add(table("slow_movers", "Slow movers (stock, no sales in the period), by stock value",
-                  columns(product, "name", "stock", "stock_value", "reorder_point", "abc_class"), slow))
-    out.add(table("top_stock_value", "Top products by stock value", columns(product, *INVENTORY_COLUMNS),
-                  top_value.items), bar("top_stock_value", "Top products by stock value", "stock_value",
-                                        category="name"))
+    out.add(
+        table(
+            "slow_movers",
+            "Slow movers (stock, no sales in the period), by stock value",
+            columns(product, "name", "stock", "stock_value", "reorder_point", "abc_class"),
+            slow,
+        )
+    )
+    out.add(
+        table("top_stock_value", "Top products by stock value", columns(product, *INVENTORY_COLUMNS), top_value.items),
+        bar("top_stock_value", "Top products by stock value", "stock_value", category="name"),
+    )
     out.notes = [NOTE_INVENTORY]
 
 
 REPORTS: dict[str, ReportType[Any]] = {
     "daily_sales": ReportType("Daily sales", DailySalesParameters, build_daily_sales),
     "weekly_performance": ReportType("Weekly performance", WeeklyPerformanceParameters, build_weekly_performance),
-    "monthly_business_review": ReportType("Monthly business review", MonthlyBusinessReviewParameters,
-                                          build_monthly_business_review),
-    "quarterly_executive_summary": ReportType("Quarterly executive summary", QuarterlyExecutiveSummaryParameters,
-                                              build_quarterly_executive_summary),
+    "monthly_business_review": ReportType(
+        "Monthly business review", MonthlyBusinessReviewParameters, build_monthly_business_review
+    ),
+    "quarterly_executive_summary": ReportType(
+        "Quarterly executive summary", QuarterlyExecutiveSummaryParameters, build_quarterly_executive_summary
+    ),
     "product_performance": ReportType("Product performance", ProductPerformanceParameters, build_product_performance),
     "customer_behavior": ReportType("Customer behaviour", CustomerBehaviorParameters, build_customer_behavior),
     "inventory": ReportType("Inventory", InventoryParameters, build_inventory),
@@ -326,14 +485,22 @@ REPORTS: dict[str, ReportType[Any]] = {
 assert set(REPORTS) == set(REPORT_TYPES) and all(spec.parameters is PARAMETERS[t] for t, spec in REPORTS.items())
 
 
-async def build_report(report_type: str, params: CommonParams, ctx: QueryContext,
-                       options: Mapping[str, Any] | None = None) -> ReportData:
+async def build_report(
+    report_type: str, params: CommonParams, ctx: QueryContext, options: Mapping[str, Any] | None = None
+) -> ReportData:
     """The report of `report_type` for `params` (from `report_params`); missing options take
     their defaults."""
     spec = REPORTS[report_type]
     out = Sections()
     await spec.build(ctx, params, chosen_options(spec.parameters, report_type, options or {}), out)
     return ReportData(
-        report_type=report_type, title=f"{spec.title} — {period_label(params.period)}", store_id=params.store_id,
-        period=params.period.describe(), generated_at=datetime.now(UTC), kpis=out.kpis, tables=out.tables,
-        charts=out.charts, notes=out.notes)
+        report_type=report_type,
+        title=f"{spec.title} — {period_label(params.period)}",
+        store_id=params.store_id,
+        period=params.period.describe(),
+        generated_at=datetime.now(UTC),
+        kpis=out.kpis,
+        tables=out.tables,
+        charts=out.charts,
+        notes=out.notes,
+    )

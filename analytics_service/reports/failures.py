@@ -46,14 +46,19 @@ def classify(exc: BaseException) -> Failure:
         return Failure(True, "the reports database was unavailable", "the reports database")
     if isinstance(exc, ApiError):
         if exc.status in (503, 504):
-            dependency = {"elasticsearch_unavailable": "Elasticsearch",
-                          "database_unavailable": "the reports database"}.get(exc.code, "a service the report needs")
+            dependency = {
+                "elasticsearch_unavailable": "Elasticsearch",
+                "database_unavailable": "the reports database",
+            }.get(exc.code, "a service the report needs")
             return Failure(True, f"{dependency} was unavailable", dependency)
         return Failure(False, exc.message)
     if isinstance(exc, (TimeoutError, asyncio.TimeoutError)):
         return Failure(True, "a request timed out", "a service the report needs")
-    return Failure(False, f"the report could not be built because of an internal error ({type(exc).__name__}); "
-                          "the worker's log has the details")
+    return Failure(
+        False,
+        f"the report could not be built because of an internal error ({type(exc).__name__}); "
+        "the worker's log has the details",
+    )
 
 
 def backoff_seconds(attempt: int, initial: float, maximum: float, *, jitter: float = 0.1) -> float:
@@ -66,8 +71,10 @@ def backoff_seconds(attempt: int, initial: float, maximum: float, *, jitter: flo
 
 def retry_message(failure: Failure, attempt: int, max_attempts: int, next_at: datetime) -> str:
     """The row's error while the job waits for its next attempt."""
-    return (f"attempt {attempt} of {max_attempts} failed: {failure.what}; "
-            f"next attempt at {next_at.strftime('%H:%M:%S')} UTC")
+    return (
+        f"attempt {attempt} of {max_attempts} failed: {failure.what}; "
+        f"next attempt at {next_at.strftime('%H:%M:%S')} UTC"
+    )
 
 
 def final_message(failure: Failure, attempts: int, elapsed: timedelta) -> str:
@@ -75,8 +82,7 @@ def final_message(failure: Failure, attempts: int, elapsed: timedelta) -> str:
     if not failure.transient:
         return failure.what
     tries = "1 attempt" if attempts == 1 else f"{attempts} attempts"
-    return (f"{failure.dependency} was unavailable for {tries} over {human_duration(elapsed)}; "
-            "request the report again")
+    return f"{failure.dependency} was unavailable for {tries} over {human_duration(elapsed)}; request the report again"
 
 
 def human_duration(elapsed: timedelta) -> str:

@@ -16,8 +16,13 @@ from typing import Any, Literal
 ValueKind = Literal["money", "count", "rate", "number", "text", "date", "pct"]
 
 REPORT_TYPES = (
-    "daily_sales", "weekly_performance", "monthly_business_review", "quarterly_executive_summary",
-    "product_performance", "customer_behavior", "inventory",
+    "daily_sales",
+    "weekly_performance",
+    "monthly_business_review",
+    "quarterly_executive_summary",
+    "product_performance",
+    "customer_behavior",
+    "inventory",
 )
 FORMATS = ("csv", "xlsx", "pdf", "json")
 MEDIA_TYPES = {

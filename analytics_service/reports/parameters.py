@@ -160,9 +160,11 @@ class CustomerBehaviorParameters(ReportParameters):
 
     steps: Steps = Field(",".join(lifecycle.DEFAULT_STEPS), description="funnel steps, comma-separated activity types")
     retention_basis: lifecycle.Basis = Field(
-        "orders", description="retention of customers by sales, or of actors by activity")
+        "orders", description="retention of customers by sales, or of actors by activity"
+    )
     granularity: lifecycle.Granularity | None = Field(
-        None, description=f"retention cohorts; default: week up to {WEEKLY_COHORTS_MAX_DAYS} days, else month")
+        None, description=f"retention cohorts; default: week up to {WEEKLY_COHORTS_MAX_DAYS} days, else month"
+    )
 
     def cohorts(self, params: CommonParams) -> lifecycle.Granularity:
         """The retention cohorts' granularity: as given, else by the period's length."""
@@ -245,13 +247,24 @@ def chosen_options(model: type[P], report_type: str, options: Mapping[str, Any])
 # -- common parameters ---------------------------------------------------------------------------
 
 
-def _parse(given: ReportParameters, principal: Principal, default_tz: str, now: datetime, start: str | None,
-           end: str | None) -> CommonParams:
+def _parse(
+    given: ReportParameters, principal: Principal, default_tz: str, now: datetime, start: str | None, end: str | None
+) -> CommonParams:
     try:
         return parse_common(
-            start=start, end=end, tz=given.tz, interval=given.interval, store_id=given.store_id,
-            channel=given.channel, compare=given.compare or given.default_compare, limit=given.limit,
-            principal=principal, default_tz=default_tz, default_interval=given.default_interval, now=now)
+            start=start,
+            end=end,
+            tz=given.tz,
+            interval=given.interval,
+            store_id=given.store_id,
+            channel=given.channel,
+            compare=given.compare or given.default_compare,
+            limit=given.limit,
+            principal=principal,
+            default_tz=default_tz,
+            default_interval=given.default_interval,
+            now=now,
+        )
     except ApiError as exc:
         raise as_parameter_error(exc) from None
 
@@ -278,8 +291,14 @@ def _common(given: ReportParameters, principal: Principal, default_tz: str, now:
     return params
 
 
-def report_params(parameters: Mapping[str, Any] | None, principal: Principal, *, report_type: str,
-                  default_tz: str = "UTC", now: datetime | None = None) -> tuple[CommonParams, dict[str, Any]]:
+def report_params(
+    parameters: Mapping[str, Any] | None,
+    principal: Principal,
+    *,
+    report_type: str,
+    default_tz: str = "UTC",
+    now: datetime | None = None,
+) -> tuple[CommonParams, dict[str, Any]]:
     """A report request's `parameters` -> (CommonParams, the type's options).
 
     The common analytics parameters (start, end, tz, interval, store_id, channel, compare,
@@ -289,15 +308,19 @@ def report_params(parameters: Mapping[str, Any] | None, principal: Principal, *,
     store asking for another one is a 403.
     """
     if report_type not in PARAMETERS:
-        raise ApiError(422, f"report_type: must be one of {', '.join(REPORT_TYPES)}",
-                       details=[{"field": "report_type", "message": f"must be one of {', '.join(REPORT_TYPES)}"}])
+        raise ApiError(
+            422,
+            f"report_type: must be one of {', '.join(REPORT_TYPES)}",
+            details=[{"field": "report_type", "message": f"must be one of {', '.join(REPORT_TYPES)}"}],
+        )
     model = PARAMETERS[report_type]
     if parameters is None:
         parameters = {}
     if not isinstance(parameters, Mapping):
-        raise ApiError(422, "parameters: must be an object", details=[{"field": "parameters",
-                                                                      "message": "must be an object"}])
-    now = (now or datetime.now(UTC))
+        raise ApiError(
+            422, "parameters: must be an object", details=[{"field": "parameters", "message": "must be an object"}]
+        )
+    now = now or datetime.now(UTC)
     now = now if now.tzinfo else now.replace(tzinfo=UTC)
     try:
         given = model.model_validate(parameters)
@@ -317,8 +340,13 @@ def resolved_parameters(params: CommonParams, options: Mapping[str, Any]) -> dic
     the same CommonParams whenever it runs: what a queued job should keep, so "yesterday"
     means the day before the request, not before the worker picks it up."""
     out: dict[str, Any] = {
-        "start": params.period.start.isoformat(), "end": params.period.end.isoformat(), "tz": params.period.tz.key,
-        "interval": params.period.interval, "compare": params.compare, "limit": params.limit}
+        "start": params.period.start.isoformat(),
+        "end": params.period.end.isoformat(),
+        "tz": params.period.tz.key,
+        "interval": params.period.interval,
+        "compare": params.compare,
+        "limit": params.limit,
+    }
     if params.store_id is not None:
         out["store_id"] = params.store_id
     if params.channel is not None:

@@ -131,8 +131,11 @@ class RedisJobQueue:
     async def reserve(self, worker_id: str, timeout: float) -> str | None:
         await self._call(lambda: self.redis.sadd(self.workers_key, worker_id))
         # BLMOVE takes whole or fractional seconds; 0 would block forever.
-        raw = await self._call(lambda: self.redis.blmove(
-            self.queue_key, self.processing_key(worker_id), max(timeout, 0.01), "RIGHT", "LEFT"))
+        raw = await self._call(
+            lambda: self.redis.blmove(
+                self.queue_key, self.processing_key(worker_id), max(timeout, 0.01), "RIGHT", "LEFT"
+            )
+        )
         return _text(raw) if raw is not None else None
 
     async def ack(self, report_id: str, worker_id: str) -> None:
@@ -162,9 +165,14 @@ class RedisJobQueue:
         keys = [self.queue_key, *(self.processing_key(w) for w in live)]
         added = 0
         for report_id in due:
-            added += int(await self._call(lambda rid=report_id: self._requeue(keys=keys, args=[rid])))
+
+            async def requeue(rid: str = report_id) -> Any:
+                return await self._requeue(keys=keys, args=[rid])
+
+            added += int(await self._call(requeue))
         # A dead worker's list has served its purpose: the table decided above what runs again.
         for worker_id in dead:
+
             async def drop(worker_id: str = worker_id) -> None:
                 async with self.redis.pipeline(transaction=True) as pipe:
                     pipe.delete(self.processing_key(worker_id))

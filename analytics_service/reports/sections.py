@@ -15,8 +15,9 @@ from .periods import compare_label, last_day
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
-def revenue_trend_table(p: CommonParams, trends: sales.RevenueTrendsResponse, name: str = "revenue_trend",
-                        title: str = "Revenue trend") -> tuple[Table, Chart]:
+def revenue_trend_table(
+    p: CommonParams, trends: sales.RevenueTrendsResponse, name: str = "revenue_trend", title: str = "Revenue trend"
+) -> tuple[Table, Chart]:
     t = table(name, title, columns(series_key(p), *TREND_MEASURES), trends.series)
     return t, line(name, title, "gross_revenue", "net_revenue")
 
@@ -30,35 +31,56 @@ def top_products_table(items: Sequence[sales.ProductItem], by: str = "revenue") 
 
 
 def product_sales_table(p: CommonParams, r: sales.SalesProductsResponse) -> tuple[Table, Chart]:
-    names = ("name", "units", "gross_revenue", "orders", "avg_price", "gross_profit", "margin", "share",
-             *growth_columns(p))
+    names = (
+        "name",
+        "units",
+        "gross_revenue",
+        "orders",
+        "avg_price",
+        "gross_profit",
+        "margin",
+        "share",
+        *growth_columns(p),
+    )
     t = table("top_products", "Top products by revenue", columns(key_col("Product id"), *names), r.items)
     return t, bar("top_products", "Top products by revenue", "gross_revenue", category="name")
 
 
 def categories_table(p: CommonParams, r: sales.SalesCategoriesResponse) -> tuple[Table, Chart]:
-    t = table("categories", "Revenue by category",
-              columns(key_col("Category"), "gross_revenue", "units", "orders", "share", *growth_columns(p)), r.items)
+    t = table(
+        "categories",
+        "Revenue by category",
+        columns(key_col("Category"), "gross_revenue", "units", "orders", "share", *growth_columns(p)),
+        r.items,
+    )
     return t, bar("categories", "Revenue by category", "gross_revenue")
 
 
 def geographic_table(p: CommonParams, r: sales.SalesGeographicResponse) -> Table:
-    return table("geographic", f"Revenue by {r.level}",
-                 columns(key_col(r.level.capitalize()), "gross_revenue", "orders", "customers", "share",
-                         *growth_columns(p)), r.items)
+    return table(
+        "geographic",
+        f"Revenue by {r.level}",
+        columns(key_col(r.level.capitalize()), "gross_revenue", "orders", "customers", "share", *growth_columns(p)),
+        r.items,
+    )
 
 
 def status_table(r: sales.SalesOrdersResponse) -> Table:
-    return table("orders_by_status", "Orders placed by current status",
-                 columns(key_col("Status"), col("count", "Orders")), r.by_status)
+    return table(
+        "orders_by_status",
+        "Orders placed by current status",
+        columns(key_col("Status"), col("count", "Orders")),
+        r.by_status,
+    )
 
 
 def segments_table(name: str, title: str, r: lifecycle.SegmentsResponse) -> Table:
     if r.type in ("rfm", "new_returning"):
         cols = columns(key_col("Segment"), "customers", "share", "orders", "monetary")
     else:
-        cols = columns(key_col({"device": "Device", "source": "Source", "country": "Country"}[r.type]),
-                       "actors", "share")
+        cols = columns(
+            key_col({"device": "Device", "source": "Source", "country": "Country"}[r.type]), "actors", "share"
+        )
     return table(name, title, cols, r.segments)
 
 
@@ -66,75 +88,130 @@ def retention_table(name: str, r: lifecycle.RetentionResponse) -> Table:
     """Cohorts as rows, retention per later week or month as columns (empty where not reached yet)."""
     unit = "Week" if r.granularity == "week" else "Month"
     width = max((len(c.retention) for c in r.cohorts), default=0)
-    cols = [key_col("Cohort", "date", name="cohort"), col("size"),
-            *(Column(f"{unit.lower()}_{k}", f"{unit} {k}", "rate") for k in range(width))]
+    cols = [
+        key_col("Cohort", "date", name="cohort"),
+        col("size"),
+        *(Column(f"{unit.lower()}_{k}", f"{unit} {k}", "rate") for k in range(width)),
+    ]
     rows = [[c.cohort, c.size, *c.retention, *([None] * (width - len(c.retention)))] for c in r.cohorts]
     basis = "customers by first sale" if r.basis == "orders" else "actors by first activity"
     return Table(name=name, title=f"{unit}ly retention ({basis})", columns=cols, rows=rows)
 
 
 def funnel_table(r: lifecycle.ConversionResponse) -> tuple[Table, Chart]:
-    t = table("funnel", "Conversion funnel",
-              columns(key_col("Step", name="step"), "actors", "conversion", "step_conversion"), r.steps)
+    t = table(
+        "funnel",
+        "Conversion funnel",
+        columns(key_col("Step", name="step"), "actors", "conversion", "step_conversion"),
+        r.steps,
+    )
     return t, bar("funnel", "Conversion funnel", "actors", category="step")
 
 
-def comparison_tables(periods: Sequence[tuple[str, Period, Mapping[str, Any]]],
-                      growth: Sequence[tuple[str, Mapping[str, Any]]]) -> list[Table]:
+def comparison_tables(
+    periods: Sequence[tuple[str, Period, Mapping[str, Any]]], growth: Sequence[tuple[str, Mapping[str, Any]]]
+) -> list[Table]:
     """The dashboard KPIs of each period side by side, and the growth against each comparison."""
-    period_cols = [key_col("Period", name="label"), Column("start", "From", "date"), Column("end", "To", "date"),
-                   *(col(n) for n in DASHBOARD_KPIS)]
-    rows = [[label, period.start.date().isoformat(), last_day(period).isoformat(),
-             *(values[n] for n in DASHBOARD_KPIS)] for label, period, values in periods]
+    period_cols = [
+        key_col("Period", name="label"),
+        Column("start", "From", "date"),
+        Column("end", "To", "date"),
+        *(col(n) for n in DASHBOARD_KPIS),
+    ]
+    rows = [
+        [label, period.start.date().isoformat(), last_day(period).isoformat(), *(values[n] for n in DASHBOARD_KPIS)]
+        for label, period, values in periods
+    ]
     growth_cols = [key_col("Compared with", name="label"), *(col(f"{n}_growth_pct") for n in DASHBOARD_KPIS)]
     growth_rows = [[label, *(c.get(f"{n}_growth_pct") for n in DASHBOARD_KPIS)] for label, c in growth]
-    return [Table("period_comparison", "KPIs by period", period_cols, rows),
-            Table("growth", "Growth %", growth_cols, growth_rows)]
+    return [
+        Table("period_comparison", "KPIs by period", period_cols, rows),
+        Table("growth", "Growth %", growth_cols, growth_rows),
+    ]
 
 
-def profit_and_loss(revenue: financial.FinancialRevenueResponse, profit: financial.FinancialProfitResponse,
-                    compare: str) -> Table:
+def profit_and_loss(
+    revenue: financial.FinancialRevenueResponse, profit: financial.FinancialProfitResponse, compare: str
+) -> Table:
     """Gross revenue down to net profit, then what was billed on top, with the comparison's values."""
     lines: list[tuple[str, str, financial.FinancialRevenueResponse | financial.FinancialProfitResponse]] = [
-        ("Gross revenue", "gross_revenue", revenue), ("Order discounts", "order_discounts", revenue),
-        ("Refunds", "refunds", revenue), ("Net revenue", "net_revenue", revenue),
-        ("Cost of goods", "cogs", profit), ("Gross profit", "gross_profit", profit),
-        ("Expenses", "expenses", profit), ("Net profit", "net_profit", profit),
-        ("Shipping charged", "shipping", revenue), ("Tax collected", "tax", revenue),
-        ("Total billed", "total_billed", revenue)]
+        ("Gross revenue", "gross_revenue", revenue),
+        ("Order discounts", "order_discounts", revenue),
+        ("Refunds", "refunds", revenue),
+        ("Net revenue", "net_revenue", revenue),
+        ("Cost of goods", "cogs", profit),
+        ("Gross profit", "gross_profit", profit),
+        ("Expenses", "expenses", profit),
+        ("Net profit", "net_profit", profit),
+        ("Shipping charged", "shipping", revenue),
+        ("Tax collected", "tax", revenue),
+        ("Total billed", "total_billed", revenue),
+    ]
     rows = []
     for label, name, source in lines:
         compared = source.comparison or {}
         rows.append([label, getattr(source.totals, name), compared.get(name), compared.get(f"{name}_growth_pct")])
     previous = compare_label(compare).capitalize() or "Previous"
-    cols = [key_col("Line", name="line"), Column("amount", "Amount", "money"), Column("previous", previous, "money"),
-            Column("growth_pct", "Growth %", "pct")]
+    cols = [
+        key_col("Line", name="line"),
+        Column("amount", "Amount", "money"),
+        Column("previous", previous, "money"),
+        Column("growth_pct", "Growth %", "pct"),
+    ]
     return Table("profit_and_loss", "Profit and loss", cols, rows)
 
 
 def payments_table(r: financial.FinancialPaymentsResponse) -> Table:
-    return table("payments_by_method", "Sales by payment method",
-                 columns(key_col("Payment method"), "orders", "gross_revenue", "share", "payments_succeeded",
-                         "payments_failed", "success_rate"), r.by_method)
+    return table(
+        "payments_by_method",
+        "Sales by payment method",
+        columns(
+            key_col("Payment method"),
+            "orders",
+            "gross_revenue",
+            "share",
+            "payments_succeeded",
+            "payments_failed",
+            "success_rate",
+        ),
+        r.by_method,
+    )
 
 
 def category_profit_table(r: financial.FinancialProfitResponse) -> Table:
-    return table("profit_by_category", "Line profit by category (before order discounts and refunds)",
-                 columns(key_col("Category"), "gross_revenue", "cogs", "gross_profit", "margin", "share"),
-                 r.by_category)
+    return table(
+        "profit_by_category",
+        "Line profit by category (before order discounts and refunds)",
+        columns(key_col("Category"), "gross_revenue", "cogs", "gross_profit", "margin", "share"),
+        r.by_category,
+    )
 
 
 def expenses_table(r: financial.FinancialExpensesResponse) -> Table:
-    return table("expenses_by_category", "Expenses by category",
-                 columns(key_col("Expense category"), "amount", col("count", "Records"), "share"), r.by_category)
+    return table(
+        "expenses_by_category",
+        "Expenses by category",
+        columns(key_col("Expense category"), "amount", col("count", "Records"), "share"),
+        r.by_category,
+    )
 
 
-def monthly_table(p: CommonParams, trends: sales.RevenueTrendsResponse,
-                  profit: financial.FinancialProfitResponse) -> Table:
+def monthly_table(
+    p: CommonParams, trends: sales.RevenueTrendsResponse, profit: financial.FinancialProfitResponse
+) -> Table:
     """Month by month: revenue/trends and financial/profit series (interval=month) side by side."""
     by_key = {point.key: point for point in profit.series}
-    cols = columns(series_key(p, "month"), "gross_revenue", "net_revenue", "orders", "aov", "gross_profit",
-                   "expenses", "net_profit", "net_margin")
+    cols = columns(
+        series_key(p, "month"),
+        "gross_revenue",
+        "net_revenue",
+        "orders",
+        "aov",
+        "gross_profit",
+        "expenses",
+        "net_profit",
+        "net_margin",
+    )
     rows = []
     for point in trends.series:
         merged = {**by_key[point.key].model_dump(), **point.model_dump()}

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+from fastapi import Request
 from sqlalchemy.exc import OperationalError
 
 from ..analytics.params import CommonParams
@@ -39,8 +40,11 @@ _REPORT_ID = re.compile(r"^[0-9a-f]{32}$")
 def check_report_id(report_id: str) -> str:
     """A report id is 32 lower-case hex digits (uuid4); anything else never reaches the table."""
     if not _REPORT_ID.match(report_id):
-        raise ApiError(422, "report_id: must be 32 hexadecimal characters",
-                       details=[{"field": "path.report_id", "message": "must be 32 hexadecimal characters"}])
+        raise ApiError(
+            422,
+            "report_id: must be 32 hexadecimal characters",
+            details=[{"field": "path.report_id", "message": "must be 32 hexadecimal characters"}],
+        )
     return report_id
 
 
@@ -70,23 +74,32 @@ class ReportsService:
 
     # -- requests ----------------------------------------------------------------------------
 
-    async def generate(self, principal: Principal, report_type: str, fmt: str, parameters: dict[str, Any],
-                       report_name: str | None) -> Report:
+    async def generate(
+        self, principal: Principal, report_type: str, fmt: str, parameters: dict[str, Any], report_name: str | None
+    ) -> Report:
         """Validate the parameters, write the pending row, enqueue the job."""
         # 422 naming parameters.<name>; the stored parameters have the period resolved, so a
         # retry hours later (or a "yesterday" report run after midnight) builds the same report.
-        params, options = report_params(parameters, principal, report_type=report_type,
-                                        default_tz=self.settings.default_timezone)
+        params, options = report_params(
+            parameters, principal, report_type=report_type, default_tz=self.settings.default_timezone
+        )
         report = await self._db(
-            self.repo.create, report_type=report_type, format=fmt, parameters=resolved_parameters(params, options),
-            report_name=report_name or default_report_name(report_type, params), api_key_id=principal.key_id,
-            store_id=params.store_id, expires_in=timedelta(hours=self.settings.report_ttl_hours))
+            self.repo.create,
+            report_type=report_type,
+            format=fmt,
+            parameters=resolved_parameters(params, options),
+            report_name=report_name or default_report_name(report_type, params),
+            api_key_id=principal.key_id,
+            store_id=params.store_id,
+            expires_in=timedelta(hours=self.settings.report_ttl_hours),
+        )
         try:
             await self.queue.enqueue(report.report_id)
         except Exception:
             # The row is the truth: the reaper of any worker queues pending rows nobody holds.
-            log.warning("report %s: could not enqueue; a worker's reaper will pick it up", report.report_id,
-                        exc_info=True)
+            log.warning(
+                "report %s: could not enqueue; a worker's reaper will pick it up", report.report_id, exc_info=True
+            )
         log.info("report %s requested: %s %s by key %s", report.report_id, report_type, fmt, principal.key_id)
         return report
 
@@ -97,22 +110,35 @@ class ReportsService:
             raise not_found()
         return report
 
-    async def history(self, principal: Principal, *, status: str | None, report_type: str | None,
-                      store_id: str | None, page: int, page_size: int) -> tuple[list[Report], int]:
+    async def history(
+        self,
+        principal: Principal,
+        *,
+        status: str | None,
+        report_type: str | None,
+        store_id: str | None,
+        page: int,
+        page_size: int,
+    ) -> tuple[list[Report], int]:
         store = resolve_store(principal, store_id)
-        return await self._db(self.repo.list, status=status, report_type=report_type, store_id=store, page=page,
-                              page_size=page_size)
+        return await self._db(
+            self.repo.list, status=status, report_type=report_type, store_id=store, page=page, page_size=page_size
+        )
 
     async def cancel(self, principal: Principal, report_id: str) -> Report:
         report = await self.visible(principal, report_id)
         if report.status not in ACTIVE_STATUSES:
-            raise ApiError(409, f"report is {report.status}; only pending or processing reports can be cancelled",
-                           code="not_cancellable")
+            raise ApiError(
+                409,
+                f"report is {report.status}; only pending or processing reports can be cancelled",
+                code="not_cancellable",
+            )
         after = await self._db(self.repo.cancel, report.report_id)
         if after is None or after.status != "cancelled":
             status = after.status if after else "gone"
-            raise ApiError(409, f"report is {status}; only pending or processing reports can be cancelled",
-                           code="not_cancellable")
+            raise ApiError(
+                409, f"report is {status}; only pending or processing reports can be cancelled", code="not_cancellable"
+            )
         log.info("report %s cancelled by key %s", report.report_id, principal.key_id)
         return after
 
@@ -130,8 +156,12 @@ class ReportsService:
         if report.status == "expired" or (report.status == "completed" and self._past_expiry(report)):
             raise ApiError(410, "report has expired; its file was deleted", code="report_expired")
         if report.status != "completed":
-            raise ApiError(409, f"report is {report.status}; the file is available once it is completed",
-                           code="report_not_ready", details=[{"status": report.status}])
+            raise ApiError(
+                409,
+                f"report is {report.status}; the file is available once it is completed",
+                code="report_not_ready",
+                details=[{"status": report.status}],
+            )
         name = report.file_name or ""
         path = self.reports_dir / name
         if not name or Path(name).name != name or not path.is_file():
@@ -165,8 +195,9 @@ class ReportsService:
             return await asyncio.to_thread(fn, *args, **kwargs)
         except OperationalError as exc:
             log.warning("reports database unavailable: %s", exc)
-            raise ApiError(503, "the reports database is unavailable", code="database_unavailable",
-                           headers={"Retry-After": "5"}) from exc
+            raise ApiError(
+                503, "the reports database is unavailable", code="database_unavailable", headers={"Retry-After": "5"}
+            ) from exc
 
 
 # -- wiring ------------------------------------------------------------------------------------
@@ -206,8 +237,11 @@ async def start_reports(state: Any, settings: Settings) -> ReportsRuntime:
     except OperationalError:
         log.exception("could not migrate the reports table; report routes answer 503 until the database answers")
     Path(settings.reports_dir).mkdir(parents=True, exist_ok=True)
-    queue: JobQueue = (RedisJobQueue(state.redis, settings.index_prefix, getattr(state, "redis_breaker", None))
-                       if state.redis is not None else MemoryJobQueue())
+    queue: JobQueue = (
+        RedisJobQueue(state.redis, settings.index_prefix, getattr(state, "redis_breaker", None))
+        if state.redis is not None
+        else MemoryJobQueue()
+    )
     service = ReportsService(repo, queue, settings, options)
     worker = None
     if state.redis is None:
@@ -215,7 +249,15 @@ async def start_reports(state: Any, settings: Settings) -> ReportsRuntime:
     runtime = ReportsRuntime(service=service, worker=worker)
     if worker is not None:
         runtime.tasks.append(asyncio.create_task(worker.run_forever(runtime.stop_event), name="report-worker"))
-    runtime.tasks.append(asyncio.create_task(
-        sweep_periodically(repo, Path(settings.reports_dir), options.sweep_seconds, runtime.stop_event),
-        name="report-expiry-sweep"))
+    runtime.tasks.append(
+        asyncio.create_task(
+            sweep_periodically(repo, Path(settings.reports_dir), options.sweep_seconds, runtime.stop_event),
+            name="report-expiry-sweep",
+        )
+    )
     return runtime
+
+
+def reports_service(request: Request) -> ReportsService:
+    """The reports service the app started (`start_reports`), for the report routes."""
+    return request.app.state.reports.service

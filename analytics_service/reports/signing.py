@@ -43,8 +43,7 @@ def make_token(secret: str, report_id: str, expires: int) -> str:
     return f"{report_id}.{expires}.{_signature(secret, report_id, expires)}"
 
 
-def link_expiry(report_expires_at: datetime | None, *, now: float | None = None,
-                lifetime: int = LINK_SECONDS) -> int:
+def link_expiry(report_expires_at: datetime | None, *, now: float | None = None, lifetime: int = LINK_SECONDS) -> int:
     """Unix seconds a new link stops working: `lifetime` from now, never after the report expires."""
     expires = int(now if now is not None else time.time()) + lifetime
     if report_expires_at is not None:

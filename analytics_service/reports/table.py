@@ -10,9 +10,9 @@ A job is "owned" by the worker whose `claim` succeeded, until its lease runs out
 processing), so of two workers racing for the same row exactly one wins; that is
 what keeps a job from running twice at once. A failed attempt that is retried goes
 back to pending with `lease_until` set to the earliest time of the next attempt (the
-backoff): nobody holds the job while it waits, and nobody can claim it before then. `extend_lease`, `complete` and `fail`
-only act for the current owner, so a worker that lost its lease (it was too slow and
-another worker took the job over) cannot overwrite the new owner's row.
+backoff): nobody holds the job while it waits, and nobody can claim it before then.
+`extend_lease`, `complete` and `fail` only act for the current owner, so a worker that
+lost its lease (it was too slow and another worker took the job over) cannot overwrite the new owner's row.
 
 Timestamps are timezone-aware UTC datetimes in Python on both databases.
 """
@@ -104,11 +104,13 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention={
-        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-        "ck": "ck_%(table_name)s_%(constraint_name)s",
-        "pk": "pk_%(table_name)s",
-    })
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+            "ck": "ck_%(table_name)s_%(constraint_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
 
 
 class Report(Base):
@@ -247,17 +249,35 @@ class ReportsRepo:
             return s.get(Report, report_id)
 
     def list(
-        self, *, status: str | None = None, report_type: str | None = None, api_key_id: str | None = None,
-        store_id: str | None = None, page: int = 1, page_size: int = 20,
+        self,
+        *,
+        status: str | None = None,
+        report_type: str | None = None,
+        api_key_id: str | None = None,
+        store_id: str | None = None,
+        page: int = 1,
+        page_size: int = 20,
     ) -> tuple[builtins.list[Report], int]:
         """One page of rows, newest first, and the number of rows matching the filters."""
         if page < 1 or page_size < 1:
             raise ValueError("page and page_size start at 1")
-        filters = [column == value for column, value in (
-            (Report.status, status), (Report.report_type, report_type),
-            (Report.api_key_id, api_key_id), (Report.store_id, store_id)) if value is not None]
-        query = (select(Report).where(*filters).order_by(Report.created_at.desc(), Report.report_id.desc())
-                 .offset((page - 1) * page_size).limit(page_size))
+        filters = [
+            column == value
+            for column, value in (
+                (Report.status, status),
+                (Report.report_type, report_type),
+                (Report.api_key_id, api_key_id),
+                (Report.store_id, store_id),
+            )
+            if value is not None
+        ]
+        query = (
+            select(Report)
+            .where(*filters)
+            .order_by(Report.created_at.desc(), Report.report_id.desc())
+            .offset((page - 1) * page_size)
+            .limit(page_size)
+        )
         with self._session() as s:
             total = s.scalar(select(func.count()).select_from(Report).where(*filters)) or 0
             return builtins.list(s.scalars(query)), total
@@ -274,8 +294,15 @@ class ReportsRepo:
     # writes
 
     def create(
-        self, *, report_type: str, format: str, parameters: dict[str, Any], report_name: str | None,
-        api_key_id: str | None, store_id: str | None, expires_in: timedelta,
+        self,
+        *,
+        report_type: str,
+        format: str,
+        parameters: dict[str, Any],
+        report_name: str | None,
+        api_key_id: str | None,
+        store_id: str | None,
+        expires_in: timedelta,
     ) -> Report:
         """A new pending row; `expires_at` = now + `expires_in` (when its file and links expire)."""
         if report_type not in REPORT_TYPES:
@@ -284,9 +311,17 @@ class ReportsRepo:
             raise ValueError(f"unknown format {format!r}")
         now = self._now()
         report = Report(
-            report_id=uuid.uuid4().hex, report_name=report_name or report_type.replace("_", " ").capitalize(),
-            report_type=report_type, format=format, parameters=dict(parameters), status="pending",
-            api_key_id=api_key_id, store_id=store_id, created_at=now, expires_at=now + expires_in, attempts=0,
+            report_id=uuid.uuid4().hex,
+            report_name=report_name or report_type.replace("_", " ").capitalize(),
+            report_type=report_type,
+            format=format,
+            parameters=dict(parameters),
+            status="pending",
+            api_key_id=api_key_id,
+            store_id=store_id,
+            created_at=now,
+            expires_at=now + expires_in,
+            attempts=0,
         )
         with self._session() as s, s.begin():
             s.add(report)
@@ -295,10 +330,17 @@ class ReportsRepo:
     def claim(self, report_id: str, worker_id: str, lease_seconds: float) -> Report | None:
         """Take the job: pending (or processing with an expired lease) -> processing; None if not claimable."""
         now = self._now()
-        return self._update(report_id, self._claimable(now), {
-            "status": "processing", "worker_id": worker_id, "started_at": now,
-            "lease_until": now + timedelta(seconds=lease_seconds), "attempts": Report.attempts + 1,
-        })
+        return self._update(
+            report_id,
+            self._claimable(now),
+            {
+                "status": "processing",
+                "worker_id": worker_id,
+                "started_at": now,
+                "lease_until": now + timedelta(seconds=lease_seconds),
+                "attempts": Report.attempts + 1,
+            },
+        )
 
     def extend_lease(self, report_id: str, worker_id: str, lease_seconds: float) -> bool:
         """Heartbeat. False: the job is no longer this worker's (taken over, cancelled): stop working on it."""
@@ -306,18 +348,39 @@ class ReportsRepo:
         return self._update(report_id, self._owned_by(worker_id), {"lease_until": until}) is not None
 
     def complete(
-        self, report_id: str, worker_id: str, *, file_name: str, file_size: int, row_count: int, checksum: str,
+        self,
+        report_id: str,
+        worker_id: str,
+        *,
+        file_name: str,
+        file_size: int,
+        row_count: int,
+        checksum: str,
     ) -> bool:
         """processing -> completed with the file's facts. False when the worker no longer owns the job."""
         if not file_name or Path(file_name).name != file_name or file_name in {".", ".."}:
             raise ValueError(f"file_name must be a bare file name, not {file_name!r}")
-        return self._update(report_id, self._owned_by(worker_id), {
-            "status": "completed", "completed_at": self._now(), "lease_until": None, "error": None,
-            "file_name": file_name, "file_size": file_size, "row_count": row_count, "checksum": checksum,
-        }) is not None
+        return (
+            self._update(
+                report_id,
+                self._owned_by(worker_id),
+                {
+                    "status": "completed",
+                    "completed_at": self._now(),
+                    "lease_until": None,
+                    "error": None,
+                    "file_name": file_name,
+                    "file_size": file_size,
+                    "row_count": row_count,
+                    "checksum": checksum,
+                },
+            )
+            is not None
+        )
 
-    def fail(self, report_id: str, worker_id: str, error: str, *, retry: bool,
-             not_before: datetime | None = None) -> Report | None:
+    def fail(
+        self, report_id: str, worker_id: str, error: str, *, retry: bool, not_before: datetime | None = None
+    ) -> Report | None:
         """A failed attempt: back to pending (retry; claimable from `not_before` on) or failed, the
         error kept. None when not the owner."""
         values: dict[str, Any] = {"error": error[:MAX_ERROR_CHARS], "lease_until": None}
@@ -329,15 +392,23 @@ class ReportsRepo:
 
     def cancel(self, report_id: str) -> Report | None:
         """pending/processing -> cancelled. Returns the row as it is afterwards (any status), None if unknown."""
-        cancelled = self._update(report_id, [Report.status.in_(ACTIVE_STATUSES)], {
-            "status": "cancelled", "completed_at": self._now(), "lease_until": None})
+        cancelled = self._update(
+            report_id,
+            [Report.status.in_(ACTIVE_STATUSES)],
+            {"status": "cancelled", "completed_at": self._now(), "lease_until": None},
+        )
         return cancelled or self.get(report_id)
 
     def expire_due(self, now: datetime | None = None) -> builtins.list[Report]:
         """completed rows whose expires_at has passed -> expired; returned (once) so their files get deleted."""
         now = now or self._now()
-        stmt = (update(Report).where(Report.status == "completed", Report.expires_at <= now)
-                .values(status="expired").returning(Report).execution_options(synchronize_session=False))
+        stmt = (
+            update(Report)
+            .where(Report.status == "completed", Report.expires_at <= now)
+            .values(status="expired")
+            .returning(Report)
+            .execution_options(synchronize_session=False)
+        )
         with self._session() as s, s.begin():
             return builtins.list(s.scalars(stmt))
 
@@ -353,15 +424,21 @@ class ReportsRepo:
     def _owned_by(worker_id: str) -> Sequence[ColumnElement[bool]]:
         return [Report.status == "processing", Report.worker_id == worker_id]
 
-    def _update(self, report_id: str, where: ColumnElement[bool] | Sequence[ColumnElement[bool]],
-                values: dict[str, Any]) -> Report | None:
+    def _update(
+        self, report_id: str, where: ColumnElement[bool] | Sequence[ColumnElement[bool]], values: dict[str, Any]
+    ) -> Report | None:
         """One conditional UPDATE ... RETURNING: the row if the condition held (atomically), else None.
 
         The UPDATE is the transaction's first statement: on SQLite it takes the write lock
         at once (waiting for the busy timeout) instead of upgrading a read lock, which could fail.
         """
         conditions = [where] if isinstance(where, ColumnElement) else builtins.list(where)
-        stmt = (update(Report).where(Report.report_id == report_id, *conditions).values(**values)
-                .returning(Report).execution_options(synchronize_session=False))
+        stmt = (
+            update(Report)
+            .where(Report.report_id == report_id, *conditions)
+            .values(**values)
+            .returning(Report)
+            .execution_options(synchronize_session=False)
+        )
         with self._session() as s, s.begin():
             return s.scalars(stmt).one_or_none()

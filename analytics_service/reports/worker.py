@@ -66,8 +66,9 @@ class ReportOptions(BaseSettings):
     lease_seconds: float = Field(60.0, gt=0, description="a job's lease; a dead worker's job runs again after it")
     reaper_seconds: float = Field(15.0, gt=0, description="how often each worker re-queues jobs whose lease lapsed")
     max_attempts: int = Field(10, ge=1, description="attempts before a job is marked failed")
-    retry_initial_delay_seconds: float = Field(2.0, gt=0, description="wait after the first failed attempt; "
-                                               "doubled after each further one")
+    retry_initial_delay_seconds: float = Field(
+        2.0, gt=0, description="wait after the first failed attempt; doubled after each further one"
+    )
     retry_max_delay_seconds: float = Field(60.0, gt=0, description="longest wait between two attempts")
     sweep_seconds: float = Field(300.0, gt=0, description="how often expired report files are deleted")
     link_seconds: int = Field(3600, gt=0, description="lifetime of a signed download_url (capped by expires_at)")
@@ -110,9 +111,18 @@ async def sweep_expired(repo: ReportsRepo, reports_dir: Path, now: datetime | No
 
 
 class Worker:
-    def __init__(self, settings: Settings, es: AsyncElasticsearch, repo: ReportsRepo, queue: JobQueue,
-                 reports_dir: Path, *, options: ReportOptions | None = None, worker_id: str | None = None,
-                 cache: ResponseCache | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        es: AsyncElasticsearch,
+        repo: ReportsRepo,
+        queue: JobQueue,
+        reports_dir: Path,
+        *,
+        options: ReportOptions | None = None,
+        worker_id: str | None = None,
+        cache: ResponseCache | None = None,
+    ) -> None:
         self.settings = settings
         self.repo = repo
         self.queue = queue
@@ -129,8 +139,12 @@ class Worker:
 
     async def run_forever(self, stop: asyncio.Event) -> None:
         """Run jobs until `stop` is set; then let the current job finish (grace period) or release it."""
-        log.info("report worker %s started (lease %.0fs, reports in %s)", self.worker_id,
-                 self.options.lease_seconds, self.reports_dir)
+        log.info(
+            "report worker %s started (lease %.0fs, reports in %s)",
+            self.worker_id,
+            self.options.lease_seconds,
+            self.reports_dir,
+        )
         self.reports_dir.mkdir(parents=True, exist_ok=True)
         while not stop.is_set():
             if time.monotonic() >= self.next_reap:
@@ -164,8 +178,11 @@ class Worker:
     async def _stop_job(self, job: asyncio.Task[Any]) -> None:
         """Shutdown: an idle wait is cancelled at once; a running job gets the grace period."""
         if self.current is not None:
-            log.info("stopping: waiting up to %.0fs for report %s to finish", self.options.shutdown_grace_seconds,
-                     self.current)
+            log.info(
+                "stopping: waiting up to %.0fs for report %s to finish",
+                self.options.shutdown_grace_seconds,
+                self.current,
+            )
             with suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(job), timeout=self.options.shutdown_grace_seconds)
         if not job.done():
@@ -202,13 +219,23 @@ class Worker:
         if report is None:
             log.info("report %s: not claimable (running elsewhere, finished or cancelled); skipped", report_id)
             return "skipped"
-        log.info("report %s: attempt %d of %s %s by %s", report_id, report.attempts, report.report_type,
-                 report.format, self.worker_id)
+        log.info(
+            "report %s: attempt %d of %s %s by %s",
+            report_id,
+            report.attempts,
+            report.report_type,
+            report.format,
+            self.worker_id,
+        )
         self._remove_partial_files(report)
         if report.attempts > self.options.max_attempts:
-            await self._db(self.repo.fail, report_id, self.worker_id,
-                           f"gave up after {report.attempts - 1} attempts; last error: {report.error or 'none'}",
-                           retry=False)
+            await self._db(
+                self.repo.fail,
+                report_id,
+                self.worker_id,
+                f"gave up after {report.attempts - 1} attempts; last error: {report.error or 'none'}",
+                retry=False,
+            )
             return "failed"
         job = asyncio.create_task(self._produce(report))
         try:
@@ -229,16 +256,26 @@ class Worker:
 
     async def _produce(self, report: Report) -> RenderResult:
         started = time.monotonic()
-        params, options = report_params(dict(report.parameters or {}), job_principal(report),
-                                        report_type=report.report_type, default_tz=self.settings.default_timezone)
+        params, options = report_params(
+            dict(report.parameters or {}),
+            job_principal(report),
+            report_type=report.report_type,
+            default_tz=self.settings.default_timezone,
+        )
         data = await build_report(report.report_type, params, self.ctx, options)
         self._log_tables(report, data)
         if self.options.test_delay_seconds:
             await asyncio.sleep(self.options.test_delay_seconds)
         path = self.reports_dir / report_file_name(report)
         result = await _render_to_the_end(data, report.format, path)
-        log.info("report %s: rendered %d rows to %s (%d bytes) in %.1fs", report.report_id, result.row_count,
-                 path.name, result.file_size, time.monotonic() - started)
+        log.info(
+            "report %s: rendered %d rows to %s (%d bytes) in %.1fs",
+            report.report_id,
+            result.row_count,
+            path.name,
+            result.file_size,
+            time.monotonic() - started,
+        )
         return result
 
     def _log_tables(self, report: Report, data: ReportData) -> None:
@@ -253,8 +290,9 @@ class Worker:
                 return True
             try:
                 await self.queue.heartbeat(self.worker_id, self.options.lease_seconds)
-                owned = await self._db(self.repo.extend_lease, report.report_id, self.worker_id,
-                                       self.options.lease_seconds)
+                owned = await self._db(
+                    self.repo.extend_lease, report.report_id, self.worker_id, self.options.lease_seconds
+                )
             except Exception:
                 # A database or Redis hiccup: keep working; `complete` checks ownership again.
                 log.warning("report %s: heartbeat failed", report.report_id, exc_info=True)
@@ -264,9 +302,15 @@ class Worker:
 
     async def _complete(self, report: Report, result: RenderResult) -> Outcome:
         name = report_file_name(report)
-        done = await self._db_patiently(self.repo.complete, report.report_id, self.worker_id, file_name=name,
-                                        file_size=result.file_size, row_count=result.row_count,
-                                        checksum=result.checksum)
+        done = await self._db_patiently(
+            self.repo.complete,
+            report.report_id,
+            self.worker_id,
+            file_name=name,
+            file_size=result.file_size,
+            row_count=result.row_count,
+            checksum=result.checksum,
+        )
         if done:
             log.info("report %s: completed (%d rows, %d bytes)", report.report_id, result.row_count, result.file_size)
             return "completed"
@@ -275,8 +319,11 @@ class Worker:
         row = await self._db(self.repo.get, report.report_id)
         if row is None or row.file_name != name:
             (self.reports_dir / name).unlink(missing_ok=True)
-        log.info("report %s: finished but no longer ours (%s); result dropped", report.report_id,
-                 row.status if row else "deleted")
+        log.info(
+            "report %s: finished but no longer ours (%s); result dropped",
+            report.report_id,
+            row.status if row else "deleted",
+        )
         return "lost"
 
     async def _failed(self, report: Report, exc: Exception) -> Outcome:
@@ -290,14 +337,22 @@ class Worker:
             message = final_message(failure, report.attempts, now - report.created_at)
             await self._db_patiently(self.repo.fail, report.report_id, self.worker_id, message, retry=False)
             return "failed"
-        delay = backoff_seconds(report.attempts, self.options.retry_initial_delay_seconds,
-                                self.options.retry_max_delay_seconds)
+        delay = backoff_seconds(
+            report.attempts, self.options.retry_initial_delay_seconds, self.options.retry_max_delay_seconds
+        )
         not_before = now + timedelta(seconds=delay)
-        log.warning("report %s: attempt %d failed (%s: %s); next attempt in %.1fs", report.report_id,
-                    report.attempts, type(exc).__name__, exc, delay)
+        log.warning(
+            "report %s: attempt %d failed (%s: %s); next attempt in %.1fs",
+            report.report_id,
+            report.attempts,
+            type(exc).__name__,
+            exc,
+            delay,
+        )
         message = retry_message(failure, report.attempts, self.options.max_attempts, not_before)
-        row = await self._db_patiently(self.repo.fail, report.report_id, self.worker_id, message, retry=True,
-                                       not_before=not_before)
+        row = await self._db_patiently(
+            self.repo.fail, report.report_id, self.worker_id, message, retry=True, not_before=not_before
+        )
         if row is not None:
             # This worker's reaper queues it when it is due (any other worker's may come first).
             self.next_reap = min(self.next_reap, time.monotonic() + delay)
@@ -306,8 +361,13 @@ class Worker:
     async def _release(self, report: Report) -> None:
         """Shutdown in the middle of a job: give it back (pending, queued) for another worker."""
         with suppress(Exception):
-            row = await self._db(self.repo.fail, report.report_id, self.worker_id,
-                                 "interrupted: the worker stopped before the job finished", retry=True)
+            row = await self._db(
+                self.repo.fail,
+                report.report_id,
+                self.worker_id,
+                "interrupted: the worker stopped before the job finished",
+                retry=True,
+            )
             if row is not None:
                 await self.queue.enqueue(report.report_id)
                 log.info("report %s: released for another worker", report.report_id)
@@ -333,8 +393,9 @@ class Worker:
             except OperationalError as exc:
                 if attempt == self.options.max_attempts:
                     raise
-                delay = backoff_seconds(attempt, self.options.retry_initial_delay_seconds,
-                                        self.options.retry_max_delay_seconds)
+                delay = backoff_seconds(
+                    attempt, self.options.retry_initial_delay_seconds, self.options.retry_max_delay_seconds
+                )
                 log.warning("reports database unavailable (%s); trying again in %.1fs", type(exc).__name__, delay)
                 await asyncio.sleep(delay)
         raise AssertionError("unreachable")
@@ -388,8 +449,9 @@ async def serve(settings: Settings, options: ReportOptions | None = None) -> int
     queue = RedisJobQueue(queue_redis, settings.index_prefix, breaker)
     cache = None
     if settings.cache_ttl_seconds > 0:
-        cache = ResponseCache(RedisBackend(redis, breaker), namespace=settings.index_prefix,
-                              ttl=settings.cache_ttl_seconds)
+        cache = ResponseCache(
+            RedisBackend(redis, breaker), namespace=settings.index_prefix, ttl=settings.cache_ttl_seconds
+        )
     worker = Worker(settings, es, repo, queue, settings.reports_dir, options=options, cache=cache)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

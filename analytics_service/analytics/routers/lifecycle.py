@@ -14,12 +14,17 @@ from ..runner import AnalyticsQuery, Ctx
 router = APIRouter(prefix="/api/v1/analytics", tags=["lifecycle"], dependencies=[Depends(require("read"))])
 
 
-@router.get("/users/retention", response_model=lifecycle.RetentionResponse,
-            summary="Cohort retention by first sale or first activity")
+@router.get(
+    "/users/retention",
+    response_model=lifecycle.RetentionResponse,
+    summary="Cohort retention by first sale or first activity",
+)
 async def retention(
-    params: Common, ctx: Ctx,
-    basis: Annotated[lifecycle.Basis, Query(description="orders: customers by first sale; "
-                                                        "activity: actors by first activity")] = "orders",
+    params: Common,
+    ctx: Ctx,
+    basis: Annotated[
+        lifecycle.Basis, Query(description="orders: customers by first sale; activity: actors by first activity")
+    ] = "orders",
     granularity: Annotated[lifecycle.Granularity, Query(description="cohort bucket: week (Monday) or month")] = "month",
 ) -> lifecycle.RetentionResponse:
     return await ctx.answer(lifecycle.Retention(params, basis, granularity))
@@ -27,23 +32,33 @@ async def retention(
 
 @router.get("/users/conversion", response_model=lifecycle.ConversionResponse, summary="Activity funnel")
 async def conversion(
-    params: Common, ctx: Ctx,
-    steps: Annotated[str | None, Query(description="2..10 comma-separated activity types; default "
-                                                   + ",".join(lifecycle.DEFAULT_STEPS))] = None,
+    params: Common,
+    ctx: Ctx,
+    steps: Annotated[
+        str | None,
+        Query(description="2..10 comma-separated activity types; default " + ",".join(lifecycle.DEFAULT_STEPS)),
+    ] = None,
 ) -> lifecycle.ConversionResponse:
     parsed = lifecycle.parse_steps(steps)
     return await ctx.answer(lifecycle.Conversion(params, parsed))
 
 
-@router.get("/users/segments", response_model=lifecycle.SegmentsResponse,
-            summary="RFM, new/returning customers, actors by device, source or country")
+@router.get(
+    "/users/segments",
+    response_model=lifecycle.SegmentsResponse,
+    summary="RFM, new/returning customers, actors by device, source or country",
+)
 async def segments(
-    params: Common, ctx: Ctx,
-    type: Annotated[lifecycle.SegmentType, Query(description="rfm, new_returning (customers with sales in the "
-                                                             "period); device, source, country (actors)")] = "rfm",
+    params: Common,
+    ctx: Ctx,
+    type: Annotated[
+        lifecycle.SegmentType,
+        Query(description="rfm, new_returning (customers with sales in the period); device, source, country (actors)"),
+    ] = "rfm",
     include_customers: Annotated[bool, Query(description="rfm: also list the customers with their scores")] = False,
-    segment: Annotated[str | None, Query(description="rfm with include_customers: only this segment's "
-                                                     "customers")] = None,
+    segment: Annotated[
+        str | None, Query(description="rfm with include_customers: only this segment's customers")
+    ] = None,
     page: Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"rfm customers: page number, 1..{MAX_PAGE}")] = 1,
     page_size: Annotated[int, Query(ge=1, le=1000, description="rfm customers per page, 1..1000")] = 100,
 ) -> lifecycle.SegmentsResponse:

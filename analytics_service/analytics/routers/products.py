@@ -17,40 +17,61 @@ from ..runner import Ctx
 router = APIRouter(prefix="/api/v1/analytics", tags=["products"], dependencies=[Depends(require("read"))])
 
 
-@router.get("/products/performance", response_model=products.ProductPerformanceResponse,
-            summary="Per product: sales, profit, views, add-to-carts, view-to-purchase")
+@router.get(
+    "/products/performance",
+    response_model=products.ProductPerformanceResponse,
+    summary="Per product: sales, profit, views, add-to-carts, view-to-purchase",
+)
 async def performance(
-    params: Common, ctx: Ctx,
-    sort: Annotated[products.PerformanceSort,
-                    Query(description="ranking measure (descending, ties by key)")] = "revenue",
+    params: Common,
+    ctx: Ctx,
+    sort: Annotated[
+        products.PerformanceSort, Query(description="ranking measure (descending, ties by key)")
+    ] = "revenue",
 ) -> products.ProductPerformanceResponse:
     return await ctx.answer(products.ProductPerformance(params, sort))
 
 
-@router.get("/products/inventory", response_model=products.InventoryResponse,
-            summary="Stock, days of cover, low stock, ABC class, turnover, slow movers")
+@router.get(
+    "/products/inventory",
+    response_model=products.InventoryResponse,
+    summary="Stock, days of cover, low stock, ABC class, turnover, slow movers",
+)
 async def inventory(
-    params: Common, ctx: Ctx,
-    sort: Annotated[products.InventorySort, Query(
-        description="revenue, units, stock_value, turnover: descending; stock, days_of_cover, key: ascending; "
-                    "empty values last, ties by key")] = "revenue",
-    low_stock: Annotated[bool | None,
-                         Query(description="true: only low-stock products; false: only the others")] = None,
+    params: Common,
+    ctx: Ctx,
+    sort: Annotated[
+        products.InventorySort,
+        Query(
+            description="revenue, units, stock_value, turnover: descending; stock, days_of_cover, key: ascending; "
+            "empty values last, ties by key"
+        ),
+    ] = "revenue",
+    low_stock: Annotated[
+        bool | None, Query(description="true: only low-stock products; false: only the others")
+    ] = None,
     abc_class: Annotated[products.AbcClass | None, Query(description="only products of this ABC class")] = None,
 ) -> products.InventoryResponse:
     return await ctx.answer(products.ProductInventory(params, sort, low_stock, abc_class))
 
 
-@router.get("/products/reviews", response_model=products.ReviewsResponse,
-            summary="Rating distribution, mean, per-product means, series")
+@router.get(
+    "/products/reviews",
+    response_model=products.ReviewsResponse,
+    summary="Rating distribution, mean, per-product means, series",
+)
 async def reviews(
-    params: Common, ctx: Ctx,
+    params: Common,
+    ctx: Ctx,
     min_reviews: Annotated[int, Query(ge=1, le=100000, description="minimum reviews of a listed product")] = 3,
 ) -> products.ReviewsResponse:
     return await ctx.answer(products.ProductReviews(params, min_reviews))
 
 
-@router.get("/products/search", response_model=products.SiteSearchResponse,
-            summary="Top queries, zero-result rate and queries, search conversion")
+@router.get(
+    "/products/search",
+    response_model=products.SiteSearchResponse,
+    summary="Top queries, zero-result rate and queries, search conversion",
+)
 async def site_search(params: Common, ctx: Ctx) -> products.SiteSearchResponse:
     return await ctx.answer(products.SiteSearch(params))

@@ -24,10 +24,14 @@ async def revenue_trends(params: Common, ctx: Ctx) -> sales.RevenueTrendsRespons
     return await ctx.answer(sales.RevenueTrends(params))
 
 
-@router.get("/products/top-selling", response_model=sales.TopSellingResponse, summary="Top products by revenue or units")
-async def top_selling(params: Common, ctx: Ctx,
-                      by: Annotated[Literal["revenue", "units"], Query(description="ranking measure")] = "revenue",
-                      ) -> sales.TopSellingResponse:
+@router.get(
+    "/products/top-selling", response_model=sales.TopSellingResponse, summary="Top products by revenue or units"
+)
+async def top_selling(
+    params: Common,
+    ctx: Ctx,
+    by: Annotated[Literal["revenue", "units"], Query(description="ranking measure")] = "revenue",
+) -> sales.TopSellingResponse:
     return await ctx.answer(sales.TopSelling(params, by))
 
 
@@ -46,32 +50,50 @@ def explicit_limit(request: Request, params: CommonParams) -> int | None:
     return params.limit if "limit" in request.query_params else None
 
 
-@router.get("/sales/products", response_model=sales.SalesProductsResponse,
-            summary="Per product: units, revenue, orders, average price, profit, margin")
+@router.get(
+    "/sales/products",
+    response_model=sales.SalesProductsResponse,
+    summary="Per product: units, revenue, orders, average price, profit, margin",
+)
 async def sales_products(
-    params: Common, ctx: Ctx,
-    sort: Annotated[Literal["revenue", "units", "orders", "gross_profit"],
-                    Query(description="ranking measure (descending, ties by product id)")] = "revenue",
+    params: Common,
+    ctx: Ctx,
+    sort: Annotated[
+        Literal["revenue", "units", "orders", "gross_profit"],
+        Query(description="ranking measure (descending, ties by product id)"),
+    ] = "revenue",
 ) -> sales.SalesProductsResponse:
     return await ctx.answer(sales.SalesProducts(params, sort))
 
 
-@router.get("/sales/categories", response_model=sales.SalesCategoriesResponse,
-            summary="Line revenue, units and orders by category or subcategory")
+@router.get(
+    "/sales/categories",
+    response_model=sales.SalesCategoriesResponse,
+    summary="Line revenue, units and orders by category or subcategory",
+)
 async def sales_categories(
-    request: Request, params: Common, ctx: Ctx,
+    request: Request,
+    params: Common,
+    ctx: Ctx,
     level: Annotated[Literal["category", "subcategory"], Query(description="breakdown level")] = "category",
 ) -> sales.SalesCategoriesResponse:
     top = explicit_limit(request, params)
     return await ctx.answer(sales.SalesCategories(params, level, top))
 
 
-@router.get("/sales/geographic", response_model=sales.SalesGeographicResponse,
-            summary="Order revenue, orders and customers by country, region, state or city")
+@router.get(
+    "/sales/geographic",
+    response_model=sales.SalesGeographicResponse,
+    summary="Order revenue, orders and customers by country, region, state or city",
+)
 async def sales_geographic(
-    request: Request, params: Common, ctx: Ctx,
-    level: Annotated[Literal["country", "region", "state", "city"],
-                     Query(description="breakdown level (the customer's place on the order)")] = "country",
+    request: Request,
+    params: Common,
+    ctx: Ctx,
+    level: Annotated[
+        Literal["country", "region", "state", "city"],
+        Query(description="breakdown level (the customer's place on the order)"),
+    ] = "country",
 ) -> sales.SalesGeographicResponse:
     top = explicit_limit(request, params)
     return await ctx.answer(sales.SalesGeographic(params, level, top))

@@ -22,19 +22,28 @@ async def activity_params(params: Common) -> CommonParams:
 ActivityParams = Annotated[CommonParams, Depends(activity_params)]
 
 
-@router.get("/users/activity", response_model=users.UserActivityResponse,
-            summary="Active users, sessions and activity by type, per bucket")
+@router.get(
+    "/users/activity",
+    response_model=users.UserActivityResponse,
+    summary="Active users, sessions and activity by type, per bucket",
+)
 async def user_activity(params: ActivityParams, ctx: Ctx) -> users.UserActivityResponse:
     return await ctx.answer(users.UserActivity(params))
 
 
-@router.get("/users/behavior", response_model=users.BehaviorResponse,
-            summary="Activity by type, weekday x hour heatmap, top pages, devices")
+@router.get(
+    "/users/behavior",
+    response_model=users.BehaviorResponse,
+    summary="Activity by type, weekday x hour heatmap, top pages, devices",
+)
 async def user_behavior(params: ActivityParams, ctx: Ctx) -> users.BehaviorResponse:
     return await ctx.answer(users.Behavior(params))
 
 
-@router.get("/users/engagement", response_model=users.EngagementResponse,
-            summary="DAU / WAU / MAU, stickiness, sessions, duration, bounce rate")
+@router.get(
+    "/users/engagement",
+    response_model=users.EngagementResponse,
+    summary="DAU / WAU / MAU, stickiness, sessions, duration, bounce rate",
+)
 async def user_engagement(params: ActivityParams, ctx: Ctx) -> users.EngagementResponse:
     return await ctx.answer(users.Engagement(params))

@@ -35,12 +35,22 @@ def _service_account() -> _Account | None:
     except KeyError:
         _log(f"creating system user {SERVICE_USER} (Elasticsearch refuses to run as root) ...")
         proc = subprocess.run(
-            ["useradd", "--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent",
-             "--shell", "/usr/sbin/nologin", SERVICE_USER],
-            capture_output=True, text=True,
+            [
+                "useradd",
+                "--system",
+                "--user-group",
+                "--no-create-home",
+                "--home-dir",
+                "/nonexistent",
+                "--shell",
+                "/usr/sbin/nologin",
+                SERVICE_USER,
+            ],
+            capture_output=True,
+            text=True,
         )
         if proc.returncode != 0:
-            raise RuntimeError(f"could not create user {SERVICE_USER}: {proc.stderr.strip()}")
+            raise RuntimeError(f"could not create user {SERVICE_USER}: {proc.stderr.strip()}") from None
         entry = pwd.getpwnam(SERVICE_USER)
     if shutil.which("setpriv") is None:
         raise RuntimeError("setpriv (util-linux) is needed to run Elasticsearch as a non-root user")

@@ -14,7 +14,9 @@ def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--port", type=int, default=9200, help="HTTP port (default 9200)")
     common.add_argument(
-        "--data-dir", type=Path, default=None,
+        "--data-dir",
+        type=Path,
+        default=None,
         help=f"data dir (default $ES_LOCAL_DIR or {DEFAULT_DATA_DIR})",
     )
     parser = argparse.ArgumentParser(

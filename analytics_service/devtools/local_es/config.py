@@ -123,9 +123,9 @@ def _write_jvm_options(home: Path, config: Path, heap: str, java_home: Path) -> 
         raise ValueError(f"bad heap size {heap!r}; use e.g. 512m or 2g")
     options = (home / "config" / "jvm.options").read_text()
     if "jdk.incubator.vector" not in _jdk_modules(java_home):
-        options = "\n".join(
-            line for line in options.splitlines() if "--add-modules=jdk.incubator.vector" not in line
-        ) + "\n"
+        options = (
+            "\n".join(line for line in options.splitlines() if "--add-modules=jdk.incubator.vector" not in line) + "\n"
+        )
     (config / "jvm.options").write_text(options)
     options_dir = config / "jvm.options.d"
     options_dir.mkdir(exist_ok=True)

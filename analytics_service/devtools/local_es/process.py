@@ -116,8 +116,9 @@ def _failure(message: str, node_dir: Path) -> RuntimeError:
     )
 
 
-def _wait_until_answering(port: int, password: str, deadline: float, launcher: subprocess.Popen | None,
-                          node_dir: Path) -> None:
+def _wait_until_answering(
+    port: int, password: str, deadline: float, launcher: subprocess.Popen | None, node_dir: Path
+) -> None:
     last = None
     while time.monotonic() < deadline:
         last = _request(port, "/_cluster/health", password, timeout=5)
@@ -148,8 +149,13 @@ def _launch(home: Path, node_dir: Path, java_home: Path, account: _Account | Non
         env["USER"] = env["LOGNAME"] = account.name
     with open(node_dir / "es.out", "wb") as out:
         return subprocess.Popen(
-            cmd, env=env, cwd=node_dir / "logs", stdin=subprocess.DEVNULL, stdout=out,
-            stderr=subprocess.STDOUT, start_new_session=True,
+            cmd,
+            env=env,
+            cwd=node_dir / "logs",
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
 

@@ -45,6 +45,17 @@ from .generator import generate
 from .sinks import HTTP_ROUTES, DirectSink, HttpSink, NdjsonSink, Sink, SinkError, ingest
 
 __all__ = [
-    "BATCH_SIZE", "HTTP_ROUTES", "KINDS", "DirectSink", "HttpSink", "NdjsonSink", "SampleConfig", "Sink", "SinkError",
-    "build_parser", "generate", "ingest", "main",
+    "BATCH_SIZE",
+    "HTTP_ROUTES",
+    "KINDS",
+    "DirectSink",
+    "HttpSink",
+    "NdjsonSink",
+    "SampleConfig",
+    "Sink",
+    "SinkError",
+    "build_parser",
+    "generate",
+    "ingest",
+    "main",
 ]

@@ -21,23 +21,36 @@ from .state import StoreState
 class ActivityMixin(StoreState):
     """`_activities`: one day's activity records, within the day's budget."""
 
-    def _activities(self, d: int, hours: list[int], budget: int, linkable: list[tuple], reviews: list[tuple],
-                    out: list[dict]) -> None:
+    def _activities(
+        self, d: int, hours: list[int], budget: int, linkable: list[tuple], reviews: list[tuple], out: list[dict]
+    ) -> None:
         r = self.r_act.random
         end = self.end_ts
         for review_ts, cid, pi, order_id in reviews:
             if budget < 2 or review_ts >= end - 120:
                 continue
             customer, _, gi = self._customer(cid)
-            common = self._session_common(customer["customer_id"], None, self.device_table[int(r() * 200)],
-                                          self.activity_geo_table[gi], None)
+            common = self._session_common(
+                customer["customer_id"], None, self.device_table[int(r() * 200)], self.activity_geo_table[gi], None
+            )
             rating = self.rating_table[int(r() * 100)]
             texts = REVIEW_TEXT[rating]
             pid, cat = self.product_info[pi][0], self.product_info[pi][1]
-            steps = [(0, "page_view", {"page_url": "/account/orders", "duration_ms": 4000 + int(r() * 30000)}),
-                     (15 + int(r() * 90), "review", {"product_id": pid, "category": cat, "rating": rating,
-                                                      "review_text": texts[int(r() * len(texts))], "order_id": order_id,
-                                                      "page_url": f"/account/orders/{order_id}/review"})]
+            steps = [
+                (0, "page_view", {"page_url": "/account/orders", "duration_ms": 4000 + int(r() * 30000)}),
+                (
+                    15 + int(r() * 90),
+                    "review",
+                    {
+                        "product_id": pid,
+                        "category": cat,
+                        "rating": rating,
+                        "review_text": texts[int(r() * len(texts))],
+                        "order_id": order_id,
+                        "page_url": f"/account/orders/{order_id}/review",
+                    },
+                ),
+            ]
             self._emit(common, review_ts, steps, out)
             budget -= 2
         self.r_act.shuffle(linkable)
@@ -55,8 +68,9 @@ class ActivityMixin(StoreState):
             budget -= len(steps)
             self._emit(common, start, steps, out)
 
-    def _session_common(self, user: str | None, anon: str | None, device: dict, geo: dict, utm: dict | None
-                        ) -> dict[str, Any]:
+    def _session_common(
+        self, user: str | None, anon: str | None, device: dict, geo: dict, utm: dict | None
+    ) -> dict[str, Any]:
         self.counters["session"] += 1
         common: dict[str, Any] = {"session_id": f"se{self.seed}-{self.counters['session']}", "store_id": self.store}
         if user:
@@ -78,14 +92,28 @@ class ActivityMixin(StoreState):
             date_part, times, base = self.day_prefix[day - self.first_day], self.times, start - day * 86400
             for offset, atype, fields in steps:
                 n += 1
-                out.append({"activity_id": prefix + str(n), "activity_type": atype,
-                            "timestamp": date_part + times[base + offset], **common, **fields})
+                out.append(
+                    {
+                        "activity_id": prefix + str(n),
+                        "activity_type": atype,
+                        "timestamp": date_part + times[base + offset],
+                        **common,
+                        **fields,
+                    }
+                )
         else:
             iso = self._iso
             for offset, atype, fields in steps:
                 n += 1
-                out.append({"activity_id": prefix + str(n), "activity_type": atype, "timestamp": iso(start + offset),
-                            **common, **fields})
+                out.append(
+                    {
+                        "activity_id": prefix + str(n),
+                        "activity_type": atype,
+                        "timestamp": iso(start + offset),
+                        **common,
+                        **fields,
+                    }
+                )
         self.counters["activity"] = n
         # the referrer is where the session came from: its first record only
         if steps and "utm" in common:
@@ -98,12 +126,22 @@ class ActivityMixin(StoreState):
         pid, cat, _, price, _ = self.product_info[pi]
         url = f"/p/{pid}"
         dwell = 15 + int(r() * 150)
-        steps.append((t, "product_view", {"product_id": pid, "category": cat, "page_url": url,
-                                          "duration_ms": dwell * 1000 + int(r() * 1000)}))
+        steps.append(
+            (
+                t,
+                "product_view",
+                {"product_id": pid, "category": cat, "page_url": url, "duration_ms": dwell * 1000 + int(r() * 1000)},
+            )
+        )
         t += dwell
         if with_cart:
-            steps.append((t, "add_to_cart", {"product_id": pid, "category": cat, "page_url": url,
-                                             "value": round(price * qty, 2)}))
+            steps.append(
+                (
+                    t,
+                    "add_to_cart",
+                    {"product_id": pid, "category": cat, "page_url": url, "value": round(price * qty, 2)},
+                )
+            )
             t += 5 + int(r() * 40)
         return t
 
@@ -117,8 +155,13 @@ class ActivityMixin(StoreState):
             q, sub = self.search_vocab[int(r() * len(self.search_vocab))]
             count = len(self.by_sub[sub]) * (1 + int(r() * 4)) + int(r() * 5)
         typed = _messy(q, r())
-        steps.append((t, "search", {"search_query": typed, "results_count": count,
-                                    "page_url": "/search?q=" + "+".join(typed.split())}))
+        steps.append(
+            (
+                t,
+                "search",
+                {"search_query": typed, "results_count": count, "page_url": "/search?q=" + "+".join(typed.split())},
+            )
+        )
         return t + 5 + int(r() * 40), sub
 
     def _pick_product(self, sub: str | None) -> int:
@@ -134,8 +177,7 @@ class ActivityMixin(StoreState):
         if logged_in and self.n_customers:
             cid = int(r() * self.n_customers)
             gi = (_mix64(cid ^ self.cust_salt) & 0xFFFF) * len(self.geo_table) >> 16  # as in _customer
-            return (f"c{self.seed}-{cid + 1:06d}", None, self.device_table[int(r() * 200)],
-                    self.activity_geo_table[gi])
+            return (f"c{self.seed}-{cid + 1:06d}", None, self.device_table[int(r() * 200)], self.activity_geo_table[gi])
         # guests come back too: pick from a pool that grows with the traffic
         pool = 20 + int(self.counters["session"] * 0.6)
         if r() < 0.3 and self.counters["anon"]:
@@ -181,8 +223,16 @@ class ActivityMixin(StoreState):
                 t, _ = self._search_steps(t, steps)
             for _ in range(1 + int(r() * 3)):
                 dwell = 5 + int(r() * 60)
-                steps.append((t, "page_view", {"page_url": ["/", "/deals", "/new", "/help/shipping"][int(r() * 4)],
-                                               "duration_ms": dwell * 1000}))
+                steps.append(
+                    (
+                        t,
+                        "page_view",
+                        {
+                            "page_url": ["/", "/deals", "/new", "/help/shipping"][int(r() * 4)],
+                            "duration_ms": dwell * 1000,
+                        },
+                    )
+                )
                 t += dwell
             return steps, common
         sub = None

@@ -48,10 +48,12 @@ class _Store(OrdersMixin, ActivityMixin, ExpensesMixin):
         self.tz = ZoneInfo(config.timezone)
         self.end_date = config.end_date
         self.start_date = self.end_date - timedelta(days=config.days)
-        self.end_ts = int(datetime(self.end_date.year, self.end_date.month, self.end_date.day,
-                                   tzinfo=self.tz).timestamp())
-        self.start_ts = int(datetime(self.start_date.year, self.start_date.month, self.start_date.day,
-                                     tzinfo=self.tz).timestamp())
+        self.end_ts = int(
+            datetime(self.end_date.year, self.end_date.month, self.end_date.day, tzinfo=self.tz).timestamp()
+        )
+        self.start_ts = int(
+            datetime(self.start_date.year, self.start_date.month, self.start_date.day, tzinfo=self.tz).timestamp()
+        )
         self.base = config.base_currency
         self.foreign = "EUR" if self.base != "EUR" else "USD"
         self.fx_range = (1.05, 1.12) if self.foreign == "EUR" else (0.89, 0.95)
@@ -65,8 +67,10 @@ class _Store(OrdersMixin, ActivityMixin, ExpensesMixin):
         self.cust_salt = _mix64(s * 7919 + 17)
         self.times = _time_strings()
         self.first_day = self.start_ts // 86400 - 3
-        self.day_prefix = [datetime.fromtimestamp(day * 86400, UTC).strftime("%Y-%m-%dT")
-                           for day in range(self.first_day, self.end_ts // 86400 + 3)]
+        self.day_prefix = [
+            datetime.fromtimestamp(day * 86400, UTC).strftime("%Y-%m-%dT")
+            for day in range(self.first_day, self.end_ts // 86400 + 3)
+        ]
         self._tables()
         self._catalog()
         self.n_customers = 0
@@ -86,8 +90,7 @@ class _Store(OrdersMixin, ActivityMixin, ExpensesMixin):
             for region, state, city, postal, weight in places:
                 geo_items.append(((country, region, state, city, postal), share * weight / total))
         self.geo_table = _table(geo_items, 2048)
-        self.activity_geo_table = [
-            {"country": g[0], "region": g[1], "city": g[3]} for g in self.geo_table]
+        self.activity_geo_table = [{"country": g[0], "region": g[1], "city": g[3]} for g in self.geo_table]
         self.de_share = mix["DE"]
         self.segment_table = _table(SEGMENTS, 100)
         self.pay_tables = {k: _table([((m, f), w) for m, w, f in v], 200) for k, v in PAYMENT_MIX.items()}
@@ -144,10 +147,20 @@ class _Store(OrdersMixin, ActivityMixin, ExpensesMixin):
             self.products.append(line)
             self.product_info.append((pid, cat, sub, price, cost))
             self.by_sub.setdefault(sub, []).append(i)
-            self.catalog_records.append({
-                "product_id": pid, "store_id": self.store, "name": name, "sku": sku, "category": cat,
-                "subcategory": sub, "brand": brand, "price": price, "cost": cost, "active": active,
-            })
+            self.catalog_records.append(
+                {
+                    "product_id": pid,
+                    "store_id": self.store,
+                    "name": name,
+                    "sku": sku,
+                    "category": cat,
+                    "subcategory": sub,
+                    "brand": brand,
+                    "price": price,
+                    "cost": cost,
+                    "active": active,
+                }
+            )
         total_w = sum(weights)
         self.category_urls = {cat: f"/c/{_slug(cat)}" for cat in CATALOG}
         for i, rec in enumerate(self.catalog_records):
@@ -212,7 +225,7 @@ class _Store(OrdersMixin, ActivityMixin, ExpensesMixin):
 
     def run(self) -> Iterator[tuple[str, list[dict[str, Any]]]]:
         for i in range(0, len(self.catalog_records), BATCH_SIZE):
-            batch = self.catalog_records[i:i + BATCH_SIZE]
+            batch = self.catalog_records[i : i + BATCH_SIZE]
             self.generated["products"] += len(batch)
             yield "products", batch
         order_counts, activity_counts = self._plan()

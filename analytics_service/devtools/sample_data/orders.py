@@ -11,8 +11,9 @@ from .state import StoreState
 class OrdersMixin(StoreState):
     """`_orders`: one day's orders (new and returning customers) and their payment events."""
 
-    def _orders(self, d: int, hours: list[int], n: int, out: list[dict], events: list[dict]
-                ) -> tuple[list[tuple], list[tuple]]:
+    def _orders(
+        self, d: int, hours: list[int], n: int, out: list[dict], events: list[dict]
+    ) -> tuple[list[tuple], list[tuple]]:
         r = self.r_ord.random
         end = self.end_ts
         iso = self._iso
@@ -36,8 +37,13 @@ class OrdersMixin(StoreState):
             shoppers.append((cid, more, True))
         self.r_ord.shuffle(shoppers)
 
-        products, ptable, npt, qty_table, lines_table = self.products, self.product_table, len(self.product_table), \
-            self.qty_table, self.lines_table
+        products, ptable, npt, qty_table, lines_table = (
+            self.products,
+            self.product_table,
+            len(self.product_table),
+            self.qty_table,
+            self.lines_table,
+        )
         pinfo = self.product_info
         day = self.start_date + timedelta(days=d)
         month = day.month
@@ -144,19 +150,46 @@ class OrdersMixin(StoreState):
             fxv = fx if foreign else None
             fail_p = fail_rate * (4 if status in ("pending", "cancelled") else 1)
             if r() < fail_p:
-                events.append(self._event("payment_failed", ts + 2 + int(r() * 60), user, order_id, billed,
-                                          {"method": method, "reason": FAIL_REASONS[int(r() * len(FAIL_REASONS))]},
-                                          cur, fxv))
+                events.append(
+                    self._event(
+                        "payment_failed",
+                        ts + 2 + int(r() * 60),
+                        user,
+                        order_id,
+                        billed,
+                        {"method": method, "reason": FAIL_REASONS[int(r() * len(FAIL_REASONS))]},
+                        cur,
+                        fxv,
+                    )
+                )
             if paid is not None:
-                events.append(self._event("payment_succeeded", paid, user, order_id, billed,
-                                          {"method": method, "installments": installments}, cur, fxv))
+                events.append(
+                    self._event(
+                        "payment_succeeded",
+                        paid,
+                        user,
+                        order_id,
+                        billed,
+                        {"method": method, "installments": installments},
+                        cur,
+                        fxv,
+                    )
+                )
                 if method in ("card", "paypal") and r() < 0.006:
                     cb = paid + 15 * 86400 + int(r() * 45 * 86400)
                     if cb < end:
-                        events.append(self._event("chargeback_opened", cb, user, order_id, billed,
-                                                  {"method": method,
-                                                   "reason": "fraud" if r() < 0.6 else "not_received"},
-                                                  cur, fxv))
+                        events.append(
+                            self._event(
+                                "chargeback_opened",
+                                cb,
+                                user,
+                                order_id,
+                                billed,
+                                {"method": method, "reason": "fraud" if r() < 0.6 else "not_received"},
+                                cur,
+                                fxv,
+                            )
+                        )
             if refunded_ts is not None:
                 y = r()
                 if y < 0.45:  # partial: some of the order value back
@@ -167,15 +200,33 @@ class OrdersMixin(StoreState):
                     refund_value = refunded_amount
                 else:  # no amount: the whole order value counts (docs/metrics.md)
                     refund_value = round(value, 2)
-                events.append(self._event("refund_issued", refunded_ts, user, order_id, refund_value,
-                                          {"method": method, "reason": REFUND_REASONS[int(r() * len(REFUND_REASONS))],
-                                           "partial": refunded_amount is not None and refunded_amount < value - 0.005},
-                                          cur, fxv))
+                events.append(
+                    self._event(
+                        "refund_issued",
+                        refunded_ts,
+                        user,
+                        order_id,
+                        refund_value,
+                        {
+                            "method": method,
+                            "reason": REFUND_REASONS[int(r() * len(REFUND_REASONS))],
+                            "partial": refunded_amount is not None and refunded_amount < value - 0.005,
+                        },
+                        cur,
+                        fxv,
+                    )
+                )
             # the record
             # the latest of the order's times (each step comes after the one before)
             updated = refunded_ts or delivered or shipped or paid or cancelled or ts
-            order = {"order_id": order_id, "store_id": store, "channel": channel, "status": status,
-                     "created_at": iso(ts), "updated_at": iso(updated)}
+            order = {
+                "order_id": order_id,
+                "store_id": store,
+                "channel": channel,
+                "status": status,
+                "created_at": iso(ts),
+                "updated_at": iso(updated),
+            }
             if paid is not None:
                 order["paid_at"] = iso(paid)
             if shipped is not None:
@@ -195,9 +246,12 @@ class OrdersMixin(StoreState):
             if refunded_amount is not None:
                 order["refunded_amount"] = refunded_amount
             order["payment"] = {
-                "method": method, "installments": installments,
-                "status": PAYMENT_STATUS.get(status, "captured") if refunded_amount is None
-                or refunded_amount >= value - 0.005 else "partially_refunded"}
+                "method": method,
+                "installments": installments,
+                "status": PAYMENT_STATUS.get(status, "captured")
+                if refunded_amount is None or refunded_amount >= value - 0.005
+                else "partially_refunded",
+            }
             if coupon:
                 order["coupon_code"] = coupon
             if r() < 0.35:

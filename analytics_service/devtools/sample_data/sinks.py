@@ -79,8 +79,9 @@ class DirectSink(Sink):
     async def close(self) -> None:
         if self.es is not None:
             try:
-                await self.es.indices.refresh(index=self.names.all_pattern(), allow_no_indices=True,
-                                              ignore_unavailable=True)
+                await self.es.indices.refresh(
+                    index=self.names.all_pattern(), allow_no_indices=True, ignore_unavailable=True
+                )
             finally:
                 await self.es.close()
                 self.es = None
@@ -99,16 +100,28 @@ class DirectSink(Sink):
         result = await getattr(self.ingestor, kind)(records, None, self.refresh)
         for e in result.errors[: max(0, 5 - len(self.error_samples))]:
             self.error_samples.append(f"{kind}[{e.index}] {e.id}: {e.error}")
-        return {"indexed": result.indexed, "duplicates": result.duplicates, "stale": result.stale,
-                "errors": len(result.errors)}
+        return {
+            "indexed": result.indexed,
+            "duplicates": result.duplicates,
+            "stale": result.stale,
+            "errors": len(result.errors),
+        }
 
 
 class HttpSink(Sink):
     """POSTs batches to a running API with an `ingest` key; raises SinkError on any refusal."""
 
-    def __init__(self, base_url: str = "http://127.0.0.1:8000", api_key: str | None = None, *, concurrency: int = 2,
-                 refresh: str | None = None, timeout: float = 300.0, max_body_bytes: int = 9 * 1024 * 1024,
-                 retries: int = 5) -> None:
+    def __init__(
+        self,
+        base_url: str = "http://127.0.0.1:8000",
+        api_key: str | None = None,
+        *,
+        concurrency: int = 2,
+        refresh: str | None = None,
+        timeout: float = 300.0,
+        max_body_bytes: int = 9 * 1024 * 1024,
+        retries: int = 5,
+    ) -> None:
         if not api_key:
             raise ValueError("an API key with the ingest scope is needed (--api-key or ANALYTICS_API_KEY)")
         self.base_url = base_url.rstrip("/")
@@ -124,8 +137,11 @@ class HttpSink(Sink):
     async def open(self) -> None:
         import httpx
 
-        self.client = httpx.AsyncClient(base_url=self.base_url, timeout=self.timeout,
-                                        headers={"X-API-Key": self.api_key, "Content-Type": "application/json"})
+        self.client = httpx.AsyncClient(
+            base_url=self.base_url,
+            timeout=self.timeout,
+            headers={"X-API-Key": self.api_key, "Content-Type": "application/json"},
+        )
 
     async def close(self) -> None:
         if self.client is not None:
@@ -145,8 +161,9 @@ class HttpSink(Sink):
         settings = Settings()
         es = make_async_client(settings)
         try:
-            found = await es.count(index=IndexNames(settings.index_prefix).alias(ORDERS), ignore_unavailable=True,
-                                   allow_no_indices=True)
+            found = await es.count(
+                index=IndexNames(settings.index_prefix).alias(ORDERS), ignore_unavailable=True, allow_no_indices=True
+            )
             return int(found["count"])
         finally:
             await es.close()
@@ -164,7 +181,7 @@ class HttpSink(Sink):
         while True:
             response = await self.client.post(path, content=body, params=params)
             if response.status_code in (429, 502, 503, 504) and attempt < self.retries:
-                delay = float(response.headers.get("Retry-After") or 0) or min(30.0, 0.5 * 2 ** attempt)
+                delay = float(response.headers.get("Retry-After") or 0) or min(30.0, 0.5 * 2**attempt)
                 await asyncio.sleep(delay)
                 attempt += 1
                 continue
@@ -175,8 +192,12 @@ class HttpSink(Sink):
         if data.get("errors"):
             sample = "; ".join(f"[{e.get('index')}] {e.get('id')}: {e.get('error')}" for e in data["errors"][:5])
             raise SinkError(f"POST {path}: {len(data['errors'])} of {len(records)} {kind} not stored: {sample}")
-        return {"indexed": int(data.get("indexed", 0)), "duplicates": int(data.get("duplicates", 0)),
-                "stale": int(data.get("stale", 0)), "errors": 0}
+        return {
+            "indexed": int(data.get("indexed", 0)),
+            "duplicates": int(data.get("duplicates", 0)),
+            "stale": int(data.get("stale", 0)),
+            "errors": 0,
+        }
 
 
 class NdjsonSink(Sink):
@@ -211,14 +232,20 @@ class NdjsonSink(Sink):
         return self.write_sync(kind, records)
 
 
-async def ingest(config: SampleConfig, sink: Any, progress: bool = True, *, concurrency: int | None = None,
-                 stats: dict[str, Any] | None = None) -> dict[str, dict[str, int]]:
+async def ingest(
+    config: SampleConfig,
+    sink: Any,
+    progress: bool = True,
+    *,
+    concurrency: int | None = None,
+    stats: dict[str, Any] | None = None,
+) -> dict[str, dict[str, int]]:
     """Generate and write everything through `sink` (opened and closed here when it has open/close).
 
     Returns per kind: indexed, duplicates, stale, errors. `stats`, when given, receives
     `generated` (records per kind) and `seconds`.
     """
-    from tqdm import tqdm  # type: ignore[import-untyped]
+    from tqdm import tqdm
 
     limit = max(1, concurrency or getattr(sink, "concurrency", 2))
     totals = {k: _zero() for k in KINDS}

@@ -77,8 +77,7 @@ class StoreState:
         try:
             return self.day_prefix[day - self.first_day] + self.times[ts - day * 86400]
         except IndexError:
-            return (datetime.fromtimestamp(day * 86400, UTC).strftime("%Y-%m-%dT")
-                    + self.times[ts - day * 86400])
+            return datetime.fromtimestamp(day * 86400, UTC).strftime("%Y-%m-%dT") + self.times[ts - day * 86400]
 
     def _customer(self, cid: int) -> tuple[dict[str, Any], str, int]:
         """(customer object, country, geo index), derived from the id alone (nothing stored)."""
@@ -89,11 +88,21 @@ class StoreState:
         first, first_ascii = firsts[(h >> 16) % len(firsts)]
         last, last_ascii = lasts[(h >> 24) % len(lasts)]
         email = f"{first_ascii}.{last_ascii}{(h >> 32) % 1000}@{EMAIL_DOMAINS[(h >> 42) % len(EMAIL_DOMAINS)]}"
-        return ({
-            "customer_id": f"c{self.seed}-{cid + 1:06d}", "email": email, "name": f"{first} {last}",
-            "segment": self.segment_table[(h >> 48) % 100], "country": country, "region": region,
-            "state": state, "city": city, "postal_code": postal,
-        }, country, gi)
+        return (
+            {
+                "customer_id": f"c{self.seed}-{cid + 1:06d}",
+                "email": email,
+                "name": f"{first} {last}",
+                "segment": self.segment_table[(h >> 48) % 100],
+                "country": country,
+                "region": region,
+                "state": state,
+                "city": city,
+                "postal_code": postal,
+            },
+            country,
+            gi,
+        )
 
     def _schedule(self, day: int, entry: int) -> None:
         if day < self.cfg.days:
@@ -103,12 +112,29 @@ class StoreState:
         """Days until a returning customer's next order: weeks to months."""
         return 9 + int(self.r_ord.expovariate(1 / 38.0))
 
-    def _event(self, etype: str, ts: int, user: str, order_id: str, value: float, props: dict[str, Any],
-               currency: str | None, fx: float | None) -> dict[str, Any]:
+    def _event(
+        self,
+        etype: str,
+        ts: int,
+        user: str,
+        order_id: str,
+        value: float,
+        props: dict[str, Any],
+        currency: str | None,
+        fx: float | None,
+    ) -> dict[str, Any]:
         self.counters["event"] += 1
-        rec = {"event_id": f"ev{self.seed}-{self.counters['event']}", "event_type": etype, "timestamp": self._iso(ts),
-               "user_id": user, "store_id": self.store, "source": "server", "order_id": order_id,
-               "value": value, "properties": props}
+        rec = {
+            "event_id": f"ev{self.seed}-{self.counters['event']}",
+            "event_type": etype,
+            "timestamp": self._iso(ts),
+            "user_id": user,
+            "store_id": self.store,
+            "source": "server",
+            "order_id": order_id,
+            "value": value,
+            "properties": props,
+        }
         if currency is not None:
             rec["currency"] = currency
             rec["fx_rate"] = fx

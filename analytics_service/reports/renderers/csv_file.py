@@ -60,8 +60,7 @@ def csv_lines(data: ReportData) -> Iterator[Sequence[str]]:
         yield from _block("notes", "Notes", ("note",), ([_text(n)] for n in data.notes))
 
 
-def _block(name: str, title: str, header: Sequence[str],
-           lines: Iterable[Sequence[str]]) -> Iterator[Sequence[str]]:
+def _block(name: str, title: str, header: Sequence[str], lines: Iterable[Sequence[str]]) -> Iterator[Sequence[str]]:
     yield [name, _text(title)]
     yield list(header)
     yield from lines
@@ -85,8 +84,13 @@ def _report_fields(data: ReportData) -> Iterator[Sequence[str]]:
 
 
 def _kpi_line(kpi: Kpi) -> Sequence[str]:
-    return [kpi.name, _text(kpi.label), plain(kpi.value, kpi.kind), plain(kpi.previous, kpi.kind),
-            plain(kpi.growth_pct, "pct")]
+    return [
+        kpi.name,
+        _text(kpi.label),
+        plain(kpi.value, kpi.kind),
+        plain(kpi.previous, kpi.kind),
+        plain(kpi.growth_pct, "pct"),
+    ]
 
 
 def _table_lines(table: Table) -> Iterator[Sequence[str]]:

@@ -48,8 +48,11 @@ def json_pieces(data: ReportData) -> Iterator[str]:
 
 
 def _table(table: Table, *, first: bool) -> Iterator[str]:
-    meta = {"name": table.name, "title": table.title,
-            "columns": [{"name": c.name, "label": c.label, "kind": c.kind} for c in table.columns]}
+    meta = {
+        "name": table.name,
+        "title": table.title,
+        "columns": [{"name": c.name, "label": c.label, "kind": c.kind} for c in table.columns],
+    }
     yield ("" if first else ", ") + _dumps(meta)[:-1] + ', "rows": ['
     for i, row in enumerate(table.rows):
         item = {c.name: _value(v, c.kind) for c, v in zip(table.columns, row)}
@@ -58,8 +61,14 @@ def _table(table: Table, *, first: bool) -> Iterator[str]:
 
 
 def _kpi(kpi: Kpi) -> dict[str, Any]:
-    return {"name": kpi.name, "label": kpi.label, "kind": kpi.kind, "value": _value(kpi.value, kpi.kind),
-            "previous": _value(kpi.previous, kpi.kind), "growth_pct": _value(kpi.growth_pct, "pct")}
+    return {
+        "name": kpi.name,
+        "label": kpi.label,
+        "kind": kpi.kind,
+        "value": _value(kpi.value, kpi.kind),
+        "previous": _value(kpi.previous, kpi.kind),
+        "growth_pct": _value(kpi.growth_pct, "pct"),
+    }
 
 
 def _value(value: Any, kind: Any) -> Any:

@@ -96,8 +96,7 @@ def _value_range(series: Sequence[Series]) -> tuple[float, float]:
     return low, high if high > low else low + 1.0
 
 
-def _line_chart(categories: list[str], series: list[Series], kind: ValueKind, width: float,
-                fonts: Fonts) -> Drawing:
+def _line_chart(categories: list[str], series: list[Series], kind: ValueKind, width: float, fonts: Fonts) -> Drawing:
     height = 190.0
     drawing = Drawing(width, height)
     chart = HorizontalLineChart()
@@ -120,8 +119,7 @@ def _line_chart(categories: list[str], series: list[Series], kind: ValueKind, wi
     return drawing
 
 
-def _bar_chart(categories: list[str], series: list[Series], kind: ValueKind, width: float,
-               fonts: Fonts) -> Drawing:
+def _bar_chart(categories: list[str], series: list[Series], kind: ValueKind, width: float, fonts: Fonts) -> Drawing:
     names = [_shorten(c) for c in categories]
     label_width = min(max(stringWidth(n, fonts.regular, 7.5) for n in names) + 10, width * 0.4)
     bar_space = 15.0 * len(series)
@@ -187,5 +185,4 @@ def _legend(series: Sequence[Series], *, x: float, y: float, fonts: Fonts) -> Le
 
 
 def _shorten(name: str) -> str:
-    return name if len(name) <= MAX_BAR_LABEL else name[:MAX_BAR_LABEL - 1].rstrip() + "…"
-
+    return name if len(name) <= MAX_BAR_LABEL else name[: MAX_BAR_LABEL - 1].rstrip() + "…"

@@ -69,8 +69,13 @@ WIDTH_SAMPLE_ROWS = 5000  # rows measured to size columns
 TEXT_MIN_WIDTH = 110.0  # a text column may shrink to this (and wrap) before a table goes landscape
 KEEP_TOGETHER_ROWS = 40
 
-DEJAVU_DIRS = ("/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/dejavu", "/usr/share/fonts/TTF",
-               "/usr/local/share/fonts", "/Library/Fonts")
+DEJAVU_DIRS = (
+    "/usr/share/fonts/truetype/dejavu",
+    "/usr/share/fonts/dejavu",
+    "/usr/share/fonts/TTF",
+    "/usr/local/share/fonts",
+    "/Library/Fonts",
+)
 
 
 @cache
@@ -81,8 +86,13 @@ def fonts() -> Fonts:
         if regular.is_file() and bold.is_file():
             pdfmetrics.registerFont(TTFont("ReportSans", str(regular)))
             pdfmetrics.registerFont(TTFont("ReportSans-Bold", str(bold)))
-            pdfmetrics.registerFontFamily("ReportSans", normal="ReportSans", bold="ReportSans-Bold",
-                                          italic="ReportSans", boldItalic="ReportSans-Bold")
+            pdfmetrics.registerFontFamily(
+                "ReportSans",
+                normal="ReportSans",
+                bold="ReportSans-Bold",
+                italic="ReportSans",
+                boldItalic="ReportSans-Bold",
+            )
             return Fonts("ReportSans", "ReportSans-Bold")
     return Fonts("Helvetica", "Helvetica-Bold")
 
@@ -101,13 +111,15 @@ class Styles:
 def styles() -> Styles:
     f = fonts()
     body = ParagraphStyle("body", fontName=f.regular, fontSize=BODY_SIZE, leading=BODY_SIZE * 1.35, textColor=INK)
-    header = ParagraphStyle("header", body, fontName=f.bold, fontSize=TABLE_SIZE, leading=TABLE_SIZE * 1.2,
-                            textColor=colors.white)
+    header = ParagraphStyle(
+        "header", body, fontName=f.bold, fontSize=TABLE_SIZE, leading=TABLE_SIZE * 1.2, textColor=colors.white
+    )
     return Styles(
         body=body,
         small=ParagraphStyle("small", body, fontSize=7.5, leading=10, textColor=MUTED),
-        h1=ParagraphStyle("h1", body, fontName=f.bold, fontSize=13, leading=16, textColor=NAVY,
-                          spaceBefore=10, spaceAfter=6),
+        h1=ParagraphStyle(
+            "h1", body, fontName=f.bold, fontSize=13, leading=16, textColor=NAVY, spaceBefore=10, spaceAfter=6
+        ),
         cell=ParagraphStyle("cell", body, fontSize=TABLE_SIZE, leading=TABLE_SIZE * 1.2),
         header=header,
         header_right=ParagraphStyle("header_right", header, alignment=TA_RIGHT),
@@ -115,6 +127,7 @@ def styles() -> Styles:
 
 
 # --- the document -------------------------------------------------------------------------------
+
 
 def write_pdf(data: ReportData, path: Path) -> None:
     doc = ReportDoc(str(path), data)
@@ -125,24 +138,45 @@ class ReportDoc(BaseDocTemplate):
     """Three page templates: the title page, portrait pages and landscape pages."""
 
     def __init__(self, filename: str, data: ReportData) -> None:
-        super().__init__(filename, pagesize=A4, leftMargin=MARGIN, rightMargin=MARGIN, topMargin=22 * mm,
-                         bottomMargin=18 * mm, title=data.title, author="analytics_service",
-                         subject=f"{data.report_type}, {period_label(data.period)}", invariant=True)
+        super().__init__(
+            filename,
+            pagesize=A4,
+            leftMargin=MARGIN,
+            rightMargin=MARGIN,
+            topMargin=22 * mm,
+            bottomMargin=18 * mm,
+            title=data.title,
+            author="analytics_service",
+            subject=f"{data.report_type}, {period_label(data.period)}",
+            invariant=True,
+        )
         self.data = data
         width, height = A4
         wide_w, wide_h = landscape(A4)
-        self.addPageTemplates([
-            PageTemplate("first", [self._frame(width, height, top=BAND_HEIGHT + 14)], onPage=self._first_page,
-                         pagesize=A4),
-            PageTemplate("portrait", [self._frame(width, height)], onPage=self._later_page, pagesize=A4),
-            PageTemplate("landscape", [self._frame(wide_w, wide_h)], onPage=self._later_page,
-                         pagesize=landscape(A4)),
-        ])
+        self.addPageTemplates(
+            [
+                PageTemplate(
+                    "first", [self._frame(width, height, top=BAND_HEIGHT + 14)], onPage=self._first_page, pagesize=A4
+                ),
+                PageTemplate("portrait", [self._frame(width, height)], onPage=self._later_page, pagesize=A4),
+                PageTemplate(
+                    "landscape", [self._frame(wide_w, wide_h)], onPage=self._later_page, pagesize=landscape(A4)
+                ),
+            ]
+        )
 
     def _frame(self, page_w: float, page_h: float, top: float | None = None) -> Frame:
         top = self.topMargin if top is None else top
-        return Frame(MARGIN, self.bottomMargin, page_w - 2 * MARGIN, page_h - top - self.bottomMargin,
-                     leftPadding=0, rightPadding=0, topPadding=0, bottomPadding=0)
+        return Frame(
+            MARGIN,
+            self.bottomMargin,
+            page_w - 2 * MARGIN,
+            page_h - top - self.bottomMargin,
+            leftPadding=0,
+            rightPadding=0,
+            topPadding=0,
+            bottomPadding=0,
+        )
 
     @property
     def portrait_width(self) -> float:
@@ -200,8 +234,9 @@ class ReportDoc(BaseDocTemplate):
         canvas.line(MARGIN, 12 * mm + 10, width - MARGIN, 12 * mm + 10)
         canvas.setFont(fonts().regular, 7.5)
         canvas.setFillColor(MUTED)
-        canvas.drawString(MARGIN, 12 * mm, f"Generated {generated_label(self.data.generated_at)}"
-                                            f" · {self.data.report_type}")
+        canvas.drawString(
+            MARGIN, 12 * mm, f"Generated {generated_label(self.data.generated_at)} · {self.data.report_type}"
+        )
         canvas.restoreState()
 
 
@@ -239,6 +274,7 @@ class NumberedCanvas(Canvas):
 
 # --- the story ----------------------------------------------------------------------------------
 
+
 def _story(data: ReportData, doc: ReportDoc) -> list[Flowable]:
     s = styles()
     story: list[Flowable] = [NextPageTemplate("portrait"), _facts(data, doc.portrait_width), Spacer(1, 10)]
@@ -260,20 +296,30 @@ def _facts(data: ReportData, width: float) -> Table:
     """The report's facts as a two-column key/value grid."""
     s = styles()
     tz = data.period.get("tz", "UTC")
-    facts = [("Store", data.store_id or "All stores"), ("Period", period_label(data.period)),
-             ("Time zone", tz), ("Interval", data.period.get("interval", "") or "–"),
-             ("Generated", generated_label(data.generated_at)), ("Data rows", f"{data.row_count:,}")]
+    facts = [
+        ("Store", data.store_id or "All stores"),
+        ("Period", period_label(data.period)),
+        ("Time zone", tz),
+        ("Interval", data.period.get("interval", "") or "–"),
+        ("Generated", generated_label(data.generated_at)),
+        ("Data rows", f"{data.row_count:,}"),
+    ]
     label = ParagraphStyle("fact_label", s.small, fontName=fonts().bold)
     value = ParagraphStyle("fact_value", s.body, fontSize=9)
     cells = [[Paragraph(k.upper(), label), Paragraph(escape(v), value)] for k, v in facts]
     grid = [cells[i] + cells[i + 3] for i in range(3)]
     t = Table(grid, colWidths=[width * 0.12, width * 0.44, width * 0.14, width * 0.30])
-    t.setStyle(TableStyle([
-        ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
-        ("LINEBELOW", (0, 0), (-1, -1), 0.4, RULE),
-        ("TOPPADDING", (0, 0), (-1, -1), 4), ("BOTTOMPADDING", (0, 0), (-1, -1), 4),
-        ("LEFTPADDING", (0, 0), (-1, -1), 0),
-    ]))
+    t.setStyle(
+        TableStyle(
+            [
+                ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+                ("LINEBELOW", (0, 0), (-1, -1), 0.4, RULE),
+                ("TOPPADDING", (0, 0), (-1, -1), 4),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), 4),
+                ("LEFTPADDING", (0, 0), (-1, -1), 0),
+            ]
+        )
+    )
     return t
 
 
@@ -282,11 +328,12 @@ def _kpi_table(kpis: Sequence[Kpi], width: float) -> Flowable:
     if not kpis:
         return Paragraph("No key figures for this report.", s.small)
     f = fonts()
-    header = [Paragraph(h, s.header if i == 0 else s.header_right)
-              for i, h in enumerate(("Metric", "This period", "Previous period", "Change"))]
+    header = [
+        Paragraph(h, s.header if i == 0 else s.header_right)
+        for i, h in enumerate(("Metric", "This period", "Previous period", "Change"))
+    ]
     rows: list[list[Any]] = [header]
-    style = _grid_style(f, size=9.5) + [("ALIGN", (1, 1), (-1, -1), "RIGHT"),
-                                        ("FONTNAME", (1, 1), (1, -1), f.bold)]
+    style = [*_grid_style(f, size=9.5), ("ALIGN", (1, 1), (-1, -1), "RIGHT"), ("FONTNAME", (1, 1), (1, -1), f.bold)]
     for i, kpi in enumerate(kpis, start=1):
         rows.append([kpi.label, display(kpi.value, kpi.kind), display(kpi.previous, kpi.kind), _change(kpi)])
         good = growth_is_good(kpi)
@@ -294,14 +341,16 @@ def _kpi_table(kpis: Sequence[Kpi], width: float) -> Flowable:
             style.append(("TEXTCOLOR", (3, i), (3, i), GOOD if good else BAD))
             style.append(("FONTNAME", (3, i), (3, i), f.bold))
     table = Table(rows, colWidths=[width * 0.40, width * 0.21, width * 0.21, width * 0.18], repeatRows=1)
-    table.setStyle(TableStyle(style + [("TOPPADDING", (0, 1), (-1, -1), 5), ("BOTTOMPADDING", (0, 1), (-1, -1), 5)]))
+    table.setStyle(TableStyle([*style, ("TOPPADDING", (0, 1), (-1, -1), 5), ("BOTTOMPADDING", (0, 1), (-1, -1), 5)]))
     return table
 
 
 def _change(kpi: Kpi) -> str:
     if kpi.growth_pct is None:
         return "–"
-    arrow = "" if fonts().regular == "Helvetica" else ("▲ " if kpi.growth_pct > 0 else "▼ " if kpi.growth_pct < 0 else "")
+    arrow = (
+        "" if fonts().regular == "Helvetica" else ("▲ " if kpi.growth_pct > 0 else "▼ " if kpi.growth_pct < 0 else "")
+    )
     return arrow + display(kpi.growth_pct, "pct")
 
 
@@ -318,10 +367,14 @@ def _charts(data: ReportData, width: float) -> list[Flowable]:
 
 # --- data tables --------------------------------------------------------------------------------
 
+
 def _table_section(table: DataTable, doc: ReportDoc) -> list[Flowable]:
     s = styles()
-    heading = [Paragraph(escape(table.title), s.h1),
-               Paragraph(f"{len(table.rows):,} rows" if len(table.rows) != 1 else "1 row", s.small), Spacer(1, 4)]
+    heading = [
+        Paragraph(escape(table.title), s.h1),
+        Paragraph(f"{len(table.rows):,} rows" if len(table.rows) != 1 else "1 row", s.small),
+        Spacer(1, 4),
+    ]
     if not table.rows:
         return [CondPageBreak(60), *heading, Paragraph("No data for this period.", s.body)]
     widths = _column_widths(table, doc.portrait_width)
@@ -332,8 +385,14 @@ def _table_section(table: DataTable, doc: ReportDoc) -> list[Flowable]:
         return [CondPageBreak(160), *heading, flowable]
     # Too wide for portrait even with wrapped text: landscape pages for this table, then back.
     widths = _column_widths(table, doc.landscape_width) or _scaled(table, doc.landscape_width)
-    return [NextPageTemplate("landscape"), PageBreak(), *heading, PagedTable(table, widths),
-            NextPageTemplate("portrait"), PageBreak()]
+    return [
+        NextPageTemplate("landscape"),
+        PageBreak(),
+        *heading,
+        PagedTable(table, widths),
+        NextPageTemplate("portrait"),
+        PageBreak(),
+    ]
 
 
 @dataclass(frozen=True)
@@ -433,12 +492,15 @@ def _table_window(table: DataTable, widths: list[float], start: int, stop: int) 
     """A reportlab Table of the header and rows[start:stop]."""
     s, f = styles(), fonts()
     numeric = [c.kind in NUMERIC for c in table.columns]
-    header = [Paragraph(escape(c.label), s.header_right if numeric[i] else s.header)
-              for i, c in enumerate(table.columns)]
+    header = [
+        Paragraph(escape(c.label), s.header_right if numeric[i] else s.header) for i, c in enumerate(table.columns)
+    ]
     rows = table.rows[start:stop]
     cells: list[list[Any]] = [header]
-    cells += [[_cell(value, column.kind, widths[i]) for i, (value, column) in enumerate(zip(row, table.columns))]
-              for row in rows]
+    cells += [
+        [_cell(value, column.kind, widths[i]) for i, (value, column) in enumerate(zip(row, table.columns))]
+        for row in rows
+    ]
     style = _grid_style(f, size=TABLE_SIZE)
     style += [("ALIGN", (i, 1), (i, -1), "RIGHT") for i, is_number in enumerate(numeric) if is_number]
     style += _growth_colors(table, rows)
@@ -479,6 +541,8 @@ def _grid_style(f: Fonts, *, size: float) -> list[tuple]:
         ("ROWBACKGROUNDS", (0, 1), (-1, -1), [colors.white, STRIPE]),
         ("LINEBELOW", (0, 1), (-1, -1), 0.25, RULE),
         ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
-        ("LEFTPADDING", (0, 0), (-1, -1), CELL_PAD), ("RIGHTPADDING", (0, 0), (-1, -1), CELL_PAD),
-        ("TOPPADDING", (0, 0), (-1, -1), 2.5), ("BOTTOMPADDING", (0, 0), (-1, -1), 2.5),
+        ("LEFTPADDING", (0, 0), (-1, -1), CELL_PAD),
+        ("RIGHTPADDING", (0, 0), (-1, -1), CELL_PAD),
+        ("TOPPADDING", (0, 0), (-1, -1), 2.5),
+        ("BOTTOMPADDING", (0, 0), (-1, -1), 2.5),
     ]

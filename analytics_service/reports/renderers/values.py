@@ -21,8 +21,22 @@ FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 # Parts of KPI names where a rise is bad news: their growth is shown red when positive.
 # ("returns", not "return": returning customers rising is good news.)
-LOWER_IS_BETTER = ("refund", "cancel", "discount", "expense", "cost", "cogs", "chargeback", "bounce",
-                   "churn", "zero_result", "returns", "returned", "out_of_stock", "stockout")
+LOWER_IS_BETTER = (
+    "refund",
+    "cancel",
+    "discount",
+    "expense",
+    "cost",
+    "cogs",
+    "chargeback",
+    "bounce",
+    "churn",
+    "zero_result",
+    "returns",
+    "returned",
+    "out_of_stock",
+    "stockout",
+)
 
 
 def number(value: Any) -> float | int | None:
@@ -148,7 +162,8 @@ def growth_is_good(kpi: Kpi) -> bool | None:
     if kpi.growth_pct is None or kpi.growth_pct == 0:
         return None
     lower_is_better = getattr(kpi, "higher_is_better", None) is False or any(
-        word in kpi.name for word in LOWER_IS_BETTER)
+        word in kpi.name for word in LOWER_IS_BETTER
+    )
     return (kpi.growth_pct > 0) != lower_is_better
 
 
@@ -158,6 +173,7 @@ def period_bounds(period: dict[str, str]) -> tuple[datetime | None, datetime | N
             return datetime.fromisoformat(text) if text else None
         except ValueError:
             return None
+
     return parse(period.get("start")), parse(period.get("end"))
 
 

@@ -79,13 +79,14 @@ def sheet_names(data: ReportData) -> dict[str, str]:
         while name.lower() in used:
             n += 1
             suffix = f" ({n})"
-            name = base[:MAX_SHEET_NAME - len(suffix)].rstrip() + suffix
+            name = base[: MAX_SHEET_NAME - len(suffix)].rstrip() + suffix
         used.add(name.lower())
         names[table.name] = name
     return names
 
 
 # --- data sheets --------------------------------------------------------------------------------
+
 
 def _write_table(ws: WriteOnlyWorksheet, table: Table) -> None:
     kinds = [c.kind for c in table.columns]
@@ -146,6 +147,7 @@ def _text_cell(ws: WriteOnlyWorksheet, text: str) -> WriteOnlyCell:
 
 # --- summary ------------------------------------------------------------------------------------
 
+
 def _write_summary(ws: WriteOnlyWorksheet, data: ReportData, names: dict[str, str]) -> None:
     for letter, width in zip("ABCD", (34, 24, 24, 14)):
         ws.column_dimensions[letter].width = width
@@ -188,16 +190,24 @@ def _moment_cell(ws: WriteOnlyWorksheet, moment: datetime) -> WriteOnlyCell:
     return cell
 
 
+KPI_HEADER: tuple[tuple[str, ValueKind], ...] = (
+    ("Metric", "text"),
+    ("This period", "money"),
+    ("Previous period", "money"),
+    ("Growth", "pct"),
+)
+
+
 def _append_kpis(ws: WriteOnlyWorksheet, kpis: Sequence[Kpi]) -> None:
     ws.append([_section(ws, "Key figures")])
-    ws.append([_header(ws, label, kind) for label, kind in
-               (("Metric", "text"), ("This period", "money"), ("Previous period", "money"), ("Growth", "pct"))])
+    ws.append([_header(ws, label, kind) for label, kind in KPI_HEADER])
     for kpi in kpis:
         growth = _cell(ws, kpi.growth_pct, "pct")
         if growth is not None and kpi.growth_pct:
             growth.font = GOOD if growth_is_good(kpi) else BAD
-        ws.append([_text_cell(ws, kpi.label), _cell(ws, kpi.value, kpi.kind),
-                   _cell(ws, kpi.previous, kpi.kind), growth])
+        ws.append(
+            [_text_cell(ws, kpi.label), _cell(ws, kpi.value, kpi.kind), _cell(ws, kpi.previous, kpi.kind), growth]
+        )
     ws.append([])
 
 
