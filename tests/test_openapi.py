@@ -93,13 +93,22 @@ def test_every_response_example_is_a_valid_answer_of_its_model():
     import inspect
     import json
 
-    from analytics_service.analytics import financial, lifecycle, products, sales, search, users
+    from analytics_service.analytics import (
+        breakdowns,
+        financial,
+        lifecycle,
+        products,
+        sales,
+        search,
+        site_search,
+        users,
+    )
     from analytics_service.analytics.fields import AnalyticsResponse
     from analytics_service.openapi import RESPONSE_EXAMPLES
 
     models = {
         name: cls
-        for module in (sales, users, lifecycle, products, financial, search)
+        for module in (sales, breakdowns, users, lifecycle, products, site_search, financial, search)
         for name, cls in inspect.getmembers(module, inspect.isclass)
         if issubclass(cls, AnalyticsResponse) and cls is not AnalyticsResponse
     }

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 import orjson
 import pytest
 
-from analytics_service.analytics import financial, lifecycle, products, sales, search, users
+from analytics_service.analytics import breakdowns, financial, lifecycle, products, sales, search, site_search, users
 from analytics_service.analytics.params import CommonParams, parse_common
 from analytics_service.analytics.requests import Composite, Search
 from analytics_service.analytics.runner import AnalyticsQuery
@@ -102,10 +102,10 @@ QUERIES: dict[str, Spec] = {
     "sales.SalesRevenue": Spec(sales.SalesRevenue),
     "sales.SalesOrders": Spec(sales.SalesOrders),
     "sales.SalesProducts[gross_profit]": Spec(
-        lambda p: sales.SalesProducts(p, "gross_profit"), lambda q: {"names": q.names_request(IDS)}
+        lambda p: breakdowns.SalesProducts(p, "gross_profit"), lambda q: {"names": q.names_request(IDS)}
     ),
-    "sales.SalesCategories[subcategory]": Spec(lambda p: sales.SalesCategories(p, "subcategory", None)),
-    "sales.SalesGeographic[city]": Spec(lambda p: sales.SalesGeographic(p, "city", 3)),
+    "sales.SalesCategories[subcategory]": Spec(lambda p: breakdowns.SalesCategories(p, "subcategory", None)),
+    "sales.SalesGeographic[city]": Spec(lambda p: breakdowns.SalesGeographic(p, "city", 3)),
     "users.UserActivity": Spec(users.UserActivity),
     "users.Behavior": Spec(users.Behavior, lambda q: {"all_pages": q.all_pages_request()}),
     "users.Engagement": Spec(users.Engagement),
@@ -133,7 +133,7 @@ QUERIES: dict[str, Spec] = {
         lambda q: {"catalog_page_1": q.catalog_request(None), "catalog_page_2": q.catalog_request(["id-2", "s1"])},
     ),
     "products.ProductReviews": Spec(lambda p: products.ProductReviews(p, 2)),
-    "products.SiteSearch": Spec(products.SiteSearch),
+    "products.SiteSearch": Spec(site_search.SiteSearch),
     "financial.FinancialRevenue": Spec(financial.FinancialRevenue),
     "financial.FinancialProfit": Spec(financial.FinancialProfit),
     "financial.FinancialExpenses": Spec(financial.FinancialExpenses),
@@ -162,7 +162,7 @@ def test_generated_bodies_match_their_snapshot(name: str, case: Case, snapshot) 
 
 
 def query_classes() -> Iterator[type]:
-    for module in (sales, users, lifecycle, products, financial, search):
+    for module in (sales, breakdowns, users, lifecycle, products, site_search, financial, search):
         for _, cls in inspect.getmembers(module, inspect.isclass):
             if issubclass(cls, AnalyticsQuery) and cls is not AnalyticsQuery and cls.__module__ == module.__name__:
                 yield cls

@@ -38,6 +38,7 @@ Refunds = Annotated[
     float, Field(description="sum of the sales' refunded_amount (a refunded order without one: its order value)")
 ]
 NetRevenue = Annotated[float, Field(description="gross_revenue - order_discounts - refunds")]
+
 SaleCount = Annotated[int, Field(description="number of sales (orders paid, processing, shipped, delivered, refunded)")]
 Aov = Annotated[float | None, Field(description="(gross_revenue - order_discounts) / orders; null without sales")]
 Units = Annotated[int, Field(description="units sold: sum of quantity over the sale lines")]
@@ -63,3 +64,11 @@ TotalsComparison = Annotated[
         description="with compare: each total in the comparison period and `<name>_growth_pct` (null when that is 0)"
     ),
 ]
+
+
+class RevenueSums(BaseModel):
+    # From gross to net revenue: the first fields of the totals of sales/revenue and financial/revenue.
+    gross_revenue: GrossRevenue
+    order_discounts: OrderDiscounts
+    refunds: Refunds
+    net_revenue: NetRevenue

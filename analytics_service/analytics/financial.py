@@ -25,53 +25,35 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, Field
 
 from ..es.indices import EVENTS, EXPENSES, ORDER_ITEMS, ORDERS
-from .fields import (
-    AnalyticsResponse,
-    BucketKey,
-    Cogs,
-    GrossRevenue,
-    NetRevenue,
-    OrderDiscounts,
-    PeriodOut,
-    Refunds,
-    SaleCount,
-    TotalsComparison,
-)
+from .fields import AnalyticsResponse, BucketKey, Cogs, PeriodOut, RevenueSums, SaleCount, TotalsComparison
 from .params import CommonParams, Period
 from .requests import Composite, Search, terms_source
 from .runner import AnalyticsQuery, QueryContext
-from .shared import NONE_KEY, agg_value, by_key, comparison, keyed, money, only, order_sums, ranked, ratio, sales_query
-
-# -- shared helpers -------------------------------------------------------------------
+from .shared import (
+    NONE_KEY,
+    agg_value,
+    aggregations,
+    bucket_series,
+    by_key,
+    doc_count,
+    keyed,
+    money,
+    money_sums,
+    only,
+    order_sums,
+    order_sums_request,
+    previous_comparison,
+    previous_period,
+    ranked,
+    ratio,
+    sales_query,
+    sum_aggs,
+    total_hits,
+)
 
 
 class SeriesKey(BaseModel):
     key: BucketKey
-
-
-def previous_period(params: CommonParams) -> Period | None:
-    """The comparison period (None without `compare`)."""
-    return params.period.previous(params.compare) if params.compare != "none" else None
-
-
-def _series_buckets(period: Period, aggs: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """A date_histogram's buckets (in the period's zone) by API key."""
-    return {period.key_of(b["key"]): b for b in aggs.get("series", {}).get("buckets", [])}
-
-
-def _aggs(response: dict[str, Any]) -> dict[str, Any]:
-    aggs: dict[str, Any] = response.get("aggregations", {})
-    return aggs
-
-
-def _hits(response: dict[str, Any]) -> int:
-    """The exact number of matching documents (`Search` tracks total hits)."""
-    return int(response["hits"]["total"]["value"])
-
-
-def sum_aggs(fields: Mapping[str, str]) -> dict[str, Any]:
-    """Sum aggregations: name -> field."""
-    return {name: {"sum": {"field": field}} for name, field in fields.items()}
 
 
 # -- expenses: calendar dates ---------------------------------------------------------
@@ -146,11 +128,7 @@ def expense_series(period: Period, aggs: dict[str, Any]) -> dict[str, dict[str, 
 # -- financial/revenue ----------------------------------------------------------------
 
 
-class FinancialRevenueTotals(BaseModel):
-    gross_revenue: GrossRevenue
-    order_discounts: OrderDiscounts
-    refunds: Refunds
-    net_revenue: NetRevenue
+class FinancialRevenueTotals(RevenueSums):
     shipping: float = Field(description="sum of shipping_amount")
     tax: float = Field(description="sum of tax_amount")
     total_billed: float = Field(description="gross_revenue - order_discounts + shipping + tax")
@@ -187,10 +165,7 @@ class FinancialRevenue(AnalyticsQuery[FinancialRevenueResponse]):
     def sales_request(self, period: Period, *, series: bool) -> Search:
         """The sums over the period's sales and, with `series`, per bucket."""
         totals = order_sums(*REVENUE_SUMS)
-        aggs: dict[str, Any] = dict(totals)
-        if series:
-            aggs["series"] = {**period.date_histogram("created_at"), "aggs": totals}
-        return Search(ORDERS, {"query": sales_query(self.params, period), "aggs": aggs})
+        return order_sums_request(self.params, period, totals, totals if series else None)
 
     def requests(self) -> dict[str, Search | Composite]:
         previous = previous_period(self.params)
@@ -201,20 +176,24 @@ class FinancialRevenue(AnalyticsQuery[FinancialRevenueResponse]):
             }
         )
 
+    @staticmethod
+    def totals(response: dict[str, Any]) -> FinancialRevenueTotals:
+        return revenue_totals(aggregations(response), total_hits(response))
+
     async def run(self, ctx: QueryContext) -> FinancialRevenueResponse:
         p = self.params
         a = await ctx.fetch(self.requests())
-        totals = revenue_totals(_aggs(a["sales"]), _hits(a["sales"]))
-        buckets = _series_buckets(p.period, _aggs(a["sales"]))
-        series = []
-        for key in p.period.bucket_keys():
-            b = buckets.get(key, {"doc_count": 0})
-            series.append(FinancialRevenuePoint(key=key, **revenue_totals(b, int(b["doc_count"])).model_dump()))
-        compared = None
-        if "previous_sales" in a:
-            compared = comparison(totals, revenue_totals(_aggs(a["previous_sales"]), _hits(a["previous_sales"])))
+        totals = self.totals(a["sales"])
+        series = bucket_series(
+            p.period,
+            aggregations(a["sales"]),
+            lambda key, b: FinancialRevenuePoint(key=key, **revenue_totals(b, int(b["doc_count"])).model_dump()),
+        )
         return FinancialRevenueResponse(
-            period=PeriodOut.of(p.period), totals=totals, series=series, comparison=compared
+            period=PeriodOut.of(p.period),
+            totals=totals,
+            series=series,
+            comparison=previous_comparison(totals, a.get("previous_sales"), self.totals),
         )
 
 
@@ -294,11 +273,9 @@ class FinancialProfit(AnalyticsQuery[FinancialProfitResponse]):
         """The profit sums over the period's sales; for the current period also the unallocated
         order discounts and refunds, and the profit sums per bucket."""
         totals = order_sums(*PROFIT_SUMS)
-        aggs: dict[str, Any] = dict(totals)
-        if current:
-            aggs.update(order_sums("order_discounts", "refunds"))
-            aggs["series"] = {**period.date_histogram("created_at"), "aggs": totals}
-        return Search(ORDERS, {"query": sales_query(self.params, period), "aggs": aggs})
+        if not current:
+            return order_sums_request(self.params, period, totals)
+        return order_sums_request(self.params, period, {**totals, **order_sums("order_discounts", "refunds")}, totals)
 
     def categories_request(self) -> Composite:
         """Line revenue and line cogs per category over the period's sale lines (every category)."""
@@ -336,23 +313,22 @@ class FinancialProfit(AnalyticsQuery[FinancialProfitResponse]):
     async def run(self, ctx: QueryContext) -> FinancialProfitResponse:
         p = self.params
         a = await ctx.fetch(self.requests())
-        orders, spent = _aggs(a["orders"]), _aggs(a["expenses"])
+        orders, spent = aggregations(a["orders"]), aggregations(a["expenses"])
         totals = self.totals(orders, spent)
-        buckets, expenses = _series_buckets(p.period, orders), expense_series(p.period, spent)
-        series = []
-        for key in p.period.bucket_keys():
-            b = buckets.get(key, {})
-            series.append(
-                ProfitPoint(
-                    key=key,
-                    **profit_values(
-                        agg_value(b, "net_revenue"),
-                        agg_value(b, "cogs"),
-                        expenses.get(key, {}).get("expenses", 0.0),
-                        agg_value(b, "lines_without_cost"),
-                    ),
-                )
-            )
+        expenses = expense_series(p.period, spent)
+        series = bucket_series(
+            p.period,
+            orders,
+            lambda key, b: ProfitPoint(
+                key=key,
+                **profit_values(
+                    agg_value(b, "net_revenue"),
+                    agg_value(b, "cogs"),
+                    expenses.get(key, {}).get("expenses", 0.0),
+                    agg_value(b, "lines_without_cost"),
+                ),
+            ),
+        )
         categories = {
             key: (agg_value(b, "gross_revenue"), agg_value(b, "cogs")) for key, b in by_key(a["categories"]).items()
         }
@@ -368,18 +344,17 @@ class FinancialProfit(AnalyticsQuery[FinancialProfitResponse]):
             )
             for key, (revenue, cogs) in categories.items()
         ]
-        compared = None
-        if "previous_orders" in a:
-            compared = comparison(totals, self.totals(_aggs(a["previous_orders"]), _aggs(a["previous_expenses"])))
         return FinancialProfitResponse(
             period=PeriodOut.of(p.period),
             totals=totals,
             series=series,
             by_category=ranked(items, lambda item: categories[item.key][0]),
-            unallocated=Unallocated(
-                order_discounts=money(agg_value(orders, "order_discounts")), refunds=money(agg_value(orders, "refunds"))
+            unallocated=Unallocated(**money_sums(orders, ("order_discounts", "refunds"))),
+            comparison=previous_comparison(
+                totals,
+                a.get("previous_orders"),
+                lambda r: self.totals(aggregations(r), aggregations(a["previous_expenses"])),
             ),
-            comparison=compared,
         )
 
 
@@ -442,7 +417,7 @@ class FinancialExpenses(AnalyticsQuery[FinancialExpensesResponse]):
 
     @staticmethod
     def totals(response: dict[str, Any]) -> ExpenseTotals:
-        return ExpenseTotals(expenses=money(agg_value(_aggs(response), "expenses")), count=_hits(response))
+        return ExpenseTotals(expenses=money(agg_value(aggregations(response), "expenses")), count=total_hits(response))
 
     @staticmethod
     def items(buckets: list[dict[str, Any]], whole: float) -> list[ExpenseItem]:
@@ -459,7 +434,7 @@ class FinancialExpenses(AnalyticsQuery[FinancialExpensesResponse]):
     async def run(self, ctx: QueryContext) -> FinancialExpensesResponse:
         p = self.params
         a = await ctx.fetch(self.requests())
-        aggs = _aggs(a["expenses"])
+        aggs = aggregations(a["expenses"])
         whole = agg_value(aggs, "expenses")
         by_bucket = expense_series(p.period, aggs)
         series = [
@@ -471,14 +446,13 @@ class FinancialExpenses(AnalyticsQuery[FinancialExpensesResponse]):
             for key in p.period.bucket_keys()
         ]
         totals = self.totals(a["expenses"])
-        compared = comparison(totals, self.totals(a["previous_expenses"])) if "previous_expenses" in a else None
         return FinancialExpensesResponse(
             period=PeriodOut.of(p.period),
             totals=totals,
             by_category=self.items(a["by_category"], whole),
             by_channel=self.items(a["by_channel"], whole),
             series=series,
-            comparison=compared,
+            comparison=previous_comparison(totals, a.get("previous_expenses"), self.totals),
         )
 
 
@@ -594,7 +568,7 @@ class FinancialPayments(AnalyticsQuery[FinancialPaymentsResponse]):
 
     def previous_orders_request(self, period: Period) -> Search:
         """The comparison period's sales and their gross revenue, in total."""
-        return Search(ORDERS, {"query": sales_query(self.params, period), "aggs": order_sums("gross_revenue")})
+        return order_sums_request(self.params, period, order_sums("gross_revenue"))
 
     def previous_events_request(self, period: Period) -> Search:
         """Count and value of the comparison period's events per type (filter aggregations: exact)."""
@@ -634,12 +608,9 @@ class FinancialPayments(AnalyticsQuery[FinancialPaymentsResponse]):
     @staticmethod
     def previous_totals(orders: dict[str, Any], events: dict[str, Any]) -> PaymentTotals:
         """The comparison period's totals, from `previous_orders_request` and `previous_events_request`."""
-        per_type = _aggs(events)
-        by_type = {
-            t: (int(per_type.get(t, {}).get("doc_count", 0)), agg_value(per_type.get(t, {}), "value"))
-            for t in PAYMENT_EVENTS
-        }
-        return payment_totals(_hits(orders), agg_value(_aggs(orders), "gross_revenue"), by_type)
+        per_type = aggregations(events)
+        by_type = {t: (doc_count(per_type, t), agg_value(per_type.get(t, {}), "value")) for t in PAYMENT_EVENTS}
+        return payment_totals(total_hits(orders), agg_value(aggregations(orders), "gross_revenue"), by_type)
 
     async def run(self, ctx: QueryContext) -> FinancialPaymentsResponse:
         p = self.params
@@ -671,9 +642,6 @@ class FinancialPayments(AnalyticsQuery[FinancialPaymentsResponse]):
                 )
             )
         totals = payment_totals(sum(n for n, _ in orders.values()), whole, by_type)
-        compared = None
-        if "previous_orders" in a:
-            compared = comparison(totals, self.previous_totals(a["previous_orders"], a["previous_events"]))
         return FinancialPaymentsResponse(
             period=PeriodOut.of(p.period),
             by_method=ranked(items, lambda item: revenue[item.key]),
@@ -685,5 +653,7 @@ class FinancialPayments(AnalyticsQuery[FinancialPaymentsResponse]):
                 count=totals.chargebacks, value=totals.chargeback_value, rate=totals.chargeback_rate
             ),
             totals=totals,
-            comparison=compared,
+            comparison=previous_comparison(
+                totals, a.get("previous_orders"), lambda r: self.previous_totals(r, a["previous_events"])
+            ),
         )

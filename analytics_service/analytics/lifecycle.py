@@ -28,9 +28,8 @@ from .fields import AnalyticsResponse, PeriodOut
 from .params import CommonParams, Period, invalid
 from .requests import Composite, Search, terms_source
 from .runner import AnalyticsQuery, QueryContext
-from .shared import NONE_KEY, SALE, activity_query, activity_types, money, ranked, ratio
+from .shared import CUSTOMER, NONE_KEY, SALE, activity_query, activity_types, money, ranked, ratio
 
-CUSTOMER = "customer.customer_id"
 ACTOR = "actor_id"
 DEFAULT_STEPS = ("product_view", "add_to_cart", "checkout_started", "purchase")
 MAX_STEPS = 10
@@ -398,32 +397,36 @@ def position_scores(customers: list[CustomerStats], measure: Callable[[CustomerS
     return {c.customer_id: 5 - (5 * i) // n for i, c in enumerate(ordered)}
 
 
-RFM_SEGMENTS = (
-    "Champions",
-    "Loyal Customers",
-    "Potential Loyalists",
-    "New Customers",
-    "At Risk",
-    "Hibernating",
-    "Need Attention",
+@dataclass(frozen=True)
+class RfmRule:
+    """A segment and the scores it takes: R within [r_min, r_max], F >= f_min, M >= m_min."""
+
+    segment: str
+    r_min: int = 1
+    r_max: int = 5
+    f_min: int = 1
+    m_min: int = 1
+
+    def matches(self, r: int, f: int, m: int) -> bool:
+        return self.r_min <= r <= self.r_max and f >= self.f_min and m >= self.m_min
+
+
+# The rules of docs/metrics.md "Segments", in order: the first that matches wins.
+RFM_RULES = (
+    RfmRule("Champions", r_min=4, f_min=4, m_min=4),
+    RfmRule("Loyal Customers", f_min=4),
+    RfmRule("Potential Loyalists", r_min=4, f_min=2),
+    RfmRule("New Customers", r_min=4),
+    RfmRule("At Risk", r_max=2, f_min=3),
+    RfmRule("Hibernating", r_max=2),
+    RfmRule("Need Attention"),
 )
+RFM_SEGMENTS = tuple(rule.segment for rule in RFM_RULES)
 
 
 def rfm_segment(r: int, f: int, m: int) -> str:
-    """The rules of docs/metrics.md "Segments", first match wins."""
-    if r >= 4 and f >= 4 and m >= 4:
-        return "Champions"
-    if f >= 4:
-        return "Loyal Customers"
-    if r >= 4 and f >= 2:
-        return "Potential Loyalists"
-    if r >= 4:
-        return "New Customers"
-    if r <= 2 and f >= 3:
-        return "At Risk"
-    if r <= 2:
-        return "Hibernating"
-    return "Need Attention"
+    """The segment of the first rule the scores (each 1..5) match."""
+    return next(rule.segment for rule in RFM_RULES if rule.matches(r, f, m))
 
 
 @dataclass(frozen=True)

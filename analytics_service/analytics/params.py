@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Query
 
@@ -19,6 +19,7 @@ from ..auth import Principal, ReadKey, resolve_store
 from ..dependencies import SettingsDep
 from ..errors import ApiError
 from ..ingest.limits import check_store_id
+from ..zones import zone_named
 
 Interval = Literal["hour", "day", "week", "month", "quarter", "year"]
 Compare = Literal["none", "previous_period", "previous_year"]
@@ -242,8 +243,8 @@ def parse_common(
 ) -> CommonParams:
     zone_name = tz or default_tz
     try:
-        zone = ZoneInfo(zone_name)
-    except (ZoneInfoNotFoundError, ValueError):
+        zone = zone_named(zone_name)
+    except ValueError:
         raise invalid("tz", f"unknown time zone {zone_name!r} (use an IANA name such as America/Sao_Paulo)") from None
     interval = interval or default_interval
     if interval not in INTERVALS:

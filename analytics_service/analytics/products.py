@@ -1,11 +1,12 @@
-"""Products: performance, inventory (cover, ABC, slow movers), reviews and site search.
+"""Products: performance, inventory (cover, ABC, slow movers) and reviews (site search is in
+analytics/site_search.py).
 
 Sources: sale lines in the order-items index (units, revenue, cost of goods), the
-user-activity indices (product views, add-to-carts, reviews, searches, purchases) and
-the products index (the latest catalog record of each product, kept by external
-versioning on `updated_at`). Activity indices are monthly with one shard each, so every
-per-product, per-actor and per-query list is read by a paged composite aggregation
-(exact at any size, never cut at 10,000 buckets) and ranked in Python.
+user-activity indices (product views, add-to-carts, reviews, purchases) and the
+products index (the latest catalog record of each product, kept by external versioning
+on `updated_at`, read from one point in time). Activity indices are monthly with one
+shard each, so every per-product and per-actor list is read by a paged composite
+aggregation (exact at any size, never cut at 10,000 buckets) and ranked in Python.
 Activity records carry no sales channel: `channel` narrows the order-based numbers only.
 Every Elasticsearch body a query here sends is built in this module (its query object's
 `requests()` and `*_request` methods, `product_lines_request`, `names_request`), from the
@@ -17,25 +18,31 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field
 
 from ..es.indices import ACTIVITY, ORDER_ITEMS, PRODUCTS, IndexFamily
+from ..es.scan import PitScan, with_tiebreaker
 from .fields import AnalyticsResponse, BucketKey, Cogs, GrossRevenue, PeriodOut, Units
 from .params import CommonParams
 from .requests import Composite, Search, terms_source
 from .runner import AnalyticsQuery, QueryContext
 from .shared import (
+    CUSTOMER,
     NO_SALES,
     LineSums,
     activity_query,
     activity_types,
     agg_value,
+    aggregations,
+    bucket_series,
     by_key,
     keyed,
+    latest_name,
     line_sum_aggs,
     money,
     orders_containing,
@@ -45,6 +52,7 @@ from .shared import (
     ratio,
     rounded,
     sales_query,
+    total_hits,
 )
 
 PerformanceSort = Literal["revenue", "units", "views", "margin"]
@@ -53,7 +61,7 @@ AbcClass = Literal["A", "B", "C"]
 
 # ABC thresholds, in percent of the period's gross revenue (docs/metrics.md "Products and inventory").
 ABC_A_PCT, ABC_B_PCT = 80, 95
-# Catalog documents read per search_after page.
+# Catalog documents read per page of the point in time (read when the catalog is read).
 CATALOG_PAGE = 5000
 
 
@@ -101,10 +109,10 @@ async def newest_names(ctx: QueryContext, params: CommonParams, family: IndexFam
     """The ids of `ids` whose newest record in `family` has a name, with that name."""
     response = await ctx.send(names_request(params, family, ids))
     names: dict[str, str] = {}
-    for b in response.get("aggregations", {}).get("products", {}).get("buckets", []):
-        hits = b["latest"]["hits"]["hits"]
-        if hits and hits[0]["_source"].get("name"):
-            names[b["key"]] = hits[0]["_source"]["name"]
+    for b in aggregations(response).get("products", {}).get("buckets", []):
+        name = latest_name(b)
+        if name:
+            names[b["key"]] = name
     return names
 
 
@@ -202,7 +210,7 @@ class ProductPerformance(AnalyticsQuery[ProductPerformanceResponse]):
         return Composite(
             ORDER_ITEMS,
             sales_query(self.params),
-            [terms_source("product", "product_id"), terms_source("customer", "customer.customer_id")],
+            [terms_source("product", "product_id"), terms_source("customer", CUSTOMER)],
         )
 
     def requests(self) -> dict[str, Search | Composite]:
@@ -256,19 +264,13 @@ class ProductPerformance(AnalyticsQuery[ProductPerformanceResponse]):
         rows = []
         for key in sales.keys() | engagement.keys():
             t, e = sales.get(key, NO_SALES), engagement.get(key, _Engagement())
-            profit = t.profit
             rows.append(
                 PerformanceItem(
                     key=key,
                     name=None,
-                    units=t.units,
-                    gross_revenue=money(t.revenue),
                     orders=orders.get(key, 0),
                     avg_price=money(t.revenue / t.units) if t.units else None,
-                    cogs=money(t.cogs),
-                    gross_profit=rounded(profit, 2),
-                    margin=None if profit is None else ratio(profit, t.costed_revenue),
-                    lines_without_cost=t.lines_without_cost,
+                    **t.product_numbers(),
                     views=e.views,
                     viewers=e.viewers,
                     add_to_carts=e.add_to_carts,
@@ -411,34 +413,40 @@ class ProductInventory(AnalyticsQuery[InventoryResponse]):
         return {"lines": product_lines_request(self.params)}
 
     def catalog_request(self, after: list[Any] | None) -> Search:
-        """One page of catalog documents (one per store and product), in a stable order; the next
-        page starts after the previous page's last sort values."""
+        """One page of catalog documents (one per store and product) in a total order (a sort
+        ending with es/scan.py's tiebreaker); the next page starts after the previous page's
+        last sort values. `catalog_documents` sends it within one point in time (es/scan.py)."""
         body: dict[str, Any] = {
             "query": {"bool": {"filter": self.params.filters(None, channel_field=None)}},
             "size": CATALOG_PAGE,
             "track_total_hits": False,
-            "sort": [{"product_id": "asc"}, {"store_id": "asc"}],
+            "sort": with_tiebreaker(["product_id", "store_id"]),
             "source": ["product_id", "name", "stock_quantity", "reorder_point", "cost", "active", "updated_at"],
         }
         if after is not None:
             body["search_after"] = after
         return Search(PRODUCTS, body)
 
-    async def catalog_documents(self, ctx: QueryContext) -> AsyncIterator[dict[str, Any]]:
-        """Every catalog document in view: the search_after paging loop over `catalog_request`."""
-        after = None
-        while True:
-            hits = (await ctx.send(self.catalog_request(after)))["hits"]["hits"]
-            for hit in hits:
-                yield hit["_source"]
-            if len(hits) < CATALOG_PAGE:
-                return
-            after = hits[-1]["sort"]
+    async def catalog_documents(self, ctx: QueryContext) -> AsyncGenerator[dict[str, Any], None]:
+        """Every catalog document in view: the pages of `catalog_request`, read with `PitScan`
+        from one point in time, which is closed when the reading ends, fails or is given up."""
+        body = self.catalog_request(None).body
+        scan = PitScan(ctx.es, ctx.index(PRODUCTS), body["query"], body["sort"], body["source"], page_size=body["size"])
+        try:
+            await scan.open()
+            hits = await scan.page(None)
+            while hits:
+                for hit in hits:
+                    yield hit["_source"]
+                hits = await scan.page(hits[-1]["sort"]) if len(hits) >= scan.page_size else []
+        finally:
+            await scan.close()
 
     async def catalog(self, ctx: QueryContext) -> dict[str, CatalogEntry]:
         out: dict[str, CatalogEntry] = defaultdict(CatalogEntry)
-        async for doc in self.catalog_documents(ctx):
-            out[doc["product_id"]].add(doc)
+        async with aclosing(self.catalog_documents(ctx)) as documents:  # the point in time closes here
+            async for doc in documents:
+                out[doc["product_id"]].add(doc)
         return out
 
     def _item(self, key: str, entry: CatalogEntry | None, sales: LineSums, abc: str, days: float) -> InventoryItem:
@@ -612,127 +620,26 @@ class ProductReviews(AnalyticsQuery[ReviewsResponse]):
         assert isinstance(per_product, Composite)
         reviewed, a = await asyncio.gather(self.reviewed(ctx.stream(per_product)), ctx.fetch(requests))
         r = a["reviews"]
-        aggs = r.get("aggregations", {})
+        aggs = aggregations(r)
         by_rating = {int(b["key"]): b["doc_count"] for b in aggs.get("distribution", {}).get("buckets", [])}
-        by_bucket = {p.period.key_of(b["key"]): b for b in aggs.get("series", {}).get("buckets", [])}
-        series = []
-        for key in p.period.bucket_keys():
-            b = by_bucket.get(key, {"doc_count": 0})
-            series.append(
-                ReviewPoint(
-                    key=key, count=b["doc_count"], average_rating=rounded(b.get("average_rating", {}).get("value"), 4)
-                )
-            )
+        series = bucket_series(
+            p.period,
+            aggs,
+            lambda key, b: ReviewPoint(
+                key=key, count=b["doc_count"], average_rating=rounded(b.get("average_rating", {}).get("value"), 4)
+            ),
+        )
         top = reviewed[: p.limit]
         names = await product_names(ctx, p, [i.key for i in top]) if top else {}
         for item in top:
             item.name = names.get(item.key)
         return ReviewsResponse(
             period=PeriodOut.of(p.period),
-            count=int(r["hits"]["total"]["value"]),
+            count=total_hits(r),
             average_rating=rounded(aggs.get("average_rating", {}).get("value"), 4),
             distribution=[RatingCount(rating=n, count=by_rating.get(n, 0)) for n in range(1, 6)],
             min_reviews=self.min_reviews,
             reviewed_products=len(reviewed),
             products=top,
             series=series,
-        )
-
-
-# -- site search ----------------------------------------------------------------------------
-
-
-class QueryCount(BaseModel):
-    key: str = Field(description="normalised query (trimmed, lower case, single spaces)")
-    count: int = Field(description="searches with the query (in zero_result_queries: those with results_count = 0)")
-
-
-class SiteSearchResponse(AnalyticsResponse):
-    searches: int = Field(description="search activities in the period")
-    zero_result_searches: int = Field(description="searches with results_count = 0")
-    zero_result_rate: float | None = Field(description="zero_result_searches / searches")
-    unique_queries: int = Field(description="distinct normalised queries")
-    searchers: int = Field(description="distinct actors with a search in the period")
-    searchers_who_purchased: int = Field(description="searchers with a purchase activity in the period")
-    search_conversion: float | None = Field(description="searchers_who_purchased / searchers")
-    top_queries: list[QueryCount] = Field(description="by count desc, key asc")
-    zero_result_queries: list[QueryCount] = Field(description="queries by their zero-result searches, desc, key asc")
-
-
-@dataclass(frozen=True)
-class SiteSearch(AnalyticsQuery[SiteSearchResponse]):
-    """Search activity: counts, queries, and the searchers who purchased."""
-
-    params: CommonParams
-    name: ClassVar = "products/search"
-    response_model: ClassVar = SiteSearchResponse
-    ZERO: ClassVar[dict[str, Any]] = {"zero": {"filter": {"term": {"results_count": 0}}}}
-
-    def query(self) -> dict[str, Any]:
-        return activity_query(self.params, activity_types("search"))
-
-    def queries_request(self) -> Composite:
-        return Composite(ACTIVITY, self.query(), [terms_source("query", "search_query_normalized")], self.ZERO)
-
-    def actors_request(self) -> Composite:
-        """One bucket per actor with a search or a purchase; the rest of the bucket are purchases."""
-        return Composite(
-            ACTIVITY,
-            activity_query(self.params, activity_types("search", "purchase")),
-            [terms_source("actor", "actor_id")],
-            {"searched": {"filter": {"term": {"activity_type": "search"}}}},
-        )
-
-    def requests(self) -> dict[str, Search | Composite]:
-        """The search and zero-result counts; the queries and the actors (streamed by `run`)."""
-        return {
-            "searches": Search(ACTIVITY, {"query": self.query(), "aggs": self.ZERO}),
-            "queries": self.queries_request(),
-            "actors": self.actors_request(),
-        }
-
-    @staticmethod
-    async def queries(buckets: AsyncIterator[dict[str, Any]]) -> tuple[list[QueryCount], list[QueryCount]]:
-        """Every query with its searches, and those with zero-result searches with their count."""
-        counts: list[QueryCount] = []
-        zeros: list[QueryCount] = []
-        async for b in buckets:
-            counts.append(QueryCount(key=b["key"]["query"], count=b["doc_count"]))
-            if b["zero"]["doc_count"]:
-                zeros.append(QueryCount(key=b["key"]["query"], count=b["zero"]["doc_count"]))
-        return counts, zeros
-
-    @staticmethod
-    async def searchers(buckets: AsyncIterator[dict[str, Any]]) -> tuple[int, int]:
-        """Actors who searched, and those of them with a purchase."""
-        searchers = converted = 0
-        async for b in buckets:
-            searched = b["searched"]["doc_count"]
-            if searched:
-                searchers += 1
-                converted += b["doc_count"] > searched
-        return searchers, converted
-
-    async def run(self, ctx: QueryContext) -> SiteSearchResponse:
-        p = self.params
-        requests = self.requests()
-        queries, actors = requests.pop("queries"), requests.pop("actors")
-        assert isinstance(queries, Composite) and isinstance(actors, Composite)
-        (counts, zeros), (searchers, converted), a = await asyncio.gather(
-            self.queries(ctx.stream(queries)), self.searchers(ctx.stream(actors)), ctx.fetch(requests)
-        )
-        r = a["searches"]
-        searches = int(r["hits"]["total"]["value"])
-        zero = int(r.get("aggregations", {}).get("zero", {}).get("doc_count", 0))
-        return SiteSearchResponse(
-            period=PeriodOut.of(p.period),
-            searches=searches,
-            zero_result_searches=zero,
-            zero_result_rate=ratio(zero, searches),
-            unique_queries=len(counts),
-            searchers=searchers,
-            searchers_who_purchased=converted,
-            search_conversion=ratio(converted, searchers),
-            top_queries=ranked(counts, lambda q: q.count, limit=p.limit),
-            zero_result_queries=ranked(zeros, lambda q: q.count, limit=p.limit),
         )

@@ -7,7 +7,7 @@ for a query object to send; functions that read answers take the buckets back.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar, overload
 
@@ -15,12 +15,14 @@ from pydantic import BaseModel
 
 from ..es.indices import ORDER_ITEMS, ORDERS, IndexFamily
 from .params import CommonParams, Period
-from .requests import Composite, terms_source
+from .requests import Composite, Search, terms_source
 
 T = TypeVar("T")
 
 # The key of documents without a value for the field a breakdown is keyed by.
 NONE_KEY = "(none)"
+# The customer of an order (orders index) or of a sale line (order-items index).
+CUSTOMER = "customer.customer_id"
 
 
 # -- numbers ---------------------------------------------------------------------------------
@@ -53,6 +55,40 @@ def agg_value(aggs: dict[str, Any], name: str) -> float:
     """A metric aggregation's value, 0 when the aggregation is absent or empty."""
     value = aggs.get(name, {}).get("value")
     return float(value) if value is not None else 0.0
+
+
+def doc_count(aggs: dict[str, Any], name: str) -> int:
+    """A filter aggregation's document count, 0 when the aggregation is absent."""
+    return int(aggs.get(name, {}).get("doc_count", 0))
+
+
+# -- reading a search's answer ---------------------------------------------------------------
+
+
+def aggregations(response: dict[str, Any]) -> dict[str, Any]:
+    """The aggregations of a `Search` answer (empty when it has none)."""
+    aggs: dict[str, Any] = response.get("aggregations", {})
+    return aggs
+
+
+def total_hits(response: dict[str, Any]) -> int:
+    """The exact number of matching documents (`Search` tracks total hits)."""
+    return int(response["hits"]["total"]["value"])
+
+
+def latest_name(bucket: dict[str, Any]) -> str | None:
+    """The `name` of a bucket's `latest` top hit (None without a hit or a name)."""
+    hits = bucket["latest"]["hits"]["hits"]
+    name: str | None = hits[0]["_source"].get("name") if hits else None
+    return name
+
+
+def bucket_series(period: Period, aggs: dict[str, Any], point: Callable[[str, dict[str, Any]], T]) -> list[T]:
+    """`point(key, bucket)` for every bucket key of `period` in order, from the `series`
+    date_histogram of `aggs` (`Period.date_histogram`); a key without a bucket gets an empty
+    one ({"doc_count": 0}: every sum and count of it reads as 0)."""
+    buckets = {period.key_of(b["key"]): b for b in aggs.get("series", {}).get("buckets", [])}
+    return [point(key, buckets.get(key, {"doc_count": 0})) for key in period.bucket_keys()]
 
 
 # -- filters ---------------------------------------------------------------------------------
@@ -92,9 +128,30 @@ ORDER_SUMS = {
 }
 
 
+def sum_aggs(fields: Mapping[str, str]) -> dict[str, Any]:
+    """Sum aggregations: name -> field."""
+    return {name: {"sum": {"field": field}} for name, field in fields.items()}
+
+
 def order_sums(*names: str) -> dict[str, Any]:
     """Sum aggregations over the orders index, named as in ORDER_SUMS (all of them by default)."""
-    return {name: {"sum": {"field": ORDER_SUMS[name]}} for name in names or ORDER_SUMS}
+    return sum_aggs({name: ORDER_SUMS[name] for name in names or ORDER_SUMS})
+
+
+def order_sums_request(
+    params: CommonParams, period: Period, totals: dict[str, Any], per_bucket: dict[str, Any] | None = None
+) -> Search:
+    """The aggregations `totals` over the sales of `period` and, with `per_bucket`, those per
+    bucket of it (its `series`, read by `bucket_series`)."""
+    aggs = dict(totals)
+    if per_bucket is not None:
+        aggs["series"] = {**period.date_histogram("created_at"), "aggs": per_bucket}
+    return Search(ORDERS, {"query": sales_query(params, period), "aggs": aggs})
+
+
+def money_sums(aggs: dict[str, Any], names: Iterable[str]) -> dict[str, float]:
+    """The sums `names` of `aggs`, as money."""
+    return {name: money(agg_value(aggs, name)) for name in names}
 
 
 def line_sum_aggs() -> dict[str, Any]:
@@ -148,6 +205,25 @@ class LineSums:
     def profit(self) -> float | None:
         """Line revenue - line cogs over the lines with a known cost (None without any)."""
         return self.costed_revenue - self.cogs if self.costed_lines else None
+
+    @property
+    def margin(self) -> float | None:
+        """`profit` / line revenue of the lines with a known cost (None without any)."""
+        profit = self.profit
+        return None if profit is None else ratio(profit, self.costed_revenue)
+
+    def product_numbers(self) -> dict[str, Any]:
+        """A product's sales numbers as sales/products and products/performance show them
+        (docs/metrics.md "Breakdowns"): units, gross revenue, cogs, lines without a cost, and
+        gross profit and margin over the lines with one."""
+        return {
+            "units": self.units,
+            "gross_revenue": money(self.revenue),
+            "cogs": money(self.cogs),
+            "lines_without_cost": self.lines_without_cost,
+            "gross_profit": rounded(self.profit, 2),
+            "margin": self.margin,
+        }
 
 
 NO_SALES = LineSums(revenue=0.0, units=0, cogs=0.0, lines=0, costed_lines=0, costed_revenue=0.0)
@@ -257,13 +333,18 @@ def ranked(
 # -- comparison ---------------------------------------------------------------------------------
 
 
+def previous_period(params: CommonParams) -> Period | None:
+    """The comparison period (None without `compare`)."""
+    return params.period.previous(params.compare) if params.compare != "none" else None
+
+
 def previous_sums(params: CommonParams, family: IndexFamily, field: str, sum_field: str) -> Composite | None:
     """`sum_field` summed per value of `field` over the sales of the comparison period
     (None without `compare`); read by `sums_by_key(buckets, "r")`."""
-    if params.compare == "none":
+    previous = previous_period(params)
+    if previous is None:
         return None
-    previous = params.period.previous(params.compare)
-    return keyed(family, sales_query(params, previous), field, {"r": {"sum": {"field": sum_field}}})
+    return keyed(family, sales_query(params, previous), field, sum_aggs({"r": sum_field}))
 
 
 def sums_by_key(buckets: Iterable[dict[str, Any]] | None, name: str = "r") -> dict[str, float] | None:
@@ -288,8 +369,11 @@ def total_comparison(total: float, previous: dict[str, float] | None) -> dict[st
     return {"gross_revenue": before, "gross_revenue_growth_pct": growth_pct(money(total), before)}
 
 
-def comparison(current: BaseModel, previous: BaseModel) -> dict[str, Any]:
-    """{<name>: previous value, <name>_growth_pct: growth} for every numeric field of `current`."""
+def comparison(current: BaseModel, previous: BaseModel | None) -> dict[str, Any] | None:
+    """{<name>: previous value, <name>_growth_pct: growth} for every numeric field of `current`
+    (None without a `previous`: no `compare`)."""
+    if previous is None:
+        return None
     out: dict[str, Any] = {}
     for name, value in current.model_dump().items():
         if isinstance(value, (int, float)) or value is None:
@@ -297,6 +381,14 @@ def comparison(current: BaseModel, previous: BaseModel) -> dict[str, Any]:
             out[name] = prev
             out[f"{name}_growth_pct"] = growth_pct(value, prev)
     return out
+
+
+def previous_comparison(
+    current: BaseModel, previous: dict[str, Any] | None, read: Callable[[dict[str, Any]], BaseModel]
+) -> dict[str, Any] | None:
+    """`comparison` of `current` with the comparison period's answer `previous`, read by `read`
+    as `current` was; None without that answer (no `compare`)."""
+    return None if previous is None else comparison(current, read(previous))
 
 
 def only(requests: dict[str, Any]) -> dict[str, Any]:

@@ -29,7 +29,17 @@ from .fields import AnalyticsResponse, BucketKey, PeriodOut
 from .params import CommonParams, Period, invalid
 from .requests import Composite, Search, terms_source
 from .runner import AnalyticsQuery, QueryContext
-from .shared import activity_query, comparison, only, ranked, ratio
+from .shared import (
+    activity_query,
+    aggregations,
+    bucket_series,
+    comparison,
+    only,
+    previous_period,
+    ranked,
+    ratio,
+    total_hits,
+)
 
 # activity_type is validated at ingest to one of 11 values, so a terms aggregation of
 # this size returns every type from every shard: the counts are exact.
@@ -221,7 +231,8 @@ class UserActivity(AnalyticsQuery[UserActivityResponse]):
         actors and sessions (one pair per value, streamed into `count`)."""
         p = self.params
         query = activity_query(p)
-        before = activity_query(p, period=p.period.previous(p.compare)) if p.compare != "none" else None
+        previous = previous_period(p)
+        before = previous and activity_query(p, period=previous)
         return only(
             {
                 "records": Search(
@@ -250,30 +261,29 @@ class UserActivity(AnalyticsQuery[UserActivityResponse]):
         )
         actors: Distinct = a["actors"]
         sessions: Distinct = a["sessions"]
-        events = int(a["records"]["hits"]["total"]["value"])
-        aggs = a["records"].get("aggregations", {})
-        per_bucket = {p.period.key_of(b["key"]): b["doc_count"] for b in aggs["series"]["buckets"]}
-        series = [
-            ActivityPoint(
-                key=k, active_users=actors.per_bucket[k], sessions=sessions.per_bucket[k], events=per_bucket.get(k, 0)
-            )
-            for k in p.period.bucket_keys()
-        ]
+        events = total_hits(a["records"])
+        aggs = aggregations(a["records"])
+        series = bucket_series(
+            p.period,
+            aggs,
+            lambda k, b: ActivityPoint(
+                key=k, active_users=actors.per_bucket[k], sessions=sessions.per_bucket[k], events=b["doc_count"]
+            ),
+        )
         current = ActivityKpis(active_users=actors.total, sessions=sessions.total, events=events)
-        compared = None
-        if p.compare != "none":
+        previous = None
+        if "previous_records" in a:
             previous = ActivityKpis(
                 active_users=a["previous_actors"],
                 sessions=a["previous_sessions"],
-                events=int(a["previous_records"]["hits"]["total"]["value"]),
+                events=total_hits(a["previous_records"]),
             )
-            compared = comparison(current, previous)
         return UserActivityResponse(
             period=PeriodOut.of(p.period),
             **current.model_dump(),
             events_by_type=type_counts(aggs, events),
             series=series,
-            comparison=compared,
+            comparison=comparison(current, previous),
         )
 
 
@@ -403,7 +413,7 @@ class Behavior(AnalyticsQuery[BehaviorResponse]):
 
     async def records_and_pages(self, ctx: QueryContext, records: Search) -> tuple[dict[str, Any], list[PageItem]]:
         response = await ctx.send(records)
-        return response, await self.top_pages(ctx, response.get("aggregations", {}))
+        return response, await self.top_pages(ctx, aggregations(response))
 
     async def run(self, ctx: QueryContext) -> BehaviorResponse:
         requests = self.requests()
@@ -414,8 +424,8 @@ class Behavior(AnalyticsQuery[BehaviorResponse]):
             self.heatmap(ctx.stream(hours)),
             self.devices(ctx.stream(device_pairs)),
         )
-        aggs = response.get("aggregations", {})
-        events = int(response["hits"]["total"]["value"])
+        aggs = aggregations(response)
+        events = total_hits(response)
         return BehaviorResponse(
             period=PeriodOut.of(self.params.period),
             events=events,
@@ -556,7 +566,7 @@ class Engagement(AnalyticsQuery[EngagementResponse]):
         period's (actor, day) pairs and its sessions with timings (one pair per session)."""
         p = self.params
         query = activity_query(p)
-        previous = p.period.previous(p.compare) if p.compare != "none" else None
+        previous = previous_period(p)
         return only(
             {
                 "series": Search(ACTIVITY, {"query": query, "aggs": {"series": p.period.date_histogram("timestamp")}}),
@@ -600,30 +610,30 @@ class Engagement(AnalyticsQuery[EngagementResponse]):
             "sessions": lambda buckets: SessionTotals.read(buckets, p.period),
             "actors": lambda buckets: distinct(buckets, p.period),
         }
-        if p.compare != "none":
-            previous = p.period.previous(p.compare)
+        previous = previous_period(p)
+        if previous is not None:
             readers["previous_actor_days"] = lambda buckets: ActorDays.read(buckets, previous)
             readers["previous_sessions"] = lambda buckets: SessionTotals.read(buckets, previous)
         a = await fetch_reading(ctx, self.requests(), readers)
-        events = {p.period.key_of(b["key"]): b["doc_count"] for b in a["series"]["aggregations"]["series"]["buckets"]}
         actor_days: ActorDays = a["actor_days"]
         sessions: SessionTotals = a["sessions"]
         current = self.kpis(p.period, actor_days, sessions)
-        actors = actor_days.per_bucket(p.period.interval)
-        if actors is None:
-            actors = a["actors"].per_bucket
-        series = [
-            EngagementPoint(key=k, active_users=actors[k], sessions=sessions.per_bucket[k], events=events.get(k, 0))
-            for k in p.period.bucket_keys()
-        ]
-        compared = None
-        if p.compare != "none":
-            before = self.kpis(p.period.previous(p.compare), a["previous_actor_days"], a["previous_sessions"])
-            compared = comparison(current, before)
+        by_interval = actor_days.per_bucket(p.period.interval)
+        actors: Counter[str] = a["actors"].per_bucket if by_interval is None else by_interval
+        series = bucket_series(
+            p.period,
+            aggregations(a["series"]),
+            lambda k, b: EngagementPoint(
+                key=k, active_users=actors[k], sessions=sessions.per_bucket[k], events=b["doc_count"]
+            ),
+        )
+        before = None
+        if previous is not None:
+            before = self.kpis(previous, a["previous_actor_days"], a["previous_sessions"])
         return EngagementResponse(
             period=PeriodOut.of(p.period),
             **current.model_dump(),
             **self.bucket_counts(p.period),
             series=series,
-            comparison=compared,
+            comparison=comparison(current, before),
         )

@@ -5,44 +5,15 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from ...auth import require
-from .. import financial
-from ..params import Common
-from ..runner import Ctx
+from ..financial import FinancialExpenses, FinancialPayments, FinancialProfit, FinancialRevenue
+from .routes import query_route
 
 router = APIRouter(prefix="/api/v1/analytics", tags=["financial"], dependencies=[Depends(require("read"))])
 
-
-@router.get(
-    "/financial/revenue",
-    response_model=financial.FinancialRevenueResponse,
-    summary="Gross revenue to total billed: discounts, refunds, shipping, tax",
-)
-async def financial_revenue(params: Common, ctx: Ctx) -> financial.FinancialRevenueResponse:
-    return await ctx.answer(financial.FinancialRevenue(params))
-
-
-@router.get(
-    "/financial/profit",
-    response_model=financial.FinancialProfitResponse,
-    summary="Gross and net profit after cogs and expenses, profit by category",
-)
-async def financial_profit(params: Common, ctx: Ctx) -> financial.FinancialProfitResponse:
-    return await ctx.answer(financial.FinancialProfit(params))
-
-
-@router.get(
-    "/financial/expenses",
-    response_model=financial.FinancialExpensesResponse,
-    summary="Expenses by category, channel and date",
-)
-async def financial_expenses(params: Common, ctx: Ctx) -> financial.FinancialExpensesResponse:
-    return await ctx.answer(financial.FinancialExpenses(params))
-
-
-@router.get(
-    "/financial/payments",
-    response_model=financial.FinancialPaymentsResponse,
-    summary="Revenue and success rate by payment method, refunds, chargebacks",
-)
-async def financial_payments(params: Common, ctx: Ctx) -> financial.FinancialPaymentsResponse:
-    return await ctx.answer(financial.FinancialPayments(params))
+for path, query, summary in (
+    ("/financial/revenue", FinancialRevenue, "Gross revenue to total billed: discounts, refunds, shipping, tax"),
+    ("/financial/profit", FinancialProfit, "Gross and net profit after cogs and expenses, profit by category"),
+    ("/financial/expenses", FinancialExpenses, "Expenses by category, channel and date"),
+    ("/financial/payments", FinancialPayments, "Revenue and success rate by payment method, refunds, chargebacks"),
+):
+    query_route(router, path, query, summary)

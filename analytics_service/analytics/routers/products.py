@@ -1,4 +1,5 @@
-"""Routes of the products area: each one runs one query object of analytics.products.
+"""Routes of the products area: each one runs one query object of analytics.products, or of
+analytics.site_search for products/search.
 
 (`/products/top-selling` lives with the sales routes.)
 """
@@ -10,9 +11,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from ...auth import require
-from .. import products
+from .. import products, site_search
 from ..params import Common
 from ..runner import Ctx
+from .routes import query_route
 
 router = APIRouter(prefix="/api/v1/analytics", tags=["products"], dependencies=[Depends(require("read"))])
 
@@ -68,10 +70,10 @@ async def reviews(
     return await ctx.answer(products.ProductReviews(params, min_reviews))
 
 
-@router.get(
+query_route(
+    router,
     "/products/search",
-    response_model=products.SiteSearchResponse,
-    summary="Top queries, zero-result rate and queries, search conversion",
+    site_search.SiteSearch,
+    "Top queries, zero-result rate and queries, search conversion",
+    name="site_search",
 )
-async def site_search(params: Common, ctx: Ctx) -> products.SiteSearchResponse:
-    return await ctx.answer(products.SiteSearch(params))

@@ -1,4 +1,5 @@
-"""Routes of the sales area: each one runs one query object of analytics.sales."""
+"""Routes of the sales area: each one runs one query object of analytics.sales, or of
+analytics.breakdowns for sales/products, sales/categories and sales/geographic."""
 
 from __future__ import annotations
 
@@ -7,21 +8,16 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request
 
 from ...auth import require
-from .. import sales
+from .. import breakdowns, sales
 from ..params import Common, CommonParams
 from ..runner import Ctx
+from .routes import query_route
 
 router = APIRouter(prefix="/api/v1/analytics", tags=["sales"], dependencies=[Depends(require("read"))])
 
 
-@router.get("/dashboard", response_model=sales.DashboardResponse, summary="KPIs, daily series, top products")
-async def dashboard(params: Common, ctx: Ctx) -> sales.DashboardResponse:
-    return await ctx.answer(sales.Dashboard(params))
-
-
-@router.get("/revenue/trends", response_model=sales.RevenueTrendsResponse, summary="Revenue and orders per bucket")
-async def revenue_trends(params: Common, ctx: Ctx) -> sales.RevenueTrendsResponse:
-    return await ctx.answer(sales.RevenueTrends(params))
+query_route(router, "/dashboard", sales.Dashboard, "KPIs, daily series, top products")
+query_route(router, "/revenue/trends", sales.RevenueTrends, "Revenue and orders per bucket")
 
 
 @router.get(
@@ -35,14 +31,8 @@ async def top_selling(
     return await ctx.answer(sales.TopSelling(params, by))
 
 
-@router.get("/sales/revenue", response_model=sales.SalesRevenueResponse, summary="Gross to net revenue")
-async def sales_revenue(params: Common, ctx: Ctx) -> sales.SalesRevenueResponse:
-    return await ctx.answer(sales.SalesRevenue(params))
-
-
-@router.get("/sales/orders", response_model=sales.SalesOrdersResponse, summary="Orders by status, cancellation rate")
-async def sales_orders(params: Common, ctx: Ctx) -> sales.SalesOrdersResponse:
-    return await ctx.answer(sales.SalesOrders(params))
+query_route(router, "/sales/revenue", sales.SalesRevenue, "Gross to net revenue")
+query_route(router, "/sales/orders", sales.SalesOrders, "Orders by status, cancellation rate")
 
 
 def explicit_limit(request: Request, params: CommonParams) -> int | None:
@@ -52,7 +42,7 @@ def explicit_limit(request: Request, params: CommonParams) -> int | None:
 
 @router.get(
     "/sales/products",
-    response_model=sales.SalesProductsResponse,
+    response_model=breakdowns.SalesProductsResponse,
     summary="Per product: units, revenue, orders, average price, profit, margin",
 )
 async def sales_products(
@@ -62,13 +52,13 @@ async def sales_products(
         Literal["revenue", "units", "orders", "gross_profit"],
         Query(description="ranking measure (descending, ties by product id)"),
     ] = "revenue",
-) -> sales.SalesProductsResponse:
-    return await ctx.answer(sales.SalesProducts(params, sort))
+) -> breakdowns.SalesProductsResponse:
+    return await ctx.answer(breakdowns.SalesProducts(params, sort))
 
 
 @router.get(
     "/sales/categories",
-    response_model=sales.SalesCategoriesResponse,
+    response_model=breakdowns.SalesCategoriesResponse,
     summary="Line revenue, units and orders by category or subcategory",
 )
 async def sales_categories(
@@ -76,14 +66,14 @@ async def sales_categories(
     params: Common,
     ctx: Ctx,
     level: Annotated[Literal["category", "subcategory"], Query(description="breakdown level")] = "category",
-) -> sales.SalesCategoriesResponse:
+) -> breakdowns.SalesCategoriesResponse:
     top = explicit_limit(request, params)
-    return await ctx.answer(sales.SalesCategories(params, level, top))
+    return await ctx.answer(breakdowns.SalesCategories(params, level, top))
 
 
 @router.get(
     "/sales/geographic",
-    response_model=sales.SalesGeographicResponse,
+    response_model=breakdowns.SalesGeographicResponse,
     summary="Order revenue, orders and customers by country, region, state or city",
 )
 async def sales_geographic(
@@ -94,6 +84,6 @@ async def sales_geographic(
         Literal["country", "region", "state", "city"],
         Query(description="breakdown level (the customer's place on the order)"),
     ] = "country",
-) -> sales.SalesGeographicResponse:
+) -> breakdowns.SalesGeographicResponse:
     top = explicit_limit(request, params)
-    return await ctx.answer(sales.SalesGeographic(params, level, top))
+    return await ctx.answer(breakdowns.SalesGeographic(params, level, top))

@@ -1,0 +1,414 @@
+"""Breakdowns of the period's sales: per product (sales/products), per category or
+subcategory (sales/categories), per place of the customer (sales/geographic).
+
+Every key is read by paging a composite aggregation, so totals, shares and `total_*`
+counts are over every key, never a truncated top list. Distinct counts are exact by
+construction, never `cardinality` (see shared.orders_with_line_value). Line numbers
+come from the order-items index, order numbers from the orders index. Every
+Elasticsearch body a query here sends is built in this module, in its query object's
+`requests()` and `*_request` methods and `line_breakdown_requests`, from the pieces of
+analytics/shared.py. Definitions: docs/metrics.md "Orders and money".
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, Field
+
+from ..es.indices import ORDER_ITEMS, ORDERS
+from .fields import (
+    AnalyticsResponse,
+    Cogs,
+    GrossRevenue,
+    LinesWithoutCost,
+    PeriodOut,
+    RevenueComparison,
+    RevenueGrowth,
+    RevenuePrevious,
+    SaleCount,
+    Units,
+)
+from .params import CommonParams
+from .requests import Composite, Search, terms_source
+from .runner import AnalyticsQuery, QueryContext
+from .shared import (
+    CUSTOMER,
+    NONE_KEY,
+    K,
+    LineSums,
+    agg_value,
+    aggregations,
+    by_key,
+    compared,
+    keyed,
+    latest_name,
+    line_sum_aggs,
+    money,
+    only,
+    order_sums,
+    orders_containing,
+    orders_lacking_line_value,
+    orders_with_line_value,
+    previous_sums,
+    ranked,
+    ratio,
+    sales_query,
+    sums_by_key,
+    total_comparison,
+    total_hits,
+)
+
+# -- reading a breakdown ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KeyRevenue:
+    """Gross revenue per key over every key of a breakdown and, with `compare`, the comparison
+    period's per key: what each row's share and comparison, and the response's, are taken of."""
+
+    revenue: dict[str, float]
+    previous: dict[str, float] | None
+    total: float
+
+    @classmethod
+    def of(cls, revenue: dict[str, float], previous: Iterable[dict[str, Any]] | None) -> KeyRevenue:
+        """From the revenue per key and the buckets of the `previous_sums` request (None without compare)."""
+        return cls(revenue, sums_by_key(previous), sum(revenue.values()))
+
+    def row(self, key: str) -> dict[str, Any]:
+        """A row's `share` and, with compare, its `gross_revenue_previous` / `gross_revenue_growth_pct`."""
+        return {"share": ratio(self.revenue[key], self.total), **compared(self.revenue[key], self.previous, key)}
+
+    def top(self, rows: Iterable[K], limit: int | None) -> list[K]:
+        """The rows by gross revenue (every row when `limit` is None), ties by key."""
+        return ranked(rows, lambda row: self.revenue[row.key], limit=limit)
+
+    def comparison(self) -> dict[str, float | None] | None:
+        return total_comparison(self.total, self.previous)
+
+
+def line_breakdown_requests(params: CommonParams, field: str) -> dict[str, Search | Composite]:
+    """Line sums per value of a line field, the distinct sales per value, and (with compare)
+    the comparison period's line revenue per value (read by `LineBreakdown.of`)."""
+    query = sales_query(params)
+    return only(
+        {
+            "lines": keyed(ORDER_ITEMS, query, field, line_sum_aggs()),
+            "orders": orders_with_line_value(query, field),
+            "orders_lacking": orders_lacking_line_value(query, field),
+            "previous": previous_sums(params, ORDER_ITEMS, field, "line_revenue"),
+        }
+    )
+
+
+@dataclass(frozen=True)
+class LineBreakdown:
+    """The answers of `line_breakdown_requests`, read: line sums and distinct sales per key."""
+
+    sums: dict[str, LineSums]
+    orders: dict[str, int]
+    revenue: KeyRevenue
+
+    @classmethod
+    def of(cls, answers: dict[str, Any]) -> LineBreakdown:
+        sums = {key: LineSums.of(b) for key, b in by_key(answers["lines"]).items()}
+        return cls(
+            sums,
+            orders_containing(answers["orders"], answers["orders_lacking"]),
+            KeyRevenue.of({key: t.revenue for key, t in sums.items()}, answers.get("previous")),
+        )
+
+
+# -- sales/products -------------------------------------------------------------------------
+
+
+class ProductRow(BaseModel):
+    key: str = Field(description="product_id")
+    name: str | None = Field(description="the name on the product's latest sale line in the period")
+    units: Units
+    gross_revenue: float = Field(description="sum of line revenue")
+    orders: int = Field(description="distinct sales containing the product")
+    avg_price: float = Field(description="gross_revenue / units")
+    cogs: Cogs
+    lines_without_cost: int = Field(description="sale lines of the product without a unit cost")
+    gross_profit: float | None = Field(
+        description="line revenue - line cogs over the lines with a known cost; null when no line has a cost"
+    )
+    margin: float | None = Field(description="gross_profit / line revenue of the lines with a known cost")
+    share: float | None = Field(description="gross_revenue / gross revenue of every product in the period")
+    gross_revenue_previous: RevenuePrevious = None
+    gross_revenue_growth_pct: RevenueGrowth = None
+
+
+class ProductTotals(BaseModel):
+    gross_revenue: float = Field(description="line revenue of every sale line in the period")
+    units: Units
+    cogs: Cogs
+    lines_without_cost: LinesWithoutCost
+    gross_profit: float = Field(description="line revenue - line cogs over every line with a known cost")
+
+
+class SalesProductsResponse(AnalyticsResponse):
+    sort: str = Field(description="ranking measure: revenue, units, orders or gross_profit")
+    total_products: int = Field(description="products with sales in the period (all of them, not only the items)")
+    totals: ProductTotals = Field(description="over every product, not only the items")
+    items: list[ProductRow] = Field(description="top `limit` products by the measure, ties by key")
+    comparison: RevenueComparison = None
+
+
+@dataclass(frozen=True)
+class SalesProducts(AnalyticsQuery[SalesProductsResponse]):
+    """Per product over the period's sale lines; every product is read, the top `limit` returned."""
+
+    params: CommonParams
+    sort: str = "revenue"
+    name: ClassVar = "sales/products"
+    response_model: ClassVar = SalesProductsResponse
+
+    def requests(self) -> dict[str, Search | Composite]:
+        """The breakdown; the names of the returned products follow (`names_request`)."""
+        return line_breakdown_requests(self.params, "product_id")
+
+    def names_request(self, keys: list[str]) -> Search:
+        """The name on each product's latest sale line (only for the products returned)."""
+        return Search(
+            ORDER_ITEMS,
+            {
+                "query": sales_query(self.params),
+                "aggs": {
+                    "products": {
+                        "terms": {"field": "product_id", "include": keys, "size": max(len(keys), 1)},
+                        "aggs": {
+                            "latest": {
+                                "top_hits": {
+                                    "size": 1,
+                                    "_source": ["name"],
+                                    "sort": [{"created_at": "desc"}, {"order_id": "desc"}, {"line": "desc"}],
+                                }
+                            }
+                        },
+                    }
+                },
+            },
+        )
+
+    async def _names(self, ctx: QueryContext, keys: list[str]) -> dict[str, str | None]:
+        if not keys:
+            return {}
+        r = await ctx.send(self.names_request(keys))
+        return {b["key"]: latest_name(b) for b in aggregations(r).get("products", {}).get("buckets", [])}
+
+    async def run(self, ctx: QueryContext) -> SalesProductsResponse:
+        p = self.params
+        b = LineBreakdown.of(await ctx.fetch(self.requests()))
+        rows, measure = [], {}
+        for key, t in b.sums.items():
+            n = b.orders.get(key, 0)
+            measure[key] = {"revenue": t.revenue, "units": t.units, "orders": n, "gross_profit": t.profit}[self.sort]
+            rows.append(
+                ProductRow(
+                    key=key,
+                    name=None,
+                    orders=n,
+                    avg_price=money(t.revenue / t.units) if t.units else 0.0,
+                    **t.product_numbers(),
+                    **b.revenue.row(key),
+                )
+            )
+        items = ranked(rows, lambda row: measure[row.key], limit=p.limit)
+        names = await self._names(ctx, [i.key for i in items])
+        for item in items:
+            item.name = names.get(item.key)
+        whole = LineSums.total(b.sums.values())
+        totals = ProductTotals(
+            gross_revenue=money(whole.revenue),
+            units=whole.units,
+            cogs=money(whole.cogs),
+            lines_without_cost=whole.lines_without_cost,
+            gross_profit=money(whole.profit),
+        )
+        return SalesProductsResponse(
+            period=PeriodOut.of(p.period),
+            sort=self.sort,
+            total_products=len(b.sums),
+            totals=totals,
+            items=items,
+            comparison=b.revenue.comparison(),
+        )
+
+
+# -- sales/categories -----------------------------------------------------------------------
+
+
+class CategoryRow(BaseModel):
+    key: str = Field(description='category or subcategory; lines without one under "(none)"')
+    gross_revenue: float = Field(description="sum of line revenue")
+    units: Units
+    orders: int = Field(description="distinct sales with at least one line in it")
+    share: float | None = Field(description="gross_revenue / line revenue of every sale line in the period")
+    gross_revenue_previous: RevenuePrevious = None
+    gross_revenue_growth_pct: RevenueGrowth = None
+
+
+class CategoryTotals(BaseModel):
+    gross_revenue: float = Field(description="line revenue of every sale line in the period")
+    units: Units
+    orders: int = Field(description="sales in the period")
+
+
+class SalesCategoriesResponse(AnalyticsResponse):
+    level: str = Field(description="category or subcategory")
+    total_keys: int = Field(description="distinct keys with sales in the period (all of them, not only the items)")
+    totals: CategoryTotals = Field(description="over every key, not only the items")
+    items: list[CategoryRow] = Field(description="every key (or the top `limit` when given) by gross_revenue")
+    comparison: RevenueComparison = None
+
+
+@dataclass(frozen=True)
+class SalesCategories(AnalyticsQuery[SalesCategoriesResponse]):
+    """Line revenue by category or subcategory (a line dimension)."""
+
+    params: CommonParams
+    level: str = "category"
+    limit: int | None = None  # None: every key
+    name: ClassVar = "sales/categories"
+    response_model: ClassVar = SalesCategoriesResponse
+
+    def requests(self) -> dict[str, Search | Composite]:
+        return {
+            **line_breakdown_requests(self.params, self.level),
+            "sales": Search(ORDERS, {"query": sales_query(self.params)}),
+        }
+
+    async def run(self, ctx: QueryContext) -> SalesCategoriesResponse:
+        a = await ctx.fetch(self.requests())
+        b = LineBreakdown.of(a)
+        rows = [
+            CategoryRow(
+                key=key,
+                gross_revenue=money(t.revenue),
+                units=t.units,
+                orders=b.orders.get(key, 0),
+                **b.revenue.row(key),
+            )
+            for key, t in b.sums.items()
+        ]
+        totals = CategoryTotals(
+            gross_revenue=money(b.revenue.total),
+            orders=total_hits(a["sales"]),
+            units=sum(t.units for t in b.sums.values()),
+        )
+        return SalesCategoriesResponse(
+            period=PeriodOut.of(self.params.period),
+            level=self.level,
+            total_keys=len(b.sums),
+            totals=totals,
+            items=b.revenue.top(rows, self.limit),
+            comparison=b.revenue.comparison(),
+        )
+
+
+# -- sales/geographic -----------------------------------------------------------------------
+
+
+class GeoRow(BaseModel):
+    key: str = Field(description='the customer\'s country, region, state or city on the order; "(none)" when missing')
+    gross_revenue: float = Field(description="sum of the orders' gross revenue")
+    orders: int = Field(description="sales")
+    customers: int = Field(description="distinct customers among these sales")
+    share: float | None = Field(description="gross_revenue / gross revenue of every sale in the period")
+    gross_revenue_previous: RevenuePrevious = None
+    gross_revenue_growth_pct: RevenueGrowth = None
+
+
+class GeoTotals(BaseModel):
+    gross_revenue: GrossRevenue
+    orders: SaleCount
+    customers: int = Field(description="distinct customers with a sale in the period")
+
+
+class SalesGeographicResponse(AnalyticsResponse):
+    level: str = Field(description="country, region, state or city")
+    total_keys: int = Field(description="distinct keys with sales in the period (all of them, not only the items)")
+    totals: GeoTotals = Field(description="over every key, not only the items")
+    items: list[GeoRow] = Field(description="every key (or the top `limit` when given) by gross_revenue")
+    comparison: RevenueComparison = None
+
+
+@dataclass(frozen=True)
+class SalesGeographic(AnalyticsQuery[SalesGeographicResponse]):
+    """Order gross revenue by the customer's place on the order (an order dimension).
+
+    One paged pass over (place, customer) pairs gives revenue, orders and distinct
+    customers per place exactly, and the distinct customers of the whole period; it is
+    read as it streams (there may be a pair for every customer).
+    """
+
+    params: CommonParams
+    level: str = "country"
+    limit: int | None = None  # None: every key
+    name: ClassVar = "sales/geographic"
+    response_model: ClassVar = SalesGeographicResponse
+
+    @property
+    def field(self) -> str:
+        return f"customer.{self.level}"
+
+    def requests(self) -> dict[str, Search | Composite]:
+        return only(
+            {
+                "pairs": Composite(
+                    ORDERS,
+                    sales_query(self.params),
+                    [terms_source("place", self.field, missing=True), terms_source("customer", CUSTOMER)],
+                    order_sums("gross_revenue"),
+                ),
+                "previous": previous_sums(self.params, ORDERS, self.field, "gross_revenue"),
+            }
+        )
+
+    @staticmethod
+    async def places(pairs: Any) -> tuple[dict[str, dict[str, float]], int]:
+        """Revenue, orders and customers per place, and the distinct customers of all places."""
+        acc: dict[str, dict[str, float]] = {}
+        everyone: set[str] = set()
+        async for b in pairs:
+            key = NONE_KEY if b["key"]["place"] is None else str(b["key"]["place"])
+            row = acc.setdefault(key, {"gross_revenue": 0.0, "orders": 0, "customers": 0})
+            row["gross_revenue"] += agg_value(b, "gross_revenue")
+            row["orders"] += b["doc_count"]
+            row["customers"] += 1
+            everyone.add(b["key"]["customer"])
+        return acc, len(everyone)
+
+    async def run(self, ctx: QueryContext) -> SalesGeographicResponse:
+        requests = self.requests()
+        pairs = requests.pop("pairs")
+        assert isinstance(pairs, Composite)
+        (acc, customers), a = await asyncio.gather(self.places(ctx.stream(pairs)), ctx.fetch(requests))
+        revenue = KeyRevenue.of({key: r["gross_revenue"] for key, r in acc.items()}, a.get("previous"))
+        rows = [
+            GeoRow(
+                key=key,
+                gross_revenue=money(revenue.revenue[key]),
+                orders=int(r["orders"]),
+                customers=int(r["customers"]),
+                **revenue.row(key),
+            )
+            for key, r in acc.items()
+        ]
+        totals = GeoTotals(
+            gross_revenue=money(revenue.total), orders=int(sum(r["orders"] for r in acc.values())), customers=customers
+        )
+        return SalesGeographicResponse(
+            period=PeriodOut.of(self.params.period),
+            level=self.level,
+            total_keys=len(acc),
+            totals=totals,
+            items=revenue.top(rows, self.limit),
+            comparison=revenue.comparison(),
+        )
