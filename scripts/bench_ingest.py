@@ -34,6 +34,7 @@ from typing import Any  # noqa: E402
 
 import httpx  # noqa: E402
 from bench_common import start_server, stop_server, wait_ready  # noqa: E402
+from elasticsearch import AsyncElasticsearch  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from analytics_service.config import Settings  # noqa: E402
@@ -42,14 +43,13 @@ from analytics_service.es.bulk import BulkAction, BulkWriter  # noqa: E402
 from analytics_service.es.client import make_async_client  # noqa: E402
 from analytics_service.es.indices import IndexNames, setup_indices  # noqa: E402
 from analytics_service.ingest import documents as docs  # noqa: E402
+from analytics_service.ingest.paths import ingest_path  # noqa: E402
 from analytics_service.ingest.schemas import Activity, Event, Order  # noqa: E402
 from analytics_service.ingest.service import Ingestor  # noqa: E402
 
-KINDS: dict[str, tuple[str, str, Any]] = {  # generator kind -> (route, envelope key, model)
-    "orders": ("/api/v1/analytics/orders/index", "orders", Order),
-    "events": ("/api/v1/analytics/events/track", "events", Event),
-    "activities": ("/api/v1/analytics/user-activity/index", "activities", Activity),
-}
+# generator kind (also the envelope key, see ingest.paths) -> (route, envelope key, model)
+MODELS: dict[str, Any] = {"orders": Order, "events": Event, "activities": Activity}
+KINDS: dict[str, tuple[str, str, Any]] = {kind: (ingest_path(kind), kind, model) for kind, model in MODELS.items()}
 BENCH_KEY = "bench-ingest-key-" + uuid.uuid4().hex[:8]
 
 
@@ -75,6 +75,16 @@ async def run_bounded(jobs, concurrency: int, progress: tqdm) -> None:
     await asyncio.gather(*(one(j) for j in jobs))
 
 
+async def timed(es: AsyncElasticsearch, prefix: str, desc: str, jobs, concurrency: int, total: int) -> float:
+    """Seconds to run `jobs` (`concurrency` in flight, a progress bar `desc`) and then
+    refresh the prefix's indices."""
+    with tqdm(total=total, desc=desc, unit="rec") as bar:
+        start = time.perf_counter()
+        await run_bounded(jobs, concurrency, bar)
+        await es.indices.refresh(index=f"{prefix}-*")
+        return time.perf_counter() - start
+
+
 async def bench_http(batches, prefix: str, concurrency: int, total: int) -> float:
     server, base = start_server(prefix, Path(tempfile.mkdtemp(prefix="bench-ingest-")), BENCH_KEY, ["ingest"])
     try:
@@ -95,11 +105,7 @@ async def bench_http(batches, prefix: str, concurrency: int, total: int) -> floa
 
             es = make_async_client(Settings(index_prefix=prefix))
             try:
-                with tqdm(total=total, desc="http", unit="rec") as bar:
-                    start = time.perf_counter()
-                    await run_bounded([job(k, r) for k, r in batches], concurrency, bar)
-                    await es.indices.refresh(index=f"{prefix}-*")
-                    elapsed = time.perf_counter() - start
+                elapsed = await timed(es, prefix, "http", [job(k, r) for k, r in batches], concurrency, total)
             finally:
                 await es.close()
     finally:
@@ -124,11 +130,7 @@ async def bench_ingestor(batches, settings: Settings, concurrency: int, total: i
         return send
 
     try:
-        with tqdm(total=total, desc="ingestor", unit="rec") as bar:
-            start = time.perf_counter()
-            await run_bounded([job(k, r) for k, r in batches], concurrency, bar)
-            await es.indices.refresh(index=f"{settings.index_prefix}-*")
-            return time.perf_counter() - start
+        return await timed(es, settings.index_prefix, "ingestor", [job(k, r) for k, r in batches], concurrency, total)
     finally:
         await es.close()
 
@@ -176,11 +178,9 @@ async def bench_bulk(prebuilt, settings: Settings, concurrency: int, total: int)
         return send
 
     try:
-        with tqdm(total=total, desc="bulk writer", unit="rec") as bar:
-            start = time.perf_counter()
-            await run_bounded([job(n, a) for n, a in prebuilt], concurrency, bar)
-            await es.indices.refresh(index=f"{settings.index_prefix}-*")
-            return time.perf_counter() - start
+        return await timed(
+            es, settings.index_prefix, "bulk writer", [job(n, a) for n, a in prebuilt], concurrency, total
+        )
     finally:
         await es.close()
 

@@ -55,7 +55,7 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 from bench_common import es_version, start_server, stop_server, wait_ready  # noqa: E402
 
-from analytics_service.analytics import sales  # noqa: E402
+from analytics_service.analytics import breakdowns, sales  # noqa: E402
 from analytics_service.analytics.params import CommonParams, parse_common  # noqa: E402
 from analytics_service.analytics.runner import QueryContext  # noqa: E402
 from analytics_service.auth import Principal  # noqa: E402
@@ -109,13 +109,13 @@ ENDPOINTS = [
         "sales/categories",
         "/api/v1/analytics/sales/categories",
         YEAR,
-        lambda p: sales.SalesCategories(p, "category", None),
+        lambda p: breakdowns.SalesCategories(p, "category", None),
     ),
     Endpoint(
         "sales/geographic",
         "/api/v1/analytics/sales/geographic",
         YEAR,
-        lambda p: sales.SalesGeographic(p, "country", None),
+        lambda p: breakdowns.SalesGeographic(p, "country", None),
     ),
 ]
 

@@ -92,6 +92,15 @@ class ItemResult:
         return self.status in RETRYABLE_STATUS or self.error_type == BLOCKED
 
 
+@dataclass
+class _Write:
+    """One `write` call: its actions encoded, their results so far, its refresh policy."""
+
+    encoded: list[list[bytes]]
+    results: list[ItemResult | None]
+    refresh: str | bool | None
+
+
 class BulkWriter:
     def __init__(
         self,
@@ -117,26 +126,25 @@ class BulkWriter:
         unreachable after the retries: the caller reports 503 and, since every write
         is idempotent, the sender can simply send the batch again.
         """
-        encoded = [action.lines() for action in actions]
-        results: list[ItemResult | None] = [None] * len(actions)
+        job = _Write([action.lines() for action in actions], [None] * len(actions), refresh)
         for i, action in enumerate(actions):
             size = len(action.id.encode("utf-8", "surrogatepass"))
             if size > MAX_ID_BYTES:
-                results[i] = ItemResult(
+                job.results[i] = ItemResult(
                     400,
                     error_type="id_too_long",
                     error_reason=(f"document id is {size} bytes; Elasticsearch allows at most {MAX_ID_BYTES}"),
                 )
-        for chunk in self._chunks(encoded, results):
-            await self._write_chunk(chunk, encoded, results, refresh)
-        return [r if r is not None else ItemResult(500, error_type="missing_result") for r in results]
+        for chunk in self._chunks(job):
+            await self._write_chunk(chunk, job)
+        return [r if r is not None else ItemResult(500, error_type="missing_result") for r in job.results]
 
-    def _chunks(self, encoded: list[list[bytes]], results: list[ItemResult | None]) -> list[list[int]]:
+    def _chunks(self, job: _Write) -> list[list[int]]:
         chunks: list[list[int]] = []
         current: list[int] = []
         size = 0
-        for i, lines in enumerate(encoded):
-            if results[i] is not None:  # already refused
+        for i, lines in enumerate(job.encoded):
+            if job.results[i] is not None:  # already refused
                 continue
             n = sum(len(line) + 1 for line in lines)
             if current and (len(current) >= self.chunk_actions or size + n > self.chunk_bytes):
@@ -152,18 +160,12 @@ class BulkWriter:
         delay = min(self.max_backoff, self.initial_backoff * 2**attempt)
         return delay * (0.5 + random.random() / 2)
 
-    async def _write_chunk(
-        self,
-        todo: list[int],
-        encoded: list[list[bytes]],
-        results: list[ItemResult | None],
-        refresh: str | bool | None,
-    ) -> None:
+    async def _write_chunk(self, todo: list[int], job: _Write) -> None:
         attempt = 0
         while todo:
-            body = b"\n".join(line for i in todo for line in encoded[i]) + b"\n"
+            body = b"\n".join(line for i in todo for line in job.encoded[i]) + b"\n"
             try:
-                kwargs: dict[str, Any] = {"refresh": refresh} if refresh is not None else {}
+                kwargs: dict[str, Any] = {"refresh": job.refresh} if job.refresh is not None else {}
                 # The NDJSON body is sent as it is (encoded once, split by chunk); the client's
                 # annotation only names the parsed form.
                 response = await self.es.bulk(operations=body, **kwargs)  # type: ignore[arg-type]
@@ -173,7 +175,7 @@ class BulkWriter:
                 log.warning("bulk request failed (%s); retry %d", type(exc).__name__, attempt + 1)
             except ApiError as exc:
                 if exc.meta.status in SPLIT_STATUS:
-                    await self._split(todo, encoded, results, refresh, exc)
+                    await self._split(todo, job, exc)
                     return
                 if exc.meta.status not in RETRYABLE_STATUS or attempt >= self.max_retries:
                     raise
@@ -189,7 +191,7 @@ class BulkWriter:
                         retry.append(i)
                         continue
                     # A delete of a missing document is a 404 with result `not_found` and no error.
-                    results[i] = (
+                    job.results[i] = (
                         ItemResult.refused(status, error)
                         if error
                         else ItemResult(status=status, result=outcome.get("result"))
@@ -200,21 +202,14 @@ class BulkWriter:
             await asyncio.sleep(self._backoff(attempt))
             attempt += 1
 
-    async def _split(
-        self,
-        todo: list[int],
-        encoded: list[list[bytes]],
-        results: list[ItemResult | None],
-        refresh: str | bool | None,
-        exc: ApiError,
-    ) -> None:
+    async def _split(self, todo: list[int], job: _Write, exc: ApiError) -> None:
         """A request refused as a whole: bisect until each refused action stands alone."""
         if len(todo) == 1:
             body = exc.body if isinstance(exc.body, dict) else {}
             error = body.get("error") or {"type": "bad_request", "reason": str(exc.message)}
-            results[todo[0]] = ItemResult.refused(exc.meta.status, error)
+            job.results[todo[0]] = ItemResult.refused(exc.meta.status, error)
             return
         log.warning("bulk request of %d actions refused with %d; splitting it", len(todo), exc.meta.status)
         half = len(todo) // 2
-        await self._write_chunk(todo[:half], encoded, results, refresh)
-        await self._write_chunk(todo[half:], encoded, results, refresh)
+        await self._write_chunk(todo[:half], job)
+        await self._write_chunk(todo[half:], job)

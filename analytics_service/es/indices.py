@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
@@ -21,6 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from elasticsearch import AsyncElasticsearch, BadRequestError, NotFoundError
+
+from .bulk import BulkAction, BulkWriter
+from .scan import Hits, PitScan
 
 log = logging.getLogger(__name__)
 
@@ -192,9 +196,6 @@ async def migrate_family(
     return [*changes, f"migrated {alias}: {', '.join(current)} -> {target} ({copied} document copies)"]
 
 
-Hits = list[dict[str, Any]]
-
-
 def _lines_of_stored_states(es: AsyncElasticsearch, names: IndexNames) -> Callable[[Hits], Awaitable[Hits]]:
     """A copy filter for order lines: drop a line numbered beyond its order's `item_count`
     (a phantom of an older state); a line whose order is not found is kept."""
@@ -216,47 +217,40 @@ def _lines_of_stored_states(es: AsyncElasticsearch, names: IndexNames) -> Callab
 async def copy_documents(es: AsyncElasticsearch, sources: list[str], target: str, keep=None, page: int = 2000) -> int:
     """Copy every document of `sources` into `target`, keeping ids and versions.
 
-    The server core has no `_reindex`: a point in time is read page by page and
-    written with the bulk writer. `keep` (async, a page of hits -> the hits to copy)
+    The server core has no `_reindex`: a point in time is read page by page (`PitScan`)
+    and written with the bulk writer. `keep` (async, a page of hits -> the hits to copy)
     filters what is copied.
     """
-    from .bulk import BulkAction, BulkWriter
-
     sources = [s for s in sources if s != target]
     if not sources:
         return 0
     writer = BulkWriter(es)
-    pit = (await es.open_point_in_time(index=",".join(sources), keep_alive="2m"))["id"]
-    copied, after = 0, None
+    scan = PitScan(
+        es, ",".join(sources), None, ["_shard_doc"], None, page_size=page, version=True, ignore_unavailable=False
+    )
+    copied = 0
     try:
-        while True:
-            kwargs: dict[str, Any] = {"search_after": after} if after else {}
-            r = await es.search(
-                pit={"id": pit, "keep_alive": "2m"},
-                size=page,
-                sort=["_shard_doc"],
-                version=True,
-                track_total_hits=False,
-                **kwargs,
-            )
-            hits = r["hits"]["hits"]
-            if not hits:
-                return copied
-            pit = r.get("pit_id", pit)
-            after = hits[-1]["sort"]
-            wanted = await keep(hits) if keep is not None else hits
-            actions = [
-                BulkAction(
-                    "index", target, h["_id"], h["_source"], {"version": h["_version"], "version_type": "external_gte"}
-                )
-                for h in wanted
-            ]
-            failed = [res for res in await writer.write(actions) if not res.ok and not res.conflict] if actions else []
-            if failed:
-                raise RuntimeError(f"copying into {target} failed: {failed[0].error_type}: {failed[0].error_reason}")
-            copied += len(wanted)
+        await scan.open()
+        async with aclosing(scan.hit_pages(await scan.page(None))) as pages:
+            async for hits in pages:
+                copied += await _write_copies(writer, target, await keep(hits) if keep is not None else hits)
+        return copied
     finally:
-        await es.close_point_in_time(id=pit)
+        await scan.close()
+
+
+async def _write_copies(writer: BulkWriter, target: str, hits: Hits) -> int:
+    """Index `hits` into `target` with their ids and versions (`external_gte`): how many."""
+    if not hits:
+        return 0
+    actions = [
+        BulkAction("index", target, h["_id"], h["_source"], {"version": h["_version"], "version_type": "external_gte"})
+        for h in hits
+    ]
+    failed = [res for res in await writer.write(actions) if not res.ok and not res.conflict]
+    if failed:
+        raise RuntimeError(f"copying into {target} failed: {failed[0].error_type}: {failed[0].error_reason}")
+    return len(hits)
 
 
 class IndexGuard:

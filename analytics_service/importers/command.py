@@ -6,7 +6,9 @@ import argparse
 import asyncio
 import logging
 import sys
+from collections.abc import Awaitable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
@@ -14,6 +16,9 @@ from ..config import Settings
 from .mapping import Mapping, MappingError, builtin_mappings, load_mapping
 from .report import ImportReport
 from .runner import import_csv
+
+if TYPE_CHECKING:
+    from ..ingest.service import Ingestor
 
 
 def _store_id_argument(value: str) -> str:
@@ -51,17 +56,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 async def _run(args: argparse.Namespace, mapping: Mapping, settings: Settings) -> ImportReport:
-    if args.dry_run:
-        return await import_csv(
-            args.file,
-            mapping,
-            None,
-            args.store_id,
-            args.batch_size,
-            not args.no_progress,
-            limit=args.limit,
-            settings=settings,
+    def run(ingestor: Ingestor | None) -> Awaitable[ImportReport]:
+        progress = not args.no_progress
+        return import_csv(
+            args.file, mapping, ingestor, args.store_id, args.batch_size, progress, limit=args.limit, settings=settings
         )
+
+    if args.dry_run:
+        return await run(None)
     from ..es.client import make_async_client
     from ..es.indices import IndexGuard
     from ..ingest.service import Ingestor
@@ -70,16 +72,7 @@ async def _run(args: argparse.Namespace, mapping: Mapping, settings: Settings) -
     try:
         ingestor = Ingestor.for_settings(es, settings)
         await IndexGuard(es, ingestor.names, auto_setup=True).ensure()
-        return await import_csv(
-            args.file,
-            mapping,
-            ingestor,
-            args.store_id,
-            args.batch_size,
-            not args.no_progress,
-            limit=args.limit,
-            settings=settings,
-        )
+        return await run(ingestor)
     finally:
         await es.close()
 

@@ -7,6 +7,8 @@ The OpenAPI document still shows the full request schema (see `request_body`).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -17,9 +19,13 @@ from ..auth import IngestKey, require
 from ..config import Settings
 from ..dependencies import IngestorDep, SettingsDep
 from ..errors import ApiError
+from .paths import PATHS, PREFIX
 from .schemas import ActivityBatch, Event, EventBatch, ExpenseBatch, IngestResponse, OrderBatch, ProductBatch
 
-router = APIRouter(prefix="/api/v1/analytics", tags=["ingest"], dependencies=[Depends(require("ingest"))])
+router = APIRouter(prefix=PREFIX, tags=["ingest"], dependencies=[Depends(require("ingest"))])
+
+# An Ingestor entry point: (records, the key's store, refresh) -> the batch's answer.
+StoreRecords = Callable[[list[Any], str | None, str | None], Awaitable[IngestResponse]]
 
 Refresh = Annotated[
     Literal["wait_for", "true", "false"] | None,
@@ -172,70 +178,69 @@ EXPENSE_EXAMPLE = {
 }
 
 
-@router.post(
-    "/orders/index",
-    response_model=IngestResponse,
-    openapi_extra=request_body("OrderBatch", ORDER_EXAMPLE),
-    summary="Index orders (upsert; an older state never overwrites a newer one)",
+@dataclass(frozen=True)
+class IngestRoute:
+    """One ingest endpoint: its kind of record and its OpenAPI entry."""
+
+    kind: str  # the body's envelope key, the Ingestor method and the path (paths.PATHS)
+    name: str  # the endpoint's name (and so its OpenAPI operationId)
+    summary: str
+    schema: str  # the request schema in the OpenAPI components (OPENAPI_MODELS)
+    example: dict[str, Any]
+    single: bool = False  # a body without the envelope is one record
+
+    def records(self, settings: Settings, body: Any) -> list[Any]:
+        if self.single and not (isinstance(body, dict) and self.kind in body):
+            return [body]
+        return records_in(settings, body, self.kind)
+
+
+# In the order of paths.PATHS (the OpenAPI document's order).
+INGEST_ROUTES = (
+    IngestRoute(
+        "orders",
+        "index_orders",
+        "Index orders (upsert; an older state never overwrites a newer one)",
+        "OrderBatch",
+        ORDER_EXAMPLE,
+    ),
+    IngestRoute(
+        "events",
+        "track_events",
+        'Track one event, or a batch as {"events": [...]}',
+        "EventOrEventBatch",
+        EVENT_EXAMPLE,
+        single=True,
+    ),
+    IngestRoute("activities", "index_activity", "Index user activity", "ActivityBatch", ACTIVITY_EXAMPLE),
+    IngestRoute("products", "index_products", "Index catalog products (upsert)", "ProductBatch", PRODUCT_EXAMPLE),
+    IngestRoute("expenses", "index_expenses", "Index expenses (upsert)", "ExpenseBatch", EXPENSE_EXAMPLE),
 )
-async def index_orders(
-    request: Request, principal: IngestKey, ingestor: IngestorDep, settings: SettingsDep, refresh: Refresh = None
-) -> IngestResponse:
-    records = records_in(settings, await read_json(request, settings), "orders")
-    return answer(await ingestor.orders(records, principal.store_id, refresh))
 
 
-@router.post(
-    "/events/track",
-    response_model=IngestResponse,
-    openapi_extra=request_body("EventOrEventBatch", EVENT_EXAMPLE),
-    summary='Track one event, or a batch as {"events": [...]}',
-)
-async def track_events(
-    request: Request, principal: IngestKey, ingestor: IngestorDep, settings: SettingsDep, refresh: Refresh = None
-) -> IngestResponse:
-    body = await read_json(request, settings)
-    records = records_in(settings, body, "events") if isinstance(body, dict) and "events" in body else [body]
-    return answer(await ingestor.events(records, principal.store_id, refresh))
+def add_ingest_route(route: IngestRoute) -> None:
+    """Register `route` on the router: read the body, store its records, `answer`."""
+
+    async def endpoint(
+        request: Request, principal: IngestKey, ingestor: IngestorDep, settings: SettingsDep, refresh: Refresh = None
+    ) -> IngestResponse:
+        records = route.records(settings, await read_json(request, settings))
+        store: StoreRecords = getattr(ingestor, route.kind)
+        return answer(await store(records, principal.store_id, refresh))
+
+    router.add_api_route(
+        PATHS[route.kind],
+        endpoint,
+        methods=["POST"],
+        name=route.name,
+        response_model=IngestResponse,
+        openapi_extra=request_body(route.schema, route.example),
+        summary=route.summary,
+    )
 
 
-@router.post(
-    "/user-activity/index",
-    response_model=IngestResponse,
-    openapi_extra=request_body("ActivityBatch", ACTIVITY_EXAMPLE),
-    summary="Index user activity",
-)
-async def index_activity(
-    request: Request, principal: IngestKey, ingestor: IngestorDep, settings: SettingsDep, refresh: Refresh = None
-) -> IngestResponse:
-    records = records_in(settings, await read_json(request, settings), "activities")
-    return answer(await ingestor.activities(records, principal.store_id, refresh))
-
-
-@router.post(
-    "/products/index",
-    response_model=IngestResponse,
-    openapi_extra=request_body("ProductBatch", PRODUCT_EXAMPLE),
-    summary="Index catalog products (upsert)",
-)
-async def index_products(
-    request: Request, principal: IngestKey, ingestor: IngestorDep, settings: SettingsDep, refresh: Refresh = None
-) -> IngestResponse:
-    records = records_in(settings, await read_json(request, settings), "products")
-    return answer(await ingestor.products(records, principal.store_id, refresh))
-
-
-@router.post(
-    "/expenses/index",
-    response_model=IngestResponse,
-    openapi_extra=request_body("ExpenseBatch", EXPENSE_EXAMPLE),
-    summary="Index expenses (upsert)",
-)
-async def index_expenses(
-    request: Request, principal: IngestKey, ingestor: IngestorDep, settings: SettingsDep, refresh: Refresh = None
-) -> IngestResponse:
-    records = records_in(settings, await read_json(request, settings), "expenses")
-    return answer(await ingestor.expenses(records, principal.store_id, refresh))
+for _route in INGEST_ROUTES:
+    add_ingest_route(_route)
 
 
 # Request schemas added to the OpenAPI components by the app (see app.custom_openapi).

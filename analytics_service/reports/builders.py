@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
-from ..analytics import financial, lifecycle, products, sales, users
+from ..analytics import breakdowns, financial, lifecycle, products, sales, users
 from ..analytics.params import CommonParams
 from ..analytics.runner import QueryContext
 from .labels import (
@@ -54,6 +54,7 @@ from .parameters import (
 )
 from .periods import period_label
 from .sections import (
+    PRODUCT_SALES_COLUMNS,
     categories_table,
     category_profit_table,
     comparison_tables,
@@ -115,6 +116,21 @@ def with_compare(p: CommonParams, compare: str) -> CommonParams:
     return replace(p, compare=compare)
 
 
+SalesOverview = tuple[
+    sales.DashboardResponse, sales.RevenueTrendsResponse, sales.TopSellingResponse, sales.SalesOrdersResponse
+]
+
+
+def sales_overview(ctx: QueryContext, p: CommonParams) -> asyncio.Future[SalesOverview]:
+    """The dashboard, revenue trend, top sellers and orders the sales reports start from (all at once)."""
+    return asyncio.gather(
+        ctx.answer(sales.Dashboard(p)),
+        ctx.answer(sales.RevenueTrends(p)),
+        ctx.answer(sales.TopSelling(p)),
+        ctx.answer(sales.SalesOrders(p)),
+    )
+
+
 async def period_comparison(ctx: QueryContext, p: CommonParams) -> tuple[sales.DashboardResponse, list[Table]]:
     """The dashboard with the report's `compare`, plus a KPI table of this period, the previous
     period and the same period last year (dashboard with compare=previous_period and previous_year)."""
@@ -139,12 +155,7 @@ async def period_comparison(ctx: QueryContext, p: CommonParams) -> tuple[sales.D
 
 
 async def build_daily_sales(ctx: QueryContext, p: CommonParams, o: DailySalesParameters, out: Sections) -> None:
-    dashboard, trends, top, orders = await asyncio.gather(
-        ctx.answer(sales.Dashboard(p)),
-        ctx.answer(sales.RevenueTrends(p)),
-        ctx.answer(sales.TopSelling(p)),
-        ctx.answer(sales.SalesOrders(p)),
-    )
+    dashboard, trends, top, orders = await sales_overview(ctx, p)
     out.kpis = [
         *kpis(dashboard.kpis, DASHBOARD_KPIS, dashboard.comparison),
         *kpis(orders, ("placed", "cancellation_rate", "refunded_order_rate")),
@@ -160,15 +171,10 @@ async def build_weekly_performance(
 ) -> None:
     # Every query at once; grouped, as asyncio.gather is typed for up to six awaitables.
     (dashboard, trends, top, orders), (categories, geo, customers) = await asyncio.gather(
+        sales_overview(ctx, p),
         asyncio.gather(
-            ctx.answer(sales.Dashboard(p)),
-            ctx.answer(sales.RevenueTrends(p)),
-            ctx.answer(sales.TopSelling(p)),
-            ctx.answer(sales.SalesOrders(p)),
-        ),
-        asyncio.gather(
-            ctx.answer(sales.SalesCategories(p)),
-            ctx.answer(sales.SalesGeographic(p, o.geo_level)),
+            ctx.answer(breakdowns.SalesCategories(p)),
+            ctx.answer(breakdowns.SalesGeographic(p, o.geo_level)),
             ctx.answer(lifecycle.NewReturning(p)),
         ),
     )
@@ -195,9 +201,9 @@ async def build_monthly_business_review(
         asyncio.gather(
             period_comparison(ctx, p),
             ctx.answer(sales.RevenueTrends(p)),
-            ctx.answer(sales.SalesProducts(p)),
-            ctx.answer(sales.SalesCategories(p)),
-            ctx.answer(sales.SalesGeographic(p, o.geo_level)),
+            ctx.answer(breakdowns.SalesProducts(p)),
+            ctx.answer(breakdowns.SalesCategories(p)),
+            ctx.answer(breakdowns.SalesGeographic(p, o.geo_level)),
             ctx.answer(sales.SalesOrders(p)),
         ),
         asyncio.gather(
@@ -240,8 +246,8 @@ async def build_quarterly_executive_summary(
             period_comparison(ctx, p),
             ctx.answer(sales.RevenueTrends(p)),
             ctx.answer(sales.RevenueTrends(monthly)),
-            ctx.answer(sales.SalesCategories(p)),
-            ctx.answer(sales.SalesProducts(p)),
+            ctx.answer(breakdowns.SalesCategories(p)),
+            ctx.answer(breakdowns.SalesProducts(p)),
         ),
         asyncio.gather(
             ctx.answer(financial.FinancialProfit(monthly)),
@@ -274,8 +280,8 @@ async def build_product_performance(
     performance, top, totals, categories, reviews = await asyncio.gather(
         ctx.answer(products.ProductPerformance(with_limit(p, o.rows), o.sort)),
         ctx.answer(sales.TopSelling(p, "units")),
-        ctx.answer(sales.SalesProducts(p)),
-        ctx.answer(sales.SalesCategories(p)),
+        ctx.answer(breakdowns.SalesProducts(p)),
+        ctx.answer(breakdowns.SalesCategories(p)),
         ctx.answer(products.ProductReviews(p, o.min_reviews)),
     )
     out.kpis = [
@@ -289,18 +295,7 @@ async def build_product_performance(
             "performance",
             f"Product performance (by {o.sort})",
             columns(
-                key_col("Product id"),
-                "name",
-                "units",
-                "gross_revenue",
-                "orders",
-                "avg_price",
-                "gross_profit",
-                "margin",
-                "views",
-                "viewers",
-                "add_to_carts",
-                "view_to_purchase",
+                key_col("Product id"), *PRODUCT_SALES_COLUMNS, "views", "viewers", "add_to_carts", "view_to_purchase"
             ),
             performance.items,
         )

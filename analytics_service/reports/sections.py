@@ -6,13 +6,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..analytics import financial, lifecycle, sales, users
+from ..analytics import breakdowns, financial, lifecycle, sales, users
 from ..analytics.params import CommonParams, Period
 from .labels import DASHBOARD_KPIS, TREND_MEASURES, bar, col, columns, growth_columns, key_col, line, series_key, table
 from .model import Chart, Column, Table
 from .periods import compare_label, last_day
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+# A product's sales in the period, as the product tables show them (after the product id).
+PRODUCT_SALES_COLUMNS = ("name", "units", "gross_revenue", "orders", "avg_price", "gross_profit", "margin")
 
 
 def revenue_trend_table(
@@ -30,23 +32,13 @@ def top_products_table(items: Sequence[sales.ProductItem], by: str = "revenue") 
     return t, bar(name, title, measure, category="name")
 
 
-def product_sales_table(p: CommonParams, r: sales.SalesProductsResponse) -> tuple[Table, Chart]:
-    names = (
-        "name",
-        "units",
-        "gross_revenue",
-        "orders",
-        "avg_price",
-        "gross_profit",
-        "margin",
-        "share",
-        *growth_columns(p),
-    )
+def product_sales_table(p: CommonParams, r: breakdowns.SalesProductsResponse) -> tuple[Table, Chart]:
+    names = (*PRODUCT_SALES_COLUMNS, "share", *growth_columns(p))
     t = table("top_products", "Top products by revenue", columns(key_col("Product id"), *names), r.items)
     return t, bar("top_products", "Top products by revenue", "gross_revenue", category="name")
 
 
-def categories_table(p: CommonParams, r: sales.SalesCategoriesResponse) -> tuple[Table, Chart]:
+def categories_table(p: CommonParams, r: breakdowns.SalesCategoriesResponse) -> tuple[Table, Chart]:
     t = table(
         "categories",
         "Revenue by category",
@@ -56,7 +48,7 @@ def categories_table(p: CommonParams, r: sales.SalesCategoriesResponse) -> tuple
     return t, bar("categories", "Revenue by category", "gross_revenue")
 
 
-def geographic_table(p: CommonParams, r: sales.SalesGeographicResponse) -> Table:
+def geographic_table(p: CommonParams, r: breakdowns.SalesGeographicResponse) -> Table:
     return table(
         "geographic",
         f"Revenue by {r.level}",

@@ -11,17 +11,12 @@ from typing import Any, Self
 
 import orjson
 
+from ...ingest.paths import PATHS, ingest_path
 from .base import KINDS, SampleConfig
 from .generator import generate
 
-# API paths and body keys per kind (README.md "Sending data").
-HTTP_ROUTES = {
-    "orders": ("/api/v1/analytics/orders/index", "orders"),
-    "events": ("/api/v1/analytics/events/track", "events"),
-    "activities": ("/api/v1/analytics/user-activity/index", "activities"),
-    "products": ("/api/v1/analytics/products/index", "products"),
-    "expenses": ("/api/v1/analytics/expenses/index", "expenses"),
-}
+# API paths and body keys per kind (README.md "Sending data"); a kind is its own body key.
+HTTP_ROUTES = {kind: (ingest_path(kind), kind) for kind in PATHS}
 
 
 class SinkError(RuntimeError):
@@ -43,6 +38,14 @@ class Sink:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+
+async def _count_orders(es: Any, names: Any) -> int:
+    """Documents in the orders index (0 when it does not exist yet)."""
+    from ...es.indices import ORDERS
+
+    found = await es.count(index=names.alias(ORDERS), ignore_unavailable=True, allow_no_indices=True)
+    return int(found["count"])
 
 
 def _zero() -> dict[str, int]:
@@ -91,10 +94,7 @@ class DirectSink(Sink):
         return self.es is not None
 
     async def existing_orders(self) -> int:
-        from ...es.indices import ORDERS
-
-        found = await self.es.count(index=self.names.alias(ORDERS), ignore_unavailable=True, allow_no_indices=True)
-        return int(found["count"])
+        return await _count_orders(self.es, self.names)
 
     async def write(self, kind: str, records: list[dict[str, Any]]) -> dict[str, int]:
         result = await getattr(self.ingestor, kind)(records, None, self.refresh)
@@ -156,15 +156,12 @@ class HttpSink(Sink):
         """Counted in Elasticsearch directly (the API's ingest key cannot read)."""
         from ...config import Settings
         from ...es.client import make_async_client
-        from ...es.indices import ORDERS, IndexNames
+        from ...es.indices import IndexNames
 
         settings = Settings()
         es = make_async_client(settings)
         try:
-            found = await es.count(
-                index=IndexNames(settings.index_prefix).alias(ORDERS), ignore_unavailable=True, allow_no_indices=True
-            )
-            return int(found["count"])
+            return await _count_orders(es, IndexNames(settings.index_prefix))
         finally:
             await es.close()
 

@@ -9,6 +9,7 @@ a `datetime` or an ISO string such as the API's bucket keys) and text.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from numbers import Number
@@ -101,13 +102,17 @@ def typed(value: Any, kind: ValueKind) -> Any:
     return converted
 
 
-def plain(value: Any, kind: ValueKind) -> str:
-    """The machine form of a value (CSV): money with 2 decimals, rates as fractions, ISO dates."""
+def _written(value: Any, kind: ValueKind, missing: str, form: Callable[[Any, ValueKind], str]) -> str:
+    """`typed` value -> `missing` when None, as is when text, else `form(value, kind)`."""
     v = typed(value, kind)
     if v is None:
-        return ""
+        return missing
     if isinstance(v, str):
         return v
+    return form(v, kind)
+
+
+def _plain_form(v: Any, kind: ValueKind) -> str:
     if isinstance(v, (date, datetime)):
         return v.isoformat()
     if kind == "money":
@@ -115,13 +120,7 @@ def plain(value: Any, kind: ValueKind) -> str:
     return repr(v) if isinstance(v, float) else str(v)
 
 
-def display(value: Any, kind: ValueKind) -> str:
-    """The human form of a value (PDF, column widths): 1,234.56 / 1,234 / 12.3% / +12.3% / 2024-03-01."""
-    v = typed(value, kind)
-    if v is None:
-        return "–"
-    if isinstance(v, str):
-        return v
+def _display_form(v: Any, kind: ValueKind) -> str:
     if isinstance(v, datetime):
         return v.strftime("%Y-%m-%d %H:%M")
     if isinstance(v, date):
@@ -137,6 +136,16 @@ def display(value: Any, kind: ValueKind) -> str:
     if isinstance(v, int):
         return f"{v:,}"
     return f"{v:,.2f}"
+
+
+def plain(value: Any, kind: ValueKind) -> str:
+    """The machine form of a value (CSV): money with 2 decimals, rates as fractions, ISO dates."""
+    return _written(value, kind, "", _plain_form)
+
+
+def display(value: Any, kind: ValueKind) -> str:
+    """The human form of a value (PDF, column widths): 1,234.56 / 1,234 / 12.3% / +12.3% / 2024-03-01."""
+    return _written(value, kind, "–", _display_form)
 
 
 def compact(value: float, kind: ValueKind) -> str:
