@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import (
     BaseModel,
@@ -24,6 +24,7 @@ from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .ingest.limits import check_store_id
+from .zones import zone_named
 
 LOCAL_ES_URL = "http://127.0.0.1:9200"
 # Accepted only in local development (README "Settings": APP_ENV).
@@ -72,10 +73,7 @@ _API_KEY_LIST = TypeAdapter(list[ApiKeyConfig])
 
 
 def _check_zone(zone: str) -> str:
-    try:
-        ZoneInfo(zone)
-    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # OSError: a folder such as "America"
-        raise ValueError(f"unknown time zone {zone!r}") from exc
+    zone_named(zone)
     return zone
 
 
@@ -133,7 +131,7 @@ class Settings(BaseSettings):
     base_currency: str = "USD"
     signing_secret: SecretStr = SecretStr(DEFAULT_SIGNING_SECRET)
 
-    # Ingest limits (API.md: 5,000 records and 10 MB per batch).
+    # Ingest limits (README "Sending data": 5,000 records and 10 MB per batch).
     max_batch_records: int = 5000
     max_body_bytes: int = 10 * 1024 * 1024
     bulk_chunk_actions: int = 1000

@@ -13,7 +13,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, NamedTuple, get_args
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
@@ -37,6 +36,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from ..ingest.schemas import ORDER_STATUSES, Customer, Order, OrderItem, Payment, Utm
+from ..zones import zone_named
 from .amounts import AMOUNT_KEYS, COST_KEYS, DISCOUNT_KEYS, PRICE_KEYS, AmountKey
 
 MAPPINGS_DIR = Path(__file__).resolve().parent / "mappings"
@@ -189,8 +189,8 @@ def _known_codec(encoding: str) -> str:
 
 def _known_zone(zone: str) -> str:
     try:
-        ZoneInfo(zone)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+        zone_named(zone)
+    except ValueError as exc:
         raise ValueError(zone) from exc
     return zone
 

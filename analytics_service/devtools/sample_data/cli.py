@@ -9,8 +9,8 @@ import os
 import sys
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from ...zones import zone_named
 from .base import KINDS, SampleConfig
 from .sinks import DirectSink, HttpSink, NdjsonSink, SinkError, ingest
 
@@ -108,8 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     defaults, settings = _defaults()
     args = build_parser(defaults).parse_args(argv if argv is not None else sys.argv[1:])
     try:
-        ZoneInfo(args.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
+        zone_named(args.timezone)
+    except ValueError:
         print(f"error: unknown time zone {args.timezone!r}", file=sys.stderr)
         return 2
     if args.days < 1:
