@@ -7,20 +7,30 @@ ELASTICSEARCH_URL (and credentials) to test against another cluster instead.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import socket
+import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 import pytest
-from elasticsearch import Elasticsearch
+from elasticsearch import AsyncElasticsearch, Elasticsearch
 from fastapi.testclient import TestClient
 
 from analytics_service.app import create_app
 from analytics_service.config import Settings
 from analytics_service.devtools import local_es as local
 
+if TYPE_CHECKING:
+    import pandas as pd
+
+T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 SUPERSTORE = SHARED_DATA / "superstore_2019_2022.csv"
@@ -45,6 +55,67 @@ def analytics_get(client: TestClient, path: str, key: str = "read", **params) ->
     r = client.get(f"/api/v1/analytics/{path}", params=params, headers=headers(key))
     assert r.status_code == 200, r.text
     return r.json()
+
+
+def assert_bad_parameter(client: TestClient, path: str, params: dict, field: str) -> None:
+    """GET /api/v1/analytics/<path> with the read key: a 422 whose first detail names `field`."""
+    r = client.get(f"/api/v1/analytics/{path}", params=params, headers=headers("read"))
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["details"][0]["field"] == field
+
+
+def assert_rfm_customers(expected: pd.DataFrame, got: pd.DataFrame) -> pd.DataFrame:
+    """The API's RFM customers (`got`) are the oracle's, number for number; returns both, merged."""
+    merged = expected.merge(
+        got, on="customer_id", how="outer", suffixes=("", "_api"), indicator=True, validate="one_to_one"
+    )
+    assert (merged["_merge"] == "both").all()
+    for column in ("recency_days", "frequency", "r", "f", "m", "segment"):
+        assert (merged[column] == merged[f"{column}_api"]).all(), column
+    assert (merged["monetary"] - merged["monetary_api"]).abs().max() <= 0.01
+    return merged
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# -- periods of the analytics tests ---------------------------------------------------------
+
+ZONES = ["UTC", "America/Sao_Paulo", "America/New_York"]
+# New York changes to and from DST on 8 March and 1 November 2026, inside these periods.
+SPRING = (date(2026, 2, 20), date(2026, 3, 20))
+AUTUMN = (date(2026, 10, 20), date(2026, 11, 10))
+YEAR = (date(2025, 11, 1), date(2026, 11, 1))
+INTERVAL_PERIODS = {
+    "hour": (date(2026, 10, 30), date(2026, 11, 3)),
+    "day": AUTUMN,
+    "week": SPRING,
+    "month": YEAR,
+    "quarter": YEAR,
+    "year": (date(2025, 1, 1), date(2026, 11, 15)),
+}
+# Bad values of the query parameters the analytics endpoints share, with the field each 422 names.
+COMMON_BAD_PARAMETERS = [
+    ({"tz": "Mars/Olympus"}, "query.tz"),
+    ({"interval": "fortnight"}, "query.interval"),
+    ({"start": "2026-13-01"}, "query.start"),
+    ({"start": "2026-02-01", "end": "2026-01-01"}, "query.end"),
+    ({"compare": "last_week"}, "query.compare"),
+    ({"limit": "0"}, "query.limit"),
+    ({"limit": "x"}, "query.limit"),
+]
+
+
+def period_params(start: date, end: date, tz: str | None = None, **more) -> dict:
+    """The query parameters of the period [start, end) (in `tz` when given), then `more`."""
+    params = {"start": start.isoformat(), "end": end.isoformat()}
+    if tz is not None:
+        params["tz"] = tz
+    return {**params, **more}
 
 
 def _answers(url: str, settings: Settings) -> bool:
@@ -128,6 +199,17 @@ def client(settings) -> Iterator[TestClient]:
 # -- reports: a row, and waiting for it ----------------------------------------------------
 
 
+def request_report(client: TestClient, report_type: str, fmt: str, parameters: dict, key: str = "reports") -> str:
+    """POST /api/v1/reports/generate with one of KEYS; asserts 202 and returns the report id."""
+    r = client.post(
+        "/api/v1/reports/generate",
+        headers=headers(key),
+        json={"report_type": report_type, "format": fmt, "parameters": parameters},
+    )
+    assert r.status_code == 202, r.text
+    return r.json()["report_id"]
+
+
 def report_row(client: TestClient, report_id: str, key: str = "reports") -> dict:
     """GET /api/v1/reports/<id> with one of KEYS; asserts 200 and returns the row."""
     r = client.get(f"/api/v1/reports/{report_id}", headers=headers(key))
@@ -171,14 +253,19 @@ def generate_records(**config) -> dict[str, list[dict]]:
     return out
 
 
+def post_records(client: TestClient, kind: str, records: list, key: str = "ingest", refresh: str | None = "wait_for"):
+    """POST one batch of a kind of INGEST_ROUTES with one of KEYS; returns the response, unchecked."""
+    route, body_key = INGEST_ROUTES[kind]
+    params = None if refresh is None else {"refresh": refresh}
+    return client.post(route, json={body_key: records}, headers=headers(key), params=params)
+
+
 def ingest_records(client: TestClient, records: dict[str, list[dict]]) -> None:
     """POST every record through the API (so the numbers are the API's), all accepted."""
-    for kind, (route, key) in INGEST_ROUTES.items():
+    for kind in INGEST_ROUTES:
         batch = records.get(kind, [])
         for i in range(0, len(batch), 2000):
-            r = client.post(
-                route, json={key: batch[i : i + 2000]}, headers=headers("ingest"), params={"refresh": "wait_for"}
-            )
+            r = post_records(client, kind, batch[i : i + 2000])
             assert r.status_code == 200, r.text
             body = r.json()
             assert not body["errors"], body["errors"][:3]
@@ -187,12 +274,10 @@ def ingest_records(client: TestClient, records: dict[str, list[dict]]) -> None:
 # -- a real Redis server for the tests that use REDIS_URL --------------------------------
 
 
-@pytest.fixture(scope="session")
-def redis_url(tmp_path_factory) -> Iterator[str]:
-    """A redis-server of our own on a free port (installed by ./dev from Debian's packages)."""
+@contextmanager
+def redis_server(workdir: Path) -> Iterator[tuple[str, subprocess.Popen]]:
+    """A redis-server of our own on a free port (installed by ./dev from Debian's packages): URL, process."""
     import shutil
-    import socket
-    import subprocess
     import time
 
     binary = shutil.which("redis-server")
@@ -200,27 +285,32 @@ def redis_url(tmp_path_factory) -> Iterator[str]:
         if os.environ.get("CI"):
             pytest.fail("redis-server is not installed (./dev installs it from Debian's packages)")
         pytest.skip("redis-server is not installed: run ./dev test, which installs it")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    workdir = tmp_path_factory.mktemp("redis")
+    port = free_port()
     proc = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(workdir)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.STDOUT,
     )
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        time.sleep(0.05)
-    else:
-        proc.kill()
-        pytest.fail("redis-server did not start")
-    yield f"redis://127.0.0.1:{port}/0"
-    proc.terminate()
-    proc.wait(timeout=10)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            if time.monotonic() >= deadline:
+                pytest.fail("redis-server did not start")
+            time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0", proc
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory) -> Iterator[str]:
+    """The session's redis-server (see redis_server)."""
+    with redis_server(tmp_path_factory.mktemp("redis")) as (url, _):
+        yield url
 
 
 # -- a real PostgreSQL server for the reports table (DATABASE_URL=postgresql+psycopg://...) --
@@ -246,8 +336,6 @@ def postgres_url() -> Iterator[str]:
     empty database; TEST_POSTGRES_URL uses an existing server instead.
     """
     import shutil
-    import socket
-    import subprocess
     import tempfile
 
     if os.environ.get("TEST_POSTGRES_URL"):
@@ -266,9 +354,7 @@ def postgres_url() -> Iterator[str]:
     if as_postgres:
         shutil.chown(workdir, "postgres", "postgres")
     data_dir, log_file = workdir / "data", workdir / "server.log"
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
 
     def run(*args: str) -> None:
         result = subprocess.run([*as_postgres, *args], cwd=workdir, capture_output=True, text=True, timeout=120)
@@ -330,22 +416,29 @@ def superstore_path() -> Path:
     return SUPERSTORE
 
 
-def run_import(settings: Settings, path: Path, mapping, **kwargs):
-    """What `import-csv` does: guard the indices, build an Ingestor, import, close."""
-    import asyncio
-
+def with_async_es(settings: Settings, work: Callable[[AsyncElasticsearch], Awaitable[T]]) -> T:
+    """asyncio.run(work(es)) with an async client made for `settings`, closed after."""
     from analytics_service.es.client import make_async_client
-    from analytics_service.es.indices import IndexGuard
-    from analytics_service.importers.csv_import import import_csv
-    from analytics_service.ingest.service import Ingestor
 
-    async def go():
+    async def go() -> T:
         es = make_async_client(settings)
         try:
-            ingestor = Ingestor.for_settings(es, settings)
-            await IndexGuard(es, ingestor.names, auto_setup=True).ensure()
-            return await import_csv(path, mapping, ingestor, progress=False, **kwargs)
+            return await work(es)
         finally:
             await es.close()
 
     return asyncio.run(go())
+
+
+def run_import(settings: Settings, path: Path, mapping, **kwargs):
+    """What `import-csv` does: guard the indices, build an Ingestor, import, close."""
+    from analytics_service.es.indices import IndexGuard
+    from analytics_service.importers.csv_import import import_csv
+    from analytics_service.ingest.service import Ingestor
+
+    async def go(es):
+        ingestor = Ingestor.for_settings(es, settings)
+        await IndexGuard(es, ingestor.names, auto_setup=True).ensure()
+        return await import_csv(path, mapping, ingestor, progress=False, **kwargs)
+
+    return with_async_es(settings, go)

@@ -156,3 +156,87 @@ def all_keys(start: date, end: date, tz: str, interval: str) -> list[str]:
     hours = pd.date_range(lo.tz_convert("UTC"), hi.tz_convert("UTC"), freq="h", inclusive="left")
     keys = bucket(pd.Series(hours), tz, interval)
     return list(dict.fromkeys(keys))
+
+
+def latest_of(frame: pd.DataFrame, key: str, column: str, order: list[str]) -> pd.Series:
+    """Each key's `column` on its last row by `order` (e.g. the name a product's latest line shows)."""
+    return frame.sort_values(order).drop_duplicates(key, keep="last").set_index(key)[column]
+
+
+# -- customers and actors: cohorts, funnels, RFM (docs/metrics.md) ---------------------------
+
+
+def retention_oracle(
+    frame: pd.DataFrame, id_col: str, time_col: str, start: date, end: date, tz: str, granularity: str
+) -> list[dict]:
+    """Cohorts: members by the bucket of their first record ever; counts[k]: members with a
+    record in bucket cohort+k; nothing at or after the end counts."""
+    frame = frame[frame[time_col] < local_start(end, tz)]
+    keys = [k for k in all_keys(start, end, tz, granularity) if date.fromisoformat(k) >= start]
+    if not keys:
+        return []
+    position = {k: i for i, k in enumerate(keys)}
+    first = frame.groupby(id_col)[time_col].min()
+    cohort = bucket(first, tz, granularity)
+    cohort = cohort[cohort.isin(position)]
+    active = frame[frame[time_col] >= local_start(date.fromisoformat(keys[0]), tz)]
+    pairs = pd.DataFrame({"id": active[id_col], "k": bucket(active[time_col], tz, granularity)}).drop_duplicates()
+    pairs["c"] = pairs["id"].map(cohort)
+    pairs = pairs.dropna(subset=["c"])
+    pairs["offset"] = pairs["k"].map(position) - pairs["c"].map(position)
+    per = pairs.groupby(["c", "offset"]).size()
+    out = []
+    for c, i in position.items():
+        size = int((cohort == c).sum())
+        counts = [int(per.get((c, k), 0)) for k in range(len(keys) - i)]
+        out.append(
+            {"cohort": c, "size": size, "counts": counts, "retention": [x / size if size else None for x in counts]}
+        )
+    return out
+
+
+def funnel_oracle(activity: pd.DataFrame, steps: list[str]) -> list[int]:
+    """Actors reaching each step: with an activity of every step up to it, in any order."""
+    done = activity[activity["actor"].notna()].groupby("actor")["activity_type"].agg(set)
+    return [int(sum(set(steps[: k + 1]) <= types for types in done)) for k in range(len(steps))]
+
+
+# The RFM segments, in order: a customer is in the first one whose rule its scores (1-5) meet.
+# (segment, lowest R, highest R, lowest F, lowest M)
+RFM_RULES = [
+    ("Champions", 4, 5, 4, 4),
+    ("Loyal Customers", 1, 5, 4, 1),
+    ("Potential Loyalists", 4, 5, 2, 1),
+    ("New Customers", 4, 5, 1, 1),
+    ("At Risk", 1, 2, 3, 1),
+    ("Hibernating", 1, 2, 1, 1),
+    ("Need Attention", 1, 5, 1, 1),
+]
+RFM_NAMES = [name for name, *_ in RFM_RULES]
+
+
+def rfm_segment(r: int, f: int, m: int) -> str:
+    return next(name for name, r_lo, r_hi, f_lo, m_lo in RFM_RULES if r_lo <= r <= r_hi and f >= f_lo and m >= m_lo)
+
+
+def rfm_oracle(frames, start: date, end: date, tz: str) -> pd.DataFrame:
+    """One row per customer with a sale in the period: recency, frequency, monetary, scores, segment."""
+    orders = frames.orders[frames.orders["is_sale"]]
+    s = in_period(orders, "created_at", start, end, tz)
+    g = (
+        s.groupby("customer_id")
+        .agg(last=("created_at", "max"), frequency=("order_id", "count"), monetary=("order_value", "sum"))
+        .reset_index()
+    )
+    g["monetary_raw"] = g["monetary"]
+    g["monetary"] = g["monetary"].map(lambda v: round(v, 2))  # scored in cents
+    g["recency_days"] = ((local_start(end, tz) - g["last"]).dt.total_seconds() // 86400).astype(int)
+    n = len(g)
+
+    def score(column, ascending):
+        ordered = g.sort_values([column, "customer_id"], ascending=[ascending, True]).reset_index(drop=True)
+        return g["customer_id"].map(dict(zip(ordered["customer_id"], [5 - (5 * i) // n for i in range(n)])))
+
+    g["r"], g["f"], g["m"] = score("recency_days", True), score("frequency", False), score("monetary", False)
+    g["segment"] = g.apply(lambda row: rfm_segment(row.r, row.f, row.m), axis=1)
+    return g

@@ -13,21 +13,21 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from tests.conftest import analytics_get, generate_records, headers, ingest_records
+from tests.conftest import (
+    AUTUMN,
+    INTERVAL_PERIODS,
+    SPRING,
+    YEAR,
+    ZONES,
+    analytics_get,
+    assert_bad_parameter,
+    generate_records,
+    headers,
+    ingest_records,
+    period_params,
+)
 from tests.oracle import all_keys, bucket, build_frames, in_period, local_start
 
-ZONES = ["UTC", "America/Sao_Paulo", "America/New_York"]
-SPRING = (date(2026, 2, 20), date(2026, 3, 20))  # New York: DST starts 8 March
-AUTUMN = (date(2026, 10, 20), date(2026, 11, 10))  # New York: DST ends 1 November
-YEAR = (date(2025, 11, 1), date(2026, 11, 1))
-PERIODS = {
-    "hour": (date(2026, 10, 30), date(2026, 11, 3)),
-    "day": AUTUMN,
-    "week": SPRING,
-    "month": YEAR,
-    "quarter": YEAR,
-    "year": (date(2025, 1, 1), date(2026, 11, 15)),
-}
 MONEY = 0.01
 RATE = 1e-4
 
@@ -198,10 +198,10 @@ def payment_events(f, start, end, tz):
 
 
 @pytest.mark.parametrize("tz", ZONES)
-@pytest.mark.parametrize("interval", list(PERIODS))
+@pytest.mark.parametrize("interval", list(INTERVAL_PERIODS))
 def test_revenue_matches_pandas(client, frames, tz, interval):
-    start, end = PERIODS[interval]
-    body = get(client, "revenue", start=start.isoformat(), end=end.isoformat(), tz=tz, interval=interval)
+    start, end = INTERVAL_PERIODS[interval]
+    body = get(client, "revenue", **period_params(start, end, tz, interval=interval))
     sales = sales_in(frames, start, end, tz)
     assert_close(body["totals"], revenue_sums(sales))
     keys = all_keys(start, end, tz, interval)
@@ -216,7 +216,7 @@ def test_revenue_matches_pandas(client, frames, tz, interval):
 @pytest.mark.parametrize("compare", ["previous_period", "previous_year"])
 def test_revenue_comparison(client, frames, tz, compare):
     start, end = AUTUMN
-    body = get(client, "revenue", start=start.isoformat(), end=end.isoformat(), tz=tz, compare=compare)
+    body = get(client, "revenue", **period_params(start, end, tz, compare=compare))
     if compare == "previous_period":
         prev_start, prev_end = start - (end - start), start
     else:
@@ -235,10 +235,10 @@ def test_revenue_comparison(client, frames, tz, compare):
 
 
 @pytest.mark.parametrize("tz", ZONES)
-@pytest.mark.parametrize("interval", list(PERIODS))
+@pytest.mark.parametrize("interval", list(INTERVAL_PERIODS))
 def test_profit_matches_pandas(client, frames, tz, interval):
-    start, end = PERIODS[interval]
-    body = get(client, "profit", start=start.isoformat(), end=end.isoformat(), tz=tz, interval=interval)
+    start, end = INTERVAL_PERIODS[interval]
+    body = get(client, "profit", **period_params(start, end, tz, interval=interval))
     sales, lines, spent = (
         sales_in(frames, start, end, tz),
         sale_lines_in(frames, start, end, tz),
@@ -280,7 +280,7 @@ def test_profit_matches_pandas(client, frames, tz, interval):
 def test_profit_previous_year_and_channel(client, frames):
     start, end = AUTUMN
     tz = "America/New_York"
-    body = get(client, "profit", start=start.isoformat(), end=end.isoformat(), tz=tz, compare="previous_year")
+    body = get(client, "profit", **period_params(start, end, tz, compare="previous_year"))
     p_start, p_end = start.replace(year=2025), end.replace(year=2025)
     prev = profit_sums(
         sales_in(frames, p_start, p_end, tz),
@@ -293,7 +293,7 @@ def test_profit_previous_year_and_channel(client, frames):
         abs=0.01,
     )
     # channel: sales of the channel; only expenses attributed to it (none is attributed to "web")
-    web = get(client, "profit", start=start.isoformat(), end=end.isoformat(), tz=tz, channel="web")
+    web = get(client, "profit", **period_params(start, end, tz, channel="web"))
     sales, lines = sales_in(frames, start, end, tz), sale_lines_in(frames, start, end, tz)
     assert_close(web["totals"], profit_sums(sales[sales["channel"] == "web"], lines[lines["channel"] == "web"], 0.0))
 
@@ -312,10 +312,10 @@ def expense_items(e: pd.DataFrame, column: str, missing: str) -> pd.DataFrame:
 
 
 @pytest.mark.parametrize("tz", ZONES)
-@pytest.mark.parametrize("interval", list(PERIODS))
+@pytest.mark.parametrize("interval", list(INTERVAL_PERIODS))
 def test_expenses_match_pandas(client, frames, tz, interval):
-    start, end = PERIODS[interval]
-    body = get(client, "expenses", start=start.isoformat(), end=end.isoformat(), tz=tz, interval=interval)
+    start, end = INTERVAL_PERIODS[interval]
+    body = get(client, "expenses", **period_params(start, end, tz, interval=interval))
     e = expenses_in(frames, start, end)
     assert_close(body["totals"], {"expenses": e["amount_base"].sum(), "count": len(e)})
     assert_breakdown(body["by_category"], expense_items(e, "category", "(none)"), "amount")
@@ -357,14 +357,7 @@ def test_expense_period_with_times(client, frames):
 
 def test_expenses_channel_and_comparison(client, frames):
     start, end = SPRING
-    body = get(
-        client,
-        "expenses",
-        start=start.isoformat(),
-        end=end.isoformat(),
-        channel="google_ads",
-        compare="previous_period",
-    )
+    body = get(client, "expenses", **period_params(start, end, channel="google_ads", compare="previous_period"))
     e = expenses_in(frames, start, end)
     ads = e[e["channel"] == "google_ads"]
     assert_close(body["totals"], {"expenses": ads["amount_base"].sum(), "count": len(ads)})
@@ -432,7 +425,7 @@ def payments_oracle(f, start, end, tz, channel=None):
 @pytest.mark.parametrize("period", [YEAR, SPRING])
 def test_payments_match_pandas(client, frames, tz, period):
     start, end = period
-    body = get(client, "payments", start=start.isoformat(), end=end.isoformat(), tz=tz)
+    body = get(client, "payments", **period_params(start, end, tz))
     want = payments_oracle(frames, start, end, tz)
     assert want["chargebacks"]["count"] > 0 and want["refunds"]["count"] > 0  # the data exercises them
     assert "(none)" in want["by_method"].index  # events without a method
@@ -445,7 +438,7 @@ def test_payments_match_pandas(client, frames, tz, period):
 @pytest.mark.parametrize("tz", ZONES)
 def test_payments_comparison(client, frames, tz):
     start, end = date(2026, 5, 1), date(2026, 11, 1)
-    body = get(client, "payments", start=start.isoformat(), end=end.isoformat(), tz=tz, compare="previous_period")
+    body = get(client, "payments", **period_params(start, end, tz, compare="previous_period"))
     prev = payments_oracle(frames, start - (end - start), start, tz)["totals"]  # same number of days before
     assert_close(body["comparison"], prev)
     for name, value in prev.items():
@@ -456,7 +449,7 @@ def test_payments_comparison(client, frames, tz):
 
 def test_payments_channel_filters_orders_only(client, frames):
     start, end = YEAR
-    body = get(client, "payments", start=start.isoformat(), end=end.isoformat(), channel="mobile")
+    body = get(client, "payments", **period_params(start, end, channel="mobile"))
     want = payments_oracle(frames, start, end, "UTC", channel="mobile")
     assert_breakdown(body["by_method"], want["by_method"], "gross_revenue")
     assert_close(body["chargebacks"], want["chargebacks"])
@@ -473,18 +466,18 @@ def test_store_bound_key_sees_only_its_store(client, data):
             f"/api/v1/analytics/financial/{path}", params={"store_id": "default"}, headers=headers("read_s1")
         )
         assert r.status_code == 403
-    revenue = get(client, "revenue", key="read_s1", start=start.isoformat(), end=end.isoformat())
+    revenue = get(client, "revenue", key="read_s1", **period_params(start, end))
     assert_close(revenue["totals"], revenue_sums(sales_in(s1, start, end, "UTC")))
-    expenses = get(client, "expenses", key="read_s1", start=start.isoformat(), end=end.isoformat())
+    expenses = get(client, "expenses", key="read_s1", **period_params(start, end))
     e = expenses_in(s1, start, end)
     assert_close(expenses["totals"], {"expenses": e["amount_base"].sum(), "count": len(e)})
-    payments = get(client, "payments", key="read_s1", start=start.isoformat(), end=end.isoformat())
+    payments = get(client, "payments", key="read_s1", **period_params(start, end))
     ev = payment_events(s1, start, end, "UTC")
     assert payments["payments"]["succeeded"] == int((ev["event_type"] == "payment_succeeded").sum())
     # an unbound key without store_id sees both stores
     both = client.get(
         "/api/v1/analytics/financial/revenue",
-        params={"start": start.isoformat(), "end": end.isoformat()},
+        params=period_params(start, end),
         headers=headers("read"),
     ).json()
     assert both["totals"]["orders"] == revenue["totals"]["orders"] + len(sales_in(data[0], start, end, "UTC"))
@@ -501,9 +494,7 @@ def test_store_bound_key_sees_only_its_store(client, data):
     ],
 )
 def test_bad_parameters_are_422(client, path, params, field):
-    r = client.get(f"/api/v1/analytics/financial/{path}", params=params, headers=headers("read"))
-    assert r.status_code == 422, r.text
-    assert r.json()["error"]["details"][0]["field"] == field
+    assert_bad_parameter(client, f"financial/{path}", params, field)
 
 
 def test_openapi_documents_the_financial_responses(client):

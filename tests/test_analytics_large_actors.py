@@ -16,12 +16,11 @@ from datetime import UTC, date, datetime
 import pandas as pd
 import pytest
 
-from analytics_service.es.client import make_async_client
 from analytics_service.es.indices import IndexGuard
 from analytics_service.ingest.service import Ingestor
 from tests.conftest import analytics_get as get
-from tests.oracle import build_frames
-from tests.test_analytics_lifecycle import funnel_oracle, retention_oracle, rfm_oracle
+from tests.conftest import with_async_es
+from tests.oracle import build_frames, funnel_oracle, retention_oracle, rfm_oracle
 
 pytestmark = pytest.mark.slow
 
@@ -87,26 +86,22 @@ def ingest_direct(settings, records: dict[str, list[dict]]) -> None:
     settings = settings.model_copy(update={"bulk_chunk_actions": 5000})
     indices = f"{settings.index_prefix}-*"
 
-    async def go() -> None:
-        es = make_async_client(settings)
-        try:
-            ingestor = Ingestor.for_settings(es, settings)
-            await IndexGuard(es, ingestor.names, auto_setup=True).ensure()
-            for kind, write in (("activities", ingestor.activities), ("orders", ingestor.orders)):
-                batch = records[kind]
-                chunks = [batch[i : i + BATCH] for i in range(0, len(batch), BATCH)]
-                for group in range(0, len(chunks), 2):
-                    results = await asyncio.gather(*(write(c, None) for c in chunks[group : group + 2]))
-                    for result in results:
-                        assert not result.errors, result.errors[:3]
-                    if group == 0:  # the monthly indices exist now
-                        await es.indices.put_settings(index=indices, settings={"index": {"refresh_interval": "-1"}})
-            await es.indices.put_settings(index=indices, settings={"index": {"refresh_interval": "1s"}})
-            await es.indices.refresh(index=indices)
-        finally:
-            await es.close()
+    async def go(es) -> None:
+        ingestor = Ingestor.for_settings(es, settings)
+        await IndexGuard(es, ingestor.names, auto_setup=True).ensure()
+        for kind, write in (("activities", ingestor.activities), ("orders", ingestor.orders)):
+            batch = records[kind]
+            chunks = [batch[i : i + BATCH] for i in range(0, len(batch), BATCH)]
+            for group in range(0, len(chunks), 2):
+                results = await asyncio.gather(*(write(c, None) for c in chunks[group : group + 2]))
+                for result in results:
+                    assert not result.errors, result.errors[:3]
+                if group == 0:  # the monthly indices exist now
+                    await es.indices.put_settings(index=indices, settings={"index": {"refresh_interval": "-1"}})
+        await es.indices.put_settings(index=indices, settings={"index": {"refresh_interval": "1s"}})
+        await es.indices.refresh(index=indices)
 
-    asyncio.run(go())
+    with_async_es(settings, go)
 
 
 @pytest.fixture(scope="module")

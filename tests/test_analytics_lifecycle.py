@@ -1,7 +1,7 @@
 """Lifecycle endpoints (retention, conversion, segments) against pandas over the generated records.
 
-The oracle is computed here from the raw records that were POSTed (tests/oracle.py frames plus
-columns built from the records), following METRICS.md "Customers" and "Activity" and the
+The oracle is computed from the raw records that were POSTed (tests/oracle.py, plus columns
+built here from the records), following METRICS.md "Customers" and "Activity" and the
 definitions of docs/metrics.md; nothing of the service's own code is used for it.
 """
 
@@ -12,10 +12,27 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from tests.conftest import analytics_get, generate_records, headers, ingest_records
-from tests.oracle import all_keys, bucket, build_frames, in_period, local_start
+from tests.conftest import (
+    YEAR,
+    ZONES,
+    analytics_get,
+    assert_bad_parameter,
+    assert_rfm_customers,
+    generate_records,
+    ingest_records,
+    period_params,
+    post_records,
+)
+from tests.oracle import (
+    RFM_NAMES,
+    build_frames,
+    funnel_oracle,
+    in_period,
+    local_start,
+    retention_oracle,
+    rfm_oracle,
+)
 
-ZONES = ["UTC", "America/Sao_Paulo", "America/New_York"]
 STORE = "default"
 # Periods with a New York DST change inside (8 March and 1 November 2026); some start or end
 # inside a week or month, so the first cohort starts after the period's start and the last
@@ -25,17 +42,7 @@ RETENTION_PERIODS = {
     "week": [(date(2026, 2, 16), date(2026, 4, 20)), (date(2026, 10, 1), date(2026, 11, 15))],
 }
 AUTUMN = (date(2026, 10, 1), date(2026, 11, 10))
-YEAR = (date(2025, 11, 1), date(2026, 11, 1))
 DEFAULT_STEPS = ["product_view", "add_to_cart", "checkout_started", "purchase"]
-RFM_NAMES = [
-    "Champions",
-    "Loyal Customers",
-    "Potential Loyalists",
-    "New Customers",
-    "At Risk",
-    "Hibernating",
-    "Need Attention",
-]
 
 
 @pytest.fixture(scope="module")
@@ -69,40 +76,7 @@ def sales(frames):
     return frames.orders[frames.orders["is_sale"]]
 
 
-def period_args(start, end, tz):
-    return {"start": start.isoformat(), "end": end.isoformat(), "tz": tz}
-
-
 # -- retention ---------------------------------------------------------------------------
-
-
-def retention_oracle(
-    frame: pd.DataFrame, id_col: str, time_col: str, start: date, end: date, tz: str, granularity: str
-) -> list[dict]:
-    """Cohorts: members by the bucket of their first record ever; counts[k]: members with a
-    record in bucket cohort+k; nothing at or after the end counts."""
-    frame = frame[frame[time_col] < local_start(end, tz)]
-    keys = [k for k in all_keys(start, end, tz, granularity) if date.fromisoformat(k) >= start]
-    if not keys:
-        return []
-    position = {k: i for i, k in enumerate(keys)}
-    first = frame.groupby(id_col)[time_col].min()
-    cohort = bucket(first, tz, granularity)
-    cohort = cohort[cohort.isin(position)]
-    active = frame[frame[time_col] >= local_start(date.fromisoformat(keys[0]), tz)]
-    pairs = pd.DataFrame({"id": active[id_col], "k": bucket(active[time_col], tz, granularity)}).drop_duplicates()
-    pairs["c"] = pairs["id"].map(cohort)
-    pairs = pairs.dropna(subset=["c"])
-    pairs["offset"] = pairs["k"].map(position) - pairs["c"].map(position)
-    per = pairs.groupby(["c", "offset"]).size()
-    out = []
-    for c, i in position.items():
-        size = int((cohort == c).sum())
-        counts = [int(per.get((c, k), 0)) for k in range(len(keys) - i)]
-        out.append(
-            {"cohort": c, "size": size, "counts": counts, "retention": [x / size if size else None for x in counts]}
-        )
-    return out
 
 
 def retention_frame(frames, basis):
@@ -119,7 +93,7 @@ CASES = [(g, p) for g, periods in RETENTION_PERIODS.items() for p in periods]
 @pytest.mark.parametrize("granularity, period", CASES)
 def test_retention_matches_pandas(client, data, tz, basis, granularity, period):
     start, end = period
-    body = get(client, "users/retention", **period_args(start, end, tz), basis=basis, granularity=granularity)
+    body = get(client, "users/retention", **period_params(start, end, tz), basis=basis, granularity=granularity)
     expected = retention_oracle(*retention_frame(data, basis), start, end, tz, granularity)
     assert body["basis"] == basis and body["granularity"] == granularity
     assert body["period"]["tz"] == tz and body["period"]["interval"] == granularity
@@ -145,7 +119,7 @@ def test_retention_weeks_start_on_monday_across_dst(client, data):
     body = get(
         client,
         "users/retention",
-        **period_args(date(2026, 2, 16), date(2026, 4, 20), "America/New_York"),
+        **period_params(date(2026, 2, 16), date(2026, 4, 20), "America/New_York"),
         granularity="week",
     )
     keys = [c["cohort"] for c in body["cohorts"]]
@@ -162,11 +136,6 @@ def test_retention_of_a_period_shorter_than_a_bucket_is_empty(client, data):
 # -- conversion ----------------------------------------------------------------------------
 
 
-def funnel_oracle(activity: pd.DataFrame, steps: list[str]) -> list[int]:
-    done = activity[activity["actor"].notna()].groupby("actor")["activity_type"].agg(set)
-    return [int(sum(set(steps[: k + 1]) <= types for types in done)) for k in range(len(steps))]
-
-
 @pytest.mark.parametrize("tz", ZONES)
 @pytest.mark.parametrize(
     "steps",
@@ -179,7 +148,7 @@ def funnel_oracle(activity: pd.DataFrame, steps: list[str]) -> list[int]:
 )
 def test_conversion_matches_pandas(client, data, tz, steps):
     start, end = YEAR if steps and "review" in steps else AUTUMN
-    params = period_args(start, end, tz)
+    params = period_params(start, end, tz)
     if steps:
         params["steps"] = steps
     body = get(client, "users/conversion", **params)
@@ -204,50 +173,10 @@ ALL_TYPES = (
     "steps", ["purchase", "", "product_view,,purchase", "product_view,teleport", "purchase,purchase", ALL_TYPES]
 )
 def test_bad_steps_are_422(client, steps):
-    r = client.get("/api/v1/analytics/users/conversion", params={"steps": steps}, headers=headers("read"))
-    assert r.status_code == 422, r.text
-    assert r.json()["error"]["details"][0]["field"] == "query.steps"
+    assert_bad_parameter(client, "users/conversion", {"steps": steps}, "query.steps")
 
 
 # -- segments: RFM and new/returning ----------------------------------------------------------
-
-
-def rfm_oracle(frames, start, end, tz) -> pd.DataFrame:
-    s = in_period(sales(frames), "created_at", start, end, tz)
-    g = (
-        s.groupby("customer_id")
-        .agg(last=("created_at", "max"), frequency=("order_id", "count"), monetary=("order_value", "sum"))
-        .reset_index()
-    )
-    g["monetary_raw"] = g["monetary"]
-    g["monetary"] = g["monetary"].map(lambda v: round(v, 2))  # scored in cents
-    g["recency_days"] = ((local_start(end, tz) - g["last"]).dt.total_seconds() // 86400).astype(int)
-    n = len(g)
-
-    def score(column, ascending):
-        ordered = g.sort_values([column, "customer_id"], ascending=[ascending, True]).reset_index(drop=True)
-        return g["customer_id"].map(dict(zip(ordered["customer_id"], [5 - (5 * i) // n for i in range(n)])))
-
-    g["r"], g["f"], g["m"] = score("recency_days", True), score("frequency", False), score("monetary", False)
-
-    def segment(row):
-        r, f, m = row.r, row.f, row.m
-        if r >= 4 and f >= 4 and m >= 4:
-            return "Champions"
-        if f >= 4:
-            return "Loyal Customers"
-        if r >= 4 and f >= 2:
-            return "Potential Loyalists"
-        if r >= 4:
-            return "New Customers"
-        if r <= 2 and f >= 3:
-            return "At Risk"
-        if r <= 2:
-            return "Hibernating"
-        return "Need Attention"
-
-    g["segment"] = g.apply(segment, axis=1)
-    return g
 
 
 def all_rfm_customers(client, params) -> list[dict]:
@@ -283,7 +212,7 @@ def check_customer_segments(body, expected: pd.DataFrame, names: list[str], key:
 @pytest.mark.parametrize("period", [YEAR, AUTUMN])
 def test_rfm_matches_pandas(client, data, tz, period):
     start, end = period
-    params = period_args(start, end, tz)
+    params = period_params(start, end, tz)
     expected = rfm_oracle(data, start, end, tz)
     body = get(client, "users/segments", **params, type="rfm")
     assert body["type"] == "rfm" and body["customers"] is None
@@ -292,19 +221,13 @@ def test_rfm_matches_pandas(client, data, tz, period):
     # the list is ordered by monetary descending, ties by customer_id
     ordered = got.sort_values(["monetary", "customer_id"], ascending=[False, True])
     assert list(got["customer_id"]) == list(ordered["customer_id"])
-    merged = expected.merge(
-        got, on="customer_id", how="outer", suffixes=("", "_api"), indicator=True, validate="one_to_one"
-    )
-    assert (merged["_merge"] == "both").all()
-    for column in ("recency_days", "frequency", "r", "f", "m", "segment"):
-        assert (merged[column] == merged[f"{column}_api"]).all(), column
-    assert (merged["monetary"] - merged["monetary_api"]).abs().max() <= 0.01
+    assert_rfm_customers(expected, got)
     assert set(expected["segment"]) >= {"Champions", "Hibernating"}  # the data exercises the rules
 
 
 def test_rfm_pages_and_segment_filter(client, data):
     start, end = YEAR
-    params = period_args(start, end, "UTC")
+    params = period_params(start, end, "UTC")
     expected = rfm_oracle(data, start, end, "UTC")
     champions = expected[expected["segment"] == "Champions"].sort_values(
         ["monetary", "customer_id"], ascending=[False, True]
@@ -336,7 +259,7 @@ def test_new_returning_matches_pandas(client, data, tz, period):
     g = s.groupby("customer_id").agg(frequency=("order_id", "count"), monetary=("order_value", "sum")).reset_index()
     g["kind"] = (g["customer_id"].map(first) >= local_start(start, tz)).map({True: "new", False: "returning"})
     assert set(g["kind"]) == {"new", "returning"}
-    body = get(client, "users/segments", **period_args(start, end, tz), type="new_returning")
+    body = get(client, "users/segments", **period_params(start, end, tz), type="new_returning")
     check_customer_segments(body, g, ["new", "returning"], "kind")
     assert body["repeat_purchase_rate"] == pytest.approx((g["frequency"] >= 2).mean(), abs=1e-4)
 
@@ -345,14 +268,14 @@ def test_channel_filter_applies_to_customers(client, data):
     start, end = YEAR
     s = in_period(sales(data), "created_at", start, end, "UTC")
     mobile = s[s["channel"] == "mobile"]
-    body = get(client, "users/segments", **period_args(start, end, "UTC"), type="rfm", channel="mobile")
+    body = get(client, "users/segments", **period_params(start, end, "UTC"), type="rfm", channel="mobile")
     assert body["total"] == mobile["customer_id"].nunique() < s["customer_id"].nunique()
     assert sum(seg["orders"] for seg in body["segments"]) == len(mobile)
     # new: the first mobile sale ever is in the period
     all_mobile = sales(data)[sales(data)["channel"] == "mobile"]
     first = all_mobile.groupby("customer_id")["created_at"].min()
     new = (first[mobile["customer_id"].unique()] >= local_start(start, "UTC")).sum()
-    body = get(client, "users/segments", **period_args(start, end, "UTC"), type="new_returning", channel="mobile")
+    body = get(client, "users/segments", **period_params(start, end, "UTC"), type="new_returning", channel="mobile")
     assert {x["key"]: x["customers"] for x in body["segments"]}["new"] == new
 
 
@@ -376,7 +299,7 @@ def test_actor_segments_match_pandas(client, data, tz, dimension):
     first = ordered.drop_duplicates("actor")
     keys = first[column].fillna("(none)")
     expected = keys.value_counts()
-    body = get(client, "users/segments", **period_args(start, end, tz), type=dimension)
+    body = get(client, "users/segments", **period_params(start, end, tz), type=dimension)
     assert body["type"] == dimension and body["total"] == act["actor"].nunique() == len(first)
     assert {s["key"]: s["actors"] for s in body["segments"]} == expected.to_dict()
     assert [(s["actors"], s["key"]) for s in body["segments"]] == sorted(
@@ -442,10 +365,8 @@ def hand(client, records):
         # z never views a product: in no step
         _act(8, "z", "add_to_cart", "2026-08-01T10:00:00Z", device={"type": "tablet"}),
     ]
-    for route, key, batch in (("orders/index", "orders", orders), ("user-activity/index", "activities", activities)):
-        r = client.post(
-            f"/api/v1/analytics/{route}", json={key: batch}, headers=headers("ingest"), params={"refresh": "wait_for"}
-        )
+    for kind, batch in (("orders", orders), ("activities", activities)):
+        r = post_records(client, kind, batch)
         assert r.status_code == 200 and not r.json()["errors"], r.text
 
 
@@ -522,9 +443,7 @@ def test_rfm_by_hand(client, hand):
     ],
 )
 def test_bad_parameters_are_422_naming_them(client, path, params, field):
-    r = client.get(f"/api/v1/analytics/{path}", params=params, headers=headers("read"))
-    assert r.status_code == 422, r.text
-    assert r.json()["error"]["details"][0]["field"] == field
+    assert_bad_parameter(client, path, params, field)
 
 
 def test_every_parameter_is_part_of_the_cache_key(client, data):

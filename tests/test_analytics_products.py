@@ -13,25 +13,31 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests import conftest
+from tests.conftest import (
+    AUTUMN,
+    YEAR,
+    ZONES,
+    assert_bad_parameter,
+    generate_records,
+    headers,
+    ingest_records,
+    post_records,
+)
 from tests.conftest import analytics_get as get
-from tests.conftest import generate_records, headers, ingest_records
 from tests.oracle import all_keys, bucket, build_frames, in_period
 
-ZONES = ["UTC", "America/Sao_Paulo", "America/New_York"]
-# New York changes to and from DST on 8 March and 1 November 2026; both are inside these periods.
-AUTUMN = (date(2026, 10, 20), date(2026, 11, 10))
+# A spring period of this module's own (New York's DST starts on 8 March, inside it).
 SPRING = (date(2026, 2, 25), date(2026, 3, 20))
-YEAR = (date(2025, 11, 1), date(2026, 11, 1))
 PERIODS = [AUTUMN, SPRING, YEAR]
-INTERVAL_PERIODS = {
-    "hour": (date(2026, 10, 31), date(2026, 11, 3)),
-    "day": AUTUMN,
-    "week": SPRING,
-    "month": YEAR,
-    "quarter": YEAR,
-    "year": (date(2025, 1, 1), date(2026, 11, 15)),
-}
+INTERVAL_PERIODS = {**conftest.INTERVAL_PERIODS, "hour": (date(2026, 10, 31), date(2026, 11, 3)), "week": SPRING}
 MONEY, RATE = 0.01, 1e-4
+
+
+def each_zone_and_period(test):
+    """Parametrizes `test` by tz (ZONES) and period (PERIODS: autumn, spring, year)."""
+    by_period = pytest.mark.parametrize("period", PERIODS, ids=["autumn", "spring", "year"])
+    return pytest.mark.parametrize("tz", ZONES)(by_period(test))
 
 
 # -- data ------------------------------------------------------------------------------------
@@ -54,12 +60,7 @@ def data(client):
     records = generate_records(seed=23, orders=1200, activity=6000, days=420, end=date(2026, 11, 15))
     ingest_records(client, records)
     updates = catalog_updates(records["products"])
-    r = client.post(
-        "/api/v1/analytics/products/index",
-        json={"products": updates},
-        headers=headers("ingest"),
-        params={"refresh": "wait_for"},
-    )
+    r = post_records(client, "products", updates)
     assert r.status_code == 200 and r.json()["indexed"] == 2 and r.json()["stale"] == 1, r.text
     records["products"] = records["products"] + updates
     frames = build_frames(records)
@@ -69,7 +70,7 @@ def data(client):
 
 def period_params(start: date, end: date, tz: str, **more) -> dict:
     """The generated store's period (store "default"; the `big` fixture's store is another)."""
-    return {"start": start.isoformat(), "end": end.isoformat(), "tz": tz, "store_id": "default", **more}
+    return conftest.period_params(start, end, tz, **{"store_id": "default", **more})
 
 
 def latest_catalog(products: pd.DataFrame) -> pd.DataFrame:
@@ -170,8 +171,7 @@ def check_performance_item(item, row, name):
         assert approx(item[rate], row[rate], RATE), (item["key"], rate, item[rate], row[rate])
 
 
-@pytest.mark.parametrize("tz", ZONES)
-@pytest.mark.parametrize("period", PERIODS, ids=["autumn", "spring", "year"])
+@each_zone_and_period
 def test_performance_every_product_matches_pandas(client, data, tz, period):
     start, end = period
     body = get(client, "products/performance", **period_params(start, end, tz, limit=1000))
@@ -240,8 +240,7 @@ def inventory_oracle(frames, start, end, tz) -> pd.DataFrame:
     return out
 
 
-@pytest.mark.parametrize("tz", ZONES)
-@pytest.mark.parametrize("period", PERIODS, ids=["autumn", "spring", "year"])
+@each_zone_and_period
 def test_inventory_every_product_matches_pandas(client, data, tz, period):
     start, end = period
     body = get(client, "products/inventory", **period_params(start, end, tz, limit=1000))
@@ -434,8 +433,7 @@ def check_search(body, expected, limit):
         assert body[name] == [{"key": q, "count": counts[q]} for q in want], name
 
 
-@pytest.mark.parametrize("tz", ZONES)
-@pytest.mark.parametrize("period", PERIODS, ids=["autumn", "spring", "year"])
+@each_zone_and_period
 def test_search_matches_pandas(client, data, tz, period):
     start, end = period
     body = get(client, "products/search", **period_params(start, end, tz, limit=25))
@@ -603,9 +601,7 @@ def test_inventory_of_products_outside_the_catalog_and_of_several_stores(client,
     ],
 )
 def test_bad_parameters_are_422_naming_them(client, path, params, field):
-    r = client.get(f"/api/v1/analytics/{path}", params=params, headers=headers("read"))
-    assert r.status_code == 422, r.text
-    assert r.json()["error"]["details"][0]["field"] == field
+    assert_bad_parameter(client, path, params, field)
 
 
 @pytest.mark.parametrize("path", ["products/performance", "products/inventory", "products/reviews", "products/search"])

@@ -7,23 +7,22 @@ from datetime import date
 import pandas as pd
 import pytest
 
+from tests.conftest import (
+    AUTUMN,
+    COMMON_BAD_PARAMETERS,
+    INTERVAL_PERIODS,
+    SPRING,
+    YEAR,
+    ZONES,
+    assert_bad_parameter,
+    generate_records,
+    headers,
+    ingest_records,
+    period_params,
+    post_records,
+)
 from tests.conftest import analytics_get as get
-from tests.conftest import generate_records, headers, ingest_records
 from tests.oracle import all_keys, bucket, build_frames, in_period
-
-ZONES = ["UTC", "America/Sao_Paulo", "America/New_York"]
-# Periods with a New York DST change inside (8 March and 1 November 2026).
-SPRING = (date(2026, 2, 20), date(2026, 3, 20))
-AUTUMN = (date(2026, 10, 20), date(2026, 11, 10))
-YEAR = (date(2025, 11, 1), date(2026, 11, 1))
-PERIODS = {
-    "hour": (date(2026, 10, 30), date(2026, 11, 3)),
-    "day": AUTUMN,
-    "week": SPRING,
-    "month": YEAR,
-    "quarter": YEAR,
-    "year": (date(2025, 1, 1), date(2026, 11, 15)),
-}
 
 
 @pytest.fixture(scope="module")
@@ -39,10 +38,10 @@ def sales_in(frames, start, end, tz):
 
 
 @pytest.mark.parametrize("tz", ZONES)
-@pytest.mark.parametrize("interval", list(PERIODS))
+@pytest.mark.parametrize("interval", list(INTERVAL_PERIODS))
 def test_revenue_trends_match_pandas(client, data, tz, interval):
-    start, end = PERIODS[interval]
-    body = get(client, "revenue/trends", start=start.isoformat(), end=end.isoformat(), tz=tz, interval=interval)
+    start, end = INTERVAL_PERIODS[interval]
+    body = get(client, "revenue/trends", **period_params(start, end, tz, interval=interval))
     sales = sales_in(data, start, end, tz)
     keys = all_keys(start, end, tz, interval)
     assert [p["key"] for p in body["series"]] == keys
@@ -87,7 +86,7 @@ def test_day_buckets_on_the_spring_forward_day(client, data):
 @pytest.mark.parametrize("tz", ZONES)
 def test_dashboard_kpis_and_comparison(client, data, tz):
     start, end = AUTUMN
-    body = get(client, "dashboard", start=start.isoformat(), end=end.isoformat(), tz=tz, compare="previous_period")
+    body = get(client, "dashboard", **period_params(start, end, tz, compare="previous_period"))
     sales = sales_in(data, start, end, tz)
     k = body["kpis"]
     assert k["orders"] == len(sales)
@@ -134,7 +133,7 @@ def test_previous_year_comparison(client, data):
 @pytest.mark.parametrize("by", ["revenue", "units"])
 def test_top_selling(client, data, by):
     start, end = YEAR
-    body = get(client, "products/top-selling", start=start.isoformat(), end=end.isoformat(), by=by, limit=15)
+    body = get(client, "products/top-selling", **period_params(start, end, by=by, limit=15))
     lines = in_period(data.lines, "created_at", start, end, "UTC")
     lines = lines[lines["is_sale"]]
     g = (
@@ -151,12 +150,12 @@ def test_top_selling(client, data, by):
 @pytest.mark.parametrize("tz", ZONES)
 def test_sales_revenue_and_orders(client, data, tz):
     start, end = SPRING
-    rev = get(client, "sales/revenue", start=start.isoformat(), end=end.isoformat(), tz=tz)
+    rev = get(client, "sales/revenue", **period_params(start, end, tz))
     sales = sales_in(data, start, end, tz)
     for name in ("gross_revenue", "order_discounts", "refunds", "net_revenue"):
         assert rev["totals"][name] == pytest.approx(sales[name].sum(), abs=0.01)
     assert sum(p["gross_revenue"] for p in rev["series"]) == pytest.approx(sales["gross_revenue"].sum(), abs=0.05)
-    orders = get(client, "sales/orders", start=start.isoformat(), end=end.isoformat(), tz=tz)
+    orders = get(client, "sales/orders", **period_params(start, end, tz))
     placed = in_period(data.orders, "created_at", start, end, tz)
     assert orders["orders"] == len(sales) and orders["placed"] == len(placed)
     assert {s["key"]: s["count"] for s in orders["by_status"]} == placed["status"].value_counts().to_dict()
@@ -166,12 +165,10 @@ def test_sales_revenue_and_orders(client, data, tz):
 
 def test_channel_and_store_filters(client, data):
     start, end = YEAR
-    body = get(
-        client, "revenue/trends", start=start.isoformat(), end=end.isoformat(), channel="mobile", interval="month"
-    )
+    body = get(client, "revenue/trends", **period_params(start, end, channel="mobile", interval="month"))
     sales = sales_in(data, start, end, "UTC")
     assert body["totals"]["orders"] == int((sales["channel"] == "mobile").sum())
-    none = get(client, "revenue/trends", start=start.isoformat(), end=end.isoformat(), store_id="no-such-store")
+    none = get(client, "revenue/trends", **period_params(start, end, store_id="no-such-store"))
     assert none["totals"]["orders"] == 0
 
 
@@ -186,21 +183,10 @@ def test_store_bound_key_sees_only_its_store(client, data):
 
 @pytest.mark.parametrize(
     "params, field",
-    [
-        ({"tz": "Mars/Olympus"}, "query.tz"),
-        ({"interval": "fortnight"}, "query.interval"),
-        ({"start": "2026-13-01"}, "query.start"),
-        ({"start": "2026-02-01", "end": "2026-01-01"}, "query.end"),
-        ({"compare": "last_week"}, "query.compare"),
-        ({"limit": "0"}, "query.limit"),
-        ({"limit": "x"}, "query.limit"),
-        ({"start": "2020-01-01", "end": "2026-01-01", "interval": "hour"}, "query.interval"),
-    ],
+    [*COMMON_BAD_PARAMETERS, ({"start": "2020-01-01", "end": "2026-01-01", "interval": "hour"}, "query.interval")],
 )
 def test_bad_parameters_are_422_naming_them(client, params, field):
-    r = client.get("/api/v1/analytics/revenue/trends", params=params, headers=headers("read"))
-    assert r.status_code == 422, r.text
-    assert r.json()["error"]["details"][0]["field"] == field
+    assert_bad_parameter(client, "revenue/trends", params, field)
 
 
 def test_responses_are_cached_and_invalidated_by_ingest(client, data):
@@ -216,12 +202,7 @@ def test_responses_are_cached_and_invalidated_by_ingest(client, data):
         "customer": {"customer_id": "cache-c"},
         "items": [{"product_id": "px", "quantity": 1, "unit_price": 100.0}],
     }
-    r = client.post(
-        "/api/v1/analytics/orders/index",
-        json={"orders": [order]},
-        headers=headers("ingest"),
-        params={"refresh": "wait_for"},
-    )
+    r = post_records(client, "orders", [order])
     assert r.json()["indexed"] == 1
     third = get(client, "dashboard", **params)
     assert third["cached"] is False and third["kpis"]["orders"] == first["kpis"]["orders"] + 1

@@ -14,14 +14,19 @@ import pandas as pd
 import pytest
 
 from analytics_service.analytics import runner
+from tests.conftest import (
+    AUTUMN,
+    SPRING,
+    ZONES,
+    assert_bad_parameter,
+    generate_records,
+    headers,
+    ingest_records,
+    period_params,
+)
 from tests.conftest import analytics_get as get
-from tests.conftest import generate_records, headers, ingest_records
-from tests.oracle import build_frames, in_period
+from tests.oracle import build_frames, in_period, latest_of
 
-ZONES = ["UTC", "America/Sao_Paulo", "America/New_York"]
-# New York changes to/from DST on 8 March and 1 November 2026, inside these periods.
-SPRING = (date(2026, 2, 20), date(2026, 3, 20))
-AUTUMN = (date(2026, 10, 20), date(2026, 11, 10))
 PERIODS = {"spring": SPRING, "autumn": AUTUMN}
 NONE = "(none)"
 
@@ -114,10 +119,6 @@ def data(client):
     return build_frames(records)
 
 
-def period_params(start: date, end: date, tz: str, **more) -> dict:
-    return {"start": start.isoformat(), "end": end.isoformat(), "tz": tz, **more}
-
-
 def sale_lines(frames, start, end, tz) -> pd.DataFrame:
     lines = in_period(frames.lines, "created_at", start, end, tz)
     return lines[lines["is_sale"]]
@@ -164,8 +165,7 @@ def product_table(lines: pd.DataFrame) -> pd.DataFrame:
             lines=("line", "count"),
         )
     )
-    latest = lines.sort_values(["created_at", "order_id", "line"]).drop_duplicates("product_id", keep="last")
-    t["name"] = latest.set_index("product_id")["name"]
+    t["name"] = latest_of(lines, "product_id", "name", ["created_at", "order_id", "line"])
     t["gross_profit"] = (t["costed_revenue"] - t["cogs"]).where(t["costed_lines"] > 0)
     t["margin"] = t["gross_profit"] / t["costed_revenue"]
     t["share"] = t["gross_revenue"] / t["gross_revenue"].sum()
@@ -421,9 +421,7 @@ def test_channel_and_store_filters(client, data, path, field):
     ],
 )
 def test_bad_parameters_are_422_naming_them(client, path, params, field):
-    r = client.get(f"/api/v1/analytics/{path}", params=params, headers=headers("read"))
-    assert r.status_code == 422, r.text
-    assert r.json()["error"]["details"][0]["field"] == field
+    assert_bad_parameter(client, path, params, field)
 
 
 def test_previous_period_of_a_partial_day_period(client, data):

@@ -9,7 +9,7 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from tests.conftest import generate_records, headers, ingest_records
+from tests.conftest import assert_bad_parameter, generate_records, headers, ingest_records
 
 PERIOD = {"start": "2026-01-01", "end": "2026-11-16"}
 SECRET = {
@@ -297,9 +297,7 @@ def test_store_bound_key_finds_its_own(client, data):
     ],
 )
 def test_bad_parameters_are_422_naming_them(client, params, field):
-    r = client.get("/api/v1/analytics/search", params=params, headers=headers("read"))
-    assert r.status_code == 422, r.text
-    assert r.json()["error"]["details"][0]["field"] == field
+    assert_bad_parameter(client, "search", params, field)
 
 
 def test_the_last_allowed_page_and_long_queries(client, data):

@@ -23,7 +23,8 @@ import pytest
 from analytics_service.config import Settings
 from analytics_service.importers.csv_import import ImportReport
 from tests.conftest import analytics_get as get
-from tests.conftest import run_import
+from tests.conftest import period_params, run_import
+from tests.oracle import latest_of
 
 WHOLE = {"start": "2019-01-01", "end": "2023-01-01", "tz": "UTC"}
 NONE = "(none)"
@@ -164,8 +165,7 @@ def product_table(lines: pd.DataFrame) -> pd.DataFrame:
         orders=("Order ID", "nunique"),
         gross_profit=("Profit", "sum"),
     )
-    latest = lines.sort_values(["order_date", "Order ID", "line"]).drop_duplicates("Product ID", keep="last")
-    t["product_name"] = latest.set_index("Product ID")["Product Name"]
+    t["product_name"] = latest_of(lines, "Product ID", "Product Name", ["order_date", "Order ID", "line"])
     return t
 
 
@@ -193,15 +193,7 @@ def test_profit(client, imported, frame, orders):
     profit, items = 0.0, 0
     for q in sorted(quarter.unique()):
         start, end = q.start_time.date(), (q + 1).start_time.date()
-        body = get(
-            client,
-            "sales/products",
-            start=start.isoformat(),
-            end=end.isoformat(),
-            tz="UTC",
-            sort="gross_profit",
-            limit=1000,
-        )
+        body = get(client, "sales/products", **period_params(start, end, "UTC", sort="gross_profit", limit=1000))
         assert_products(body, frame[quarter == q])
         profit += sum(i["gross_profit"] for i in body["items"])
         items += len(body["items"])

@@ -18,8 +18,8 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
-from tests.conftest import analytics_get, run_import
-from tests.test_analytics_lifecycle import RFM_NAMES, retention_oracle, rfm_oracle
+from tests.conftest import analytics_get, assert_rfm_customers, run_import
+from tests.oracle import RFM_NAMES, retention_oracle, rfm_oracle
 
 START, END = date(2019, 1, 1), date(2023, 1, 1)
 
@@ -58,13 +58,7 @@ def test_rfm_matches_the_file(client, imported, orders):
     body = get(client, "users/segments", type="rfm", include_customers="true", page_size=1000)
     assert body["total"] == 801 and body["customers_total"] == 801
     got = pd.DataFrame(body["customers"])
-    merged = expected.merge(
-        got, on="customer_id", how="outer", suffixes=("", "_api"), indicator=True, validate="one_to_one"
-    )
-    assert (merged["_merge"] == "both").all()
-    for column in ("recency_days", "frequency", "r", "f", "m", "segment"):
-        assert (merged[column] == merged[f"{column}_api"]).all(), column
-    assert (merged["monetary"] - merged["monetary_api"]).abs().max() <= 0.01
+    merged = assert_rfm_customers(expected, got)
     g = expected.groupby("segment").agg(
         customers=("customer_id", "count"), orders=("frequency", "sum"), monetary=("monetary_raw", "sum")
     )

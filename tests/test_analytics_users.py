@@ -15,10 +15,18 @@ import pandas as pd
 import pytest
 
 from analytics_service.analytics import runner, users
-from tests.conftest import analytics_get, generate_records, headers, ingest_records
+from tests.conftest import (
+    COMMON_BAD_PARAMETERS,
+    ZONES,
+    analytics_get,
+    assert_bad_parameter,
+    generate_records,
+    headers,
+    ingest_records,
+    post_records,
+)
 from tests.oracle import all_keys, bucket, build_frames
 
-ZONES = ["UTC", "America/Sao_Paulo", "America/New_York"]
 END = date(2026, 11, 15)
 # Every period but the year-long ones holds New York's fall-back (1 November 2026);
 # "day" and "week" hold Sao Paulo and New York days of 24, 25 (and UTC's) hours alike.
@@ -40,12 +48,7 @@ def activity(client) -> pd.DataFrame:
     ingest_records(client, main)
     s1 = generate_records(seed=5, orders=60, activity=400, days=25, end=END, store_id="s1")["activities"]
     assert {a["store_id"] for a in s1} == {"s1"}
-    r = client.post(
-        "/api/v1/analytics/user-activity/index",
-        json={"activities": s1},
-        headers=headers("ingest_s1"),
-        params={"refresh": "wait_for"},
-    )
+    r = post_records(client, "activities", s1, key="ingest_s1")
     assert r.status_code == 200 and r.json()["indexed"] == len(s1), r.text
     frame = build_frames({"activities": main["activities"] + s1}).activity
     frame["device_type"] = frame["device"].map(lambda d: d.get("type") if isinstance(d, dict) else None)
@@ -357,30 +360,16 @@ def test_store_bound_key_and_store_filter(client, activity):
 @pytest.mark.parametrize("path", ["activity", "behavior", "engagement"])
 @pytest.mark.parametrize(
     "params, field",
-    [
-        ({"tz": "Mars/Olympus"}, "query.tz"),
-        ({"interval": "fortnight"}, "query.interval"),
-        ({"start": "2026-13-01"}, "query.start"),
-        ({"start": "2026-02-01", "end": "2026-01-01"}, "query.end"),
-        ({"compare": "last_week"}, "query.compare"),
-        ({"limit": "0"}, "query.limit"),
-        ({"limit": "x"}, "query.limit"),
-        ({"channel": "web"}, "query.channel"),
-        ({"store_id": " "}, "query.store_id"),
-    ],
+    [*COMMON_BAD_PARAMETERS, ({"channel": "web"}, "query.channel"), ({"store_id": " "}, "query.store_id")],
 )
 def test_bad_parameters_are_422_naming_them(client, path, params, field):
-    r = client.get(f"/api/v1/analytics/users/{path}", params=params, headers=headers("read"))
-    assert r.status_code == 422, r.text
-    assert r.json()["error"]["details"][0]["field"] == field
+    assert_bad_parameter(client, f"users/{path}", params, field)
 
 
 @pytest.mark.parametrize("path", ["activity", "engagement"])
 def test_too_many_series_buckets_are_422(client, path):
     params = {"start": "2020-01-01", "end": "2026-01-01", "interval": "hour"}
-    r = client.get(f"/api/v1/analytics/users/{path}", params=params, headers=headers("read"))
-    assert r.status_code == 422, r.text
-    assert r.json()["error"]["details"][0]["field"] == "query.interval"
+    assert_bad_parameter(client, f"users/{path}", params, "query.interval")
 
 
 def test_behavior_has_no_series_so_any_interval_is_fine(client, activity):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import socket
@@ -11,9 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from analytics_service.app import create_app
-from analytics_service.es.client import make_async_client
 from analytics_service.es.indices import FAMILIES, IndexNames, setup_indices, template_status
-from tests.conftest import headers, make_settings
+from tests.conftest import headers, make_settings, with_async_es
 
 ORDERS = "/api/v1/analytics/orders/index"
 EVENT = {"event_id": "auth-e1", "event_type": "page_view", "timestamp": "2026-03-01T10:00:00Z", "user_id": "u1"}
@@ -169,18 +167,14 @@ def test_setup_is_idempotent(es_connection, es):
     prefix = "t-setup-idem"
     settings = make_settings(es_connection, prefix, es_connection["es_local_dir"])
 
-    async def run() -> tuple[list[str], list[str], dict[str, str]]:
-        client = make_async_client(settings)
-        try:
-            names = IndexNames(prefix)
-            first = await setup_indices(client, names)
-            second = await setup_indices(client, names)
-            return first, second, await template_status(client, names)
-        finally:
-            await client.close()
+    async def run(client) -> tuple[list[str], list[str], dict[str, str]]:
+        names = IndexNames(prefix)
+        first = await setup_indices(client, names)
+        second = await setup_indices(client, names)
+        return first, second, await template_status(client, names)
 
     try:
-        first, second, status = asyncio.run(run())
+        first, second, status = with_async_es(settings, run)
         assert len([c for c in first if c.startswith("template")]) == len(FAMILIES)
         assert second == []
         assert set(status.values()) == {"ok"}

@@ -244,25 +244,21 @@ def test_a_write_to_an_index_made_read_only_for_a_moment_is_retried(es_connectio
 
     from analytics_service.config import Settings
     from analytics_service.es.bulk import BulkAction, BulkWriter
-    from analytics_service.es.client import make_async_client
+    from tests.conftest import with_async_es
 
     index = f"{prefix}-blocked"
     es.indices.create(index=index, settings={"index.blocks.write": True})
 
-    async def go():
-        client = make_async_client(Settings(elasticsearch_url=es_connection["url"]))
-        try:
-            writer = BulkWriter(client, max_retries=6, initial_backoff=0.2)
+    async def go(client):
+        writer = BulkWriter(client, max_retries=6, initial_backoff=0.2)
 
-            async def unblock():
-                await asyncio.sleep(1.0)
-                await client.indices.put_settings(index=index, settings={"index.blocks.write": False})
+        async def unblock():
+            await asyncio.sleep(1.0)
+            await client.indices.put_settings(index=index, settings={"index.blocks.write": False})
 
-            results, _ = await asyncio.gather(writer.write([BulkAction("index", index, "a", {"n": 1})]), unblock())
-            return results
-        finally:
-            await client.close()
+        results, _ = await asyncio.gather(writer.write([BulkAction("index", index, "a", {"n": 1})]), unblock())
+        return results
 
-    results = asyncio.run(go())
+    results = with_async_es(Settings(elasticsearch_url=es_connection["url"]), go)
     assert [r.ok for r in results] == [True]
     assert es.get(index=index, id="a")["_source"] == {"n": 1}

@@ -354,6 +354,15 @@ def test_bad_rows_are_reported_by_line_and_the_rest_stored(tmp_path, settings, e
     assert list(problems["line"]) == [4, 5]
 
 
+# A file of orders, dates, customers, products, quantities and line revenues, every order paid.
+PAID_ORDERS_MAPPING = {
+    "group_by": "Order",
+    "order": {"status": {"value": "paid"}, "created_at": "Date", "customer.customer_id": "Customer"},
+    "item": {"product_id": "Product", "quantity": "Qty"},
+    "amounts": {"line_revenue": "Revenue"},
+}
+
+
 def test_one_bad_line_keeps_its_whole_order_out(tmp_path, settings, es, prefix):
     path = tmp_path / "orders.csv"
     path.write_text(
@@ -366,15 +375,7 @@ def test_one_bad_line_keeps_its_whole_order_out(tmp_path, settings, es, prefix):
         "o-3,2024-01-04,c-3,A,1,10,extra\n",
         encoding="utf-8",
     )
-    mapping = load_mapping(
-        {
-            "group_by": "Order",
-            "order": {"status": {"value": "paid"}, "created_at": "Date", "customer.customer_id": "Customer"},
-            "item": {"product_id": "Product", "quantity": "Qty"},
-            "amounts": {"line_revenue": "Revenue"},
-        }
-    )
-    report = run_import(settings, path, mapping, store_id="whole")
+    report = run_import(settings, path, load_mapping(PAID_ORDERS_MAPPING), store_id="whole")
     where = [(p.line, p.column, p.order_id) for p in report.errors]
     assert (4, "Revenue", "o-1") in where  # the bad cell
     assert (2, None, "o-1") in where  # its order's other lines, not stored either
@@ -393,15 +394,7 @@ def test_a_refused_order_is_reported_with_its_line(tmp_path, settings):
         "Order,Date,Customer,Product,Qty,Revenue\no-1,2024-01-02,c-1,A,1,10\no-2,1980-01-02,c-1,A,1,10\n",
         encoding="utf-8",
     )
-    mapping = load_mapping(
-        {
-            "group_by": "Order",
-            "order": {"status": {"value": "paid"}, "created_at": "Date", "customer.customer_id": "Customer"},
-            "item": {"product_id": "Product", "quantity": "Qty"},
-            "amounts": {"line_revenue": "Revenue"},
-        }
-    )
-    report = run_import(settings, path, mapping, store_id="refused")
+    report = run_import(settings, path, load_mapping(PAID_ORDERS_MAPPING), store_id="refused")
     assert [(p.line, p.column, p.order_id) for p in report.errors] == [(3, "Date", "o-2")]
     assert "1990" in report.errors[0].message
     assert (report.orders, report.indexed, report.failed_orders) == (1, 1, 1)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import socket
 import threading
 import time
 from datetime import UTC, date, datetime
@@ -27,7 +26,7 @@ from analytics_service import exports
 from analytics_service.app import create_app
 from analytics_service.es.scan import PitScan
 from analytics_service.exports import stream, writers
-from tests.conftest import generate_records, headers, ingest_records
+from tests.conftest import free_port, generate_records, headers, ingest_records
 
 SALE_STATUSES = {"paid", "processing", "shipped", "delivered", "refunded"}
 PAGE = 40  # documents per point-in-time page in these tests
@@ -513,9 +512,7 @@ def test_point_in_time_closed_after_exports(client, records, es, prefix):
 @pytest.fixture
 def live_server(settings):
     """The app in a real uvicorn server (a thread of this process, so monkeypatches apply)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

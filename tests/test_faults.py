@@ -18,7 +18,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -39,17 +38,11 @@ from analytics_service.devtools import local_es as local
 from analytics_service.errors import ApiError
 from analytics_service.redis_client import CircuitBreaker, RedisUnavailable
 from analytics_service.reports.failures import backoff_seconds, classify, final_message
-from tests.conftest import headers, make_settings, report_row
+from tests.conftest import free_port, headers, make_settings, post_records, redis_server, report_row, request_report
 from tests.conftest import wait_for_report as wait_for_status
 
 PERIOD = {"start": "2026-10-01", "end": "2026-10-08", "interval": "day"}
 HUGE = str(10**30)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def orders(n: int, store: str = "fault-store") -> list[dict]:
@@ -68,23 +61,12 @@ def orders(n: int, store: str = "fault-store") -> list[dict]:
 
 
 def ingest(client: TestClient, batch: list[dict]) -> None:
-    r = client.post(
-        "/api/v1/analytics/orders/index",
-        json={"orders": batch},
-        headers=headers("ingest"),
-        params={"refresh": "wait_for"},
-    )
+    r = post_records(client, "orders", batch)
     assert r.status_code == 200 and not r.json()["errors"], r.text
 
 
-def request_report(client: TestClient) -> str:
-    r = client.post(
-        "/api/v1/reports/generate",
-        headers=headers("reports"),
-        json={"report_type": "daily_sales", "format": "json", "parameters": PERIOD},
-    )
-    assert r.status_code == 202, r.text
-    return r.json()["report_id"]
+def request_daily_report(client: TestClient) -> str:
+    return request_report(client, "daily_sales", "json", PERIOD)
 
 
 def report_tables(client: TestClient, report_id: str) -> list[dict]:
@@ -140,13 +122,13 @@ def test_a_report_requested_during_an_elasticsearch_outage_completes_once_it_is_
     )
     with TestClient(create_app(settings)) as client:
         ingest(client, orders(30))
-        baseline_id = request_report(client)
+        baseline_id = request_daily_report(client)
         baseline = wait_for_status(client, baseline_id, ("completed", "failed"), 60)
         assert baseline["status"] == "completed" and baseline["attempts"] == 1, baseline
 
         local.stop(port=own_node.port, data_dir=own_node.data_dir)
         stopped = time.monotonic()
-        report_id = request_report(client)
+        report_id = request_daily_report(client)
         seen: list[dict] = []
         while time.monotonic() - stopped < 30:
             seen.append(report_row(client, report_id))
@@ -193,42 +175,11 @@ def test_a_report_requested_during_an_elasticsearch_outage_completes_once_it_is_
 @pytest.fixture
 def own_redis(tmp_path) -> Iterator[tuple[str, subprocess.Popen]]:
     """A redis-server of our own (this test stops it with SIGSTOP)."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        if os.environ.get("CI"):
-            pytest.fail("redis-server is not installed (./dev installs it from Debian's packages)")
-        pytest.skip("redis-server is not installed: run ./dev test, which installs it")
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(tmp_path),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            assert time.monotonic() < deadline, "redis-server did not start"
-            time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0", proc
-    finally:
-        proc.send_signal(signal.SIGCONT)
-        proc.terminate()
-        proc.wait(timeout=10)
+    with redis_server(tmp_path) as (url, proc):
+        try:
+            yield url, proc
+        finally:
+            proc.send_signal(signal.SIGCONT)
 
 
 READS = [("dashboard", {}), ("revenue/trends", {"interval": "day"}), ("sales/orders", {}), ("products/top-selling", {})]

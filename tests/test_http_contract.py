@@ -16,7 +16,7 @@ import uvicorn
 from analytics_service.analytics import sales
 from analytics_service.app import create_app
 from analytics_service.es.indices import ORDERS, IndexNames
-from tests.conftest import analytics_get, generate_records, headers, ingest_records
+from tests.conftest import analytics_get, free_port, generate_records, headers, ingest_records
 
 ORDERS_ROUTE = "/api/v1/analytics/orders/index"
 PERIOD = {"start": "2026-09-01", "end": "2026-11-01"}
@@ -80,12 +80,6 @@ def test_json_suffix_media_types_and_bodiless_posts_pass(client):
 # -- a 500 keeps the keep-alive connection ----------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _read_response(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
     data = b""
     while b"\r\n\r\n" not in data:
@@ -111,7 +105,7 @@ def test_an_unexpected_error_answers_the_standard_500_and_keeps_the_connection(s
         raise RuntimeError("a bug")
 
     app.add_api_route("/test-only/boom", boom, methods=["GET"])
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="critical"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

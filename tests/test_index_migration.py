@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import copy
 
 from analytics_service.es import indices
-from analytics_service.es.client import make_async_client
 from analytics_service.es.indices import IndexNames, setup_indices
-from tests.conftest import headers
-
-WAIT = {"refresh": "wait_for"}
+from tests.conftest import post_records, with_async_es
 
 
 def order(order_id: str, status: str, updated_at: str) -> dict:
@@ -25,26 +21,13 @@ def order(order_id: str, status: str, updated_at: str) -> dict:
 
 
 def run_setup(settings) -> list[str]:
-    async def go() -> list[str]:
-        es = make_async_client(settings)
-        try:
-            return await setup_indices(es, IndexNames(settings.index_prefix))
-        finally:
-            await es.close()
-
-    return asyncio.run(go())
+    return with_async_es(settings, lambda es: setup_indices(es, IndexNames(settings.index_prefix)))
 
 
 def test_new_template_version_migrates_without_losing_or_reviving_anything(client, es, settings, prefix, monkeypatch):
     orders = [order(f"m-{n}", "shipped", "2026-05-03T00:00:00Z") for n in range(25)]
-    assert (
-        client.post(
-            "/api/v1/analytics/orders/index", json={"orders": orders}, headers=headers("ingest"), params=WAIT
-        ).json()["indexed"]
-        == 25
-    )
-    exp = {"expenses": [{"expense_id": "x1", "date": "2026-05-01", "category": "rent", "amount": 100.0}]}
-    client.post("/api/v1/analytics/expenses/index", json=exp, headers=headers("ingest"), params=WAIT)
+    assert post_records(client, "orders", orders).json()["indexed"] == 25
+    post_records(client, "expenses", [{"expense_id": "x1", "date": "2026-05-01", "category": "rent", "amount": 100.0}])
     version_before = es.get(index=f"{prefix}-orders", id="default:m-0")["_version"]
     # A phantom line, as writers before converging orders could leave: line 2 of a 1-line order.
     line = es.get(index=f"{prefix}-order-items", id="default:m-2:1")
@@ -88,19 +71,9 @@ def test_new_template_version_migrates_without_losing_or_reviving_anything(clien
     assert es.get(index=f"{prefix}-orders", id="default:m-0")["_version"] == version_before
 
     # Versions came along: an older state is still refused, a newer one still wins.
-    stale = client.post(
-        "/api/v1/analytics/orders/index",
-        json={"orders": [order("m-0", "paid", "2026-05-02T00:00:00Z")]},
-        headers=headers("ingest"),
-        params=WAIT,
-    ).json()
+    stale = post_records(client, "orders", [order("m-0", "paid", "2026-05-02T00:00:00Z")]).json()
     assert stale["stale"] == 1
-    newer = client.post(
-        "/api/v1/analytics/orders/index",
-        json={"orders": [order("m-1", "delivered", "2026-05-09T00:00:00Z")]},
-        headers=headers("ingest"),
-        params=WAIT,
-    ).json()
+    newer = post_records(client, "orders", [order("m-1", "delivered", "2026-05-09T00:00:00Z")]).json()
     assert newer["indexed"] == 1
     assert es.get(index=orders_v, id="default:m-1")["_source"]["status"] == "delivered"
     assert run_setup(settings) == []  # idempotent once migrated

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -17,26 +18,21 @@ import pytest
 from elasticsearch import Elasticsearch
 
 from analytics_service.ingest import limits
-from tests.conftest import headers
+from tests.conftest import INGEST_ROUTES, headers
 
 WAIT = {"refresh": "wait_for"}
 BIG = 1e308
 INT32 = 2**31
 EMOJI = "\U0001f600"  # 4 bytes of UTF-8
-ROUTES = {
-    "orders": "/api/v1/analytics/orders/index",
-    "events": "/api/v1/analytics/events/track",
-    "activities": "/api/v1/analytics/user-activity/index",
-    "products": "/api/v1/analytics/products/index",
-    "expenses": "/api/v1/analytics/expenses/index",
-}
+ROUTES = {kind: route for kind, (route, _) in INGEST_ROUTES.items()}
+WHEN = "2026-11-20T10:00:00Z"  # the time of every record
 
 
 def order(order_id: str, **overrides: Any) -> dict:
     base = {
         "order_id": order_id,
         "status": "paid",
-        "created_at": "2026-11-20T10:00:00Z",
+        "created_at": WHEN,
         "customer": {"customer_id": "c-1", "country": "BR"},
         "items": [{"product_id": "p-1", "category": "Kitchen", "quantity": 2, "unit_price": 10.0, "unit_cost": 4.0}],
         "shipping_amount": 5.0,
@@ -54,43 +50,21 @@ def with_item(order_id: str, **item_fields: Any) -> dict:
     return order(order_id, items=[item(**item_fields)])
 
 
-def event(event_id: str, **overrides: Any) -> dict:
-    return {
-        "event_id": event_id,
-        "event_type": "payment_succeeded",
-        "timestamp": "2026-11-20T10:00:00Z",
-        "user_id": "c-1",
-        "value": 10.0,
-        **overrides,
-    }
+def record_of(id_field: str, **defaults: Any) -> Callable[..., dict]:
+    """A builder of good records of one kind: the id, `defaults`, then the overrides."""
+
+    def build(record_id: str, **overrides: Any) -> dict:
+        return {id_field: record_id, **defaults, **overrides}
+
+    return build
 
 
-def activity(activity_id: str, **overrides: Any) -> dict:
-    return {
-        "activity_id": activity_id,
-        "activity_type": "product_view",
-        "timestamp": "2026-11-20T10:00:00Z",
-        "user_id": "c-1",
-        "session_id": "s-1",
-        "product_id": "p-1",
-        **overrides,
-    }
-
-
-def product(product_id: str, **overrides: Any) -> dict:
-    return {
-        "product_id": product_id,
-        "name": "Mug",
-        "category": "Kitchen",
-        "price": 10.0,
-        "cost": 4.0,
-        "stock_quantity": 10,
-        **overrides,
-    }
-
-
-def expense(expense_id: str, **overrides: Any) -> dict:
-    return {"expense_id": expense_id, "date": "2026-11-20", "category": "marketing", "amount": 100.0, **overrides}
+event = record_of("event_id", event_type="payment_succeeded", timestamp=WHEN, user_id="c-1", value=10.0)
+activity = record_of(
+    "activity_id", activity_type="product_view", timestamp=WHEN, user_id="c-1", session_id="s-1", product_id="p-1"
+)
+product = record_of("product_id", name="Mug", category="Kitchen", price=10.0, cost=4.0, stock_quantity=10)
+expense = record_of("expense_id", date="2026-11-20", category="marketing", amount=100.0)
 
 
 def nested(depth: int) -> dict:

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import analytics_get as get
-from tests.conftest import headers
+from tests.conftest import post_records
 from tests.oracle import build_frames
 
 CATALOG = {"p1": "Kitchen", "p2": "Kitchen", "p3": "Garden", "p4": "Toys", "p5": "Books"}
@@ -28,7 +28,6 @@ STATUSES = ["pending", "paid", "processing", "shipped", "delivered", "cancelled"
 RANK = {s: n for n, s in enumerate(STATUSES)}
 CREATED = datetime(2026, 10, 10, 9, 0, tzinfo=UTC)
 PERIOD = {"start": "2026-10-01", "end": "2026-11-01", "tz": "UTC"}
-ROUTE = "/api/v1/analytics/orders/index"
 
 line = st.fixed_dictionaries(
     {
@@ -90,6 +89,19 @@ def arrivals(draw) -> dict:
     return {"histories": histories, "batches": batches, "concurrent": draw(st.booleans())}
 
 
+def hand_order(order_id: str, store: str, status: str, created_at: str, items=None, **times: str) -> dict:
+    """A hand-written order of customer "c": one p1 at 10.0 unless `items` are given."""
+    return {
+        "order_id": order_id,
+        "store_id": store,
+        "status": status,
+        "created_at": created_at,
+        **times,
+        "customer": {"customer_id": "c"},
+        "items": [{"product_id": "p1", "quantity": 1, "unit_price": 10.0}] if items is None else items,
+    }
+
+
 def newest(history: list[dict]) -> dict:
     return max(history, key=lambda v: (v["updated_at"], RANK[v["status"]]))
 
@@ -116,7 +128,7 @@ def phantom_hazard(case: dict) -> bool:
 
 def send(client, store: str, case: dict) -> None:
     def post(batch: list[dict]) -> dict:
-        r = client.post(ROUTE, json={"orders": [{**o, "store_id": store} for o in batch]}, headers=headers("ingest"))
+        r = post_records(client, "orders", [{**o, "store_id": store} for o in batch], refresh=None)
         assert r.status_code == 200, r.text
         body = r.json()
         assert not body["errors"], body["errors"]
@@ -216,15 +228,7 @@ def test_versions_converge_in_any_arrival_order(client, es, prefix):
 
 def test_a_stale_version_writes_nothing(client, es, prefix):
     """The newer state first, then the older one with more lines: answered stale, no line added."""
-    new = {
-        "order_id": "s-1",
-        "store_id": "stale",
-        "status": "delivered",
-        "created_at": "2026-10-05T10:00:00Z",
-        "updated_at": "2026-10-05T12:00:00Z",
-        "customer": {"customer_id": "c"},
-        "items": [{"product_id": "p1", "quantity": 1, "unit_price": 10.0}],
-    }
+    new = hand_order("s-1", "stale", "delivered", "2026-10-05T10:00:00Z", updated_at="2026-10-05T12:00:00Z")
     old = {
         **new,
         "status": "paid",
@@ -235,10 +239,10 @@ def test_a_stale_version_writes_nothing(client, es, prefix):
             {"product_id": "p3", "quantity": 1, "unit_price": 3.0},
         ],
     }
-    first = client.post(ROUTE, json={"orders": [new]}, headers=headers("ingest")).json()
+    first = post_records(client, "orders", [new], refresh=None).json()
     assert first["indexed"] == 1
     before = es.get(index=f"{prefix}-orders", id="stale:s-1")
-    late = client.post(ROUTE, json={"orders": [old]}, headers=headers("ingest"), params={"refresh": "wait_for"}).json()
+    late = post_records(client, "orders", [old]).json()
     assert late == {"indexed": 0, "duplicates": 0, "stale": 1, "errors": []}
     after = es.get(index=f"{prefix}-orders", id="stale:s-1")
     assert (after["_seq_no"], after["_source"]) == (before["_seq_no"], before["_source"])
@@ -252,30 +256,29 @@ def test_a_resend_completes_lines_left_unwritten(client, es, prefix, monkeypatch
     duplicate for the order and writes the missing lines."""
     from analytics_service.ingest.order_versions import OrderVersionWriter
 
-    order = {
-        "order_id": "r-1",
-        "store_id": "resend",
-        "status": "paid",
-        "created_at": "2026-10-06T10:00:00Z",
-        "customer": {"customer_id": "c"},
-        "items": [
+    order = hand_order(
+        "r-1",
+        "resend",
+        "paid",
+        "2026-10-06T10:00:00Z",
+        [
             {"product_id": "p1", "quantity": 1, "unit_price": 10.0},
             {"product_id": "p2", "quantity": 3, "unit_price": 4.0},
         ],
-    }
+    )
 
     async def crash(self, accepted, refresh):
         raise RuntimeError("killed between the two writes")
 
     with monkeypatch.context() as patch:
         patch.setattr(OrderVersionWriter, "_write_lines", crash)
-        crashed = client.post(ROUTE, json={"orders": [order]}, headers=headers("ingest"))
+        crashed = post_records(client, "orders", [order], refresh=None)
         assert crashed.status_code == 500 and crashed.json()["error"]["code"] == "internal_error"
     es.indices.refresh(index=f"{prefix}-*")
     assert es.get(index=f"{prefix}-orders", id="resend:r-1")["found"]
     query = {"term": {"store_id": "resend"}}
     assert es.count(index=f"{prefix}-order-items", query=query)["count"] == 0
-    again = client.post(ROUTE, json={"orders": [order]}, headers=headers("ingest"), params={"refresh": "wait_for"})
+    again = post_records(client, "orders", [order])
     assert again.json() == {"indexed": 0, "duplicates": 1, "stale": 0, "errors": []}
     lines = es.search(index=f"{prefix}-order-items", query=query)["hits"]["hits"]
     assert sorted(h["_id"] for h in lines) == ["resend:r-1:1", "resend:r-1:2"]
@@ -298,21 +301,20 @@ def test_a_storm_of_concurrent_versions_of_one_order(client, es, prefix, monkeyp
     for r in range(rounds):
         store = f"storm{r}"
         versions = [
-            {
-                "order_id": "o-1",
-                "store_id": store,
-                "status": "paid",
-                "created_at": "2026-10-07T10:00:00Z",
-                "updated_at": f"2026-10-07T10:{m:02d}:00Z",
-                "customer": {"customer_id": "c"},
-                "items": [{"product_id": f"p{n}", "quantity": 1, "unit_price": 10.0} for n in range(12 - m)],
-            }
+            hand_order(
+                "o-1",
+                store,
+                "paid",
+                "2026-10-07T10:00:00Z",
+                [{"product_id": f"p{n}", "quantity": 1, "unit_price": 10.0} for n in range(12 - m)],
+                updated_at=f"2026-10-07T10:{m:02d}:00Z",
+            )
             for m in range(12)
         ]
         order = versions[r % 3 :] + versions[: r % 3]  # a different arrival order each round
 
         def post(version: dict) -> dict:
-            r = client.post(ROUTE, json={"orders": [version]}, headers=headers("ingest"))
+            r = post_records(client, "orders", [version], refresh=None)
             assert r.status_code == 200, r.text
             return r.json()
 
@@ -333,20 +335,8 @@ def test_another_content_at_the_same_version_changes_nothing(client, es, prefix)
     """A cart resent with more lines but the same status and time is the same version:
     a `duplicate`, and neither the order nor its lines change (only a true resend of the
     stored content rewrites lines)."""
-    order = {
-        "order_id": "d-1",
-        "store_id": "digest",
-        "status": "pending",
-        "created_at": "2026-10-08T10:00:00Z",
-        "customer": {"customer_id": "c"},
-        "items": [{"product_id": "p1", "quantity": 1, "unit_price": 10.0}],
-    }
-    assert (
-        client.post(ROUTE, json={"orders": [order]}, headers=headers("ingest"), params={"refresh": "wait_for"}).json()[
-            "indexed"
-        ]
-        == 1
-    )
+    order = hand_order("d-1", "digest", "pending", "2026-10-08T10:00:00Z")
+    assert post_records(client, "orders", [order]).json()["indexed"] == 1
     before = es.get(index=f"{prefix}-orders", id="digest:d-1")
     bigger = {
         **order,
@@ -356,7 +346,7 @@ def test_another_content_at_the_same_version_changes_nothing(client, es, prefix)
             {"product_id": "p3", "quantity": 1, "unit_price": 1.0},
         ],
     }
-    answer = client.post(ROUTE, json={"orders": [bigger]}, headers=headers("ingest"), params={"refresh": "wait_for"})
+    answer = post_records(client, "orders", [bigger])
     assert answer.json() == {"indexed": 0, "duplicates": 1, "stale": 0, "errors": []}
     es.indices.refresh(index=f"{prefix}-*")
     after = es.get(index=f"{prefix}-orders", id="digest:d-1")

@@ -14,7 +14,7 @@ from openpyxl import load_workbook
 from pypdf import PdfReader
 
 from analytics_service.reports.model import FORMATS, REPORT_TYPES
-from tests.conftest import generate_records, headers, ingest_records
+from tests.conftest import analytics_get, generate_records, headers, ingest_records, request_report
 
 END = date(2026, 11, 15)
 PARAMETERS = {
@@ -36,13 +36,7 @@ def files(client):
     ids = {}
     for report_type in REPORT_TYPES:
         for fmt in FORMATS:
-            r = client.post(
-                "/api/v1/reports/generate",
-                headers=headers("admin"),
-                json={"report_type": report_type, "format": fmt, "parameters": PARAMETERS[report_type]},
-            )
-            assert r.status_code == 202, r.text
-            ids[(report_type, fmt)] = r.json()["report_id"]
+            ids[(report_type, fmt)] = request_report(client, report_type, fmt, PARAMETERS[report_type], key="admin")
     out = {}
     deadline = time.monotonic() + 600
     for key, report_id in ids.items():
@@ -60,10 +54,7 @@ def files(client):
 
 
 def api(client, path: str, report_type: str, **extra) -> dict:
-    params = dict(PARAMETERS[report_type].items())
-    r = client.get(f"/api/v1/analytics/{path}", params={**params, **extra}, headers=headers("read"))
-    assert r.status_code == 200, r.text
-    return r.json()
+    return analytics_get(client, path, **{**PARAMETERS[report_type], **extra})
 
 
 def reference_kpis(client, report_type: str) -> dict[str, float]:

@@ -23,7 +23,7 @@ from redis import Redis
 
 from analytics_service.app import create_app
 from analytics_service.reports.queue import MemoryJobQueue, RedisJobQueue
-from tests.conftest import ROOT, generate_records, headers, ingest_records, make_settings
+from tests.conftest import ROOT, generate_records, headers, ingest_records, make_settings, report_row, request_report
 
 END = date(2026, 11, 15)
 PERIOD = {"start": "2026-10-01", "end": "2026-11-01"}
@@ -120,25 +120,13 @@ def workers(redis_settings, tmp_path) -> Iterator[callable]:
 
 
 def generate(api: TestClient) -> str:
-    r = api.post(
-        "/api/v1/reports/generate",
-        headers=headers("reports"),
-        json={"report_type": "daily_sales", "format": "csv", "parameters": PERIOD},
-    )
-    assert r.status_code == 202, r.text
-    return r.json()["report_id"]
-
-
-def row_of(api: TestClient, report_id: str) -> dict:
-    r = api.get(f"/api/v1/reports/{report_id}", headers=headers("reports"))
-    assert r.status_code == 200, r.text
-    return r.json()
+    return request_report(api, "daily_sales", "csv", PERIOD)
 
 
 def wait_until(api: TestClient, report_id: str, check, timeout: float, what: str, *logs: WorkerProcess) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        row = row_of(api, report_id)
+        row = report_row(api, report_id)
         if check(row):
             return row
         time.sleep(0.2)
@@ -180,7 +168,7 @@ def test_a_job_of_a_killed_worker_completes_once_after_a_restart(api, redis_sett
     assert row["attempts"] == 1
     first_started = row["started_at"]
     first.kill()  # SIGKILL: no goodbye, the lease just stops being renewed
-    assert row_of(api, report_id)["status"] == "processing"
+    assert report_row(api, report_id)["status"] == "processing"
 
     second = workers("second", REPORT_TEST_DELAY_SECONDS="1")
     row = wait_until(api, report_id, lambda r: r["status"] in ("completed", "failed"), 90, "completion", second)
@@ -265,7 +253,7 @@ def test_sigterm_in_the_middle_of_a_job_releases_it(api, redis_settings, workers
     report_id = generate(api)
     wait_until(api, report_id, lambda r: r["status"] == "processing", 60, "processing", worker)
     assert worker.stop(timeout=30) == 0
-    row = row_of(api, report_id)
+    row = report_row(api, report_id)
     assert row["status"] == "pending" and "interrupted" in row["error"]
     assert f"report {report_id}: released" in worker.log()
     # Given back to the queue: the next worker takes it at once, without waiting for a lease.

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import itertools
-import socket
 import subprocess
 import sys
 import threading
@@ -43,7 +42,7 @@ from analytics_service.ingest.schemas import (
     Product,
     normalise_query,
 )
-from tests.conftest import headers
+from tests.conftest import free_port, headers
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXED_END = date(2025, 6, 30)
@@ -392,12 +391,6 @@ def test_cli_if_empty_skips_a_store_that_has_orders(settings, prefix, monkeypatc
     assert "skipped" in capsys.readouterr().out
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def api_url(settings):
     """The app served by uvicorn on a free port, for the HTTP sink."""
@@ -405,7 +398,7 @@ def api_url(settings):
 
     from analytics_service.app import create_app
 
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
