@@ -115,11 +115,18 @@ class QueryContext:
 
     async def fetch(self, requests: Mapping[str, Search | Composite]) -> dict[str, Any]:
         """Send independent requests concurrently: each name gets a Search's response body, or
-        the list of every bucket of a Composite."""
+        the list of every bucket of a Composite. The first failure is raised as it is (an
+        unavailable node is a 503, as for one request) and the other requests are cancelled."""
         names = list(requests)
-        answers = await asyncio.gather(
-            *(self.send(r) if isinstance(r, Search) else self.buckets(r) for r in requests.values())
-        )
+        tasks = [
+            asyncio.ensure_future(self.send(r) if isinstance(r, Search) else self.buckets(r)) for r in requests.values()
+        ]
+        try:
+            answers = await asyncio.gather(*tasks)
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            raise
         return dict(zip(names, answers, strict=True))
 
     async def answer(self, query: AnalyticsQuery[R]) -> R:
