@@ -1,4 +1,4 @@
-"""`python -m analytics_service <command>` (API.md "Command line and settings")."""
+"""`python -m analytics_service <command>` (README "Commands" and "Settings")."""
 
 from __future__ import annotations
 

@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 SUPERSTORE = SHARED_DATA / "superstore_2019_2022.csv"
 
-# Keys for every auth rule of API.md: one per scope, and store-bound ones.
+# Keys for every auth rule of README "Auth": one per scope, and store-bound ones.
 KEYS = {
     "admin": {"key": "test-admin-key", "scopes": ["admin"]},
     "ingest": {"key": "test-ingest-key", "scopes": ["ingest"]},

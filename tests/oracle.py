@@ -1,7 +1,7 @@
-"""An independent oracle: METRICS.md computed with pandas from the raw records sent.
+"""An independent oracle: docs/metrics.md computed with pandas from the raw records sent.
 
 Nothing here imports the service's code: frames are built from the API records
-(the dicts that were POSTed), following METRICS.md's definitions directly, so a test
+(the dicts that were POSTed), following docs/metrics.md's definitions directly, so a test
 that compares an endpoint's numbers with these is a real check of the service.
 """
 

@@ -1,4 +1,4 @@
-"""Financial endpoints against pandas over the generated records (METRICS.md, docs/metrics.md).
+"""Financial endpoints against pandas over the generated records (docs/metrics.md).
 
 Data: a generated store ("default"), a few crafted records that exercise edges (expenses
 on the first and last day of a period and around it, an expense in EUR, payment events
@@ -111,7 +111,7 @@ def get(client, path, key="read", **params):
     return analytics_get(client, f"financial/{path}", key, **params)
 
 
-# -- the oracle: METRICS.md with pandas, from the raw records ------------------------------
+# -- the oracle: docs/metrics.md with pandas, from the raw records ------------------------------
 
 
 def sales_in(f, start, end, tz):

@@ -1,7 +1,7 @@
 """Lifecycle endpoints (retention, conversion, segments) against pandas over the generated records.
 
 The oracle is computed from the raw records that were POSTed (tests/oracle.py, plus columns
-built here from the records), following METRICS.md "Customers" and "Activity" and the
+built here from the records), following docs/metrics.md "Users and activity" and the
 definitions of docs/metrics.md; nothing of the service's own code is used for it.
 """
 

@@ -1,5 +1,5 @@
 """Product endpoints (performance, inventory, reviews, search) against pandas over the
-generated records (METRICS.md "Products and inventory", "Activity").
+generated records (docs/metrics.md "Products and inventory", "Users and activity").
 
 The oracle below works from the raw records that were POSTed (tests/oracle.py frames
 plus a few columns built here), never from Elasticsearch or the service's code.

@@ -1,4 +1,4 @@
-"""Sales endpoints against pandas over the generated records (METRICS.md)."""
+"""Sales endpoints against pandas over the generated records (docs/metrics.md)."""
 
 from __future__ import annotations
 

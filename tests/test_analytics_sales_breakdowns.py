@@ -150,7 +150,7 @@ def expected_order(table: pd.DataFrame, measure: str) -> list[str]:
 
 
 def product_table(lines: pd.DataFrame) -> pd.DataFrame:
-    """METRICS.md "Products": per product over sale lines; profit over the lines with a cost."""
+    """docs/metrics.md "Breakdowns": per product over sale lines; profit over the lines with a cost."""
     costed = lines["line_cogs"].notna()
     t = (
         lines.assign(costed_revenue=lines["line_revenue"].where(costed, 0.0), costed=costed)

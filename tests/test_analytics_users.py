@@ -1,5 +1,5 @@
 """User activity endpoints (activity, behavior, engagement) against pandas over the raw
-generated activity records (METRICS.md "Activity").
+generated activity records (docs/metrics.md "Users and activity").
 
 The oracle works on the records that were POSTed: actor = user_id, else anonymous_id;
 times are converted to the requested zone with pandas. Two stores are ingested (the
@@ -93,7 +93,7 @@ def oracle_activity(a: pd.DataFrame, tz: str, interval: str, keys: list[str]) ->
 
 
 def oracle_engagement(a: pd.DataFrame, lo: pd.Timestamp, hi: pd.Timestamp, tz: str) -> dict:
-    """METRICS.md "Activity" with the buckets of docs/metrics.md: every local day of the period,
+    """docs/metrics.md "Users and activity", with its buckets: every local day of the period,
     every week (Monday) and month overlapping it, activity inside the period only."""
     first, last = lo.tz_convert(tz).date(), (hi - pd.Timedelta(1, "ns")).tz_convert(tz).date()
     days = [first + timedelta(days=i) for i in range((last - first).days + 1)]

@@ -1,4 +1,4 @@
-"""API.md "Auth" rules, error bodies, health, and behaviour when Elasticsearch is down."""
+"""README "Auth" rules, error bodies, health, and behaviour when Elasticsearch is down."""
 
 from __future__ import annotations
 

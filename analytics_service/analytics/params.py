@@ -1,4 +1,4 @@
-"""The common query parameters of every analytics endpoint, parsed once (METRICS.md "Time").
+"""The common query parameters of every analytics endpoint, parsed once (docs/metrics.md "Common parameters and time").
 
 A period is half-open [start, end) in the requested time zone; a bare date means
 00:00 of that date there. Buckets are calendar buckets in that zone (weeks start on
@@ -90,7 +90,8 @@ def _ms(moment: datetime) -> int:
 
 
 def bucket_key(local_start: datetime, interval: str) -> str:
-    """`YYYY-MM-DD` for day and longer; an ISO datetime with offset for hours (API.md)."""
+    """`YYYY-MM-DD` for day and longer; an ISO datetime with offset for hours
+    (docs/metrics.md "Common parameters and time")."""
     return local_start.isoformat() if interval == "hour" else local_start.date().isoformat()
 
 

@@ -29,7 +29,7 @@ CUSTOMER = "customer.customer_id"
 
 
 def money(value: float | None) -> float:
-    """Money is a number rounded to 2 decimals (API.md)."""
+    """Money is a number rounded to 2 decimals (docs/metrics.md "Orders and money")."""
     return round(float(value or 0.0), 2)
 
 

@@ -134,7 +134,7 @@ def order_documents(
     if order.refunded_amount is not None:
         refunded = order.refunded_amount * fx
     else:
-        # A refunded order without an amount counts its whole order value (METRICS.md).
+        # A refunded order without an amount counts its whole order value (docs/metrics.md).
         refunded = order_value if order.status == "refunded" else 0.0
     shipping = order.shipping_amount * fx
     tax = order.tax_amount * fx

@@ -1,4 +1,4 @@
-"""Ingest endpoints (scope `ingest`), API.md "Ingest".
+"""Ingest endpoints (scope `ingest`), README "Sending data".
 
 Bodies are read and validated here record by record (not by FastAPI as a whole), so
 that one bad record is reported by position while the rest of the batch is indexed.

@@ -1,4 +1,4 @@
-"""Ingest payloads (API.md "Ingest"), validated strictly, one record at a time.
+"""Ingest payloads (README "Sending data"), validated strictly, one record at a time.
 
 Each record is validated on its own (JSON mode, strict types) so that one bad record
 in a batch is reported by position while the others are indexed. Unknown fields are
@@ -25,7 +25,7 @@ from . import limits
 from .limits import FieldError
 
 ORDER_STATUSES = ("pending", "paid", "processing", "shipped", "delivered", "cancelled", "refunded")
-# A sale is a counted order (METRICS.md): pending and cancelled orders are not sales.
+# A sale is a counted order (docs/metrics.md): pending and cancelled orders are not sales.
 SALE_STATUSES = frozenset({"paid", "processing", "shipped", "delivered", "refunded"})
 ACTIVITY_TYPES = (
     "page_view",
@@ -270,7 +270,7 @@ class Expense(Strict):
 
 
 def normalise_query(text: str) -> str:
-    """Search queries are compared trimmed, lower case, with single spaces (METRICS.md)."""
+    """Search queries are compared trimmed, lower case, with single spaces (docs/metrics.md)."""
     return re.sub(r"\s+", " ", text).strip().lower()
 
 

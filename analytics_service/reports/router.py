@@ -1,4 +1,4 @@
-"""Report routes (scope `reports`), API.md "Reports".
+"""Report routes (scope `reports`), docs/reports.md.
 
 Generating writes a pending row and queues the job (a worker builds the file); the
 status route shows the row and, once completed, a signed `download_url` that works
