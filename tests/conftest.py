@@ -15,7 +15,6 @@ import subprocess
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -64,6 +63,16 @@ def assert_bad_parameter(client: TestClient, path: str, params: dict, field: str
     assert r.json()["error"]["details"][0]["field"] == field
 
 
+def bad_parameters_test(cases: list[tuple[str, dict, str]]) -> Callable[..., None]:
+    """A test of `cases` (path, params, field): each GET is a 422 naming `field` (see assert_bad_parameter)."""
+
+    @pytest.mark.parametrize("path, params, field", cases)
+    def test(client: TestClient, path: str, params: dict, field: str) -> None:
+        assert_bad_parameter(client, path, params, field)
+
+    return test
+
+
 def assert_rfm_customers(expected: pd.DataFrame, got: pd.DataFrame) -> pd.DataFrame:
     """The API's RFM customers (`got`) are the oracle's, number for number; returns both, merged."""
     merged = expected.merge(
@@ -81,41 +90,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-# -- periods of the analytics tests ---------------------------------------------------------
-
-ZONES = ["UTC", "America/Sao_Paulo", "America/New_York"]
-# New York changes to and from DST on 8 March and 1 November 2026, inside these periods.
-SPRING = (date(2026, 2, 20), date(2026, 3, 20))
-AUTUMN = (date(2026, 10, 20), date(2026, 11, 10))
-YEAR = (date(2025, 11, 1), date(2026, 11, 1))
-INTERVAL_PERIODS = {
-    "hour": (date(2026, 10, 30), date(2026, 11, 3)),
-    "day": AUTUMN,
-    "week": SPRING,
-    "month": YEAR,
-    "quarter": YEAR,
-    "year": (date(2025, 1, 1), date(2026, 11, 15)),
-}
-# Bad values of the query parameters the analytics endpoints share, with the field each 422 names.
-COMMON_BAD_PARAMETERS = [
-    ({"tz": "Mars/Olympus"}, "query.tz"),
-    ({"interval": "fortnight"}, "query.interval"),
-    ({"start": "2026-13-01"}, "query.start"),
-    ({"start": "2026-02-01", "end": "2026-01-01"}, "query.end"),
-    ({"compare": "last_week"}, "query.compare"),
-    ({"limit": "0"}, "query.limit"),
-    ({"limit": "x"}, "query.limit"),
-]
-
-
-def period_params(start: date, end: date, tz: str | None = None, **more) -> dict:
-    """The query parameters of the period [start, end) (in `tz` when given), then `more`."""
-    params = {"start": start.isoformat(), "end": end.isoformat()}
-    if tz is not None:
-        params["tz"] = tz
-    return {**params, **more}
 
 
 def _answers(url: str, settings: Settings) -> bool:

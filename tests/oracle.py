@@ -128,6 +128,18 @@ def in_period(frame: pd.DataFrame, column: str, start: date, end: date, tz: str)
     return frame[(frame[column] >= lo) & (frame[column] < hi)]
 
 
+def sale_orders(frames: Frames, start: date, end: date, tz: str) -> pd.DataFrame:
+    """The orders that are sales (`is_sale`) placed in [start, end) local to tz."""
+    orders = in_period(frames.orders, "created_at", start, end, tz)
+    return orders[orders["is_sale"]]
+
+
+def sale_lines(frames: Frames, start: date, end: date, tz: str) -> pd.DataFrame:
+    """The order lines of sales placed in [start, end) local to tz."""
+    lines = in_period(frames.lines, "created_at", start, end, tz)
+    return lines[lines["is_sale"]]
+
+
 def bucket(series: pd.Series, tz: str, interval: str) -> pd.Series:
     """The API's bucket key of each UTC timestamp: local calendar bucket start in tz."""
     if interval == "hour":

@@ -13,20 +13,9 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from tests.conftest import (
-    AUTUMN,
-    INTERVAL_PERIODS,
-    SPRING,
-    YEAR,
-    ZONES,
-    analytics_get,
-    assert_bad_parameter,
-    generate_records,
-    headers,
-    ingest_records,
-    period_params,
-)
-from tests.oracle import all_keys, bucket, build_frames, in_period, local_start
+from tests.conftest import analytics_get, assert_bad_parameter, generate_records, headers, ingest_records
+from tests.oracle import all_keys, bucket, build_frames, in_period, local_start, sale_lines, sale_orders
+from tests.periods import AUTUMN, INTERVAL_PERIODS, SPRING, YEAR, ZONES, period_params
 
 MONEY = 0.01
 RATE = 1e-4
@@ -114,16 +103,6 @@ def get(client, path, key="read", **params):
 # -- the oracle: docs/metrics.md with pandas, from the raw records ------------------------------
 
 
-def sales_in(f, start, end, tz):
-    orders = in_period(f.orders, "created_at", start, end, tz)
-    return orders[orders["is_sale"]]
-
-
-def sale_lines_in(f, start, end, tz):
-    lines = in_period(f.lines, "created_at", start, end, tz)
-    return lines[lines["is_sale"]]
-
-
 def expenses_in(f, start, end, tz=None):
     """Expenses dated start <= date < end (dates are calendar dates: no time zone needed)."""
     e = f.expenses
@@ -202,7 +181,7 @@ def payment_events(f, start, end, tz):
 def test_revenue_matches_pandas(client, frames, tz, interval):
     start, end = INTERVAL_PERIODS[interval]
     body = get(client, "revenue", **period_params(start, end, tz, interval=interval))
-    sales = sales_in(frames, start, end, tz)
+    sales = sale_orders(frames, start, end, tz)
     assert_close(body["totals"], revenue_sums(sales))
     keys = all_keys(start, end, tz, interval)
     assert [p["key"] for p in body["series"]] == keys
@@ -221,8 +200,8 @@ def test_revenue_comparison(client, frames, tz, compare):
         prev_start, prev_end = start - (end - start), start
     else:
         prev_start, prev_end = start.replace(year=start.year - 1), end.replace(year=end.year - 1)
-    current = revenue_sums(sales_in(frames, start, end, tz))
-    previous = revenue_sums(sales_in(frames, prev_start, prev_end, tz))
+    current = revenue_sums(sale_orders(frames, start, end, tz))
+    previous = revenue_sums(sale_orders(frames, prev_start, prev_end, tz))
     c = body["comparison"]
     assert_close(c, previous)
     for name, prev in previous.items():
@@ -240,8 +219,8 @@ def test_profit_matches_pandas(client, frames, tz, interval):
     start, end = INTERVAL_PERIODS[interval]
     body = get(client, "profit", **period_params(start, end, tz, interval=interval))
     sales, lines, spent = (
-        sales_in(frames, start, end, tz),
-        sale_lines_in(frames, start, end, tz),
+        sale_orders(frames, start, end, tz),
+        sale_lines(frames, start, end, tz),
         expenses_in(frames, start, end),
     )
     assert_close(body["totals"], profit_sums(sales, lines, spent["amount_base"].sum()))
@@ -283,8 +262,8 @@ def test_profit_previous_year_and_channel(client, frames):
     body = get(client, "profit", **period_params(start, end, tz, compare="previous_year"))
     p_start, p_end = start.replace(year=2025), end.replace(year=2025)
     prev = profit_sums(
-        sales_in(frames, p_start, p_end, tz),
-        sale_lines_in(frames, p_start, p_end, tz),
+        sale_orders(frames, p_start, p_end, tz),
+        sale_lines(frames, p_start, p_end, tz),
         expenses_in(frames, p_start, p_end)["amount_base"].sum(),
     )
     assert_close(body["comparison"], prev)
@@ -294,7 +273,7 @@ def test_profit_previous_year_and_channel(client, frames):
     )
     # channel: sales of the channel; only expenses attributed to it (none is attributed to "web")
     web = get(client, "profit", **period_params(start, end, tz, channel="web"))
-    sales, lines = sales_in(frames, start, end, tz), sale_lines_in(frames, start, end, tz)
+    sales, lines = sale_orders(frames, start, end, tz), sale_lines(frames, start, end, tz)
     assert_close(web["totals"], profit_sums(sales[sales["channel"] == "web"], lines[lines["channel"] == "web"], 0.0))
 
 
@@ -373,7 +352,7 @@ def test_expenses_channel_and_comparison(client, frames):
 
 
 def payments_oracle(f, start, end, tz, channel=None):
-    sales = sales_in(f, start, end, tz)
+    sales = sale_orders(f, start, end, tz)
     if channel:
         sales = sales[sales["channel"] == channel]
     ev = payment_events(f, start, end, tz)
@@ -467,7 +446,7 @@ def test_store_bound_key_sees_only_its_store(client, data):
         )
         assert r.status_code == 403
     revenue = get(client, "revenue", key="read_s1", **period_params(start, end))
-    assert_close(revenue["totals"], revenue_sums(sales_in(s1, start, end, "UTC")))
+    assert_close(revenue["totals"], revenue_sums(sale_orders(s1, start, end, "UTC")))
     expenses = get(client, "expenses", key="read_s1", **period_params(start, end))
     e = expenses_in(s1, start, end)
     assert_close(expenses["totals"], {"expenses": e["amount_base"].sum(), "count": len(e)})
@@ -480,7 +459,7 @@ def test_store_bound_key_sees_only_its_store(client, data):
         params=period_params(start, end),
         headers=headers("read"),
     ).json()
-    assert both["totals"]["orders"] == revenue["totals"]["orders"] + len(sales_in(data[0], start, end, "UTC"))
+    assert both["totals"]["orders"] == revenue["totals"]["orders"] + len(sale_orders(data[0], start, end, "UTC"))
 
 
 @pytest.mark.parametrize("path", ["revenue", "profit", "expenses", "payments"])

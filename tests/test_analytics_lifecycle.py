@@ -13,14 +13,12 @@ import pandas as pd
 import pytest
 
 from tests.conftest import (
-    YEAR,
-    ZONES,
     analytics_get,
     assert_bad_parameter,
     assert_rfm_customers,
+    bad_parameters_test,
     generate_records,
     ingest_records,
-    period_params,
     post_records,
 )
 from tests.oracle import (
@@ -32,6 +30,7 @@ from tests.oracle import (
     retention_oracle,
     rfm_oracle,
 )
+from tests.periods import YEAR, ZONES, period_params
 
 STORE = "default"
 # Periods with a New York DST change inside (8 March and 1 November 2026); some start or end
@@ -429,8 +428,7 @@ def test_rfm_by_hand(client, hand):
 # -- parameters, cache ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "path, params, field",
+test_bad_parameters_are_422_naming_them = bad_parameters_test(
     [
         ("users/retention", {"basis": "events"}, "query.basis"),
         ("users/retention", {"granularity": "day"}, "query.granularity"),
@@ -440,10 +438,8 @@ def test_rfm_by_hand(client, hand):
         ("users/segments", {"page": "0"}, "query.page"),
         ("users/segments", {"page_size": "5000"}, "query.page_size"),
         ("users/segments", {"include_customers": "maybe"}, "query.include_customers"),
-    ],
+    ]
 )
-def test_bad_parameters_are_422_naming_them(client, path, params, field):
-    assert_bad_parameter(client, path, params, field)
 
 
 def test_every_parameter_is_part_of_the_cache_key(client, data):

@@ -13,24 +13,22 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests import conftest
+from tests import oracle, periods
+from tests.conftest import analytics_get as get
 from tests.conftest import (
-    AUTUMN,
-    YEAR,
-    ZONES,
-    assert_bad_parameter,
+    bad_parameters_test,
     generate_records,
     headers,
     ingest_records,
     post_records,
 )
-from tests.conftest import analytics_get as get
 from tests.oracle import all_keys, bucket, build_frames, in_period
+from tests.periods import AUTUMN, YEAR, ZONES
 
 # A spring period of this module's own (New York's DST starts on 8 March, inside it).
 SPRING = (date(2026, 2, 25), date(2026, 3, 20))
 PERIODS = [AUTUMN, SPRING, YEAR]
-INTERVAL_PERIODS = {**conftest.INTERVAL_PERIODS, "hour": (date(2026, 10, 31), date(2026, 11, 3)), "week": SPRING}
+INTERVAL_PERIODS = {**periods.INTERVAL_PERIODS, "hour": (date(2026, 10, 31), date(2026, 11, 3)), "week": SPRING}
 MONEY, RATE = 0.01, 1e-4
 
 
@@ -70,7 +68,7 @@ def data(client):
 
 def period_params(start: date, end: date, tz: str, **more) -> dict:
     """The generated store's period (store "default"; the `big` fixture's store is another)."""
-    return conftest.period_params(start, end, tz, **{"store_id": "default", **more})
+    return periods.period_params(start, end, tz, **{"store_id": "default", **more})
 
 
 def latest_catalog(products: pd.DataFrame) -> pd.DataFrame:
@@ -80,8 +78,7 @@ def latest_catalog(products: pd.DataFrame) -> pd.DataFrame:
 
 
 def sale_lines(frames, start, end, tz, channel=None) -> pd.DataFrame:
-    lines = in_period(frames.lines, "created_at", start, end, tz)
-    lines = lines[lines["is_sale"]]
+    lines = oracle.sale_lines(frames, start, end, tz)
     if channel:
         lines = lines[lines["channel"] == channel]
     return lines
@@ -583,8 +580,7 @@ def test_inventory_of_products_outside_the_catalog_and_of_several_stores(client,
 # -- parameters, scope, cache -------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "path, params, field",
+test_bad_parameters_are_422_naming_them = bad_parameters_test(
     [
         ("products/performance", {"sort": "profit"}, "query.sort"),
         ("products/performance", {"tz": "Mars/Olympus"}, "query.tz"),
@@ -598,10 +594,8 @@ def test_inventory_of_products_outside_the_catalog_and_of_several_stores(client,
         ("products/reviews", {"interval": "fortnight"}, "query.interval"),
         ("products/search", {"start": "2026-02-01", "end": "2026-01-01"}, "query.end"),
         ("products/search", {"limit": "5000"}, "query.limit"),
-    ],
+    ]
 )
-def test_bad_parameters_are_422_naming_them(client, path, params, field):
-    assert_bad_parameter(client, path, params, field)
 
 
 @pytest.mark.parametrize("path", ["products/performance", "products/inventory", "products/reviews", "products/search"])

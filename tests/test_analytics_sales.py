@@ -7,22 +7,10 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from tests.conftest import (
-    AUTUMN,
-    COMMON_BAD_PARAMETERS,
-    INTERVAL_PERIODS,
-    SPRING,
-    YEAR,
-    ZONES,
-    assert_bad_parameter,
-    generate_records,
-    headers,
-    ingest_records,
-    period_params,
-    post_records,
-)
 from tests.conftest import analytics_get as get
-from tests.oracle import all_keys, bucket, build_frames, in_period
+from tests.conftest import assert_bad_parameter, generate_records, headers, ingest_records, post_records
+from tests.oracle import all_keys, bucket, build_frames, in_period, sale_lines, sale_orders
+from tests.periods import AUTUMN, COMMON_BAD_PARAMETERS, INTERVAL_PERIODS, SPRING, YEAR, ZONES, period_params
 
 
 @pytest.fixture(scope="module")
@@ -32,17 +20,12 @@ def data(client):
     return build_frames(records)
 
 
-def sales_in(frames, start, end, tz):
-    orders = in_period(frames.orders, "created_at", start, end, tz)
-    return orders[orders["is_sale"]]
-
-
 @pytest.mark.parametrize("tz", ZONES)
 @pytest.mark.parametrize("interval", list(INTERVAL_PERIODS))
 def test_revenue_trends_match_pandas(client, data, tz, interval):
     start, end = INTERVAL_PERIODS[interval]
     body = get(client, "revenue/trends", **period_params(start, end, tz, interval=interval))
-    sales = sales_in(data, start, end, tz)
+    sales = sale_orders(data, start, end, tz)
     keys = all_keys(start, end, tz, interval)
     assert [p["key"] for p in body["series"]] == keys
     grouped = sales.assign(k=bucket(sales["created_at"], tz, interval)).groupby("k")
@@ -79,7 +62,7 @@ def test_hour_buckets_on_the_fall_back_day_have_25_hours(client, data):
 def test_day_buckets_on_the_spring_forward_day(client, data):
     body = get(client, "revenue/trends", start="2026-03-07", end="2026-03-10", tz="America/New_York", interval="day")
     assert [p["key"] for p in body["series"]] == ["2026-03-07", "2026-03-08", "2026-03-09"]
-    sales = sales_in(data, date(2026, 3, 8), date(2026, 3, 9), "America/New_York")
+    sales = sale_orders(data, date(2026, 3, 8), date(2026, 3, 9), "America/New_York")
     assert body["series"][1]["orders"] == len(sales)
 
 
@@ -87,7 +70,7 @@ def test_day_buckets_on_the_spring_forward_day(client, data):
 def test_dashboard_kpis_and_comparison(client, data, tz):
     start, end = AUTUMN
     body = get(client, "dashboard", **period_params(start, end, tz, compare="previous_period"))
-    sales = sales_in(data, start, end, tz)
+    sales = sale_orders(data, start, end, tz)
     k = body["kpis"]
     assert k["orders"] == len(sales)
     assert k["gross_revenue"] == pytest.approx(sales["gross_revenue"].sum(), abs=0.01)
@@ -104,7 +87,7 @@ def test_dashboard_kpis_and_comparison(client, data, tz):
     assert k["new_customers"] == int(((first >= lo) & (first < hi)).sum())
     # previous period: same length, ending where this one starts
     days = (end - start).days
-    prev = sales_in(data, start - pd.Timedelta(days=days), start, tz)
+    prev = sale_orders(data, start - pd.Timedelta(days=days), start, tz)
     c = body["comparison"]
     assert c["orders"] == len(prev)
     assert c["gross_revenue"] == pytest.approx(prev["gross_revenue"].sum(), abs=0.01)
@@ -112,8 +95,7 @@ def test_dashboard_kpis_and_comparison(client, data, tz):
     assert c["gross_revenue_growth_pct"] == pytest.approx(expected_growth, abs=0.01)
     assert len(body["series"]) == days
     top = body["top_products"]
-    lines = in_period(data.lines, "created_at", start, end, tz)
-    lines = lines[lines["is_sale"]]
+    lines = sale_lines(data, start, end, tz)
     by_product = lines.groupby("product_id").agg(
         rev=("line_revenue", "sum"), units=("quantity", "sum"), orders=("order_id", "nunique")
     )
@@ -126,7 +108,7 @@ def test_dashboard_kpis_and_comparison(client, data, tz):
 
 def test_previous_year_comparison(client, data):
     body = get(client, "dashboard", start="2026-10-01", end="2026-11-01", tz="UTC", compare="previous_year")
-    prev = sales_in(data, date(2025, 10, 1), date(2025, 11, 1), "UTC")
+    prev = sale_orders(data, date(2025, 10, 1), date(2025, 11, 1), "UTC")
     assert body["comparison"]["orders"] == len(prev)
 
 
@@ -134,8 +116,7 @@ def test_previous_year_comparison(client, data):
 def test_top_selling(client, data, by):
     start, end = YEAR
     body = get(client, "products/top-selling", **period_params(start, end, by=by, limit=15))
-    lines = in_period(data.lines, "created_at", start, end, "UTC")
-    lines = lines[lines["is_sale"]]
+    lines = sale_lines(data, start, end, "UTC")
     g = (
         lines.groupby("product_id")
         .agg(rev=("line_revenue", "sum"), units=("quantity", "sum"), orders=("order_id", "nunique"))
@@ -151,7 +132,7 @@ def test_top_selling(client, data, by):
 def test_sales_revenue_and_orders(client, data, tz):
     start, end = SPRING
     rev = get(client, "sales/revenue", **period_params(start, end, tz))
-    sales = sales_in(data, start, end, tz)
+    sales = sale_orders(data, start, end, tz)
     for name in ("gross_revenue", "order_discounts", "refunds", "net_revenue"):
         assert rev["totals"][name] == pytest.approx(sales[name].sum(), abs=0.01)
     assert sum(p["gross_revenue"] for p in rev["series"]) == pytest.approx(sales["gross_revenue"].sum(), abs=0.05)
@@ -166,7 +147,7 @@ def test_sales_revenue_and_orders(client, data, tz):
 def test_channel_and_store_filters(client, data):
     start, end = YEAR
     body = get(client, "revenue/trends", **period_params(start, end, channel="mobile", interval="month"))
-    sales = sales_in(data, start, end, "UTC")
+    sales = sale_orders(data, start, end, "UTC")
     assert body["totals"]["orders"] == int((sales["channel"] == "mobile").sum())
     none = get(client, "revenue/trends", **period_params(start, end, store_id="no-such-store"))
     assert none["totals"]["orders"] == 0

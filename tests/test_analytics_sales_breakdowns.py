@@ -14,18 +14,10 @@ import pandas as pd
 import pytest
 
 from analytics_service.analytics import runner
-from tests.conftest import (
-    AUTUMN,
-    SPRING,
-    ZONES,
-    assert_bad_parameter,
-    generate_records,
-    headers,
-    ingest_records,
-    period_params,
-)
 from tests.conftest import analytics_get as get
-from tests.oracle import build_frames, in_period, latest_of
+from tests.conftest import bad_parameters_test, generate_records, headers, ingest_records
+from tests.oracle import build_frames, latest_of, sale_lines, sale_orders
+from tests.periods import AUTUMN, SPRING, ZONES, period_params
 
 PERIODS = {"spring": SPRING, "autumn": AUTUMN}
 NONE = "(none)"
@@ -117,16 +109,6 @@ def data(client):
     records["orders"].extend(EDGE_ORDERS)
     ingest_records(client, records)
     return build_frames(records)
-
-
-def sale_lines(frames, start, end, tz) -> pd.DataFrame:
-    lines = in_period(frames.lines, "created_at", start, end, tz)
-    return lines[lines["is_sale"]]
-
-
-def sale_orders(frames, start, end, tz) -> pd.DataFrame:
-    orders = in_period(frames.orders, "created_at", start, end, tz)
-    return orders[orders["is_sale"]]
 
 
 def previous_period(start: date, end: date, compare: str) -> tuple[date, date]:
@@ -409,8 +391,7 @@ def test_channel_and_store_filters(client, data, path, field):
     assert r.status_code == 200 and r.json()["items"] == []
 
 
-@pytest.mark.parametrize(
-    "path, params, field",
+test_bad_parameters_are_422_naming_them = bad_parameters_test(
     [
         ("sales/products", {"sort": "profit"}, "query.sort"),
         ("sales/products", {"limit": "0"}, "query.limit"),
@@ -418,10 +399,8 @@ def test_channel_and_store_filters(client, data, path, field):
         ("sales/geographic", {"level": "continent"}, "query.level"),
         ("sales/geographic", {"compare": "yesterday"}, "query.compare"),
         ("sales/categories", {"tz": "Nowhere/Special"}, "query.tz"),
-    ],
+    ]
 )
-def test_bad_parameters_are_422_naming_them(client, path, params, field):
-    assert_bad_parameter(client, path, params, field)
 
 
 def test_previous_period_of_a_partial_day_period(client, data):

@@ -23,8 +23,9 @@ import pytest
 from analytics_service.config import Settings
 from analytics_service.importers.csv_import import ImportReport
 from tests.conftest import analytics_get as get
-from tests.conftest import period_params, run_import
+from tests.conftest import run_import
 from tests.oracle import latest_of
+from tests.periods import period_params
 
 WHOLE = {"start": "2019-01-01", "end": "2023-01-01", "tz": "UTC"}
 NONE = "(none)"

@@ -15,17 +15,9 @@ import pandas as pd
 import pytest
 
 from analytics_service.analytics import runner, users
-from tests.conftest import (
-    COMMON_BAD_PARAMETERS,
-    ZONES,
-    analytics_get,
-    assert_bad_parameter,
-    generate_records,
-    headers,
-    ingest_records,
-    post_records,
-)
+from tests.conftest import analytics_get, assert_bad_parameter, generate_records, headers, ingest_records, post_records
 from tests.oracle import all_keys, bucket, build_frames
+from tests.periods import COMMON_BAD_PARAMETERS, ZONES
 
 END = date(2026, 11, 15)
 # Every period but the year-long ones holds New York's fall-back (1 November 2026);
