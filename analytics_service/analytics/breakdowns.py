@@ -12,10 +12,9 @@ analytics/shared.py. Definitions: docs/metrics.md "Orders and money".
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, Field
 
@@ -24,12 +23,16 @@ from .fields import (
     AnalyticsResponse,
     Cogs,
     GrossRevenue,
+    LineRevenue,
+    LineRevenueTotal,
     LinesWithoutCost,
     PeriodOut,
+    ProductOrders,
     RevenueComparison,
     RevenueGrowth,
     RevenuePrevious,
     SaleCount,
+    SoldProduct,
     Units,
 )
 from .params import CommonParams
@@ -126,12 +129,10 @@ class LineBreakdown:
 # -- sales/products -------------------------------------------------------------------------
 
 
-class ProductRow(BaseModel):
-    key: str = Field(description="product_id")
-    name: str | None = Field(description="the name on the product's latest sale line in the period")
+class ProductRow(SoldProduct):
     units: Units
-    gross_revenue: float = Field(description="sum of line revenue")
-    orders: int = Field(description="distinct sales containing the product")
+    gross_revenue: LineRevenue
+    orders: ProductOrders
     avg_price: float = Field(description="gross_revenue / units")
     cogs: Cogs
     lines_without_cost: int = Field(description="sale lines of the product without a unit cost")
@@ -145,7 +146,7 @@ class ProductRow(BaseModel):
 
 
 class ProductTotals(BaseModel):
-    gross_revenue: float = Field(description="line revenue of every sale line in the period")
+    gross_revenue: LineRevenueTotal
     units: Units
     cogs: Cogs
     lines_without_cost: LinesWithoutCost
@@ -246,7 +247,7 @@ class SalesProducts(AnalyticsQuery[SalesProductsResponse]):
 
 class CategoryRow(BaseModel):
     key: str = Field(description='category or subcategory; lines without one under "(none)"')
-    gross_revenue: float = Field(description="sum of line revenue")
+    gross_revenue: LineRevenue
     units: Units
     orders: int = Field(description="distinct sales with at least one line in it")
     share: float | None = Field(description="gross_revenue / line revenue of every sale line in the period")
@@ -255,17 +256,28 @@ class CategoryRow(BaseModel):
 
 
 class CategoryTotals(BaseModel):
-    gross_revenue: float = Field(description="line revenue of every sale line in the period")
+    gross_revenue: LineRevenueTotal
     units: Units
     orders: int = Field(description="sales in the period")
 
 
-class SalesCategoriesResponse(AnalyticsResponse):
-    level: str = Field(description="category or subcategory")
+TotalsT = TypeVar("TotalsT", bound=BaseModel)
+RowT = TypeVar("RowT", bound=BaseModel)
+
+
+class ByLevel(BaseModel, Generic[TotalsT, RowT]):
+    """The fields of the answer of a breakdown by `level` (sales/categories, sales/geographic),
+    after the period's; each answer declares what its `level` can be."""
+
+    level: str
     total_keys: int = Field(description="distinct keys with sales in the period (all of them, not only the items)")
-    totals: CategoryTotals = Field(description="over every key, not only the items")
-    items: list[CategoryRow] = Field(description="every key (or the top `limit` when given) by gross_revenue")
+    totals: TotalsT = Field(description="over every key, not only the items")
+    items: list[RowT] = Field(description="every key (or the top `limit` when given) by gross_revenue")
     comparison: RevenueComparison = None
+
+
+class SalesCategoriesResponse(ByLevel[CategoryTotals, CategoryRow], AnalyticsResponse):
+    level: str = Field(description="category or subcategory")
 
 
 @dataclass(frozen=True)
@@ -331,12 +343,8 @@ class GeoTotals(BaseModel):
     customers: int = Field(description="distinct customers with a sale in the period")
 
 
-class SalesGeographicResponse(AnalyticsResponse):
+class SalesGeographicResponse(ByLevel[GeoTotals, GeoRow], AnalyticsResponse):
     level: str = Field(description="country, region, state or city")
-    total_keys: int = Field(description="distinct keys with sales in the period (all of them, not only the items)")
-    totals: GeoTotals = Field(description="over every key, not only the items")
-    items: list[GeoRow] = Field(description="every key (or the top `limit` when given) by gross_revenue")
-    comparison: RevenueComparison = None
 
 
 @dataclass(frozen=True)
@@ -386,10 +394,7 @@ class SalesGeographic(AnalyticsQuery[SalesGeographicResponse]):
         return acc, len(everyone)
 
     async def run(self, ctx: QueryContext) -> SalesGeographicResponse:
-        requests = self.requests()
-        pairs = requests.pop("pairs")
-        assert isinstance(pairs, Composite)
-        (acc, customers), a = await asyncio.gather(self.places(ctx.stream(pairs)), ctx.fetch(requests))
+        (acc, customers), a = await ctx.stream_and_fetch(self.requests(), "pairs", self.places)
         revenue = KeyRevenue.of({key: r["gross_revenue"] for key, r in acc.items()}, a.get("previous"))
         rows = [
             GeoRow(

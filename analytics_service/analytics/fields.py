@@ -45,6 +45,11 @@ Units = Annotated[int, Field(description="units sold: sum of quantity over the s
 Cogs = Annotated[float, Field(description="sum of quantity * unit_cost over the sale lines with a known cost")]
 LinesWithoutCost = Annotated[int, Field(description="sale lines without a unit_cost (left out of cogs and profit)")]
 
+# Line revenue (quantity * unit_price - line discount) of a key's sale lines, and of every sale line.
+LineRevenue = Annotated[float, Field(description="sum of line revenue")]
+LineRevenueTotal = Annotated[float, Field(description="line revenue of every sale line in the period")]
+ProductOrders = Annotated[int, Field(description="distinct sales containing the product")]
+
 # Per-key comparison of the breakdowns (sales/products, categories, geographic).
 RevenuePrevious = Annotated[
     float | None,
@@ -72,3 +77,10 @@ class RevenueSums(BaseModel):
     order_discounts: OrderDiscounts
     refunds: Refunds
     net_revenue: NetRevenue
+
+
+class SoldProduct(BaseModel):
+    # A product of the period's sale lines, named by its latest one (the items of sales/products,
+    # products/top-selling and the dashboard's top_products).
+    key: str = Field(description="product_id")
+    name: str | None = Field(description="the name on the product's latest sale line in the period")

@@ -16,7 +16,6 @@ a day's expenses go to the first hour of that local day).
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -614,10 +613,7 @@ class FinancialPayments(AnalyticsQuery[FinancialPaymentsResponse]):
 
     async def run(self, ctx: QueryContext) -> FinancialPaymentsResponse:
         p = self.params
-        requests = self.requests()
-        events = requests.pop("events")
-        assert isinstance(events, Composite)
-        pairs, a = await asyncio.gather(self.event_pairs(ctx.stream(events)), ctx.fetch(requests))
+        pairs, a = await ctx.stream_and_fetch(self.requests(), "events", self.event_pairs)
         orders = {key: (int(b["doc_count"]), agg_value(b, "gross_revenue")) for key, b in by_key(a["orders"]).items()}
         by_type: dict[str, tuple[int, float]] = {}
         for (event_type, _), (count, value) in pairs.items():

@@ -27,7 +27,7 @@ from pydantic import BaseModel, Field
 
 from ..es.indices import ACTIVITY, ORDER_ITEMS, PRODUCTS, IndexFamily
 from ..es.scan import PitScan, with_tiebreaker
-from .fields import AnalyticsResponse, BucketKey, Cogs, GrossRevenue, PeriodOut, Units
+from .fields import AnalyticsResponse, BucketKey, Cogs, GrossRevenue, PeriodOut, ProductOrders, Units
 from .params import CommonParams
 from .requests import Composite, Search, terms_source
 from .runner import AnalyticsQuery, QueryContext
@@ -137,7 +137,7 @@ class PerformanceItem(BaseModel):
     name: ProductName
     units: int = Field(description="units sold in sales of the period")
     gross_revenue: float = Field(description="sum of line revenue of the product's sale lines")
-    orders: int = Field(description="distinct sales containing the product")
+    orders: ProductOrders
     avg_price: float | None = Field(description="gross_revenue / units; null without units")
     cogs: Cogs
     gross_profit: float | None = Field(
@@ -615,10 +615,7 @@ class ProductReviews(AnalyticsQuery[ReviewsResponse]):
 
     async def run(self, ctx: QueryContext) -> ReviewsResponse:
         p = self.params
-        requests = self.requests()
-        per_product = requests.pop("products")
-        assert isinstance(per_product, Composite)
-        reviewed, a = await asyncio.gather(self.reviewed(ctx.stream(per_product)), ctx.fetch(requests))
+        reviewed, a = await ctx.stream_and_fetch(self.requests(), "products", self.reviewed)
         r = a["reviews"]
         aggs = aggregations(r)
         by_rating = {int(b["key"]): b["doc_count"] for b in aggs.get("distribution", {}).get("buckets", [])}

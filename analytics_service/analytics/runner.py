@@ -14,7 +14,7 @@ import asyncio
 import dataclasses
 import logging
 import math
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Generic, TypeVar
 
@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 __all__ = ["COMPOSITE_PAGE", "AnalyticsQuery", "Ctx", "QueryContext"]
 
 R = TypeVar("R", bound=AnalyticsResponse)
+T = TypeVar("T")
 
 
 class AnalyticsQuery(Generic[R]):
@@ -113,20 +114,28 @@ class QueryContext:
     async def buckets(self, request: Composite) -> list[dict[str, Any]]:
         return [bucket async for bucket in self.stream(request)]
 
+    async def stream_and_fetch(
+        self,
+        requests: Mapping[str, Search | Composite],
+        name: str,
+        read: Callable[[AsyncIterator[dict[str, Any]]], Awaitable[T]],
+    ) -> tuple[T, dict[str, Any]]:
+        """`read` the buckets of the composite request `requests[name]` as they stream (there may
+        be too many to hold) while the other requests are fetched (`fetch`); both answers."""
+        others = dict(requests)
+        streamed = others.pop(name)
+        assert isinstance(streamed, Composite), name
+        read_all, fetched = await all_or_none(read(self.stream(streamed)), self.fetch(others))
+        return read_all, fetched
+
     async def fetch(self, requests: Mapping[str, Search | Composite]) -> dict[str, Any]:
         """Send independent requests concurrently: each name gets a Search's response body, or
         the list of every bucket of a Composite. The first failure is raised as it is (an
         unavailable node is a 503, as for one request) and the other requests are cancelled."""
         names = list(requests)
-        tasks = [
-            asyncio.ensure_future(self.send(r) if isinstance(r, Search) else self.buckets(r)) for r in requests.values()
-        ]
-        try:
-            answers = await asyncio.gather(*tasks)
-        except BaseException:
-            for task in tasks:
-                task.cancel()
-            raise
+        answers = await all_or_none(
+            *(self.send(r) if isinstance(r, Search) else self.buckets(r) for r in requests.values())
+        )
         return dict(zip(names, answers, strict=True))
 
     async def answer(self, query: AnalyticsQuery[R]) -> R:
@@ -151,6 +160,18 @@ class QueryContext:
         if key is not None:
             await self.cache.set(key, payload)  # type: ignore[union-attr]
         return result
+
+
+async def all_or_none(*awaitables: Awaitable[Any]) -> list[Any]:
+    """Every awaitable's result, run concurrently; on the first failure the others are
+    cancelled (nobody would read them) and that failure is raised as it is."""
+    tasks = [asyncio.ensure_future(a) for a in awaitables]
+    try:
+        return await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        raise
 
 
 async def run_checked(query: AnalyticsQuery[R], ctx: QueryContext) -> R:

@@ -23,12 +23,15 @@ from .fields import (
     Aov,
     BucketKey,
     GrossRevenue,
+    LineRevenue,
     NetRevenue,
     OrderDiscounts,
     PeriodOut,
+    ProductOrders,
     Refunds,
     RevenueSums,
     SaleCount,
+    SoldProduct,
     TotalsComparison,
     Units,
 )
@@ -77,12 +80,10 @@ class Kpis(BaseModel):
     gross_profit: float = Field(description="net_revenue - cogs")
 
 
-class ProductItem(BaseModel):
-    key: str = Field(description="product_id")
-    name: str | None = Field(description="the name on the product's latest sale line in the period")
-    gross_revenue: float = Field(description="sum of line revenue")
+class ProductItem(SoldProduct):
+    gross_revenue: LineRevenue
     units: Units
-    orders: int = Field(description="distinct sales containing the product")
+    orders: ProductOrders
 
 
 class TopSellingResponse(AnalyticsResponse):
