@@ -8,6 +8,7 @@ service's is reports.service.reports_service: next to their types, which import 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from elasticsearch import AsyncElasticsearch
@@ -21,20 +22,24 @@ from .ingest.service import Ingestor
 from .redis_client import CircuitBreaker
 
 
-def settings(request: Request) -> Settings:
-    return request.app.state.settings
+def app_state(attribute: str) -> Callable[[Request], Any]:
+    """A provider of what the lifespan stored as `app.state.<attribute>`."""
+
+    def provide(request: Request) -> Any:
+        return getattr(request.app.state, attribute)
+
+    provide.__name__ = provide.__qualname__ = attribute
+    return provide
 
 
-def elasticsearch(request: Request) -> AsyncElasticsearch:
-    return request.app.state.es
-
-
-def index_names(request: Request) -> IndexNames:
-    return request.app.state.names
-
-
-def response_cache(request: Request) -> ResponseCache | None:
-    return request.app.state.cache
+# provider -> the app.state attribute it reads
+settings = app_state("settings")
+elasticsearch = app_state("es")
+index_names = app_state("names")
+response_cache = app_state("cache")
+redis = app_state("redis")  # the Redis client, or None without REDIS_URL
+redis_breaker = app_state("redis_breaker")
+database = app_state("db_engine")
 
 
 async def ready_ingestor(request: Request) -> Ingestor:
@@ -42,19 +47,6 @@ async def ready_ingestor(request: Request) -> Ingestor:
     guard: IndexGuard = request.app.state.index_guard
     await guard.ensure()
     return request.app.state.ingestor
-
-
-def redis(request: Request) -> Any:
-    """The Redis client, or None without REDIS_URL."""
-    return request.app.state.redis
-
-
-def redis_breaker(request: Request) -> CircuitBreaker:
-    return request.app.state.redis_breaker
-
-
-def database(request: Request) -> Engine:
-    return request.app.state.db_engine
 
 
 SettingsDep = Annotated[Settings, Depends(settings)]

@@ -131,6 +131,27 @@ def sales_overview(ctx: QueryContext, p: CommonParams) -> asyncio.Future[SalesOv
     )
 
 
+BusinessOverview = tuple[
+    tuple[sales.DashboardResponse, list[Table]],
+    sales.RevenueTrendsResponse,
+    breakdowns.SalesCategoriesResponse,
+    breakdowns.SalesProductsResponse,
+]
+# The profit KPIs the business reviews show after the dashboard's.
+PROFIT_KPIS = ("gross_margin", "expenses", "net_profit", "net_margin")
+
+
+def business_overview(ctx: QueryContext, p: CommonParams) -> asyncio.Future[BusinessOverview]:
+    """The period comparison, revenue trend, categories and products the monthly and quarterly
+    reviews start from (all at once)."""
+    return asyncio.gather(
+        period_comparison(ctx, p),
+        ctx.answer(sales.RevenueTrends(p)),
+        ctx.answer(breakdowns.SalesCategories(p)),
+        ctx.answer(breakdowns.SalesProducts(p)),
+    )
+
+
 async def period_comparison(ctx: QueryContext, p: CommonParams) -> tuple[sales.DashboardResponse, list[Table]]:
     """The dashboard with the report's `compare`, plus a KPI table of this period, the previous
     period and the same period last year (dashboard with compare=previous_period and previous_year)."""
@@ -195,28 +216,26 @@ async def build_monthly_business_review(
     ctx: QueryContext, p: CommonParams, o: MonthlyBusinessReviewParameters, out: Sections
 ) -> None:
     (
-        ((dashboard, comparison), trends, products_, categories, geo, orders),
-        (revenue, profit, expenses, payments, funnel),
+        ((dashboard, comparison), trends, categories, products_),
+        (geo, orders, funnel),
+        (revenue, profit, expenses, payments),
     ) = await asyncio.gather(
+        business_overview(ctx, p),
         asyncio.gather(
-            period_comparison(ctx, p),
-            ctx.answer(sales.RevenueTrends(p)),
-            ctx.answer(breakdowns.SalesProducts(p)),
-            ctx.answer(breakdowns.SalesCategories(p)),
             ctx.answer(breakdowns.SalesGeographic(p, o.geo_level)),
             ctx.answer(sales.SalesOrders(p)),
+            ctx.answer(lifecycle.Conversion(p)),
         ),
         asyncio.gather(
             ctx.answer(financial.FinancialRevenue(p)),
             ctx.answer(financial.FinancialProfit(p)),
             ctx.answer(financial.FinancialExpenses(p)),
             ctx.answer(financial.FinancialPayments(p)),
-            ctx.answer(lifecycle.Conversion(p)),
         ),
     )
     out.kpis = [
         *kpis(dashboard.kpis, DASHBOARD_KPIS, dashboard.comparison),
-        *kpis(profit.totals, ("gross_margin", "expenses", "net_profit", "net_margin"), profit.comparison),
+        *kpis(profit.totals, PROFIT_KPIS, profit.comparison),
         *kpis(orders, ("cancellation_rate",)),
         *kpis(payments.totals, ("success_rate",), payments.comparison),
     ]
@@ -239,17 +258,12 @@ async def build_quarterly_executive_summary(
 ) -> None:
     monthly = with_interval(p, "month")
     (
-        ((dashboard, comparison), trends, month_trends, categories, products_),
-        (month_profit, profit, retention, rfm),
+        ((dashboard, comparison), trends, categories, products_),
+        (month_trends, month_profit, profit, retention, rfm),
     ) = await asyncio.gather(
+        business_overview(ctx, p),
         asyncio.gather(
-            period_comparison(ctx, p),
-            ctx.answer(sales.RevenueTrends(p)),
             ctx.answer(sales.RevenueTrends(monthly)),
-            ctx.answer(breakdowns.SalesCategories(p)),
-            ctx.answer(breakdowns.SalesProducts(p)),
-        ),
-        asyncio.gather(
             ctx.answer(financial.FinancialProfit(monthly)),
             ctx.answer(financial.FinancialProfit(p)),
             ctx.answer(lifecycle.Retention(p, "orders", "month")),
@@ -258,7 +272,7 @@ async def build_quarterly_executive_summary(
     )
     out.kpis = [
         *kpis(dashboard.kpis, DASHBOARD_KPIS, dashboard.comparison),
-        *kpis(profit.totals, ("gross_margin", "expenses", "net_profit", "net_margin"), profit.comparison),
+        *kpis(profit.totals, PROFIT_KPIS, profit.comparison),
     ]
     for t in comparison:
         out.add(t)

@@ -150,24 +150,10 @@ class HistoryResponse(BaseModel):
 def report_out(request: Request, service: ReportsService, report: Report) -> ReportOut:
     token = service.download_token(report)
     url = f"{request.url_for('signed_download')}?token={token}" if token else None
-    return ReportOut(
-        report_id=report.report_id,
-        report_name=report.report_name,
-        report_type=report.report_type,
-        format=report.format,
-        parameters=report.parameters or {},
-        status=report.status,
-        store_id=report.store_id,
-        file_size=report.file_size,
-        row_count=report.row_count,
-        checksum=report.checksum,
-        error=report.error,
-        attempts=report.attempts or 0,
-        created_at=report.created_at,
-        started_at=report.started_at,
-        completed_at=report.completed_at,
-        expires_at=report.expires_at,
-        download_url=url,
+    # Every field but the link is the row's column of the same name.
+    columns = {name: getattr(report, name) for name in ReportOut.model_fields if name != "download_url"}
+    return ReportOut.model_validate(
+        {**columns, "parameters": report.parameters or {}, "attempts": report.attempts or 0, "download_url": url}
     )
 
 
