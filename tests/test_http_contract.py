@@ -151,6 +151,24 @@ def test_paging_and_size_parameters_are_bounded(client, path, params, field):
     assert field in [d["field"] for d in r.json()["error"]["details"]], r.text
 
 
+def analytics_get_paths(client) -> list[str]:
+    spec = client.get("/openapi.json").json()
+    return sorted(p for p, ops in spec["paths"].items() if p.startswith("/api/v1/analytics/") and "get" in ops)
+
+
+@pytest.mark.parametrize(("params", "field"), [({"limit": 0}, "query.limit"), ({"tz": "America"}, "query.tz")])
+def test_every_analytics_endpoint_names_a_bad_common_parameter_once(client, params, field):
+    """A bad common parameter is one 422 detail on every endpoint (the users routes once listed
+    a bad limit twice), and a zone folder such as "America" is a 422, not a 500."""
+    for path in analytics_get_paths(client):
+        if path.endswith("/health/elasticsearch"):
+            continue
+        extra = {"query": "x"} if path.endswith("/search") else {}
+        r = client.get(path, params={**params, **extra}, headers=headers("read"))
+        assert r.status_code == 422, (path, r.text)
+        assert [d["field"] for d in r.json()["error"]["details"]] == [field], (path, r.text)
+
+
 # -- defence in depth: a number that cannot be computed ----------------------------------
 
 

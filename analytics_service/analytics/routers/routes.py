@@ -3,11 +3,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import inspect
 from typing import Any, Protocol
 
 from fastapi import APIRouter
-from fastapi.params import Depends as Dependency
 
 from ..fields import AnalyticsResponse
 from ..params import Common, CommonParams
@@ -30,21 +29,30 @@ def query_route(
     summary: str,
     *,
     name: str | None = None,
-    dependencies: Sequence[Dependency] | None = None,
+    params: Any = Common,
 ) -> None:
     """Add `GET path` answering `query(params)` to `router` (its tag and key scope apply).
 
     `name` names the route and so its OpenAPI operationId (default: the path's words joined
-    by "_"); `dependencies` run first, e.g. a check of the common parameters.
+    by "_"); `params` is the dependency that gives the common parameters (default `Common`;
+    e.g. one that also checks them for the area), declared once so that a bad parameter is
+    reported once.
     """
 
-    async def endpoint(params: Common, ctx: Ctx) -> AnalyticsResponse:
+    async def endpoint(params: CommonParams, ctx: Ctx) -> AnalyticsResponse:
         return await ctx.answer(query(params))
 
+    signature = inspect.signature(endpoint)
+    endpoint.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[
+            signature.parameters["params"].replace(annotation=params),
+            signature.parameters["ctx"].replace(annotation=Ctx),
+        ],
+        return_annotation=AnalyticsResponse,
+    )
     router.get(
         path,
         response_model=query.response_model,
         summary=summary,
         name=name or path.strip("/").replace("/", "_").replace("-", "_"),
-        dependencies=dependencies,
     )(endpoint)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from ...auth import require
 from .. import breakdowns, sales
-from ..params import Common
+from ..params import Common, CommonParams
 from ..runner import Ctx
 from .routes import query_route
 
@@ -35,13 +35,11 @@ query_route(router, "/sales/revenue", sales.SalesRevenue, "Gross to net revenue"
 query_route(router, "/sales/orders", sales.SalesOrders, "Orders by status, cancellation rate")
 
 
-def explicit_limit(request: Request, params: Common) -> int | None:
-    """Breakdowns return every key unless `limit` is given (the common default of 10 would hide keys)."""
+def explicit_limit(request: Request, params: CommonParams) -> int | None:
+    """Breakdowns return every key unless `limit` is given (the common default of 10 would hide
+    keys). A plain function, not a dependency: a second dependency on `Common` would report a
+    bad `limit` twice."""
     return params.limit if "limit" in request.query_params else None
-
-
-# The `limit` of a breakdown by level: None (every key) unless the request gives one.
-BreakdownLimit = Annotated[int | None, Depends(explicit_limit)]
 
 
 @router.get(
@@ -66,12 +64,12 @@ async def sales_products(
     summary="Line revenue, units and orders by category or subcategory",
 )
 async def sales_categories(
+    request: Request,
     params: Common,
     ctx: Ctx,
-    top: BreakdownLimit,
     level: Annotated[Literal["category", "subcategory"], Query(description="breakdown level")] = "category",
 ) -> breakdowns.SalesCategoriesResponse:
-    return await ctx.answer(breakdowns.SalesCategories(params, level, top))
+    return await ctx.answer(breakdowns.SalesCategories(params, level, explicit_limit(request, params)))
 
 
 @router.get(
@@ -80,12 +78,12 @@ async def sales_categories(
     summary="Order revenue, orders and customers by country, region, state or city",
 )
 async def sales_geographic(
+    request: Request,
     params: Common,
     ctx: Ctx,
-    top: BreakdownLimit,
     level: Annotated[
         Literal["country", "region", "state", "city"],
         Query(description="breakdown level (the customer's place on the order)"),
     ] = "country",
 ) -> breakdowns.SalesGeographicResponse:
-    return await ctx.answer(breakdowns.SalesGeographic(params, level, top))
+    return await ctx.answer(breakdowns.SalesGeographic(params, level, explicit_limit(request, params)))
