@@ -38,6 +38,8 @@ __all__ = ["COMPOSITE_PAGE", "AnalyticsQuery", "Ctx", "QueryContext"]
 
 R = TypeVar("R", bound=AnalyticsResponse)
 T = TypeVar("T")
+# What reads a streamed composite's buckets into an answer (QueryContext.fetch_reading).
+Reader = Callable[[AsyncIterator[dict[str, Any]]], Awaitable[Any]]
 
 
 class AnalyticsQuery(Generic[R]):
@@ -121,12 +123,29 @@ class QueryContext:
         read: Callable[[AsyncIterator[dict[str, Any]]], Awaitable[T]],
     ) -> tuple[T, dict[str, Any]]:
         """`read` the buckets of the composite request `requests[name]` as they stream (there may
-        be too many to hold) while the other requests are fetched (`fetch`); both answers."""
-        others = dict(requests)
-        streamed = others.pop(name)
-        assert isinstance(streamed, Composite), name
-        read_all, fetched = await all_or_none(read(self.stream(streamed)), self.fetch(others))
-        return read_all, fetched
+        be too many to hold) while the other requests are fetched; both answers."""
+        answers = await self.fetch_reading(requests, {name: read})
+        return answers.pop(name), answers
+
+    async def fetch_reading(
+        self,
+        requests: Mapping[str, Search | Composite],
+        readers: Mapping[str, Reader],
+    ) -> dict[str, Any]:
+        """The answers of `requests`, all sent concurrently: a Composite named in `readers` is
+        streamed into its reader (its buckets are never all held) and answered by what the reader
+        returns; the others are answered as by `fetch`."""
+        streamed = {name: r for name, r in requests.items() if name in readers}
+
+        async def read(name: str, request: Search | Composite) -> Any:
+            assert isinstance(request, Composite), name
+            return await readers[name](self.stream(request))
+
+        fetched, *read_answers = await all_or_none(
+            self.fetch({name: r for name, r in requests.items() if name not in readers}),
+            *(read(name, r) for name, r in streamed.items()),
+        )
+        return {**fetched, **dict(zip(streamed, read_answers, strict=True))}
 
     async def fetch(self, requests: Mapping[str, Search | Composite]) -> dict[str, Any]:
         """Send independent requests concurrently: each name gets a Search's response body, or

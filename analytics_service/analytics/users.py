@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar
@@ -28,7 +28,7 @@ from ..es.indices import ACTIVITY
 from .fields import AnalyticsResponse, BucketKey, PeriodOut
 from .params import CommonParams, Period, invalid
 from .requests import Composite, Search, terms_source
-from .runner import AnalyticsQuery, QueryContext
+from .runner import AnalyticsQuery, QueryContext, Reader
 from .shared import (
     activity_query,
     aggregations,
@@ -88,28 +88,6 @@ def pairs(query: dict[str, Any], value_field: str, buckets: Period | None, *, ti
     sources = [terms_source("v", value_field), *([bucket_source(buckets)] if buckets is not None else [])]
     aggs = {"first": {"min": {"field": "timestamp"}}, "last": {"max": {"field": "timestamp"}}} if timings else None
     return Composite(ACTIVITY, query, sources, aggs)
-
-
-Reader = Callable[[AsyncIterator[dict[str, Any]]], Awaitable[Any]]
-
-
-async def fetch_reading(
-    ctx: QueryContext, requests: Mapping[str, Search | Composite], readers: Mapping[str, Reader]
-) -> dict[str, Any]:
-    """The answers of `requests`, all sent concurrently: a Composite named in `readers` is streamed
-    into its reader (its buckets are never all held) and answered by what the reader returns; the
-    others are answered as by `ctx.fetch`."""
-    streamed = {name: r for name, r in requests.items() if name in readers}
-
-    async def read(name: str, request: Search | Composite) -> Any:
-        assert isinstance(request, Composite), name
-        return await readers[name](ctx.stream(request))
-
-    fetched, *read_answers = await asyncio.gather(
-        ctx.fetch({name: r for name, r in requests.items() if name not in readers}),
-        *(read(name, r) for name, r in streamed.items()),
-    )
-    return {**fetched, **dict(zip(streamed, read_answers, strict=True))}
 
 
 @dataclass
@@ -249,8 +227,7 @@ class UserActivity(AnalyticsQuery[UserActivityResponse]):
 
     async def run(self, ctx: QueryContext) -> UserActivityResponse:
         p = self.params
-        a = await fetch_reading(
-            ctx,
+        a = await ctx.fetch_reading(
             self.requests(),
             {
                 "actors": lambda buckets: distinct(buckets, p.period),
@@ -614,7 +591,7 @@ class Engagement(AnalyticsQuery[EngagementResponse]):
         if previous is not None:
             readers["previous_actor_days"] = lambda buckets: ActorDays.read(buckets, previous)
             readers["previous_sessions"] = lambda buckets: SessionTotals.read(buckets, previous)
-        a = await fetch_reading(ctx, self.requests(), readers)
+        a = await ctx.fetch_reading(self.requests(), readers)
         actor_days: ActorDays = a["actor_days"]
         sessions: SessionTotals = a["sessions"]
         current = self.kpis(p.period, actor_days, sessions)
