@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from ..es.indices import ORDER_ITEMS, ORDERS
 from .fields import (
@@ -28,6 +28,7 @@ from .fields import (
     LinesWithoutCost,
     PeriodOut,
     ProductOrders,
+    ResponsePart,
     RevenueComparison,
     RevenueGrowth,
     RevenuePrevious,
@@ -133,31 +134,39 @@ class ProductRow(SoldProduct):
     units: Units
     gross_revenue: LineRevenue
     orders: ProductOrders
-    avg_price: float = Field(description="gross_revenue / units")
+    avg_price: float
+    """gross_revenue / units"""
     cogs: Cogs
-    lines_without_cost: int = Field(description="sale lines of the product without a unit cost")
-    gross_profit: float | None = Field(
-        description="line revenue - line cogs over the lines with a known cost; null when no line has a cost"
-    )
-    margin: float | None = Field(description="gross_profit / line revenue of the lines with a known cost")
-    share: float | None = Field(description="gross_revenue / gross revenue of every product in the period")
+    lines_without_cost: int
+    """sale lines of the product without a unit cost"""
+    gross_profit: float | None
+    """line revenue - line cogs over the lines with a known cost; null when no line has a cost"""
+    margin: float | None
+    """gross_profit / line revenue of the lines with a known cost"""
+    share: float | None
+    """gross_revenue / gross revenue of every product in the period"""
     gross_revenue_previous: RevenuePrevious = None
     gross_revenue_growth_pct: RevenueGrowth = None
 
 
-class ProductTotals(BaseModel):
+class ProductTotals(ResponsePart):
     gross_revenue: LineRevenueTotal
     units: Units
     cogs: Cogs
     lines_without_cost: LinesWithoutCost
-    gross_profit: float = Field(description="line revenue - line cogs over every line with a known cost")
+    gross_profit: float
+    """line revenue - line cogs over every line with a known cost"""
 
 
 class SalesProductsResponse(AnalyticsResponse):
-    sort: str = Field(description="ranking measure: revenue, units, orders or gross_profit")
-    total_products: int = Field(description="products with sales in the period (all of them, not only the items)")
-    totals: ProductTotals = Field(description="over every product, not only the items")
-    items: list[ProductRow] = Field(description="top `limit` products by the measure, ties by key")
+    sort: str
+    """ranking measure: revenue, units, orders or gross_profit"""
+    total_products: int
+    """products with sales in the period (all of them, not only the items)"""
+    totals: ProductTotals
+    """over every product, not only the items"""
+    items: list[ProductRow]
+    """top `limit` products by the measure, ties by key"""
     comparison: RevenueComparison = None
 
 
@@ -168,7 +177,6 @@ class SalesProducts(AnalyticsQuery[SalesProductsResponse]):
     params: CommonParams
     sort: str = "revenue"
     name: ClassVar = "sales/products"
-    response_model: ClassVar = SalesProductsResponse
 
     def requests(self) -> dict[str, Search | Composite]:
         """The breakdown; the names of the returned products follow (`names_request`)."""
@@ -245,39 +253,47 @@ class SalesProducts(AnalyticsQuery[SalesProductsResponse]):
 # -- sales/categories -----------------------------------------------------------------------
 
 
-class CategoryRow(BaseModel):
-    key: str = Field(description='category or subcategory; lines without one under "(none)"')
+class CategoryRow(ResponsePart):
+    key: str
+    '''category or subcategory; lines without one under "(none)"'''
     gross_revenue: LineRevenue
     units: Units
-    orders: int = Field(description="distinct sales with at least one line in it")
-    share: float | None = Field(description="gross_revenue / line revenue of every sale line in the period")
+    orders: int
+    """distinct sales with at least one line in it"""
+    share: float | None
+    """gross_revenue / line revenue of every sale line in the period"""
     gross_revenue_previous: RevenuePrevious = None
     gross_revenue_growth_pct: RevenueGrowth = None
 
 
-class CategoryTotals(BaseModel):
+class CategoryTotals(ResponsePart):
     gross_revenue: LineRevenueTotal
     units: Units
-    orders: int = Field(description="sales in the period")
+    orders: int
+    """sales in the period"""
 
 
 TotalsT = TypeVar("TotalsT", bound=BaseModel)
 RowT = TypeVar("RowT", bound=BaseModel)
 
 
-class ByLevel(BaseModel, Generic[TotalsT, RowT]):
+class ByLevel(ResponsePart, Generic[TotalsT, RowT]):
     """The fields of the answer of a breakdown by `level` (sales/categories, sales/geographic),
     after the period's; each answer declares what its `level` can be."""
 
     level: str
-    total_keys: int = Field(description="distinct keys with sales in the period (all of them, not only the items)")
-    totals: TotalsT = Field(description="over every key, not only the items")
-    items: list[RowT] = Field(description="every key (or the top `limit` when given) by gross_revenue")
+    total_keys: int
+    """distinct keys with sales in the period (all of them, not only the items)"""
+    totals: TotalsT
+    """over every key, not only the items"""
+    items: list[RowT]
+    """every key (or the top `limit` when given) by gross_revenue"""
     comparison: RevenueComparison = None
 
 
 class SalesCategoriesResponse(ByLevel[CategoryTotals, CategoryRow], AnalyticsResponse):
-    level: str = Field(description="category or subcategory")
+    level: str
+    """category or subcategory"""
 
 
 @dataclass(frozen=True)
@@ -288,7 +304,6 @@ class SalesCategories(AnalyticsQuery[SalesCategoriesResponse]):
     level: str = "category"
     limit: int | None = None  # None: every key
     name: ClassVar = "sales/categories"
-    response_model: ClassVar = SalesCategoriesResponse
 
     def requests(self) -> dict[str, Search | Composite]:
         return {
@@ -327,24 +342,31 @@ class SalesCategories(AnalyticsQuery[SalesCategoriesResponse]):
 # -- sales/geographic -----------------------------------------------------------------------
 
 
-class GeoRow(BaseModel):
-    key: str = Field(description='the customer\'s country, region, state or city on the order; "(none)" when missing')
-    gross_revenue: float = Field(description="sum of the orders' gross revenue")
-    orders: int = Field(description="sales")
-    customers: int = Field(description="distinct customers among these sales")
-    share: float | None = Field(description="gross_revenue / gross revenue of every sale in the period")
+class GeoRow(ResponsePart):
+    key: str
+    """the customer's country, region, state or city on the order; "(none)" when missing"""
+    gross_revenue: float
+    """sum of the orders' gross revenue"""
+    orders: int
+    """sales"""
+    customers: int
+    """distinct customers among these sales"""
+    share: float | None
+    """gross_revenue / gross revenue of every sale in the period"""
     gross_revenue_previous: RevenuePrevious = None
     gross_revenue_growth_pct: RevenueGrowth = None
 
 
-class GeoTotals(BaseModel):
+class GeoTotals(ResponsePart):
     gross_revenue: GrossRevenue
     orders: SaleCount
-    customers: int = Field(description="distinct customers with a sale in the period")
+    customers: int
+    """distinct customers with a sale in the period"""
 
 
 class SalesGeographicResponse(ByLevel[GeoTotals, GeoRow], AnalyticsResponse):
-    level: str = Field(description="country, region, state or city")
+    level: str
+    """country, region, state or city"""
 
 
 @dataclass(frozen=True)
@@ -360,7 +382,6 @@ class SalesGeographic(AnalyticsQuery[SalesGeographicResponse]):
     level: str = "country"
     limit: int | None = None  # None: every key
     name: ClassVar = "sales/geographic"
-    response_model: ClassVar = SalesGeographicResponse
 
     @property
     def field(self) -> str:

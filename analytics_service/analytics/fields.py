@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from .params import Period
 
@@ -14,20 +14,32 @@ from .params import Period
 BucketKey = Annotated[str, Field(description="local bucket start: YYYY-MM-DD, or ISO datetime with offset for hours")]
 
 
-class PeriodOut(BaseModel):
-    start: str = Field(description="period start, local ISO 8601 datetime in `tz`")
-    end: str = Field(description="period end (exclusive)")
-    tz: str = Field(description="IANA time zone of the period and of the bucket keys (default DEFAULT_TIMEZONE)")
-    interval: str = Field(description="bucket size of `series`: hour, day, week (Monday), month, quarter or year")
+class ResponsePart(BaseModel):
+    """The base of every response model: a field's description is the docstring under it."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+
+class PeriodOut(ResponsePart):
+    start: str
+    """period start, local ISO 8601 datetime in `tz`"""
+    end: str
+    """period end (exclusive)"""
+    tz: str
+    """IANA time zone of the period and of the bucket keys (default DEFAULT_TIMEZONE)"""
+    interval: str
+    """bucket size of `series`: hour, day, week (Monday), month, quarter or year"""
 
     @classmethod
     def of(cls, period: Period) -> PeriodOut:
         return cls(**period.describe())
 
 
-class AnalyticsResponse(BaseModel):
-    period: PeriodOut = Field(description="the half-open period [start, end) the numbers cover")
-    cached: bool = Field(False, description="true when served from the response cache")
+class AnalyticsResponse(ResponsePart):
+    period: PeriodOut
+    """the half-open period [start, end) the numbers cover"""
+    cached: bool = False
+    """true when served from the response cache"""
 
 
 GrossRevenue = Annotated[
@@ -71,7 +83,7 @@ TotalsComparison = Annotated[
 ]
 
 
-class RevenueSums(BaseModel):
+class RevenueSums(ResponsePart):
     # From gross to net revenue: the first fields of the totals of sales/revenue and financial/revenue.
     gross_revenue: GrossRevenue
     order_discounts: OrderDiscounts
@@ -79,8 +91,10 @@ class RevenueSums(BaseModel):
     net_revenue: NetRevenue
 
 
-class SoldProduct(BaseModel):
+class SoldProduct(ResponsePart):
     # A product of the period's sale lines, named by its latest one (the items of sales/products,
     # products/top-selling and the dashboard's top_products).
-    key: str = Field(description="product_id")
-    name: str | None = Field(description="the name on the product's latest sale line in the period")
+    key: str
+    """product_id"""
+    name: str | None
+    """the name on the product's latest sale line in the period"""

@@ -21,10 +21,19 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from ..es.indices import EVENTS, EXPENSES, ORDER_ITEMS, ORDERS
-from .fields import AnalyticsResponse, BucketKey, Cogs, PeriodOut, RevenueSums, SaleCount, TotalsComparison
+from .fields import (
+    AnalyticsResponse,
+    BucketKey,
+    Cogs,
+    PeriodOut,
+    ResponsePart,
+    RevenueSums,
+    SaleCount,
+    TotalsComparison,
+)
 from .params import CommonParams, Period
 from .requests import Composite, Search, terms_source
 from .runner import AnalyticsQuery, QueryContext
@@ -51,7 +60,7 @@ from .shared import (
 )
 
 
-class SeriesKey(BaseModel):
+class SeriesKey(ResponsePart):
     key: BucketKey
 
 
@@ -128,9 +137,12 @@ def expense_series(period: Period, aggs: dict[str, Any]) -> dict[str, dict[str, 
 
 
 class FinancialRevenueTotals(RevenueSums):
-    shipping: float = Field(description="sum of shipping_amount")
-    tax: float = Field(description="sum of tax_amount")
-    total_billed: float = Field(description="gross_revenue - order_discounts + shipping + tax")
+    shipping: float
+    """sum of shipping_amount"""
+    tax: float
+    """sum of tax_amount"""
+    total_billed: float
+    """gross_revenue - order_discounts + shipping + tax"""
     orders: SaleCount
 
 
@@ -139,8 +151,10 @@ class FinancialRevenuePoint(FinancialRevenueTotals, SeriesKey):
 
 
 class FinancialRevenueResponse(AnalyticsResponse):
-    totals: FinancialRevenueTotals = Field(description="over the period's sales")
-    series: list[FinancialRevenuePoint] = Field(description="every bucket of the period, zeros when empty")
+    totals: FinancialRevenueTotals
+    """over the period's sales"""
+    series: list[FinancialRevenuePoint]
+    """every bucket of the period, zeros when empty"""
     comparison: TotalsComparison = None
 
 
@@ -159,7 +173,6 @@ class FinancialRevenue(AnalyticsQuery[FinancialRevenueResponse]):
 
     params: CommonParams
     name: ClassVar = "financial/revenue"
-    response_model: ClassVar = FinancialRevenueResponse
 
     def sales_request(self, period: Period, *, series: bool) -> Search:
         """The sums over the period's sales and, with `series`, per bucket."""
@@ -199,41 +212,56 @@ class FinancialRevenue(AnalyticsQuery[FinancialRevenueResponse]):
 # -- financial/profit -----------------------------------------------------------------
 
 
-class ProfitTotals(BaseModel):
-    net_revenue: float = Field(description="gross_revenue - order_discounts - refunds of sales")
+class ProfitTotals(ResponsePart):
+    net_revenue: float
+    """gross_revenue - order_discounts - refunds of sales"""
     cogs: Cogs
-    gross_profit: float = Field(description="net_revenue - cogs")
-    gross_margin: float | None = Field(description="gross_profit / net_revenue (null when net_revenue is 0)")
-    expenses: float = Field(description="sum of expense amounts dated in the period")
-    net_profit: float = Field(description="gross_profit - expenses")
-    net_margin: float | None = Field(description="net_profit / net_revenue (null when net_revenue is 0)")
-    lines_without_cost: int = Field(description="sale lines without a unit_cost (left out of cogs)")
+    gross_profit: float
+    """net_revenue - cogs"""
+    gross_margin: float | None
+    """gross_profit / net_revenue (null when net_revenue is 0)"""
+    expenses: float
+    """sum of expense amounts dated in the period"""
+    net_profit: float
+    """gross_profit - expenses"""
+    net_margin: float | None
+    """net_profit / net_revenue (null when net_revenue is 0)"""
+    lines_without_cost: int
+    """sale lines without a unit_cost (left out of cogs)"""
 
 
 class ProfitPoint(ProfitTotals, SeriesKey):
     """A bucket: its key first, then the totals' fields."""
 
 
-class CategoryProfit(BaseModel):
+class CategoryProfit(ResponsePart):
     key: str = Field(description=f"product category of the line ('{NONE_KEY}' for lines without one)")
-    gross_revenue: float = Field(description="sum of line revenue")
-    cogs: float = Field(description="sum of line cogs (lines with a known cost)")
-    gross_profit: float = Field(description="line-level: gross_revenue - cogs, before order discounts and refunds")
-    margin: float | None = Field(description="gross_profit / gross_revenue")
-    share: float | None = Field(description="the category's share of gross_revenue")
+    gross_revenue: float
+    """sum of line revenue"""
+    cogs: float
+    """sum of line cogs (lines with a known cost)"""
+    gross_profit: float
+    """line-level: gross_revenue - cogs, before order discounts and refunds"""
+    margin: float | None
+    """gross_profit / gross_revenue"""
+    share: float | None
+    """the category's share of gross_revenue"""
 
 
-class Unallocated(BaseModel):
-    order_discounts: float = Field(description="order-level discounts, not allocated to categories")
-    refunds: float = Field(description="refunds, not allocated to categories")
+class Unallocated(ResponsePart):
+    order_discounts: float
+    """order-level discounts, not allocated to categories"""
+    refunds: float
+    """refunds, not allocated to categories"""
 
 
 class FinancialProfitResponse(AnalyticsResponse):
-    totals: ProfitTotals = Field(description="over the whole period")
-    series: list[ProfitPoint] = Field(description="every bucket of the period, zeros when empty")
-    by_category: list[CategoryProfit] = Field(
-        description="line-level profit per category, by gross_revenue desc then key; every category"
-    )
+    totals: ProfitTotals
+    """over the whole period"""
+    series: list[ProfitPoint]
+    """every bucket of the period, zeros when empty"""
+    by_category: list[CategoryProfit]
+    """line-level profit per category, by gross_revenue desc then key; every category"""
     unallocated: Unallocated = Field(
         description="order-level amounts left out of by_category: sum(by_category.gross_profit) "
         "- order_discounts - refunds = totals.gross_profit"
@@ -266,7 +294,6 @@ class FinancialProfit(AnalyticsQuery[FinancialProfitResponse]):
 
     params: CommonParams
     name: ClassVar = "financial/profit"
-    response_model: ClassVar = FinancialProfitResponse
 
     def orders_request(self, period: Period, *, current: bool) -> Search:
         """The profit sums over the period's sales; for the current period also the unallocated
@@ -360,25 +387,33 @@ class FinancialProfit(AnalyticsQuery[FinancialProfitResponse]):
 # -- financial/expenses ---------------------------------------------------------------
 
 
-class ExpenseTotals(BaseModel):
-    expenses: float = Field(description="sum of expense amounts (base currency) dated in the period")
-    count: int = Field(description="number of expense records")
+class ExpenseTotals(ResponsePart):
+    expenses: float
+    """sum of expense amounts (base currency) dated in the period"""
+    count: int
+    """number of expense records"""
 
 
 class ExpensePoint(ExpenseTotals, SeriesKey):
     """A bucket: its key first, then the totals' fields."""
 
 
-class ExpenseItem(BaseModel):
-    key: str = Field(description="the category or channel")
-    amount: float = Field(description="sum of expense amounts")
-    count: int = Field(description="number of expense records")
-    share: float | None = Field(description="amount / total expenses")
+class ExpenseItem(ResponsePart):
+    key: str
+    """the category or channel"""
+    amount: float
+    """sum of expense amounts"""
+    count: int
+    """number of expense records"""
+    share: float | None
+    """amount / total expenses"""
 
 
 class FinancialExpensesResponse(AnalyticsResponse):
-    totals: ExpenseTotals = Field(description="over the expenses dated in the period")
-    by_category: list[ExpenseItem] = Field(description="every category, by amount desc then key")
+    totals: ExpenseTotals
+    """over the expenses dated in the period"""
+    by_category: list[ExpenseItem]
+    """every category, by amount desc then key"""
     by_channel: list[ExpenseItem] = Field(
         description=f"every channel, by amount desc then key; '{NONE_KEY}' holds expenses without a channel"
     )
@@ -396,7 +431,6 @@ class FinancialExpenses(AnalyticsQuery[FinancialExpensesResponse]):
 
     params: CommonParams
     name: ClassVar = "financial/expenses"
-    response_model: ClassVar = FinancialExpensesResponse
 
     def items_request(self, field: str) -> Composite:
         """The amount and count of the period's expenses per value of `field` (every value)."""
@@ -460,54 +494,81 @@ class FinancialExpenses(AnalyticsQuery[FinancialExpensesResponse]):
 PAYMENT_EVENTS = ("payment_succeeded", "payment_failed", "refund_issued", "chargeback_opened")
 
 
-class MethodItem(BaseModel):
+class MethodItem(ResponsePart):
     key: str = Field(description=f"payment method ('{NONE_KEY}' when an order or event carries none)")
-    orders: int = Field(description="sales paid with the method (the order's payment.method)")
-    gross_revenue: float = Field(description="gross revenue of those sales")
-    share: float | None = Field(description="the method's share of gross_revenue")
-    payments_succeeded: int = Field(description="payment_succeeded events with the method")
-    payments_failed: int = Field(description="payment_failed events with the method")
-    success_rate: float | None = Field(description="succeeded / (succeeded + failed); null without attempts")
+    orders: int
+    """sales paid with the method (the order's payment.method)"""
+    gross_revenue: float
+    """gross revenue of those sales"""
+    share: float | None
+    """the method's share of gross_revenue"""
+    payments_succeeded: int
+    """payment_succeeded events with the method"""
+    payments_failed: int
+    """payment_failed events with the method"""
+    success_rate: float | None
+    """succeeded / (succeeded + failed); null without attempts"""
 
 
-class PaymentAttempts(BaseModel):
-    succeeded: int = Field(description="payment_succeeded events in the period")
-    failed: int = Field(description="payment_failed events in the period")
-    success_rate: float | None = Field(description="succeeded / (succeeded + failed)")
+class PaymentAttempts(ResponsePart):
+    succeeded: int
+    """payment_succeeded events in the period"""
+    failed: int
+    """payment_failed events in the period"""
+    success_rate: float | None
+    """succeeded / (succeeded + failed)"""
 
 
-class RefundSummary(BaseModel):
-    count: int = Field(description="refund_issued events in the period")
-    value: float = Field(description="sum of their value (base currency)")
+class RefundSummary(ResponsePart):
+    count: int
+    """refund_issued events in the period"""
+    value: float
+    """sum of their value (base currency)"""
 
 
-class ChargebackSummary(BaseModel):
-    count: int = Field(description="chargeback_opened events in the period")
-    value: float = Field(description="sum of their value (base currency)")
-    rate: float | None = Field(description="chargebacks / payment_succeeded events in the period")
+class ChargebackSummary(ResponsePart):
+    count: int
+    """chargeback_opened events in the period"""
+    value: float
+    """sum of their value (base currency)"""
+    rate: float | None
+    """chargebacks / payment_succeeded events in the period"""
 
 
-class PaymentTotals(BaseModel):
-    orders: int = Field(description="sales placed in the period")
-    gross_revenue: float = Field(description="their gross revenue")
-    payments_succeeded: int = Field(description="payment_succeeded events")
-    payments_failed: int = Field(description="payment_failed events")
-    success_rate: float | None = Field(description="succeeded / (succeeded + failed)")
-    refunds: int = Field(description="refund_issued events")
-    refund_value: float = Field(description="sum of the refund_issued events' value")
-    chargebacks: int = Field(description="chargeback_opened events")
-    chargeback_value: float = Field(description="sum of the chargeback_opened events' value")
-    chargeback_rate: float | None = Field(description="chargebacks / payment_succeeded events")
+class PaymentTotals(ResponsePart):
+    orders: int
+    """sales placed in the period"""
+    gross_revenue: float
+    """their gross revenue"""
+    payments_succeeded: int
+    """payment_succeeded events"""
+    payments_failed: int
+    """payment_failed events"""
+    success_rate: float | None
+    """succeeded / (succeeded + failed)"""
+    refunds: int
+    """refund_issued events"""
+    refund_value: float
+    """sum of the refund_issued events' value"""
+    chargebacks: int
+    """chargeback_opened events"""
+    chargeback_value: float
+    """sum of the chargeback_opened events' value"""
+    chargeback_rate: float | None
+    """chargebacks / payment_succeeded events"""
 
 
 class FinancialPaymentsResponse(AnalyticsResponse):
-    by_method: list[MethodItem] = Field(
-        description="every method seen on sales or payment events, by gross_revenue desc then key"
-    )
-    payments: PaymentAttempts = Field(description="payment events in the period by outcome, every method")
-    refunds: RefundSummary = Field(description="refund_issued events in the period (cash basis, by event time)")
-    chargebacks: ChargebackSummary = Field(description="chargeback_opened events in the period")
-    totals: PaymentTotals = Field(description="the numbers above in one flat object (what `comparison` compares)")
+    by_method: list[MethodItem]
+    """every method seen on sales or payment events, by gross_revenue desc then key"""
+    payments: PaymentAttempts
+    """payment events in the period by outcome, every method"""
+    refunds: RefundSummary
+    """refund_issued events in the period (cash basis, by event time)"""
+    chargebacks: ChargebackSummary
+    """chargeback_opened events in the period"""
+    totals: PaymentTotals
+    """the numbers above in one flat object (what `comparison` compares)"""
     comparison: TotalsComparison = None
 
 
@@ -543,7 +604,6 @@ class FinancialPayments(AnalyticsQuery[FinancialPaymentsResponse]):
 
     params: CommonParams
     name: ClassVar = "financial/payments"
-    response_model: ClassVar = FinancialPaymentsResponse
 
     def events_query(self, period: Period) -> dict[str, Any]:
         return {

@@ -20,11 +20,11 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from ..es.indices import ACTIVITY, ORDERS, IndexFamily
 from ..ingest.schemas import ACTIVITY_TYPES
-from .fields import AnalyticsResponse, PeriodOut
+from .fields import AnalyticsResponse, PeriodOut, ResponsePart
 from .params import CommonParams, Period, invalid
 from .requests import Composite, Search, terms_source
 from .runner import AnalyticsQuery, QueryContext
@@ -77,24 +77,27 @@ MEMBERS: dict[str, Members] = {
 # -- retention ---------------------------------------------------------------------------
 
 
-class Cohort(BaseModel):
-    cohort: str = Field(
-        description="local start (YYYY-MM-DD) of the week (Monday) or month of the members' "
-        "first sale (or first activity) ever"
-    )
-    size: int = Field(description="members of the cohort")
+class Cohort(ResponsePart):
+    cohort: str
+    """local start (YYYY-MM-DD) of the week (Monday) or month of the members' first sale (or first activity) ever"""
+    size: int
+    """members of the cohort"""
     retention: list[float | None] = Field(
         description="retention[k]: share of the cohort with a sale (or activity) in the k-th week or month after "
         "the cohort's own (k=0 is 1.0), for every week or month that started before the period's end; "
         "null for an empty cohort"
     )
-    counts: list[int] = Field(description="counts[k]: members with a sale (or activity) in week or month k")
+    counts: list[int]
+    """counts[k]: members with a sale (or activity) in week or month k"""
 
 
 class RetentionResponse(AnalyticsResponse):
-    basis: Basis = Field(description="orders: customers and their sales; activity: actors and their activity")
-    granularity: Granularity = Field(description="cohort and retention bucket: week (Monday) or month")
-    cohorts: list[Cohort] = Field(description="every cohort whose start lies in the period, oldest first")
+    basis: Basis
+    """orders: customers and their sales; activity: actors and their activity"""
+    granularity: Granularity
+    """cohort and retention bucket: week (Monday) or month"""
+    cohorts: list[Cohort]
+    """every cohort whose start lies in the period, oldest first"""
     average: list[float | None] = Field(
         description="average[k]: members active in bucket k / members, over the cohorts that have a bucket k "
         "(size-weighted mean retention)"
@@ -111,7 +114,6 @@ class Retention(AnalyticsQuery[RetentionResponse]):
     basis: Basis = "orders"
     granularity: Granularity = "month"
     name: ClassVar = "users/retention"
-    response_model: ClassVar = RetentionResponse
 
     @property
     def grid(self) -> Period:
@@ -212,20 +214,20 @@ def parse_steps(text: str | None) -> tuple[str, ...]:
     return steps
 
 
-class FunnelStep(BaseModel):
-    step: str = Field(description="activity type")
-    actors: int = Field(
-        description="actors with at least one activity of this step and of every step before it "
-        "in the period (in any order)"
-    )
-    conversion: float | None = Field(description="actors of this step / actors of the first step")
-    step_conversion: float | None = Field(
-        description="actors of this step / actors of the previous step (1.0 for the first step)"
-    )
+class FunnelStep(ResponsePart):
+    step: str
+    """activity type"""
+    actors: int
+    """actors with at least one activity of this step and of every step before it in the period (in any order)"""
+    conversion: float | None
+    """actors of this step / actors of the first step"""
+    step_conversion: float | None
+    """actors of this step / actors of the previous step (1.0 for the first step)"""
 
 
 class ConversionResponse(AnalyticsResponse):
-    steps: list[FunnelStep] = Field(description="every requested step, in the order given")
+    steps: list[FunnelStep]
+    """every requested step, in the order given"""
 
 
 @dataclass(frozen=True)
@@ -236,7 +238,6 @@ class Conversion(AnalyticsQuery[ConversionResponse]):
     params: CommonParams
     steps: tuple[str, ...] = DEFAULT_STEPS
     name: ClassVar = "users/conversion"
-    response_model: ClassVar = ConversionResponse
 
     def pairs_request(self) -> Composite:
         """Every (actor, step) pair of the period."""
@@ -275,54 +276,68 @@ class Conversion(AnalyticsQuery[ConversionResponse]):
 # -- segments ------------------------------------------------------------------------------
 
 
-class CustomerSegment(BaseModel):
-    key: str = Field(description="segment name")
-    customers: int = Field(description="customers in the segment")
-    share: float | None = Field(description="customers / customers with sales in the period")
-    orders: int = Field(description="their sales in the period")
-    monetary: float = Field(description="sum of their order values (gross revenue - order discount) in the period")
+class CustomerSegment(ResponsePart):
+    key: str
+    """segment name"""
+    customers: int
+    """customers in the segment"""
+    share: float | None
+    """customers / customers with sales in the period"""
+    orders: int
+    """their sales in the period"""
+    monetary: float
+    """sum of their order values (gross revenue - order discount) in the period"""
 
 
-class ActorSegment(BaseModel):
+class ActorSegment(ResponsePart):
     key: str = Field(
         description=f"device type, UTM source or country of the actor's first activity in the "
         f"period; {NONE_KEY!r} when that activity has none"
     )
-    actors: int = Field(description="actors whose first activity in the period has this value")
-    share: float | None = Field(description="actors / actors with activity in the period")
+    actors: int
+    """actors whose first activity in the period has this value"""
+    share: float | None
+    """actors / actors with activity in the period"""
 
 
-class RfmCustomer(BaseModel):
-    customer_id: str = Field(description="customer.customer_id of the sales")
-    recency_days: int = Field(description="whole days (24 h) from the customer's last sale to the period's end")
-    frequency: int = Field(description="sales in the period")
-    monetary: float = Field(description="sum of order values in the period")
-    r: int = Field(description="recency score 1..5")
-    f: int = Field(description="frequency score 1..5")
-    m: int = Field(description="monetary score 1..5")
-    segment: str = Field(description="RFM segment: the first rule the r, f, m scores match")
+class RfmCustomer(ResponsePart):
+    customer_id: str
+    """customer.customer_id of the sales"""
+    recency_days: int
+    """whole days (24 h) from the customer's last sale to the period's end"""
+    frequency: int
+    """sales in the period"""
+    monetary: float
+    """sum of order values in the period"""
+    r: int
+    """recency score 1..5"""
+    f: int
+    """frequency score 1..5"""
+    m: int
+    """monetary score 1..5"""
+    segment: str
+    """RFM segment: the first rule the r, f, m scores match"""
 
 
 class SegmentsResponse(AnalyticsResponse):
-    type: SegmentType = Field(description="the segmentation asked for")
+    type: SegmentType
+    """the segmentation asked for"""
     total: int = Field(
         description="customers with sales in the period (rfm, new_returning) or actors with activity "
         "in the period (device, source, country)"
     )
-    segments: list[CustomerSegment] | list[ActorSegment] = Field(
-        description="every segment, by customers (actors) descending, ties by key"
-    )
-    repeat_purchase_rate: float | None = Field(
-        None, description="new_returning: customers with 2+ sales in the period / customers"
-    )
-    customers: list[RfmCustomer] | None = Field(
-        None,
-        description="rfm with include_customers=true: one page of customers, by monetary descending, ties by "
-        "customer_id",
-    )
-    customers_total: int | None = Field(None, description="customers matching (all pages)")
-    page: int | None = Field(None, description="rfm with include_customers: the page listed (from 1), else null")
-    page_size: int | None = Field(None, description="rfm with include_customers: customers per page, else null")
+    segments: list[CustomerSegment] | list[ActorSegment]
+    """every segment, by customers (actors) descending, ties by key"""
+    repeat_purchase_rate: float | None = None
+    """new_returning: customers with 2+ sales in the period / customers"""
+    customers: list[RfmCustomer] | None = None
+    """rfm with include_customers=true: one page of customers, by monetary descending, ties by customer_id"""
+    customers_total: int | None = None
+    """customers matching (all pages)"""
+    page: int | None = None
+    """rfm with include_customers: the page listed (from 1), else null"""
+    page_size: int | None = None
+    """rfm with include_customers: customers per page, else null"""
 
 
 @dataclass(frozen=True)
@@ -439,7 +454,6 @@ class RfmSegments(AnalyticsQuery[SegmentsResponse]):
     page: int = 1
     page_size: int = 100
     name: ClassVar = "users/segments"
-    response_model: ClassVar = SegmentsResponse
 
     def requests(self) -> dict[str, Search | Composite]:
         """Every customer's first sale and sales in the period, streamed (a bucket per customer)."""
@@ -497,7 +511,6 @@ class NewReturning(AnalyticsQuery[SegmentsResponse]):
 
     params: CommonParams
     name: ClassVar = "users/segments"
-    response_model: ClassVar = SegmentsResponse
 
     def requests(self) -> dict[str, Search | Composite]:
         """Every customer's first sale and sales in the period, streamed (a bucket per customer)."""
@@ -529,7 +542,6 @@ class ActorSegments(AnalyticsQuery[SegmentsResponse]):
     params: CommonParams
     dimension: Literal["device", "source", "country"] = "device"
     name: ClassVar = "users/segments"
-    response_model: ClassVar = SegmentsResponse
 
     def pairs_request(self) -> Composite:
         """Every (actor, value) pair of the period with its first time."""

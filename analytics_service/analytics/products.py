@@ -23,11 +23,11 @@ from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from ..es.indices import ACTIVITY, ORDER_ITEMS, PRODUCTS, IndexFamily
 from ..es.scan import PitScan, with_tiebreaker
-from .fields import AnalyticsResponse, BucketKey, Cogs, GrossRevenue, PeriodOut, ProductOrders, Units
+from .fields import AnalyticsResponse, BucketKey, Cogs, GrossRevenue, PeriodOut, ProductOrders, ResponsePart, Units
 from .params import CommonParams
 from .requests import Composite, Search, terms_source
 from .runner import AnalyticsQuery, QueryContext
@@ -132,35 +132,43 @@ async def product_names(ctx: QueryContext, params: CommonParams, ids: list[str])
 ProductName = Annotated[str | None, Field(description="latest catalog name, else the newest order line's")]
 
 
-class PerformanceItem(BaseModel):
-    key: str = Field(description="product_id")
+class PerformanceItem(ResponsePart):
+    key: str
+    """product_id"""
     name: ProductName
-    units: int = Field(description="units sold in sales of the period")
-    gross_revenue: float = Field(description="sum of line revenue of the product's sale lines")
+    units: int
+    """units sold in sales of the period"""
+    gross_revenue: float
+    """sum of line revenue of the product's sale lines"""
     orders: ProductOrders
-    avg_price: float | None = Field(description="gross_revenue / units; null without units")
+    avg_price: float | None
+    """gross_revenue / units; null without units"""
     cogs: Cogs
-    gross_profit: float | None = Field(
-        description="line revenue - line cogs over the lines with a known cost; null when no sale line has a cost"
-    )
-    margin: float | None = Field(description="gross_profit / line revenue of the lines with a known cost")
-    lines_without_cost: int = Field(description="sale lines without a unit cost (left out of gross_profit and margin)")
-    views: int = Field(description="product_view activities in the period")
-    viewers: int = Field(description="distinct actors (user_id, else anonymous_id) with a product_view")
-    add_to_carts: int = Field(description="add_to_cart activities in the period")
-    viewers_who_bought: int = Field(
-        description="viewers who are a customer (user_id = customer_id) with a sale "
-        "containing the product in the period"
-    )
-    view_to_purchase: float | None = Field(description="viewers_who_bought / viewers; null without viewers")
+    gross_profit: float | None
+    """line revenue - line cogs over the lines with a known cost; null when no sale line has a cost"""
+    margin: float | None
+    """gross_profit / line revenue of the lines with a known cost"""
+    lines_without_cost: int
+    """sale lines without a unit cost (left out of gross_profit and margin)"""
+    views: int
+    """product_view activities in the period"""
+    viewers: int
+    """distinct actors (user_id, else anonymous_id) with a product_view"""
+    add_to_carts: int
+    """add_to_cart activities in the period"""
+    viewers_who_bought: int
+    """viewers who are a customer (user_id = customer_id) with a sale containing the product in the period"""
+    view_to_purchase: float | None
+    """viewers_who_bought / viewers; null without viewers"""
 
 
 class ProductPerformanceResponse(AnalyticsResponse):
-    sort: str = Field(description="ranking measure: revenue, units, views or margin")
-    products: int = Field(description="products with a sale line or a product activity in the period (before limit)")
-    items: list[PerformanceItem] = Field(
-        description="top `limit` products by `sort`, descending (no value last), ties by key"
-    )
+    sort: str
+    """ranking measure: revenue, units, views or margin"""
+    products: int
+    """products with a sale line or a product activity in the period (before limit)"""
+    items: list[PerformanceItem]
+    """top `limit` products by `sort`, descending (no value last), ties by key"""
 
 
 @dataclass
@@ -181,7 +189,6 @@ class ProductPerformance(AnalyticsQuery[ProductPerformanceResponse]):
     params: CommonParams
     sort: PerformanceSort = "revenue"
     name: ClassVar = "products/performance"
-    response_model: ClassVar = ProductPerformanceResponse
     MEASURES: ClassVar[dict[str, str]] = {
         "revenue": "gross_revenue",
         "units": "units",
@@ -333,58 +340,78 @@ def abc_classes(revenue: dict[str, float]) -> dict[str, str]:
     return out
 
 
-class InventoryItem(BaseModel):
-    key: str = Field(description="product_id")
+class InventoryItem(ResponsePart):
+    key: str
+    """product_id"""
     name: ProductName
-    active: bool | None = Field(description="catalog `active` flag (null when not in the catalog)")
-    in_catalog: bool = Field(description="false for a product sold in the period but missing from the catalog")
-    stock: int | None = Field(description="stock_quantity of the latest catalog record")
-    reorder_point: int | None = Field(
-        description="reorder_point of the latest catalog record (summed over the stores in view)"
-    )
-    days_of_cover: float | None = Field(description="stock / avg_daily_units; null without sales in the period")
-    low_stock: bool = Field(description="stock <= reorder_point")
-    out_of_stock: bool = Field(description="stock = 0")
-    abc_class: AbcClass = Field(
-        description="A: top 80 % of the period's gross revenue, B: next 15 %, C: the rest and products without sales"
-    )
-    stock_value: float | None = Field(description="stock * cost of the latest catalog record")
-    turnover: float | None = Field(description="cogs of the period's sales / stock_value now")
-    avg_daily_units: float = Field(description="units sold in the period / days in the period")
+    active: bool | None
+    """catalog `active` flag (null when not in the catalog)"""
+    in_catalog: bool
+    """false for a product sold in the period but missing from the catalog"""
+    stock: int | None
+    """stock_quantity of the latest catalog record"""
+    reorder_point: int | None
+    """reorder_point of the latest catalog record (summed over the stores in view)"""
+    days_of_cover: float | None
+    """stock / avg_daily_units; null without sales in the period"""
+    low_stock: bool
+    """stock <= reorder_point"""
+    out_of_stock: bool
+    """stock = 0"""
+    abc_class: AbcClass
+    """A: top 80 % of the period's gross revenue, B: next 15 %, C: the rest and products without sales"""
+    stock_value: float | None
+    """stock * cost of the latest catalog record"""
+    turnover: float | None
+    """cogs of the period's sales / stock_value now"""
+    avg_daily_units: float
+    """units sold in the period / days in the period"""
     units: Units
     gross_revenue: GrossRevenue
     cogs: Cogs
-    slow_mover: bool = Field(description="stock > 0 and no units sold in the period")
+    slow_mover: bool
+    """stock > 0 and no units sold in the period"""
 
 
-class AbcCounts(BaseModel):
-    A: int = Field(description="products in class A")
-    B: int = Field(description="products in class B")
-    C: int = Field(description="products in class C")
+class AbcCounts(ResponsePart):
+    A: int
+    """products in class A"""
+    B: int
+    """products in class B"""
+    C: int
+    """products in class C"""
 
 
-class InventorySummary(BaseModel):
-    products: int = Field(description="catalog products plus products sold in the period without a catalog record")
-    matched: int = Field(description="products matching the filters (before limit)")
-    low_stock: int = Field(description="products with stock <= reorder_point")
-    out_of_stock: int = Field(description="products with stock = 0")
-    slow_movers: int = Field(description="products with stock > 0 and no units sold in the period")
-    stock_value: float = Field(description="sum of stock * cost over the catalog")
-    units: int = Field(description="units sold in the period")
+class InventorySummary(ResponsePart):
+    products: int
+    """catalog products plus products sold in the period without a catalog record"""
+    matched: int
+    """products matching the filters (before limit)"""
+    low_stock: int
+    """products with stock <= reorder_point"""
+    out_of_stock: int
+    """products with stock = 0"""
+    slow_movers: int
+    """products with stock > 0 and no units sold in the period"""
+    stock_value: float
+    """sum of stock * cost over the catalog"""
+    units: int
+    """units sold in the period"""
     gross_revenue: GrossRevenue
     cogs: Cogs
-    abc: AbcCounts = Field(description="products per ABC class")
+    abc: AbcCounts
+    """products per ABC class"""
 
 
 class InventoryResponse(AnalyticsResponse):
-    sort: str = Field(
-        description="order of items: revenue, units, stock_value, turnover (desc); stock, days_of_cover, key (asc)"
-    )
-    days: float = Field(description="days in the period (local wall-clock days: a DST day counts as one day)")
-    summary: InventorySummary = Field(description="over every product, whatever the filters")
-    items: list[InventoryItem] = Field(
-        description="products matching low_stock and abc_class, in `sort` order, first `limit`"
-    )
+    sort: str
+    """order of items: revenue, units, stock_value, turnover (desc); stock, days_of_cover, key (asc)"""
+    days: float
+    """days in the period (local wall-clock days: a DST day counts as one day)"""
+    summary: InventorySummary
+    """over every product, whatever the filters"""
+    items: list[InventoryItem]
+    """products matching low_stock and abc_class, in `sort` order, first `limit`"""
 
 
 @dataclass(frozen=True)
@@ -397,7 +424,6 @@ class ProductInventory(AnalyticsQuery[InventoryResponse]):
     low_stock: bool | None = None
     abc_class: AbcClass | None = None
     name: ClassVar = "products/inventory"
-    response_model: ClassVar = InventoryResponse
     # sort -> (item field, descending)
     SORTS: ClassVar[dict[str, tuple[str, bool]]] = {
         "revenue": ("gross_revenue", True),
@@ -523,32 +549,46 @@ class ProductInventory(AnalyticsQuery[InventoryResponse]):
 # -- reviews -------------------------------------------------------------------------------
 
 
-class RatingCount(BaseModel):
-    rating: int = Field(description="1..5")
-    count: int = Field(description="reviews with this rating in the period")
+class RatingCount(ResponsePart):
+    rating: int
+    """1..5"""
+    count: int
+    """reviews with this rating in the period"""
 
 
-class ReviewedProduct(BaseModel):
-    key: str = Field(description="product_id")
+class ReviewedProduct(ResponsePart):
+    key: str
+    """product_id"""
     name: ProductName
-    count: int = Field(description="reviews with a rating in the period")
-    average_rating: float = Field(description="mean rating, 4 decimals")
+    count: int
+    """reviews with a rating in the period"""
+    average_rating: float
+    """mean rating, 4 decimals"""
 
 
-class ReviewPoint(BaseModel):
+class ReviewPoint(ResponsePart):
     key: BucketKey
-    count: int = Field(description="reviews in the bucket")
-    average_rating: float | None = Field(description="null in a bucket without reviews")
+    count: int
+    """reviews in the bucket"""
+    average_rating: float | None
+    """null in a bucket without reviews"""
 
 
 class ReviewsResponse(AnalyticsResponse):
-    count: int = Field(description="reviews (activity_type review with a rating) in the period")
-    average_rating: float | None = Field(description="mean rating; null without reviews")
-    distribution: list[RatingCount] = Field(description="every rating 1..5, zeros included")
-    min_reviews: int = Field(description="the minimum review count of a listed product")
-    reviewed_products: int = Field(description="products with at least min_reviews reviews (before limit)")
-    products: list[ReviewedProduct] = Field(description="by average_rating desc, count desc, key asc")
-    series: list[ReviewPoint] = Field(description="every bucket of the period, zeros when it has no reviews")
+    count: int
+    """reviews (activity_type review with a rating) in the period"""
+    average_rating: float | None
+    """mean rating; null without reviews"""
+    distribution: list[RatingCount]
+    """every rating 1..5, zeros included"""
+    min_reviews: int
+    """the minimum review count of a listed product"""
+    reviewed_products: int
+    """products with at least min_reviews reviews (before limit)"""
+    products: list[ReviewedProduct]
+    """by average_rating desc, count desc, key asc"""
+    series: list[ReviewPoint]
+    """every bucket of the period, zeros when it has no reviews"""
 
 
 @dataclass(frozen=True)
@@ -558,7 +598,6 @@ class ProductReviews(AnalyticsQuery[ReviewsResponse]):
     params: CommonParams
     min_reviews: int = 3
     name: ClassVar = "products/reviews"
-    response_model: ClassVar = ReviewsResponse
 
     def query(self) -> dict[str, Any]:
         return activity_query(self.params, activity_types("review"), {"exists": {"field": "rating"}})

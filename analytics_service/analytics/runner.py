@@ -14,6 +14,7 @@ import asyncio
 import dataclasses
 import logging
 import math
+import typing
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Generic, TypeVar
@@ -45,14 +46,21 @@ Reader = Callable[[AsyncIterator[dict[str, Any]]], Awaitable[Any]]
 class AnalyticsQuery(Generic[R]):
     """The base of every query object: a frozen dataclass whose first field is `params`.
 
-    `name` is the endpoint the query answers (in error messages and logs); the cache key
-    is the class and every field (`cache_identity`), so two queries share a cached answer
+    `name` is the endpoint the query answers (in error messages and logs); `response_model`
+    is the type argument of `AnalyticsQuery[...]` in the class statement. The cache key is
+    the class and every field (`cache_identity`), so two queries share a cached answer
     exactly when they are equal.
     """
 
     name: ClassVar[str]
     response_model: ClassVar[type[AnalyticsResponse]]
     params: CommonParams
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for base in getattr(cls, "__orig_bases__", ()):
+            if typing.get_origin(base) is AnalyticsQuery:
+                (cls.response_model,) = typing.get_args(base)
 
     def requests(self) -> dict[str, Search | Composite]:
         """The requests sent first, none depending on another's answer (sent concurrently)."""

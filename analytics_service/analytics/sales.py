@@ -15,8 +15,6 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, Field
-
 from ..es.indices import ORDER_ITEMS, ORDERS
 from .fields import (
     AnalyticsResponse,
@@ -29,6 +27,7 @@ from .fields import (
     PeriodOut,
     ProductOrders,
     Refunds,
+    ResponsePart,
     RevenueSums,
     SaleCount,
     SoldProduct,
@@ -69,15 +68,18 @@ TERMS_CHUNK = 10_000
 # -- dashboard ------------------------------------------------------------------------
 
 
-class Kpis(BaseModel):
+class Kpis(ResponsePart):
     gross_revenue: GrossRevenue
     net_revenue: NetRevenue
     orders: SaleCount
     aov: Aov
     units: Units
-    customers: int = Field(description="distinct customers with a sale in the period")
-    new_customers: int = Field(description="customers whose first sale ever is in the period")
-    gross_profit: float = Field(description="net_revenue - cogs")
+    customers: int
+    """distinct customers with a sale in the period"""
+    new_customers: int
+    """customers whose first sale ever is in the period"""
+    gross_profit: float
+    """net_revenue - cogs"""
 
 
 class ProductItem(SoldProduct):
@@ -87,23 +89,27 @@ class ProductItem(SoldProduct):
 
 
 class TopSellingResponse(AnalyticsResponse):
-    by: str = Field(description="ranking measure: revenue or units")
-    items: list[ProductItem] = Field(description="top `limit` products by the measure, descending, ties by key")
+    by: str
+    """ranking measure: revenue or units"""
+    items: list[ProductItem]
+    """top `limit` products by the measure, descending, ties by key"""
 
 
-class DashboardPoint(BaseModel):
+class DashboardPoint(ResponsePart):
     key: BucketKey
     gross_revenue: GrossRevenue
     orders: SaleCount
 
 
 class DashboardResponse(AnalyticsResponse):
-    kpis: Kpis = Field(description="KPIs over the period's sales")
-    series: list[DashboardPoint] = Field(description="every bucket of the period, zeros when it has no sales")
-    top_products: list[ProductItem] = Field(description="top `limit` products by line revenue, ties by key")
-    comparison: dict[str, float | int | None] | None = Field(
-        None, description="with compare: the previous period's value of every KPI and `<kpi>_growth_pct`"
-    )
+    kpis: Kpis
+    """KPIs over the period's sales"""
+    series: list[DashboardPoint]
+    """every bucket of the period, zeros when it has no sales"""
+    top_products: list[ProductItem]
+    """top `limit` products by line revenue, ties by key"""
+    comparison: dict[str, float | int | None] | None = None
+    """with compare: the previous period's value of every KPI and `<kpi>_growth_pct`"""
 
 
 def top_products_body(params: CommonParams, by: str, size: int) -> dict[str, Any]:
@@ -184,7 +190,6 @@ class Dashboard(AnalyticsQuery[DashboardResponse]):
 
     params: CommonParams
     name: ClassVar = "dashboard"
-    response_model: ClassVar = DashboardResponse
 
     def sales_request(self, period: Period, *, series: bool) -> Search:
         return order_sums_request(
@@ -275,7 +280,7 @@ class Dashboard(AnalyticsQuery[DashboardResponse]):
 # -- revenue trends ---------------------------------------------------------------------
 
 
-class TrendPoint(BaseModel):
+class TrendPoint(ResponsePart):
     key: BucketKey
     gross_revenue: GrossRevenue
     net_revenue: NetRevenue
@@ -284,7 +289,7 @@ class TrendPoint(BaseModel):
     units: Units
 
 
-class TrendTotals(BaseModel):
+class TrendTotals(ResponsePart):
     gross_revenue: GrossRevenue
     net_revenue: NetRevenue
     order_discounts: OrderDiscounts
@@ -295,8 +300,10 @@ class TrendTotals(BaseModel):
 
 
 class RevenueTrendsResponse(AnalyticsResponse):
-    series: list[TrendPoint] = Field(description="every bucket of the period, zeros (aov null) when it has no sales")
-    totals: TrendTotals = Field(description="over the whole period")
+    series: list[TrendPoint]
+    """every bucket of the period, zeros (aov null) when it has no sales"""
+    totals: TrendTotals
+    """over the whole period"""
 
 
 TREND_SUMS = ("gross_revenue", "order_discounts", "refunds", "net_revenue", "units")
@@ -306,7 +313,6 @@ TREND_SUMS = ("gross_revenue", "order_discounts", "refunds", "net_revenue", "uni
 class RevenueTrends(AnalyticsQuery[RevenueTrendsResponse]):
     params: CommonParams
     name: ClassVar = "revenue/trends"
-    response_model: ClassVar = RevenueTrendsResponse
 
     def requests(self) -> dict[str, Search | Composite]:
         sums = order_sums(*TREND_SUMS)
@@ -344,7 +350,6 @@ class TopSelling(AnalyticsQuery[TopSellingResponse]):
     params: CommonParams
     by: str = "revenue"
     name: ClassVar = "products/top-selling"
-    response_model: ClassVar = TopSellingResponse
 
     def requests(self) -> dict[str, Search | Composite]:
         """The ranked products; their distinct sales follow (`orders_per_product_request`)."""
@@ -371,8 +376,10 @@ class SalesRevenuePoint(SalesRevenueTotals):
 
 
 class SalesRevenueResponse(AnalyticsResponse):
-    totals: SalesRevenueTotals = Field(description="over the whole period")
-    series: list[SalesRevenuePoint] = Field(description="every bucket of the period, zeros when it has no sales")
+    totals: SalesRevenueTotals
+    """over the whole period"""
+    series: list[SalesRevenuePoint]
+    """every bucket of the period, zeros when it has no sales"""
     comparison: TotalsComparison = None
 
 
@@ -380,7 +387,6 @@ class SalesRevenueResponse(AnalyticsResponse):
 class SalesRevenue(AnalyticsQuery[SalesRevenueResponse]):
     params: CommonParams
     name: ClassVar = "sales/revenue"
-    response_model: ClassVar = SalesRevenueResponse
     FIELDS: ClassVar = tuple(RevenueSums.model_fields)
 
     def requests(self) -> dict[str, Search | Composite]:
@@ -411,32 +417,42 @@ class SalesRevenue(AnalyticsQuery[SalesRevenueResponse]):
         )
 
 
-class StatusCount(BaseModel):
-    key: str = Field(description="order status")
-    count: int = Field(description="orders placed in the period whose current status is `key`")
+class StatusCount(ResponsePart):
+    key: str
+    """order status"""
+    count: int
+    """orders placed in the period whose current status is `key`"""
 
 
-class OrdersPoint(BaseModel):
+class OrdersPoint(ResponsePart):
     key: BucketKey
-    orders: int = Field(description="sales in the bucket")
-    placed: int = Field(description="orders placed in the bucket, any status")
-    cancelled: int = Field(description="orders placed in the bucket whose current status is cancelled")
+    orders: int
+    """sales in the bucket"""
+    placed: int
+    """orders placed in the bucket, any status"""
+    cancelled: int
+    """orders placed in the bucket whose current status is cancelled"""
 
 
 class SalesOrdersResponse(AnalyticsResponse):
-    orders: int = Field(description="number of sales")
-    placed: int = Field(description="orders placed in the period, any status")
-    by_status: list[StatusCount] = Field(description="every order placed in the period, by current status")
-    cancellation_rate: float | None = Field(description="cancelled / all orders placed in the period")
-    refunded_order_rate: float | None = Field(description="sales with a refund / sales")
-    series: list[OrdersPoint] = Field(description="every bucket of the period, zeros when empty")
+    orders: int
+    """number of sales"""
+    placed: int
+    """orders placed in the period, any status"""
+    by_status: list[StatusCount]
+    """every order placed in the period, by current status"""
+    cancellation_rate: float | None
+    """cancelled / all orders placed in the period"""
+    refunded_order_rate: float | None
+    """sales with a refund / sales"""
+    series: list[OrdersPoint]
+    """every bucket of the period, zeros when empty"""
 
 
 @dataclass(frozen=True)
 class SalesOrders(AnalyticsQuery[SalesOrdersResponse]):
     params: CommonParams
     name: ClassVar = "sales/orders"
-    response_model: ClassVar = SalesOrdersResponse
 
     def requests(self) -> dict[str, Search | Composite]:
         counts = {"sales": {"filter": SALE}, "cancelled": {"filter": {"term": {"status": "cancelled"}}}}

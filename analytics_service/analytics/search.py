@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Literal
 
 from elasticsearch import BadRequestError
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from ..es.indices import ACTIVITY, EVENTS, ORDERS, PRODUCTS, IndexFamily
-from .fields import AnalyticsResponse, PeriodOut
+from .fields import AnalyticsResponse, PeriodOut, ResponsePart
 from .params import CommonParams, invalid
 from .requests import Composite, Search
 from .runner import AnalyticsQuery, QueryContext
@@ -108,20 +108,28 @@ TARGETS: dict[str, Target] = {
 SearchedIndex = Annotated[str, Field(description="the searched index: orders, events, activity or products")]
 
 
-class SearchHit(BaseModel):
+class SearchHit(ResponsePart):
     index: SearchedIndex
-    id: str = Field(description="the record's own id (order_id, event_id, activity_id or product_id)")
-    score: float | None = Field(description="relevance score")
-    source: dict[str, Any] = Field(description="the stored document")
-    highlight: dict[str, list[str]] = Field(description="matching fragments per field, matches in <em>")
+    id: str
+    """the record's own id (order_id, event_id, activity_id or product_id)"""
+    score: float | None
+    """relevance score"""
+    source: dict[str, Any]
+    """the stored document"""
+    highlight: dict[str, list[str]]
+    """matching fragments per field, matches in <em>"""
 
 
 class IndexSearchResponse(AnalyticsResponse):
-    query: str = Field(description="the query as searched")
+    query: str
+    """the query as searched"""
     index: SearchedIndex
-    time_field: str | None = Field(description="the field the period filters (null: none, for products)")
-    total: int = Field(description="number of matching documents (exact)")
-    hits: list[SearchHit] = Field(description="by score desc, then newest, then id")
+    time_field: str | None
+    """the field the period filters (null: none, for products)"""
+    total: int
+    """number of matching documents (exact)"""
+    hits: list[SearchHit]
+    """by score desc, then newest, then id"""
 
 
 def validated_query(query: str, size: int, offset: int) -> str:
@@ -150,7 +158,6 @@ class IndexSearch(AnalyticsQuery[IndexSearchResponse]):
     size: int = 10
     offset: int = 0
     name: ClassVar = "search"
-    response_model: ClassVar = IndexSearchResponse
 
     @property
     def target(self) -> Target:

@@ -15,31 +15,40 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, Field
-
 from ..es.indices import ACTIVITY
-from .fields import AnalyticsResponse, PeriodOut
+from .fields import AnalyticsResponse, PeriodOut, ResponsePart
 from .params import CommonParams
 from .requests import Composite, Search, terms_source
 from .runner import AnalyticsQuery, QueryContext
 from .shared import activity_query, activity_types, aggregations, doc_count, ranked, ratio, total_hits
 
 
-class QueryCount(BaseModel):
-    key: str = Field(description="normalised query (trimmed, lower case, single spaces)")
-    count: int = Field(description="searches with the query (in zero_result_queries: those with results_count = 0)")
+class QueryCount(ResponsePart):
+    key: str
+    """normalised query (trimmed, lower case, single spaces)"""
+    count: int
+    """searches with the query (in zero_result_queries: those with results_count = 0)"""
 
 
 class SiteSearchResponse(AnalyticsResponse):
-    searches: int = Field(description="search activities in the period")
-    zero_result_searches: int = Field(description="searches with results_count = 0")
-    zero_result_rate: float | None = Field(description="zero_result_searches / searches")
-    unique_queries: int = Field(description="distinct normalised queries")
-    searchers: int = Field(description="distinct actors with a search in the period")
-    searchers_who_purchased: int = Field(description="searchers with a purchase activity in the period")
-    search_conversion: float | None = Field(description="searchers_who_purchased / searchers")
-    top_queries: list[QueryCount] = Field(description="by count desc, key asc")
-    zero_result_queries: list[QueryCount] = Field(description="queries by their zero-result searches, desc, key asc")
+    searches: int
+    """search activities in the period"""
+    zero_result_searches: int
+    """searches with results_count = 0"""
+    zero_result_rate: float | None
+    """zero_result_searches / searches"""
+    unique_queries: int
+    """distinct normalised queries"""
+    searchers: int
+    """distinct actors with a search in the period"""
+    searchers_who_purchased: int
+    """searchers with a purchase activity in the period"""
+    search_conversion: float | None
+    """searchers_who_purchased / searchers"""
+    top_queries: list[QueryCount]
+    """by count desc, key asc"""
+    zero_result_queries: list[QueryCount]
+    """queries by their zero-result searches, desc, key asc"""
 
 
 @dataclass(frozen=True)
@@ -48,7 +57,6 @@ class SiteSearch(AnalyticsQuery[SiteSearchResponse]):
 
     params: CommonParams
     name: ClassVar = "products/search"
-    response_model: ClassVar = SiteSearchResponse
     ZERO: ClassVar[dict[str, Any]] = {"zero": {"filter": {"term": {"results_count": 0}}}}
 
     def query(self) -> dict[str, Any]:

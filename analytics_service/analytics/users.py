@@ -22,10 +22,10 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from ..es.indices import ACTIVITY
-from .fields import AnalyticsResponse, BucketKey, PeriodOut
+from .fields import AnalyticsResponse, BucketKey, PeriodOut, ResponsePart
 from .params import CommonParams, Period, invalid
 from .requests import Composite, Search, terms_source
 from .runner import AnalyticsQuery, QueryContext, Reader
@@ -158,10 +158,13 @@ async def count(buckets: AsyncIterator[dict[str, Any]]) -> int:
 # -- shared response parts ---------------------------------------------------------------
 
 
-class TypeCount(BaseModel):
-    key: str = Field(description="activity_type")
-    count: int = Field(description="activity records of this type in the period")
-    share: float | None = Field(description="count / all activity records in the period")
+class TypeCount(ResponsePart):
+    key: str
+    """activity_type"""
+    count: int
+    """activity records of this type in the period"""
+    share: float | None
+    """count / all activity records in the period"""
 
 
 def type_counts(aggs: dict[str, Any], events: int) -> list[TypeCount]:
@@ -174,10 +177,13 @@ def type_counts(aggs: dict[str, Any], events: int) -> list[TypeCount]:
 # -- users/activity ----------------------------------------------------------------------
 
 
-class ActivityKpis(BaseModel):
-    active_users: int = Field(description="distinct actors (user_id, else anonymous_id) with activity in the period")
-    sessions: int = Field(description="distinct session_id with activity in the period")
-    events: int = Field(description="activity records in the period")
+class ActivityKpis(ResponsePart):
+    active_users: int
+    """distinct actors (user_id, else anonymous_id) with activity in the period"""
+    sessions: int
+    """distinct session_id with activity in the period"""
+    events: int
+    """activity records in the period"""
 
 
 class ActivityPoint(ActivityKpis):
@@ -185,13 +191,12 @@ class ActivityPoint(ActivityKpis):
 
 
 class UserActivityResponse(ActivityKpis, AnalyticsResponse):
-    events_by_type: list[TypeCount] = Field(description="activity records by activity_type, count desc then key")
-    series: list[ActivityPoint] = Field(
-        description="every bucket of the period; an actor or session active in several buckets counts in each"
-    )
-    comparison: dict[str, float | int | None] | None = Field(
-        None, description="with compare: the previous period's active_users, sessions, events and `<kpi>_growth_pct`"
-    )
+    events_by_type: list[TypeCount]
+    """activity records by activity_type, count desc then key"""
+    series: list[ActivityPoint]
+    """every bucket of the period; an actor or session active in several buckets counts in each"""
+    comparison: dict[str, float | int | None] | None = None
+    """with compare: the previous period's active_users, sessions, events and `<kpi>_growth_pct`"""
 
 
 @dataclass(frozen=True)
@@ -201,7 +206,6 @@ class UserActivity(AnalyticsQuery[UserActivityResponse]):
 
     params: CommonParams
     name: ClassVar = "users/activity"
-    response_model: ClassVar = UserActivityResponse
 
     def requests(self) -> dict[str, Search | Composite]:
         """Records by type and per bucket, and the (actor, bucket) and (session, bucket) pairs
@@ -267,35 +271,47 @@ class UserActivity(AnalyticsQuery[UserActivityResponse]):
 # -- users/behavior ----------------------------------------------------------------------
 
 
-class HeatCell(BaseModel):
-    weekday: int = Field(description="local weekday in `tz`, Monday=0 .. Sunday=6")
-    hour: int = Field(description="local hour in `tz`, 0..23")
-    count: int = Field(description="activity records in that local weekday and hour over the period")
+class HeatCell(ResponsePart):
+    weekday: int
+    """local weekday in `tz`, Monday=0 .. Sunday=6"""
+    hour: int
+    """local hour in `tz`, 0..23"""
+    count: int
+    """activity records in that local weekday and hour over the period"""
 
 
-class PageItem(BaseModel):
-    key: str = Field(description="page_url")
-    views: int = Field(description="page_view records of the page")
-    share: float | None = Field(description="views / all page views in the period")
+class PageItem(ResponsePart):
+    key: str
+    """page_url"""
+    views: int
+    """page_view records of the page"""
+    share: float | None
+    """views / all page views in the period"""
 
 
-class DeviceItem(BaseModel):
+class DeviceItem(ResponsePart):
     key: str = Field(description=f"device.type (`{UNKNOWN_DEVICE}` for records without one)")
-    actors: int = Field(description="distinct actors with activity on this device type")
-    share: float | None = Field(
-        description="actors / active_users (an actor on two device types counts in both, "
-        "so shares can add up to more than 1)"
-    )
+    actors: int
+    """distinct actors with activity on this device type"""
+    share: float | None
+    """actors / active_users (an actor on two device types counts in both, so shares can add up to more than 1)"""
 
 
 class BehaviorResponse(AnalyticsResponse):
-    events: int = Field(description="activity records in the period")
-    active_users: int = Field(description="distinct actors with activity in the period")
-    page_views: int = Field(description="page_view records in the period")
-    events_by_type: list[TypeCount] = Field(description="activity records by activity_type, count desc then key")
-    heatmap: list[HeatCell] = Field(description="all 7 x 24 cells, weekday then hour, zeros included")
-    top_pages: list[PageItem] = Field(description="`limit` pages by page views, desc then page_url")
-    devices: list[DeviceItem] = Field(description="device types by distinct actors, desc then key")
+    events: int
+    """activity records in the period"""
+    active_users: int
+    """distinct actors with activity in the period"""
+    page_views: int
+    """page_view records in the period"""
+    events_by_type: list[TypeCount]
+    """activity records by activity_type, count desc then key"""
+    heatmap: list[HeatCell]
+    """all 7 x 24 cells, weekday then hour, zeros included"""
+    top_pages: list[PageItem]
+    """`limit` pages by page views, desc then page_url"""
+    devices: list[DeviceItem]
+    """device types by distinct actors, desc then key"""
 
 
 PAGE_VIEW = {"term": {"activity_type": "page_view"}}
@@ -308,7 +324,6 @@ class Behavior(AnalyticsQuery[BehaviorResponse]):
 
     params: CommonParams
     name: ClassVar = "users/behavior"
-    response_model: ClassVar = BehaviorResponse
 
     def requests(self) -> dict[str, Search | Composite]:
         """Records by type and the top pages among page views (exact when no shard truncated its
@@ -418,44 +433,50 @@ class Behavior(AnalyticsQuery[BehaviorResponse]):
 # -- users/engagement --------------------------------------------------------------------
 
 
-class EngagementKpis(BaseModel):
-    dau: float = Field(
-        description="mean distinct actors per local day, over every day of the period (empty days count as 0)"
-    )
-    wau: float = Field(
-        description="mean distinct actors per week (Monday) overlapping the period, counting only "
-        "activity inside the period"
-    )
-    mau: float = Field(
-        description="mean distinct actors per calendar month overlapping the period, counting only "
-        "activity inside the period"
-    )
-    stickiness: float | None = Field(description="dau / mau")
-    active_users: int = Field(description="distinct actors with activity in the period")
-    sessions: int = Field(description="distinct session_id with activity in the period")
-    events: int = Field(description="activity records in the period")
-    avg_session_seconds: float | None = Field(
-        description="mean of (last - first timestamp) per session, over its activity inside the period"
-    )
-    bounce_rate: float | None = Field(description="sessions with exactly one record in the period / sessions")
-    events_per_session: float | None = Field(description="events / sessions")
+class EngagementKpis(ResponsePart):
+    dau: float
+    """mean distinct actors per local day, over every day of the period (empty days count as 0)"""
+    wau: float
+    """mean distinct actors per week (Monday) overlapping the period, counting only activity inside the period"""
+    mau: float
+    """mean distinct actors per calendar month overlapping the period, counting only activity inside the period"""
+    stickiness: float | None
+    """dau / mau"""
+    active_users: int
+    """distinct actors with activity in the period"""
+    sessions: int
+    """distinct session_id with activity in the period"""
+    events: int
+    """activity records in the period"""
+    avg_session_seconds: float | None
+    """mean of (last - first timestamp) per session, over its activity inside the period"""
+    bounce_rate: float | None
+    """sessions with exactly one record in the period / sessions"""
+    events_per_session: float | None
+    """events / sessions"""
 
 
-class EngagementPoint(BaseModel):
+class EngagementPoint(ResponsePart):
     key: BucketKey
-    active_users: int = Field(description="distinct actors with activity in the bucket")
-    sessions: int = Field(description="distinct sessions with activity in the bucket")
-    events: int = Field(description="activity records in the bucket")
+    active_users: int
+    """distinct actors with activity in the bucket"""
+    sessions: int
+    """distinct sessions with activity in the bucket"""
+    events: int
+    """activity records in the bucket"""
 
 
 class EngagementResponse(EngagementKpis, AnalyticsResponse):
-    days: int = Field(description="local days the DAU mean is taken over")
-    weeks: int = Field(description="weeks the WAU mean is taken over")
-    months: int = Field(description="months the MAU mean is taken over")
-    series: list[EngagementPoint] = Field(description="every bucket of `interval` in the period")
-    comparison: dict[str, float | int | None] | None = Field(
-        None, description="with compare: the previous period's value of every KPI and `<kpi>_growth_pct`"
-    )
+    days: int
+    """local days the DAU mean is taken over"""
+    weeks: int
+    """weeks the WAU mean is taken over"""
+    months: int
+    """months the MAU mean is taken over"""
+    series: list[EngagementPoint]
+    """every bucket of `interval` in the period"""
+    comparison: dict[str, float | int | None] | None = None
+    """with compare: the previous period's value of every KPI and `<kpi>_growth_pct`"""
 
 
 def _week(day: date) -> date:
@@ -534,7 +555,6 @@ class Engagement(AnalyticsQuery[EngagementResponse]):
 
     params: CommonParams
     name: ClassVar = "users/engagement"
-    response_model: ClassVar = EngagementResponse
 
     def requests(self) -> dict[str, Search | Composite]:
         """Records per bucket of `interval`; the (actor, day) pairs (`ActorDays`), the (session,
