@@ -205,6 +205,22 @@ def test_performance_channel_filters_the_sales_side(client, data):
         check_performance_item(item, expected.loc[item["key"]], names.get(item["key"]))
 
 
+def test_performance_viewers_are_looked_up_a_chunk_at_a_time(client, data, monkeypatch):
+    """Viewers who bought come from the viewers' purchases, TERMS_CHUNK ids a request: small
+    chunks give the pandas numbers too."""
+    from analytics_service.analytics import products
+
+    start, end = YEAR
+    monkeypatch.setattr(products, "TERMS_CHUNK", 3)
+    body = get(client, "products/performance", **period_params(start, end, "Europe/Berlin", limit=999))
+    expected = performance_oracle(data, start, end, "Europe/Berlin")
+    names = latest_catalog(data.products)["name"]
+    assert body["cached"] is False and len(body["items"]) == len(expected)
+    for item in body["items"]:
+        check_performance_item(item, expected.loc[item["key"]], names.get(item["key"]))
+    assert expected["viewers_who_bought"].sum() > 3
+
+
 # -- inventory --------------------------------------------------------------------------------
 
 

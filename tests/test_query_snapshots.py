@@ -124,6 +124,7 @@ QUERIES: dict[str, Spec] = {
     "products.ProductPerformance[margin]": Spec(
         lambda p: products.ProductPerformance(p, "margin"),
         lambda q: {
+            "buyers": q.buyers_request(IDS),
             "catalog_names": products.names_request(q.params, PRODUCTS, IDS),
             "line_names": products.names_request(q.params, ORDER_ITEMS, IDS),
         },

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Annotated, Any, ClassVar, Literal
@@ -34,6 +34,7 @@ from .runner import AnalyticsQuery, QueryContext
 from .shared import (
     CUSTOMER,
     NO_SALES,
+    TERMS_CHUNK,
     LineSums,
     activity_query,
     activity_types,
@@ -41,6 +42,7 @@ from .shared import (
     aggregations,
     bucket_series,
     by_key,
+    chunks,
     keyed,
     latest_name,
     line_sum_aggs,
@@ -212,32 +214,30 @@ class ProductPerformance(AnalyticsQuery[ProductPerformanceResponse]):
             {"views": {"filter": {"term": {"activity_type": "product_view"}}}},
         )
 
-    def buyers_request(self) -> Composite:
-        """Every (product, customer) with a sale line in the period."""
+    def buyers_request(self, customers: Sequence[str]) -> Composite:
+        """The (product, customer) pairs with a sale line in the period, of these customers: the
+        identified viewers, the only customers who can be viewers who bought (a chunk of
+        TERMS_CHUNK ids a request), so the pairs read follow the viewers, not every sale line."""
+        query = sales_query(self.params)
+        query["bool"]["filter"].append({"terms": {CUSTOMER: list(customers)}})
         return Composite(
-            ORDER_ITEMS,
-            sales_query(self.params),
-            [terms_source("product", "product_id"), terms_source("customer", CUSTOMER)],
+            ORDER_ITEMS, query, [terms_source("product", "product_id"), terms_source("customer", CUSTOMER)]
         )
 
     def requests(self) -> dict[str, Search | Composite]:
-        """Line sums and distinct sales per product, and the (product, actor) and (product,
-        customer) pairs; `run` streams the pairs (a bucket per actor or customer)."""
+        """Line sums and distinct sales per product, and the (product, actor) pairs; `run` streams
+        the pairs (a bucket per actor), then asks for the viewers' purchases (`buyers_request`)."""
         query = sales_query(self.params)
         return {
             "lines": product_lines_request(self.params),
             "orders": orders_with_line_value(query, "product_id"),
             "orders_lacking": orders_lacking_line_value(query, "product_id"),
             "activity": self.activity_request(),
-            "buyers": self.buyers_request(),
         }
 
     @staticmethod
-    async def engagement(
-        activity: AsyncIterator[dict[str, Any]], buyers: AsyncIterator[dict[str, Any]]
-    ) -> dict[str, _Engagement]:
-        """Views, carts and viewers per product from the activity pairs, then the viewers who bought
-        from the buyer pairs (read after the activity, as it needs every product's viewers)."""
+    async def activity_engagement(activity: AsyncIterator[dict[str, Any]]) -> dict[str, _Engagement]:
+        """Views, carts and viewers per product from the streamed (product, actor, user) buckets."""
         out: dict[str, _Engagement] = defaultdict(_Engagement)
         last_viewer = None  # buckets come sorted by (product, actor, user): one actor's are adjacent
         async for b in activity:
@@ -252,20 +252,29 @@ class ProductPerformance(AnalyticsQuery[ProductPerformanceResponse]):
                     last_viewer = (product, actor)
                 if user is not None:
                     e.user_viewers.add(user)
-        async for b in buyers:
-            viewed = out.get(b["key"]["product"])
-            if viewed is not None and b["key"]["customer"] in viewed.user_viewers:
-                viewed.viewers_who_bought += 1
+        return out
+
+    async def engagement(self, ctx: QueryContext, activity: Composite) -> dict[str, _Engagement]:
+        """The activity's engagement per product, then its viewers who bought: the identified
+        viewers' (product, customer) purchase pairs, fetched concurrently a chunk at a time."""
+        out = await self.activity_engagement(ctx.stream(activity))
+        viewers = sorted(set().union(*(e.user_viewers for e in out.values())))
+        bought = await ctx.fetch(
+            {str(i): self.buyers_request(chunk) for i, chunk in enumerate(chunks(viewers, TERMS_CHUNK))}
+        )
+        for pairs in bought.values():
+            for b in pairs:
+                viewed = out.get(b["key"]["product"])
+                if viewed is not None and b["key"]["customer"] in viewed.user_viewers:
+                    viewed.viewers_who_bought += 1
         return out
 
     async def run(self, ctx: QueryContext) -> ProductPerformanceResponse:
         p = self.params
         requests = self.requests()
-        activity, buyers = requests.pop("activity"), requests.pop("buyers")
-        assert isinstance(activity, Composite) and isinstance(buyers, Composite)
-        engagement, a = await asyncio.gather(
-            self.engagement(ctx.stream(activity), ctx.stream(buyers)), ctx.fetch(requests)
-        )
+        activity = requests.pop("activity")
+        assert isinstance(activity, Composite)
+        engagement, a = await asyncio.gather(self.engagement(ctx, activity), ctx.fetch(requests))
         sales = line_sums(a["lines"])
         orders = orders_containing(a["orders"], a["orders_lacking"])
         rows = []

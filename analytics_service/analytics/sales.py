@@ -40,6 +40,7 @@ from .runner import AnalyticsQuery, QueryContext
 from .shared import (
     CUSTOMER,
     SALE,
+    TERMS_CHUNK,
     agg_value,
     aggregations,
     bucket_series,
@@ -60,10 +61,6 @@ from .shared import (
     total_hits,
     values,
 )
-
-# Ids per `terms` filter; Elasticsearch's default limit (index.max_terms_count) is 65,536.
-TERMS_CHUNK = 10_000
-
 
 # -- dashboard ------------------------------------------------------------------------
 

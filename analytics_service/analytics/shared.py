@@ -396,5 +396,9 @@ def only(requests: dict[str, Any]) -> dict[str, Any]:
     return {name: r for name, r in requests.items() if r is not None}
 
 
+# Ids per `terms` filter; Elasticsearch's default limit (index.max_terms_count) is 65,536.
+TERMS_CHUNK = 10_000
+
+
 def chunks(items: Sequence[T], size: int) -> list[Sequence[T]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
