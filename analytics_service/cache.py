@@ -1,10 +1,15 @@
 """Analytics response cache: Redis when REDIS_URL is set, in-process otherwise.
 
 Keys are the normalised request (endpoint + resolved parameters) and the caller's
-store scope, plus that scope's data version. Every ingest that writes documents
-bumps the version of each store it touched and the all-stores version, so a cached
-answer is never served after new data for its store arrived: it is simply no longer
-looked up. Entries also expire after CACHE_TTL_SECONDS.
+store scope. Every ingest that writes documents bumps the data version of each store
+it touched and the all-stores version; an entry records the version its answer was
+computed at, and `as_of`, when. An entry of the current version is fresh. An entry of
+an older version (new data arrived since) is served, marked stale, only while it is
+younger than CACHE_MAX_STALENESS_SECONDS, and a fresh answer is then computed in the
+background, once per key at a time (one process at a time with Redis); with 0 (or
+older entries) the answer is computed before responding, and concurrent requests for
+one key in a process wait for that one computation. Entries expire after
+CACHE_TTL_SECONDS.
 
 When Redis fails, analytics are computed uncached (and a warning is logged) rather
 than failing; versions bumped while Redis was down are lost, so answers cached before
@@ -18,12 +23,14 @@ by the CLI while the API serves), use Redis so that versions are shared.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from .redis_client import CircuitBreaker, RedisUnavailable
@@ -38,6 +45,8 @@ class Backend(Protocol):
     async def set(self, key: str, value: bytes, ttl: int) -> None: ...
     async def incr(self, key: str) -> int: ...
     async def get_int(self, key: str) -> int: ...
+    async def claim(self, key: str, ttl: int) -> bool: ...
+    async def release(self, key: str) -> None: ...
 
 
 class MemoryBackend:
@@ -72,6 +81,13 @@ class MemoryBackend:
     async def get_int(self, key: str) -> int:
         return self._counters.get(key, 0)
 
+    async def claim(self, key: str, ttl: int) -> bool:
+        """One process: the in-flight table of ResponseCache already serialises refreshes."""
+        return True
+
+    async def release(self, key: str) -> None:
+        return None
+
 
 class RedisBackend:
     """Redis commands, each through `breaker` (shared with the report queue) when given."""
@@ -96,12 +112,62 @@ class RedisBackend:
         value = await self._call(lambda: self.redis.get(key))
         return int(value) if value is not None else 0
 
+    async def claim(self, key: str, ttl: int) -> bool:
+        """True for the one caller (of every process) that sets `key` first; it expires after `ttl`."""
+        return bool(await self._call(lambda: self.redis.set(key, b"1", nx=True, ex=ttl)))
+
+    async def release(self, key: str) -> None:
+        await self._call(lambda: self.redis.delete(key))
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A cached answer: the data version and the time (epoch s) it was computed at."""
+
+    version: int
+    as_of: float
+    payload: bytes
+
+    def encode(self) -> bytes:
+        return f"{self.version} {self.as_of!r}\n".encode() + self.payload
+
+    @classmethod
+    def decode(cls, raw: bytes) -> Entry | None:
+        head, sep, payload = raw.partition(b"\n")
+        try:
+            version, as_of = head.split()
+            return cls(int(version), float(as_of), payload) if sep else None
+        except ValueError:
+            return None
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """Where an answer is cached, the current data version of its store scope, and what is stored."""
+
+    key: str
+    version: int
+    entry: Entry | None
+
+    def servable(self, max_staleness: float, now: float) -> bool:
+        """Fresh, or stale but younger than `max_staleness` seconds."""
+        e = self.entry
+        return e is not None and (e.version == self.version or (max_staleness > 0 and now - e.as_of <= max_staleness))
+
+    @property
+    def stale(self) -> bool:
+        return self.entry is not None and self.entry.version != self.version
+
 
 class ResponseCache:
+    # A background refresh that takes longer than this may be started again by another process.
+    REFRESH_CLAIM_SECONDS = 120
+
     def __init__(self, backend: Backend, namespace: str, ttl: int = 300) -> None:
         self.backend = backend
         self.namespace = namespace
         self.ttl = ttl
+        self._inflight: dict[str, asyncio.Task[Any]] = {}
 
     def _version_key(self, store_id: str | None) -> str:
         return f"{self.namespace}:version:" + ("*" if store_id is None else f"store:{store_id}")
@@ -115,28 +181,63 @@ class ResponseCache:
         except Exception as exc:  # the write succeeded; only the cache is behind
             _warn("cache version bump failed", exc)
 
-    async def key(self, endpoint: str, params: dict[str, Any], store_id: str | None) -> str | None:
-        """The cache key, or None when the cache cannot be used right now."""
+    def key(self, endpoint: str, params: dict[str, Any], store_id: str | None) -> str:
+        normalised = json.dumps({"e": endpoint, "p": params, "s": store_id}, sort_keys=True, default=str)
+        return f"{self.namespace}:response:" + hashlib.sha256(normalised.encode()).hexdigest()
+
+    async def lookup(self, endpoint: str, params: dict[str, Any], store_id: str | None) -> Lookup | None:
+        """The key, the current data version and the stored entry; None when the cache cannot be used now."""
+        key = self.key(endpoint, params, store_id)
         try:
             version = await self.backend.get_int(self._version_key(store_id))
+            raw = await self.backend.get(key)
         except Exception as exc:
             _warn("cache unavailable, answering uncached", exc)
             return None
-        normalised = json.dumps({"e": endpoint, "p": params, "s": store_id, "v": version}, sort_keys=True, default=str)
-        return f"{self.namespace}:response:" + hashlib.sha256(normalised.encode()).hexdigest()
+        return Lookup(key, version, Entry.decode(raw) if raw is not None else None)
 
-    async def get(self, key: str) -> bytes | None:
+    async def store(self, key: str, entry: Entry) -> None:
         try:
-            return await self.backend.get(key)
-        except Exception as exc:
-            _warn("cache read failed", exc)
-            return None
-
-    async def set(self, key: str, value: bytes) -> None:
-        try:
-            await self.backend.set(key, value, self.ttl)
+            await self.backend.set(key, entry.encode(), self.ttl)
         except Exception as exc:
             _warn("cache write failed", exc)
+
+    async def once(self, key: str, compute: Callable[[], Awaitable[T]]) -> T:
+        """`compute()`, shared by every caller in this process that asks for `key` meanwhile."""
+        task = self._inflight.get(key)
+        if task is None:
+            task = asyncio.ensure_future(compute())
+            self._inflight[key] = task
+            task.add_done_callback(lambda _: self._inflight.pop(key, None))
+        return await asyncio.shield(task)
+
+    def refresh_in_background(self, key: str, compute: Callable[[], Awaitable[Any]]) -> None:
+        """Start `compute()` unless this process is already computing `key`, and only in the
+        process that claims the refresh first (Redis); its failure is logged, not raised."""
+        if key in self._inflight:
+            return
+
+        async def refresh() -> None:
+            claim = f"{key}:refreshing"
+            try:
+                if not await self.backend.claim(claim, self.REFRESH_CLAIM_SECONDS):
+                    return
+            except Exception as exc:
+                _warn("cache refresh skipped", exc)
+                return
+            try:
+                await compute()
+            except Exception as exc:
+                log.warning("background refresh of a cached answer failed: %s", exc)
+            finally:
+                try:
+                    await self.backend.release(claim)
+                except Exception as exc:
+                    _warn("cache refresh claim not released", exc)
+
+        task = asyncio.ensure_future(refresh())
+        self._inflight[key] = task
+        task.add_done_callback(lambda _: self._inflight.pop(key, None))
 
 
 def _warn(what: str, exc: Exception) -> None:

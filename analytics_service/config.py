@@ -143,6 +143,10 @@ class Settings(BaseSettings):
     # Analytics responses are cached this long at most (new data invalidates them sooner);
     # 0 turns the response cache off.
     cache_ttl_seconds: int = 300
+    # While data flows in, a cached answer may be served this many seconds after it was
+    # computed although newer data has arrived (marked `stale`; a fresh one is computed in
+    # the background, once per answer at a time); 0: never serve an answer older than the data.
+    cache_max_staleness_seconds: float = Field(default=5, ge=0)
     # Reports (and their files and download links) expire this long after they are requested.
     report_ttl_hours: float = Field(default=168, gt=0)
 

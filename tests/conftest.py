@@ -56,6 +56,15 @@ def analytics_get(client: TestClient, path: str, key: str = "read", **params) ->
     return r.json()
 
 
+# What says how an answer was served rather than what it is.
+SERVING_FIELDS = ("cached", "as_of", "stale")
+
+
+def numbers_of(body: dict) -> dict:
+    """An analytics answer without its serving fields: two answers of the same data are equal."""
+    return {k: v for k, v in body.items() if k not in SERVING_FIELDS}
+
+
 def assert_bad_parameter(client: TestClient, path: str, params: dict, field: str) -> None:
     """GET /api/v1/analytics/<path> with the read key: a 422 whose first detail names `field`."""
     r = client.get(f"/api/v1/analytics/{path}", params=params, headers=headers("read"))
@@ -143,6 +152,8 @@ def make_settings(es_connection: dict, prefix: str, tmp: Path, **overrides) -> S
         "reports_dir": tmp / "reports",
         "redis_url": None,
         "bulk_initial_backoff": 0.05,
+        # Tests read their numbers right after ingesting: no stale answers unless a test asks.
+        "cache_max_staleness_seconds": 0,
     }
     values.update(overrides)
     return Settings(**values)

@@ -7,6 +7,7 @@ import asyncio
 import socket
 import threading
 import time
+from dataclasses import replace
 from datetime import date
 
 import orjson
@@ -15,8 +16,9 @@ import uvicorn
 
 from analytics_service.analytics import sales
 from analytics_service.app import create_app
+from analytics_service.cache import Entry
 from analytics_service.es.indices import ORDERS, IndexNames
-from tests.conftest import analytics_get, free_port, generate_records, headers, ingest_records
+from tests.conftest import analytics_get, free_port, generate_records, headers, ingest_records, numbers_of
 
 ORDERS_ROUTE = "/api/v1/analytics/orders/index"
 PERIOD = {"start": "2026-09-01", "end": "2026-11-01"}
@@ -176,14 +178,14 @@ def test_every_analytics_endpoint_names_a_bad_common_parameter_once(client, para
 def cache_writes(client, monkeypatch):
     """Every (key, payload) the response cache stores during the test (the real cache, observed)."""
     cache = client.app.state.cache
-    writes: list[tuple[str, bytes]] = []
-    original = cache.set
+    writes: list[tuple[str, Entry]] = []
+    original = cache.store
 
-    async def recording_set(key: str, value: bytes) -> None:
-        writes.append((key, value))
-        await original(key, value)
+    async def recording_store(key: str, entry: Entry) -> None:
+        writes.append((key, entry))
+        await original(key, entry)
 
-    monkeypatch.setattr(cache, "set", recording_set)
+    monkeypatch.setattr(cache, "store", recording_store)
     return writes
 
 
@@ -223,14 +225,14 @@ def test_a_sum_that_overflows_is_a_clear_502_and_is_never_cached(client, data, e
 def test_a_cached_entry_that_fails_its_model_is_a_miss(client, data, cache_writes):
     first = analytics_get(client, "sales/revenue", key="admin", **PERIOD)
     assert first["cached"] is False and len(cache_writes) == 1
-    key, payload = cache_writes[0]
+    key, entry = cache_writes[0]
     backend = client.app.state.cache.backend
-    corrupted = orjson.loads(payload)
+    corrupted = orjson.loads(entry.payload)
     first_number = next(k for k, v in corrupted.items() if isinstance(v, dict))
     corrupted[first_number] = None  # a null where the model wants an object of numbers
-    asyncio.run(backend.set(key, orjson.dumps(corrupted), 60))
+    asyncio.run(backend.set(key, replace(entry, payload=orjson.dumps(corrupted)).encode(), 60))
     again = analytics_get(client, "sales/revenue", key="admin", **PERIOD)
-    assert again["cached"] is False and again == first
+    assert again["cached"] is False and numbers_of(again) == numbers_of(first)
     assert len(cache_writes) == 2  # recomputed and cached afresh
     assert analytics_get(client, "sales/revenue", key="admin", **PERIOD)["cached"] is True
 

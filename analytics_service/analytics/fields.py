@@ -40,6 +40,10 @@ class AnalyticsResponse(ResponsePart):
     """the half-open period [start, end) the numbers cover"""
     cached: bool = False
     """true when served from the response cache"""
+    as_of: str | None = None
+    """when the answer was computed (UTC, ISO 8601): data that arrived after it is not in it"""
+    stale: bool = False
+    """true when data arrived after `as_of` and this answer was served within CACHE_MAX_STALENESS_SECONDS"""
 
 
 GrossRevenue = Annotated[

@@ -14,9 +14,11 @@ import asyncio
 import dataclasses
 import logging
 import math
+import time
 import typing
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Generic, TypeVar
 
 import orjson
@@ -24,7 +26,7 @@ from elasticsearch import AsyncElasticsearch
 from fastapi import Depends
 from pydantic import BaseModel, ValidationError
 
-from ..cache import ResponseCache
+from ..cache import Entry, Lookup, ResponseCache
 from ..config import Settings
 from ..dependencies import CacheDep, EsDep, NamesDep, SettingsDep
 from ..errors import UncomputableResult
@@ -84,6 +86,9 @@ class QueryContext:
     names: IndexNames
     settings: Settings
     cache: ResponseCache | None = None
+    # How old a cached answer computed before newer data arrived may be and still be served
+    # (CACHE_MAX_STALENESS_SECONDS for the API; reports use 0: always the current data).
+    max_staleness: float = 0
 
     def index(self, family: IndexFamily) -> str:
         return self.names.alias(family)
@@ -166,26 +171,43 @@ class QueryContext:
         return dict(zip(names, answers, strict=True))
 
     async def answer(self, query: AnalyticsQuery[R]) -> R:
-        """Run `query`, or serve it from the cache (keyed by its type and fields, store, data version).
+        """Run `query`, or serve it from the cache (keyed by its type and fields and the store).
 
-        Only an answer that holds finite numbers and passes its own response model is returned
-        or cached; a cached entry that fails either is a miss (see `checked_payload`).
+        A cached answer of the current data version is served as it is; one computed before
+        newer data arrived only while it is younger than `max_staleness` seconds (marked
+        `stale`, and a fresh one is computed in the background). Otherwise the answer is
+        computed now, once for every concurrent request of this process asking for it. Only
+        an answer that holds finite numbers and passes its own response model is returned or
+        cached; a cached entry that fails either is a miss (see `checked_payload`).
         """
-        key = None
-        if self.cache is not None:
-            key = await self.cache.key(query.name, query.cache_identity(), query.params.store_id)
-        if key is not None:
-            hit = await self.cache.get(key)  # type: ignore[union-attr]
-            cached = cached_answer(query.response_model, hit) if hit is not None else None
+        cache = self.cache
+        found = None
+        if cache is not None:
+            found = await cache.lookup(query.name, query.cache_identity(), query.params.store_id)
+        if cache is None or found is None:
+            return (await self.computed(query))[0]
+        if found.entry is not None and found.servable(self.max_staleness, time.time()):
+            cached = cached_answer(query.response_model, found.entry.payload)
             if cached is not None:
-                cached.cached = True
+                cached.cached, cached.stale = True, found.stale
+                if found.stale:
+                    cache.refresh_in_background(found.key, lambda: self.computed_into(cache, found, query))
                 return cached  # type: ignore[return-value]
-            if hit is not None:
-                log.warning("cached answer of %s fails its model; computing it again", query.name)
+            log.warning("cached answer of %s fails its model; computing it again", query.name)
+        return await cache.once(found.key, lambda: self.computed_into(cache, found, query))
+
+    async def computed(self, query: AnalyticsQuery[R]) -> tuple[R, bytes, float]:
+        """The answer, its checked JSON, and `as_of`: the time its computation started."""
+        as_of = time.time()
         result = await run_checked(query, self)
-        payload = checked_payload(query.name, query.response_model, result)
-        if key is not None:
-            await self.cache.set(key, payload)  # type: ignore[union-attr]
+        result.as_of = datetime.fromtimestamp(as_of, UTC).isoformat(timespec="milliseconds")
+        return result, checked_payload(query.name, query.response_model, result), as_of
+
+    async def computed_into(self, cache: ResponseCache, found: Lookup, query: AnalyticsQuery[R]) -> R:
+        """The answer, cached with the data version read before it was computed (so data that
+        arrives meanwhile makes it stale, not lost)."""
+        result, payload, as_of = await self.computed(query)
+        await cache.store(found.key, Entry(found.version, as_of, payload))
         return result
 
 
@@ -266,7 +288,9 @@ def _error_fields(exc: ValidationError) -> list[str]:
 
 
 def query_context(es: EsDep, names: NamesDep, settings: SettingsDep, cache: CacheDep) -> QueryContext:
-    return QueryContext(es=es, names=names, settings=settings, cache=cache)
+    return QueryContext(
+        es=es, names=names, settings=settings, cache=cache, max_staleness=settings.cache_max_staleness_seconds
+    )
 
 
 Ctx = Annotated[QueryContext, Depends(query_context)]
