@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import copy
+import json
 import logging
 import os
 import platform
@@ -43,7 +44,6 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -55,69 +55,70 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 from bench_common import es_version, start_server, stop_server, wait_ready  # noqa: E402
 
-from analytics_service.analytics import breakdowns, sales  # noqa: E402
-from analytics_service.analytics.params import CommonParams, parse_common  # noqa: E402
-from analytics_service.analytics.runner import QueryContext  # noqa: E402
-from analytics_service.auth import Principal  # noqa: E402
+from analytics_service.app import create_app  # noqa: E402
 from analytics_service.config import Settings  # noqa: E402
 from analytics_service.devtools.sample_data import DirectSink, SampleConfig, ingest  # noqa: E402
 from analytics_service.es.client import make_async_client  # noqa: E402
-from analytics_service.es.indices import FAMILIES, IndexFamily, IndexNames  # noqa: E402
+from analytics_service.es.indices import FAMILIES, IndexNames  # noqa: E402
 
 FULL_ORDERS = 1_000_000
 BASE_PREFIX = "bench-queries"
 BENCH_KEY = "bench-queries-key-" + uuid.uuid4().hex[:8]
-READER = Principal(key_id="bench", scopes=frozenset({"read"}), store_id=None, name="bench")
-MONTH = {"start": "2026-10-02", "end": "2026-11-01"}  # the dashboard's default 30 days before 2026-11-01
+MONTH = {"start": "2026-10-02", "end": "2026-11-01"}  # the default 30 days, before the data's end (2026-11-01)
 YEAR = {"start": "2025-11-01", "end": "2026-11-01"}  # 365 days
+PERIODS = {"30d": MONTH, "365d": YEAR}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # hashed by identity: one entry of ENDPOINTS
 class Endpoint:
-    name: str
+    """One GET of the API: its path, the parameters of the variant, and the period."""
+
     path: str
-    query: dict[str, str]
-    build: Callable[[CommonParams], Any]  # the query object the route runs
+    variant: dict[str, str]
+    period: str  # a key of PERIODS
 
-    def params(self, settings: Settings) -> CommonParams:
-        q = self.query
-        return parse_common(
-            start=q.get("start"),
-            end=q.get("end"),
-            tz=q.get("tz"),
-            interval=q.get("interval"),
-            store_id=None,
-            channel=None,
-            compare=q.get("compare"),
-            limit=int(q["limit"]) if "limit" in q else None,
-            principal=READER,
-            default_tz=settings.default_timezone,
-        )
+    @property
+    def query(self) -> dict[str, str]:
+        return {**PERIODS[self.period], **self.variant}
+
+    @property
+    def name(self) -> str:
+        extra = "&".join(f"{k}={v}" for k, v in self.variant.items())
+        return self.path.removeprefix("/api/v1/analytics/") + (f"?{extra}" if extra else "")
 
 
-# As the routes in analytics/routers/sales.py build them for these query strings.
-ENDPOINTS = [
-    Endpoint("dashboard", "/api/v1/analytics/dashboard", MONTH, sales.Dashboard),
-    Endpoint("revenue/trends", "/api/v1/analytics/revenue/trends", {**YEAR, "interval": "day"}, sales.RevenueTrends),
-    Endpoint(
-        "products/top-selling",
-        "/api/v1/analytics/products/top-selling",
-        {**YEAR, "limit": "10"},
-        lambda p: sales.TopSelling(p, "revenue"),
-    ),
-    Endpoint(
-        "sales/categories",
-        "/api/v1/analytics/sales/categories",
-        YEAR,
-        lambda p: breakdowns.SalesCategories(p, "category", None),
-    ),
-    Endpoint(
-        "sales/geographic",
-        "/api/v1/analytics/sales/geographic",
-        YEAR,
-        lambda p: breakdowns.SalesGeographic(p, "country", None),
-    ),
+# Every analytics and search endpoint with its default parameters, and the variants whose
+# requests differ (basis, segment type, level); each for 30 and for 365 days.
+VARIANTS: list[tuple[str, dict[str, str]]] = [
+    ("dashboard", {}),
+    ("revenue/trends", {}),
+    ("sales/revenue", {}),
+    ("sales/orders", {}),
+    ("sales/products", {}),
+    ("sales/categories", {}),
+    ("sales/geographic", {"level": "country"}),
+    ("sales/geographic", {"level": "city"}),
+    ("products/top-selling", {}),
+    ("products/performance", {}),
+    ("products/inventory", {}),
+    ("products/reviews", {}),
+    ("products/search", {}),
+    ("users/activity", {}),
+    ("users/behavior", {}),
+    ("users/engagement", {}),
+    ("users/conversion", {}),
+    ("users/retention", {"basis": "orders"}),
+    ("users/retention", {"basis": "activity"}),
+    ("users/segments", {"type": "rfm"}),
+    ("users/segments", {"type": "new_returning"}),
+    ("users/segments", {"type": "device"}),
+    ("financial/revenue", {}),
+    ("financial/profit", {}),
+    ("financial/expenses", {}),
+    ("financial/payments", {}),
+    ("search", {"query": "shirt"}),
 ]
+ENDPOINTS = [Endpoint(f"/api/v1/analytics/{path}", variant, period) for path, variant in VARIANTS for period in PERIODS]
 
 
 # -- data --------------------------------------------------------------------------------
@@ -177,64 +178,117 @@ async def load(settings: Settings, config: SampleConfig, concurrency: int) -> No
 
 @dataclass
 class Recorded:
-    family: IndexFamily
-    body: dict[str, Any]
+    """One request the API sent to Elasticsearch, as the transport saw it."""
 
-    def label(self) -> str:
+    method: str
+    target: str  # path and query string
+    body: Any
+    headers: dict[str, str]
+    pit_id: str | None = None  # the id a point-in-time opening answered
+
+    def label(self, names: IndexNames) -> str:
         """What the request is: its index family and aggregations (metrics counted, bucket
         aggregations named with their type, composite sources listed)."""
+        path = self.target.split("?")[0].strip("/")
+        index, _, api = path.rpartition("/")
+        family = next((f.name for f in FAMILIES if index == names.alias(f)), index or "(pit)")
+        if api != "_search":
+            return f"{family}: {api}"
+        body = self.body if isinstance(self.body, dict) else {}
+        if "pit" in body:
+            return f"{family}: pit page"
         metrics, parts = 0, []
-        for name, agg in (self.body.get("aggs") or {}).items():
-            kind = next(k for k in agg if k != "aggs")
+        for name, agg in (body.get("aggs") or body.get("aggregations") or {}).items():
+            kind = next(k for k in agg if k not in ("aggs", "aggregations"))
             subs = sorted({next(k for k in a if k != "aggs") for a in (agg.get("aggs") or {}).values()})
             subs_text = f" + {', '.join(subs)}" if subs else ""
             if kind == "composite":
-                fields = [next(iter(s.values()))["terms"]["field"] for s in agg["composite"]["sources"]]
+                fields = [
+                    src.get("terms", {}).get("field") or next(iter(src))
+                    for s in agg["composite"]["sources"]
+                    for src in s.values()
+                ]
                 parts.append(f"composite({', '.join(fields)}){subs_text}")
-            elif kind in ("sum", "min", "max", "avg", "value_count", "cardinality") and not subs:
-                metrics += 1 if kind != "cardinality" else 0
-                if kind == "cardinality":
-                    parts.append(f"{name} (cardinality)")
+            elif kind in ("sum", "min", "max", "avg", "value_count") and not subs:
+                metrics += 1
             else:
                 parts.append(f"{name} ({kind}{subs_text})")
         if metrics:
             parts.insert(0, f"{metrics} sums" if metrics > 1 else "1 sum")
-        return f"{self.family.name}: {', '.join(parts) or 'count'}"
+        return f"{family}: {', '.join(parts) or ('hits' if body.get('size') else 'count')}"
 
 
-@dataclass
-class RecordingContext(QueryContext):
-    """A QueryContext that records every search (family, body) before sending it."""
-
-    recorded: list[Recorded] = field(default_factory=list)
-
-    async def _search(self, family: IndexFamily, body: dict[str, Any]) -> dict[str, Any]:
-        self.recorded.append(Recorded(family, copy.deepcopy(body)))
-        return await super()._search(family, body)
-
-
-async def capture(es, settings: Settings, endpoint: Endpoint) -> list[Recorded]:
-    ctx = RecordingContext(es=es, names=IndexNames(settings.index_prefix), settings=settings, cache=None)
-    await endpoint.build(endpoint.params(settings)).run(ctx)
-    return ctx.recorded
+def api_settings(prefix: str, workdir: Path, cache: bool) -> Settings:
+    """The settings of a bench server (bench_common.start_server), for the in-process app."""
+    return Settings(
+        index_prefix=prefix,
+        api_keys=json.dumps([{"key": BENCH_KEY, "scopes": ["read"]}]),
+        database_url=f"sqlite:///{workdir / 'capture.db'}",
+        reports_dir=str(workdir / "capture-reports"),
+        redis_url=None,
+        cache_ttl_seconds=300 if cache else 0,
+    )
 
 
-async def replay(es, names: IndexNames, requests: list[Recorded]) -> tuple[float, list[float], list[int]]:
-    """Send the recorded bodies in order, as QueryContext._search does.
+async def capture(prefix: str, workdir: Path, endpoints: list[Endpoint]) -> dict[Endpoint, list[Recorded]]:
+    """Every request each endpoint sends, recorded at the Elasticsearch transport of the app
+    run in-process (so searches, point-in-time scans and catalog reads are all seen)."""
+    app = create_app(api_settings(prefix, workdir, cache=False))
+    out: dict[Endpoint, list[Recorded]] = {}
+    async with app.router.lifespan_context(app):
+        transport = app.state.es.transport
+        original = transport.perform_request
+        recorded: list[Recorded] = []
+
+        async def recording(method: str, target: str, **kwargs: Any) -> Any:
+            rec = Recorded(method, target, copy.deepcopy(kwargs.get("body")), dict(kwargs.get("headers") or {}))
+            recorded.append(rec)
+            response = await original(method, target, **kwargs)
+            rec.pit_id = pit_of(response.body)
+            return response
+
+        transport.perform_request = recording
+        asgi = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=asgi, base_url="http://bench", headers={"X-API-Key": BENCH_KEY}) as c:
+            for endpoint in endpoints:
+                recorded.clear()
+                r = await c.get(endpoint.path, params=endpoint.query)
+                if r.status_code != 200:
+                    raise RuntimeError(f"{endpoint.name}: {r.status_code} {r.text[:300]}")
+                out[endpoint] = list(recorded)
+    return out
+
+
+def pit_of(answer: Any) -> str | None:
+    """The point-in-time id an answer gives (opening one, or a page read through one)."""
+    if not isinstance(answer, dict):
+        return None
+    return answer.get("pit_id") or (answer.get("id") if set(answer) <= {"id", "_shards"} else None)
+
+
+async def replay(es, requests: list[Recorded]) -> tuple[float, list[float], list[int]]:
+    """Send the recorded requests in order through the transport, with point-in-time ids
+    replaced by the ones this replay opened.
 
     Returns (total s, per request s, per request took ms)."""
     each, took = [], []
+    pits: dict[str, str] = {}
     start = time.perf_counter()
     for rec in requests:
+        body = rec.body
+        if pits and body is not None:
+            text = json.dumps(body)
+            for old, new in pits.items():
+                text = text.replace(old, new)
+            body = json.loads(text)
         t0 = time.perf_counter()
-        r = await es.search(
-            index=names.alias(rec.family),
-            ignore_unavailable=True,
-            allow_no_indices=True,
-            **{"size": 0, "track_total_hits": True, **rec.body},
-        )
+        r = await es.transport.perform_request(rec.method, rec.target, body=body, headers=rec.headers)
         each.append(time.perf_counter() - t0)
-        took.append(int(r.body.get("took", 0)))
+        answer = r.body if isinstance(r.body, dict) else {}
+        live = pit_of(answer)
+        if rec.pit_id and live:
+            pits[rec.pit_id] = live
+        took.append(int(answer.get("took", 0)))
     return time.perf_counter() - start, each, took
 
 
@@ -276,6 +330,7 @@ class Result:
 
 async def measure(
     endpoint: Endpoint,
+    requests: list[Recorded],
     es,
     settings: Settings,
     uncached: httpx.AsyncClient,
@@ -293,13 +348,12 @@ async def measure(
         if clear:
             await es.indices.clear_cache(index=indices, request=True, ignore_unavailable=True, allow_no_indices=True)
 
-    requests = await capture(es, settings, endpoint)
     res = Result(endpoint, requests)
     print(f"{endpoint.name}: {len(requests)} Elasticsearch requests per call", file=sys.stderr)
     # Direct and uncached calls alternate, so that both see the same background load.
     for i in range(warmup + n):
         await clear_request_cache()
-        total, each, took = await replay(es, names, requests)
+        total, each, took = await replay(es, requests)
         await clear_request_cache()
         t = await api_call(uncached, endpoint, cached=False)
         if i >= warmup:
@@ -316,12 +370,12 @@ async def measure(
     return res
 
 
-def breakdown(res: Result) -> list[tuple[str, int, float, float]]:
+def breakdown(res: Result, names: IndexNames) -> list[tuple[str, int, float, float]]:
     """Consecutive requests of the same kind grouped: (label, count, median ms of the
     group's wall time per replay, median ms of its summed `took`)."""
     groups: list[tuple[str, list[int]]] = []
     for i, rec in enumerate(res.requests):
-        label = rec.label()
+        label = rec.label(names)
         if groups and groups[-1][0] == label:
             groups[-1][1].append(i)
         else:
@@ -361,8 +415,13 @@ async def main_async(args: argparse.Namespace) -> int:
     if args.load_only:
         return 0
 
-    wanted = [e for e in ENDPOINTS if not args.endpoints or e.name in args.endpoints]
+    wanted = [
+        e
+        for e in ENDPOINTS
+        if (not args.endpoints or "all" in args.endpoints or e.name in args.endpoints) and e.period in args.periods
+    ]
     workdir = tempfile.TemporaryDirectory(prefix="bench-queries-")
+    captured = await capture(prefix, Path(workdir.name), wanted)
     # The uncached server with the response cache off, the cached one with the default (in-process).
     servers = [
         start_server(prefix, Path(workdir.name), BENCH_KEY, ["read"], {"CACHE_TTL_SECONDS": "0"}),
@@ -382,6 +441,7 @@ async def main_async(args: argparse.Namespace) -> int:
                 results.append(
                     await measure(
                         endpoint,
+                        captured[endpoint],
                         es,
                         settings,
                         uncached,
@@ -418,8 +478,9 @@ async def main_async(args: argparse.Namespace) -> int:
     for r in results:
         d, u, c = pct(r.direct), pct(r.uncached), pct(r.cached)
         query = "&".join(f"{k}={v}" for k, v in r.endpoint.query.items())
+        path = r.endpoint.path.removeprefix("/api/v1/analytics/")
         print(
-            f"| `{r.endpoint.name}?{query}` | {len(r.requests)} | {d[0]:,.1f} / {d[1]:,.1f} "
+            f"| `{path}?{query}` | {len(r.requests)} | {d[0]:,.1f} / {d[1]:,.1f} "
             f"| {u[0]:,.1f} / {u[1]:,.1f} | {c[0]:,.1f} / {c[1]:,.1f} | {u[0] / d[0]:.2f}x | {u[0] / c[0]:,.0f}x |"
         )
     print()
@@ -428,9 +489,34 @@ async def main_async(args: argparse.Namespace) -> int:
     print("| endpoint | requests (index: aggregations) | count | wall ms | ES `took` ms |")
     print("| --- | --- | ---: | ---: | ---: |")
     for r in results:
-        for label, count, wall, took in breakdown(r):
+        for label, count, wall, took in breakdown(r, IndexNames(prefix)):
             print(f"| {r.endpoint.name} | {label} | {count} | {wall:,.1f} | {took:,.0f} |")
+    if args.json:
+        write_json(Path(args.json), results)
     return 0
+
+
+def write_json(path: Path, results: list[Result]) -> None:
+    """The figures as data: per endpoint and period, p50 and p95 in ms of each path."""
+
+    def figures(samples: list[float]) -> dict[str, float]:
+        p50, p95 = pct(samples)
+        return {"p50": round(p50, 1), "p95": round(p95, 1)}
+
+    rows = [
+        {
+            "endpoint": r.endpoint.name,
+            "period": r.endpoint.period,
+            "query": r.endpoint.query,
+            "es_requests": len(r.requests),
+            "direct": figures(r.direct),
+            "uncached": figures(r.uncached),
+            "cached": figures(r.cached),
+        }
+        for r in results
+    ]
+    path.write_text(json.dumps({"endpoints": rows}, indent=1) + "\n")
+    print(f"wrote {path}", file=sys.stderr)
 
 
 def main() -> int:
@@ -446,8 +532,15 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=3, help="untimed calls before them (default 3)")
     parser.add_argument("--concurrency", type=int, default=2, help="batches in flight while loading (default 2)")
     parser.add_argument(
-        "--endpoints", nargs="*", choices=[e.name for e in ENDPOINTS], help="only these endpoints (default all)"
+        "--endpoints",
+        nargs="*",
+        choices=["all", *dict.fromkeys(e.name for e in ENDPOINTS)],
+        help="these endpoints (names as in the tables; default: all)",
     )
+    parser.add_argument(
+        "--periods", nargs="*", choices=list(PERIODS), default=list(PERIODS), help="periods (default: both)"
+    )
+    parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON to PATH")
     parser.add_argument(
         "--es-request-cache",
         choices=("clear", "keep"),
