@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from elasticsearch import ApiError as ESApiError
 from elasticsearch import ConnectionError as ESConnectionError
@@ -21,6 +23,7 @@ from .es.indices import IndexGuard, IndexNames
 from .exports.router import router as exports_router
 from .health import router as health_router
 from .http_middleware import CatchAllMiddleware, JsonBodyOnlyMiddleware
+from .ingest.customers import ensure_customer_documents
 from .ingest.router import router as ingest_router
 from .ingest.service import Ingestor
 from .openapi import custom_openapi, errors
@@ -57,16 +60,30 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await app.state.index_guard.ensure()
     except (ESConnectionError, ESApiError) as exc:
         log.warning("Elasticsearch not ready at start-up (%s); index templates will be checked on first write", exc)
+    # Customer documents of orders stored before the customers index existed: built in the
+    # background (minutes for millions of orders), logged as it goes.
+    app.state.customers_build = asyncio.ensure_future(_build_customer_documents(es, names))
     # Reports: table (migrated), queue, in-process worker without REDIS_URL, expiry sweep.
     app.state.reports = await start_reports(app.state, settings)
     app.state.db_engine = app.state.reports.service.repo.engine  # one engine: reports table and health
     try:
         yield
     finally:
+        app.state.customers_build.cancel()
         await app.state.reports.stop()
         await es.close()
         if app.state.redis is not None:
             await app.state.redis.aclose()
+
+
+async def _build_customer_documents(es: Any, names: IndexNames) -> None:
+    try:
+        built = await ensure_customer_documents(es, names)
+    except (ESConnectionError, ESApiError) as exc:
+        log.warning("customer documents not built now (%s); `python -m analytics_service setup` builds them", exc)
+    else:
+        if built:
+            log.info(built)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

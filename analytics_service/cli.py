@@ -34,13 +34,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_setup(_: argparse.Namespace) -> int:
     from .es.client import make_async_client
     from .es.indices import IndexNames, setup_indices
+    from .ingest.customers import ensure_customer_documents
 
     settings = Settings()
 
     async def run() -> list[str]:
         es = make_async_client(settings)
+        names = IndexNames(settings.index_prefix)
         try:
-            return await setup_indices(es, IndexNames(settings.index_prefix))
+            changes = await setup_indices(es, names)
+            built = await ensure_customer_documents(es, names)
+            return [*changes, *([built] if built else [])]
         finally:
             await es.close()
 

@@ -1,17 +1,20 @@
 """Query latency: the API (uncached and cached) versus the same Elasticsearch requests sent directly.
 
-    python scripts/bench_queries.py [--orders 1000000] [--requests 30] [--warmup 3] [--reload] [--drop]
+    python scripts/bench_queries.py [--orders 1000000] [--endpoints all | NAME ...] [--periods 30d 365d]
+                                    [--requests 30] [--warmup 3] [--json PATH] [--reload] [--drop]
 
 Loads one generated store (seed 7, 1,000,000 orders over 730 days to 2026-11-01, their
 payment events, 200,000 activity records) once into the index prefix `bench-queries`
 with the DirectSink, and reuses it on later runs (`--reload` loads it again, `--drop`
 deletes it and exits; a smaller `--orders N` goes to `bench-queries-<N>`). Then, for
-the dashboard and a few other order-based endpoints:
+every analytics endpoint (the variants whose requests differ: retention basis, segment
+type, geographic level), each over the 30 and the 365 days before 2026-11-01:
 
-1. direct: the Elasticsearch requests the endpoint sends, captured by running its query
-   object in-process with a recording QueryContext, replayed in order with the async
-   elasticsearch client (composite pages included) on the event loop uvicorn uses
-   (uvloop when installed); one sample is one full replay;
+1. direct: the Elasticsearch requests the endpoint sends, recorded at the Elasticsearch
+   transport of the app run in-process (every search, point-in-time and catalog read),
+   replayed one after the other with the async client on the event loop uvicorn uses
+   (uvloop when installed); one sample is one full replay. The API sends a query's
+   independent requests concurrently, so it can be faster than this sequential replay;
 2. API uncached: a uvicorn server (subprocess) with CACHE_TTL_SECONDS=0, requests
    sent one after the other with httpx;
 3. API cached: a second server with the default in-process response cache; one
@@ -27,7 +30,9 @@ replay and each uncached API call, so those compute their aggregations every tim
 p50 and p95 are `statistics.quantiles(samples, n=100, method="inclusive")` (linear
 interpolation between the closest ranks, as numpy.percentile's default). Prints the
 Markdown tables for docs/performance.md: latencies with ratios, then where the direct
-time goes (requests grouped by kind, with the Elasticsearch `took` of each group).
+time goes (requests grouped by kind, with the Elasticsearch `took` of each group);
+`--json PATH` writes {"endpoints": [{"endpoint", "period", "query", "es_requests",
+"direct": {"p50", "p95"}, "uncached": {...}, "cached": {...}}]} (milliseconds).
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ from tests.conftest import (
     bad_parameters_test,
     generate_records,
     ingest_records,
+    numbers_of,
     post_records,
 )
 from tests.oracle import (
@@ -261,6 +262,38 @@ def test_new_returning_matches_pandas(client, data, tz, period):
     body = get(client, "users/segments", **period_params(start, end, tz), type="new_returning")
     check_customer_segments(body, g, ["new", "returning"], "kind")
     assert body["repeat_purchase_rate"] == pytest.approx((g["frequency"] >= 2).mean(), abs=1e-4)
+
+
+@pytest.mark.parametrize("tz", ZONES)
+def test_customer_documents_and_orders_give_the_same_answers(client, data, tz, monkeypatch):
+    """The customer documents' counts (the default) equal paging the orders (the path taken
+    with a channel filter or before the documents are built), for every answer that reads them."""
+    import asyncio
+
+    from analytics_service.analytics.runner import QueryContext
+
+    params = {**period_params(*YEAR, tz), "compare": "previous_period"}
+    reads = [
+        ("dashboard", {}),
+        ("users/segments", {"type": "new_returning"}),
+        ("users/retention", {"basis": "orders", "granularity": "month"}),
+        ("users/retention", {"basis": "orders", "granularity": "week"}),
+        ("sales/geographic", {"level": "country"}),
+        ("sales/geographic", {"level": "city"}),
+    ]
+
+    def answers() -> list[dict]:
+        asyncio.run(client.app.state.cache.bump([]))  # nothing cached is current any more
+        return [numbers_of(get(client, path, **params, **extra)) for path, extra in reads]
+
+    from_documents = answers()
+
+    async def not_built(self) -> bool:
+        return False
+
+    monkeypatch.setattr(QueryContext, "customer_documents_ready", not_built)
+    assert answers() == from_documents
+    assert from_documents[0]["kpis"]["new_customers"] > 0 and from_documents[1]["repeat_purchase_rate"] > 0
 
 
 def test_channel_filter_applies_to_customers(client, data):

@@ -55,12 +55,14 @@ def order_history(draw, n: int) -> list[dict]:
     versions = []
     for minute in sorted(minutes):
         shape = draw(version_shape)
+        # mostly the order's own customer; sometimes a correction moves it to the next one
+        customer = draw(st.sampled_from([n % 3, n % 3, n % 3, (n + 1) % 3]))
         record = {
             "order_id": f"o-{n}",
             "status": shape["status"],
             "created_at": created.isoformat(),
             "updated_at": (created + timedelta(minutes=minute)).isoformat(),
-            "customer": {"customer_id": f"c-{n % 3}"},
+            "customer": {"customer_id": f"c-{customer}"},
             "channel": "web",
             "items": [{**item, "category": CATALOG[item["product_id"]]} for item in shape["items"]],
         }
@@ -126,9 +128,15 @@ def phantom_hazard(case: dict) -> bool:
     return False
 
 
+def of_store(order: dict, store: str) -> dict:
+    """The order in `store`, its customer's id prefixed with the store: the all-stores customer
+    documents of one example then hold that example's orders alone."""
+    return {**order, "store_id": store, "customer": {"customer_id": f"{store}-{order['customer']['customer_id']}"}}
+
+
 def send(client, store: str, case: dict) -> None:
     def post(batch: list[dict]) -> dict:
-        r = post_records(client, "orders", [{**o, "store_id": store} for o in batch], refresh=None)
+        r = post_records(client, "orders", [of_store(o, store) for o in batch], refresh=None)
         assert r.status_code == 200, r.text
         body = r.json()
         assert not body["errors"], body["errors"]
@@ -173,6 +181,31 @@ def check_documents(es, prefix: str, store: str, latest: list[dict]) -> None:
     assert got_lines == want_lines
 
 
+def check_customers(es, prefix: str, store: str, latest: list[dict]) -> None:
+    """Each customer document of the store, and the all-stores one, holds exactly the sales of
+    the newest states that belong to the customer: in time order, each with the previous."""
+    frames = build_frames({"orders": [of_store(o, store) for o in latest]}, store_id=store)
+    sales = frames.orders[frames.orders["is_sale"]].sort_values(["created_at", "order_id"])
+    want = {
+        customer: [(int(t.timestamp() * 1000), v) for t, v in zip(group["created_at"], group["order_value"])]
+        for customer, group in sales.groupby("customer_id")
+    }
+    for scope in (store, "*"):
+        query = {"bool": {"filter": [{"term": {"store_id": scope}}, {"prefix": {"customer_id": f"{store}-"}}]}}
+        hits = es.search(index=f"{prefix}-customers", query=query, size=100)["hits"]["hits"]
+        got = {h["_source"]["customer_id"]: h["_source"] for h in hits}
+        assert set(want) <= set(got), (scope, sorted(want), sorted(got))
+        for customer, doc in got.items():
+            expected = want.get(customer, [])
+            stored = [(s["created_at"], s["order_value"]) for s in doc["sales"]]
+            assert [t for t, _ in stored] == [t for t, _ in expected], (scope, customer)
+            assert [v for _, v in stored] == pytest.approx([v for _, v in expected], abs=1e-9), (scope, customer)
+            assert [s["previous_sale_at"] for s in doc["sales"]] == [None, *(t for t, _ in expected)][: len(expected)]
+            assert doc["sales_count"] == len(expected)
+            assert doc["first_sale_at"] == (expected[0][0] if expected else None)
+            assert doc["last_sale_at"] == (expected[-1][0] if expected else None)
+
+
 def check_numbers(client, store: str, latest: list[dict]) -> None:
     frames = build_frames({"orders": latest}, store_id=store)
     sales, lines = frames.orders[frames.orders["is_sale"]], frames.lines[frames.lines["is_sale"]]
@@ -201,7 +234,7 @@ def check_numbers(client, store: str, latest: list[dict]) -> None:
 
 def test_versions_converge_in_any_arrival_order(client, es, prefix):
     stores = (f"h{n}" for n in itertools.count())
-    hazards = []
+    hazards, moves = [], []
 
     @settings(
         max_examples=100,
@@ -214,16 +247,20 @@ def test_versions_converge_in_any_arrival_order(client, es, prefix):
     def converge(case: dict) -> None:
         store = next(stores)  # a store of its own per example: examples never see each other's data
         hazards.append(phantom_hazard(case))
+        moves.append(any(len({v["customer"]["customer_id"] for v in h}) > 1 for h in case["histories"]))
         send(client, store, case)
         es.indices.refresh(index=f"{prefix}-*")
         latest = [newest(h) for h in case["histories"]]
         check_documents(es, prefix, store, latest)
+        check_customers(es, prefix, store, latest)
         check_numbers(client, store, latest)
 
     converge()
     print(f"{len(hazards)} examples, {sum(hazards)} of them could leave a phantom line before the fix")
     # The draws must exercise the defect this guards against (phantom lines), many times over.
     assert sum(hazards) >= 20, f"only {sum(hazards)} of {len(hazards)} examples could leave a phantom line"
+    # ... and orders moving between customers (their old customers' documents must let them go).
+    assert sum(moves) >= 20, f"only {sum(moves)} of {len(moves)} examples move an order to another customer"
 
 
 def test_a_stale_version_writes_nothing(client, es, prefix):
@@ -282,6 +319,37 @@ def test_a_resend_completes_lines_left_unwritten(client, es, prefix, monkeypatch
     assert again.json() == {"indexed": 0, "duplicates": 1, "stale": 0, "errors": []}
     lines = es.search(index=f"{prefix}-order-items", query=query)["hits"]["hits"]
     assert sorted(h["_id"] for h in lines) == ["resend:r-1:1", "resend:r-1:2"]
+
+
+def test_customer_documents_let_go_of_an_order_whatever_step_failed(client, es, prefix, monkeypatch):
+    """The process dies before the customer documents of a state that moved the order to
+    customer B; the next state (customer C, not a resend) still takes the order out of A's
+    and B's documents, because the order document remembers every customer it had."""
+    from analytics_service.ingest.order_versions import OrderVersionWriter
+
+    def version(customer: str, minute: int) -> dict:
+        return {
+            **hand_order("m-1", "moves", "paid", "2026-10-06T10:00:00Z", updated_at=f"2026-10-06T10:{minute:02d}:00Z"),
+            "customer": {"customer_id": customer},
+        }
+
+    async def crash(self, accepted, refresh):
+        raise RuntimeError("killed before the customer documents")
+
+    assert post_records(client, "orders", [version("mA", 1)]).json()["indexed"] == 1
+    with monkeypatch.context() as patch:
+        patch.setattr(OrderVersionWriter, "_write_customers", crash)
+        assert post_records(client, "orders", [version("mB", 2)], refresh=None).status_code == 500
+    assert post_records(client, "orders", [version("mC", 3)]).json()["indexed"] == 1
+    es.indices.refresh(index=f"{prefix}-customers")
+    for scope in ("moves", "*"):
+        counts = {
+            c: es.get(index=f"{prefix}-customers", id=f"{scope}:{c}")["_source"]["sales_count"] for c in ("mA", "mC")
+        }
+        assert counts == {"mA": 0, "mC": 1}, scope
+        # B's document was never written with the order, and is not created for a tombstone's sake alone
+        b = es.options(ignore_status=404).get(index=f"{prefix}-customers", id=f"{scope}:mB")
+        assert not b["found"] or b["_source"]["sales_count"] == 0
 
 
 def test_a_storm_of_concurrent_versions_of_one_order(client, es, prefix, monkeypatch):
@@ -353,3 +421,50 @@ def test_another_content_at_the_same_version_changes_nothing(client, es, prefix)
     assert (after["_seq_no"], after["_source"]) == (before["_seq_no"], before["_source"])
     lines = es.search(index=f"{prefix}-order-items", query={"term": {"store_id": "digest"}})["hits"]["hits"]
     assert [h["_id"] for h in lines] == ["digest:d-1:1"]
+
+
+def test_customer_documents_built_from_the_orders_equal_the_ones_kept_at_ingest(client, es, prefix):
+    """Deleting the customers index and building it again from the orders index (what `setup`
+    does for orders stored before the index existed) gives the documents ingest maintained."""
+    import asyncio
+
+    from analytics_service.es.client import make_async_client
+    from analytics_service.es.indices import IndexNames, setup_indices
+    from analytics_service.ingest.customers import customer_documents_built, ensure_customer_documents
+
+    orders = [
+        hand_order("b-1", "build", "paid", "2026-10-02T10:00:00Z", updated_at="2026-10-02T10:00:00Z"),
+        hand_order("b-2", "build", "shipped", "2026-10-03T10:00:00Z"),
+        hand_order("b-3", "build-2", "cancelled", "2026-10-04T10:00:00Z"),
+        {**hand_order("b-4", "build", "paid", "2026-10-05T10:00:00Z"), "customer": {"customer_id": "d"}},
+    ]
+    moved = {**orders[0], "updated_at": "2026-10-02T11:00:00Z", "customer": {"customer_id": "d"}}
+    for batch in (orders, [moved]):
+        assert not post_records(client, "orders", batch).json()["errors"]
+    index = f"{prefix}-customers"
+    es.indices.refresh(index=index)
+    kept = {h["_id"]: h["_source"] for h in es.search(index=index, size=1000)["hits"]["hits"]}
+
+    async def rebuild() -> tuple[bool, str | None, bool]:
+        aes = make_async_client(client.app.state.settings)
+        names = IndexNames(prefix)
+        try:
+            await aes.indices.delete(index=f"{index}-*")
+            await setup_indices(aes, names)
+            before = await customer_documents_built(aes, names)
+            built = await ensure_customer_documents(aes, names)
+            return before, built, await customer_documents_built(aes, names)
+        finally:
+            await aes.close()
+
+    before, built, after = asyncio.run(rebuild())
+    assert before is False and built and after is True
+    es.indices.refresh(index=index)
+    rebuilt = {h["_id"]: h["_source"] for h in es.search(index=index, size=1000)["hits"]["hits"]}
+    # tombstones of orders that moved are only kept where ingest wrote them; the sales are the same
+    derived = ("store_id", "customer_id", "first_sale_at", "last_sale_at", "sales_count", "sales")
+    assert {k: {f: d[f] for f in derived} for k, d in rebuilt.items()} == {
+        k: {f: d[f] for f in derived} for k, d in kept.items() if k in rebuilt
+    }
+    assert {k for k, d in kept.items() if d["sales_count"]} <= set(rebuilt)
+    assert kept["build:c"]["sales_count"] == 1 and kept["build:d"]["sales_count"] == 2

@@ -26,6 +26,7 @@ from analytics_service.analytics.requests import Composite, Search
 from analytics_service.analytics.runner import AnalyticsQuery
 from analytics_service.auth import Principal
 from analytics_service.es.indices import ORDER_ITEMS, PRODUCTS, IndexNames
+from analytics_service.ingest.customers import changes_of, customer_document
 from analytics_service.ingest.documents import StoredOrder, line_actions, order_action, order_documents
 from analytics_service.ingest.schemas import Order
 
@@ -89,6 +90,7 @@ QUERIES: dict[str, Spec] = {
     "sales.Dashboard": Spec(
         sales.Dashboard,
         lambda q: {
+            "customers_from_orders": q.customers_request(q.params.period, from_orders=True),
             "earlier_customers": q.earlier_customers_request(q.params.period, IDS),
             "orders_per_product": sales.orders_per_product_request(q.params, IDS),
         },
@@ -105,13 +107,15 @@ QUERIES: dict[str, Spec] = {
         lambda p: breakdowns.SalesProducts(p, "gross_profit"), lambda q: {"names": q.names_request(IDS)}
     ),
     "sales.SalesCategories[subcategory]": Spec(lambda p: breakdowns.SalesCategories(p, "subcategory", None)),
-    "sales.SalesGeographic[city]": Spec(lambda p: breakdowns.SalesGeographic(p, "city", 3)),
+    "sales.SalesGeographic[city]": Spec(
+        lambda p: breakdowns.SalesGeographic(p, "city", 3), lambda q: {"pairs": q.pairs_request()}
+    ),
     "users.UserActivity": Spec(users.UserActivity),
     "users.Behavior": Spec(users.Behavior, lambda q: {"all_pages": q.all_pages_request()}),
     "users.Engagement": Spec(users.Engagement),
     "lifecycle.Retention[orders,month]": Spec(
         lambda p: lifecycle.Retention(p, "orders", "month"),
-        lambda q: {"active": q.active_request(q.params.period.start)},
+        lambda q: {"first_seen": q.first_seen_request(), "active": q.active_request(q.params.period.start)},
     ),
     "lifecycle.Retention[activity,week]": Spec(
         lambda p: lifecycle.Retention(p, "activity", "week"),
@@ -119,7 +123,9 @@ QUERIES: dict[str, Spec] = {
     ),
     "lifecycle.Conversion": Spec(lambda p: lifecycle.Conversion(p, lifecycle.DEFAULT_STEPS)),
     "lifecycle.RfmSegments": Spec(lambda p: lifecycle.RfmSegments(p, True, "Champions", 2, 50)),
-    "lifecycle.NewReturning": Spec(lifecycle.NewReturning),
+    "lifecycle.NewReturning": Spec(
+        lifecycle.NewReturning, lambda q: {"customers_from_orders": q.requests(from_orders=True)["customers"]}
+    ),
     "lifecycle.ActorSegments[source]": Spec(lambda p: lifecycle.ActorSegments(p, "source")),
     "products.ProductPerformance[margin]": Spec(
         lambda p: products.ProductPerformance(p, "margin"),
@@ -241,13 +247,21 @@ def test_ingest_bulk_actions_of_an_order_with_lines(snapshot) -> None:
     received = datetime(2026, 11, 1, 5, 0, tzinfo=UTC)
     order_doc, line_docs = order_documents(order, STORE, ZoneInfo("America/Sao_Paulo"), "USD", received)
     first = [order_action(order_doc, names, None), *line_actions(order_doc, line_docs, names, 2)]
-    stored = StoredOrder(state_version=1, state_digest="x", line_high_water=4, seq_no=17, primary_term=1)
+    stored = StoredOrder(
+        state_version=1, state_digest="x", line_high_water=4, customers_seen=("c-before",), seq_no=17, primary_term=1
+    )
     again = order_action(order_doc, names, stored)
     assert again.source is not None
     replacing = [again, *line_actions(order_doc, line_docs, names, again.source["line_high_water"])]
+    # the customer documents the replacing state writes when none is stored yet: its customer's
+    # (store and all stores) with its sale, the earlier customer's with a tombstone
+    changes = changes_of([(again.source, again.source["customers_seen"], None)])
     lines = {
         "new order": [orjson.loads(line) for a in first for line in a.lines()],
         "over a stored state with 4 lines": [orjson.loads(line) for a in replacing for line in a.lines()],
+        "customer documents": {
+            key: customer_document(c.scope, c.customer_id, c.entries) for key, c in sorted(changes.items())
+        },
     }
     assert lines == snapshot
 

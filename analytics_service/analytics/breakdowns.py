@@ -19,6 +19,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 from pydantic import BaseModel
 
 from ..es.indices import ORDER_ITEMS, ORDERS
+from . import customer_docs
 from .fields import (
     AnalyticsResponse,
     Cogs,
@@ -373,9 +374,10 @@ class SalesGeographicResponse(ByLevel[GeoTotals, GeoRow], AnalyticsResponse):
 class SalesGeographic(AnalyticsQuery[SalesGeographicResponse]):
     """Order gross revenue by the customer's place on the order (an order dimension).
 
-    One paged pass over (place, customer) pairs gives revenue, orders and distinct
-    customers per place exactly, and the distinct customers of the whole period; it is
-    read as it streams (there may be a pair for every customer).
+    Revenue and orders per place come from the sales, distinct customers per place (and of
+    the period) from the customer documents' sales (customer_docs). Without them, one paged
+    pass over the (place, customer) pairs gives all of it exactly, read as it streams (there
+    may be a pair for every customer).
     """
 
     params: CommonParams
@@ -387,18 +389,35 @@ class SalesGeographic(AnalyticsQuery[SalesGeographicResponse]):
     def field(self) -> str:
         return f"customer.{self.level}"
 
-    def requests(self) -> dict[str, Search | Composite]:
+    def requests(self, *, from_orders: bool = False) -> dict[str, Search | Composite]:
+        """Revenue and orders per place, and its customers counted over the customer documents;
+        or, `from_orders` (a channel filter, documents not built yet, more places than a request
+        holds), one paged pass over the (place, customer) pairs of the sales, read as it streams."""
+        if from_orders or not customer_docs.usable(self.params):
+            return only({"pairs": self.pairs_request(), "previous": self.previous_request()})
         return only(
             {
-                "pairs": Composite(
+                "places": Composite(
                     ORDERS,
                     sales_query(self.params),
-                    [terms_source("place", self.field, missing=True), terms_source("customer", CUSTOMER)],
+                    [terms_source("place", self.field, missing=True)],
                     order_sums("gross_revenue"),
                 ),
-                "previous": previous_sums(self.params, ORDERS, self.field, "gross_revenue"),
+                "customers": customer_docs.place_customers_request(self.params, self.level),
+                "previous": self.previous_request(),
             }
         )
+
+    def pairs_request(self) -> Composite:
+        return Composite(
+            ORDERS,
+            sales_query(self.params),
+            [terms_source("place", self.field, missing=True), terms_source("customer", CUSTOMER)],
+            order_sums("gross_revenue"),
+        )
+
+    def previous_request(self) -> Search | Composite | None:
+        return previous_sums(self.params, ORDERS, self.field, "gross_revenue")
 
     @staticmethod
     async def places(pairs: Any) -> tuple[dict[str, dict[str, float]], int]:
@@ -414,9 +433,35 @@ class SalesGeographic(AnalyticsQuery[SalesGeographicResponse]):
             everyone.add(b["key"]["customer"])
         return acc, len(everyone)
 
+    async def counted_places(self, ctx: QueryContext) -> tuple[dict[str, dict[str, float]], int, Any] | None:
+        """The places from the customer documents, or None when they cannot answer."""
+        if not customer_docs.usable(self.params) or not await ctx.customer_documents_ready():
+            return None
+        a = await ctx.fetch(self.requests())
+        counted = customer_docs.place_customers(a["customers"])
+        if counted is None:
+            return None
+        customers, total = counted
+        acc = {
+            NONE_KEY if b["key"]["place"] is None else str(b["key"]["place"]): {
+                "gross_revenue": agg_value(b, "gross_revenue"),
+                "orders": b["doc_count"],
+                "customers": 0,
+            }
+            for b in a["places"]
+        }
+        for key, row in acc.items():
+            row["customers"] = customers.get(key, 0)
+        return acc, total, a.get("previous")
+
     async def run(self, ctx: QueryContext) -> SalesGeographicResponse:
-        (acc, customers), a = await ctx.stream_and_fetch(self.requests(), "pairs", self.places)
-        revenue = KeyRevenue.of({key: r["gross_revenue"] for key, r in acc.items()}, a.get("previous"))
+        counted = await self.counted_places(ctx)
+        if counted is not None:
+            acc, customers, previous = counted
+        else:
+            (acc, customers), a = await ctx.stream_and_fetch(self.requests(from_orders=True), "pairs", self.places)
+            previous = a.get("previous")
+        revenue = KeyRevenue.of({key: r["gross_revenue"] for key, r in acc.items()}, previous)
         rows = [
             GeoRow(
                 key=key,

@@ -24,11 +24,12 @@ from pydantic import Field
 
 from ..es.indices import ACTIVITY, ORDERS, IndexFamily
 from ..ingest.schemas import ACTIVITY_TYPES
+from . import customer_docs
 from .fields import AnalyticsResponse, PeriodOut, ResponsePart
 from .params import CommonParams, Period, invalid
 from .requests import Composite, Search, terms_source
 from .runner import AnalyticsQuery, QueryContext
-from .shared import CUSTOMER, NONE_KEY, SALE, activity_query, activity_types, money, ranked, ratio
+from .shared import CUSTOMER, NONE_KEY, SALE, activity_query, activity_types, doc_count, money, ranked, ratio
 
 ACTOR = "actor_id"
 DEFAULT_STEPS = ("product_view", "add_to_cart", "checkout_started", "purchase")
@@ -133,9 +134,16 @@ class Retention(AnalyticsQuery[RetentionResponse]):
             {"first": {"min": {"field": m.time_field}}},
         )
 
-    def requests(self) -> dict[str, Search | Composite]:
-        """The members' first sale (activity), streamed; nothing when no cohort starts in the period."""
-        return {"first_seen": self.first_seen_request()} if self.cohort_starts() else {}
+    def requests(self, *, from_orders: bool = False) -> dict[str, Search | Composite]:
+        """Nothing when no cohort starts in the period. Sales: the cohorts counted over the customer
+        documents, or, `from_orders` (a channel filter, documents not built yet), every customer's
+        first sale, streamed; activity: every actor's first activity, streamed."""
+        starts = self.cohort_starts()
+        if not starts:
+            return {}
+        if self.basis == "orders" and not from_orders and customer_docs.usable(self.params):
+            return {"cohorts": customer_docs.cohorts_request(self.params, self.granularity, _utc(starts[0]))}
+        return {"first_seen": self.first_seen_request()}
 
     def active_request(self, since: datetime) -> Composite:
         """Every (member, bucket) pair with a sale (activity), from the first cohort's start to the
@@ -154,9 +162,29 @@ class Retention(AnalyticsQuery[RetentionResponse]):
             [terms_source("id", m.id_field), {"bucket": bucket}],
         )
 
-    async def run(self, ctx: QueryContext) -> RetentionResponse:
-        starts = self.cohort_starts()
-        bounds = [_ms(s) for s in starts] + [_ms(self.params.period.end)]
+    @staticmethod
+    def counted(answer: dict[str, Any], bounds: list[int]) -> tuple[Counter[int], list[list[int]]]:
+        """Cohort sizes and per-bucket counts from `cohorts_request` (bucket keys are local
+        bucket starts, so each is a bound or lies between two)."""
+        n = len(bounds) - 1
+        sizes: Counter[int] = Counter()
+        counts = [[0] * (n - c) for c in range(n)]
+        for cohort in answer.get("aggregations", {}).get("cohorts", {}).get("buckets", []):
+            c = bisect_right(bounds, cohort["key"]) - 1
+            if not 0 <= c < n or not cohort["doc_count"]:
+                continue
+            sizes[c] += int(cohort["doc_count"])
+            for b in cohort["sales"]["before_end"]["buckets"]["buckets"]:
+                k = bisect_right(bounds, b["key"]) - 1 - c
+                if 0 <= k < n - c:
+                    counts[c][k] += int(b["customers"]["doc_count"])
+        return sizes, counts
+
+    async def streamed(
+        self, ctx: QueryContext, starts: list[datetime], bounds: list[int]
+    ) -> tuple[Counter[int], list[list[int]]]:
+        """Cohort sizes and per-bucket counts from every member's first sale (activity) and the
+        (member, bucket) pairs, both streamed."""
         n = len(starts)
         cohort_of: dict[str, int] = {}
         if n:
@@ -171,6 +199,18 @@ class Retention(AnalyticsQuery[RetentionResponse]):
                 c = cohort_of.get(b["key"]["id"])
                 if c is not None:
                     counts[c][bisect_right(bounds, b["key"]["bucket"]) - 1 - c] += 1
+        return sizes, counts
+
+    async def run(self, ctx: QueryContext) -> RetentionResponse:
+        starts = self.cohort_starts()
+        bounds = [_ms(s) for s in starts] + [_ms(self.params.period.end)]
+        n = len(starts)
+        requests = self.requests(from_orders=self.basis == "orders" and not await ctx.customer_documents_ready())
+        request = requests.get("cohorts")
+        if isinstance(request, Search):
+            sizes, counts = self.counted(await ctx.send(request), bounds)
+        else:
+            sizes, counts = await self.streamed(ctx, starts, bounds)
         cohorts = [
             Cohort(
                 cohort=self.grid.key_of(bounds[c]),
@@ -512,23 +552,53 @@ class NewReturning(AnalyticsQuery[SegmentsResponse]):
     params: CommonParams
     name: ClassVar = "users/segments"
 
-    def requests(self) -> dict[str, Search | Composite]:
-        """Every customer's first sale and sales in the period, streamed (a bucket per customer)."""
-        return {"customers": customer_stats_request(self.params)}
+    def requests(self, *, from_orders: bool = False) -> dict[str, Search | Composite]:
+        """The segments counted over the customer documents, or, `from_orders` (a channel filter,
+        documents not built yet), every customer's first sale and sales in the period, streamed
+        (a bucket per customer)."""
+        if from_orders or not customer_docs.usable(self.params):
+            return {"customers": customer_stats_request(self.params)}
+        return {"segments": customer_docs.new_returning_request(self.params)}
 
     async def run(self, ctx: QueryContext) -> SegmentsResponse:
-        customers = await period_customers(ctx.stream(customer_stats_request(self.params)))
+        requests = self.requests(from_orders=not await ctx.customer_documents_ready())
+        request = requests.get("segments") or requests["customers"]
+        if isinstance(request, Search):
+            segments, total, repeat = self.from_documents(await ctx.send(request))
+        else:
+            segments, total, repeat = self.from_orders(await period_customers(ctx.stream(request)))
+        return SegmentsResponse(
+            period=PeriodOut.of(self.params.period),
+            type="new_returning",
+            total=total,
+            segments=segments,
+            repeat_purchase_rate=ratio(repeat, total),
+        )
+
+    @staticmethod
+    def from_documents(answer: dict[str, Any]) -> tuple[list[CustomerSegment], int, int]:
+        """(segments, customers, customers with 2+ sales) from `new_returning_request`."""
+        aggs = answer.get("aggregations", {})
+        buckets = aggs["segments"]["buckets"]
+        total = sum(int(buckets[k]["doc_count"]) for k in ("new", "returning"))
+        items = [
+            CustomerSegment(
+                key=k,
+                customers=int(buckets[k]["doc_count"]),
+                share=ratio(int(buckets[k]["doc_count"]), total),
+                orders=int(buckets[k]["sales"]["in_period"]["doc_count"]),
+                monetary=money(buckets[k]["sales"]["in_period"]["monetary"]["value"]),
+            )
+            for k in ("new", "returning")
+        ]
+        return ranked(items, lambda s: s.customers), total, doc_count(aggs, "repeat")
+
+    def from_orders(self, customers: list[CustomerStats]) -> tuple[list[CustomerSegment], int, int]:
         start_ms = _ms(self.params.period.start)
         segments = customer_segments(
             customers, lambda c: "new" if c.first_ms >= start_ms else "returning", ("new", "returning")
         )
-        return SegmentsResponse(
-            period=PeriodOut.of(self.params.period),
-            type="new_returning",
-            total=len(customers),
-            segments=segments,
-            repeat_purchase_rate=ratio(sum(c.orders >= 2 for c in customers), len(customers)),
-        )
+        return segments, len(customers), sum(c.orders >= 2 for c in customers)
 
 
 ACTOR_DIMENSIONS = {"device": "device.type", "source": "utm.source", "country": "geo.country"}

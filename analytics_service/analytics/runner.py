@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Generic, TypeVar
 
 import orjson
-from elasticsearch import AsyncElasticsearch
+from elasticsearch import AsyncElasticsearch, NotFoundError
 from fastapi import Depends
 from pydantic import BaseModel, ValidationError
 
@@ -30,7 +30,8 @@ from ..cache import Entry, Lookup, ResponseCache
 from ..config import Settings
 from ..dependencies import CacheDep, EsDep, NamesDep, SettingsDep
 from ..errors import UncomputableResult
-from ..es.indices import IndexFamily, IndexNames
+from ..es.indices import CUSTOMERS, IndexFamily, IndexNames
+from ..ingest.customers import customer_documents_built
 from .fields import AnalyticsResponse
 from .params import CommonParams
 from .requests import COMPOSITE_PAGE, Composite, Search
@@ -78,6 +79,10 @@ class AnalyticsQuery(Generic[R]):
             if f.name != "params"
         }
         return {"class": type(self).__name__, "params": self.params.cache_parts(), "fields": own}
+
+
+# Customer indices known to be built (ingest/customers.py): a build is never undone.
+_CUSTOMER_DOCUMENTS_BUILT: set[str] = set()
 
 
 @dataclass
@@ -169,6 +174,20 @@ class QueryContext:
             *(self.send(r) if isinstance(r, Search) else self.buckets(r) for r in requests.values())
         )
         return dict(zip(names, answers, strict=True))
+
+    async def customer_documents_ready(self) -> bool:
+        """True once the customer documents are built from the stored orders (asked of the node
+        until then, then remembered for the index)."""
+        alias = self.index(CUSTOMERS)
+        if alias in _CUSTOMER_DOCUMENTS_BUILT:
+            return True
+        try:
+            built = await customer_documents_built(self.es, self.names)
+        except NotFoundError:
+            return False
+        if built:
+            _CUSTOMER_DOCUMENTS_BUILT.add(alias)
+        return built
 
     async def answer(self, query: AnalyticsQuery[R]) -> R:
         """Run `query`, or serve it from the cache (keyed by its type and fields and the store).

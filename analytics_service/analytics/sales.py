@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ..es.indices import ORDER_ITEMS, ORDERS
+from . import customer_docs
 from .fields import (
     AnalyticsResponse,
     Aov,
@@ -193,11 +194,16 @@ class Dashboard(AnalyticsQuery[DashboardResponse]):
             self.params, period, order_sums(*KPI_SUMS), order_sums("gross_revenue") if series else None
         )
 
-    def customers_request(self, period: Period) -> Composite:
+    def customers_request(self, period: Period, *, from_orders: bool) -> Search | Composite:
+        """The period's customers: counted over the customer documents (with new customers), or,
+        `from_orders` (a channel filter, documents not built yet), every customer id of its sales."""
+        if not from_orders:
+            return customer_docs.customer_counts_request(self.params, period)
         return distinct(ORDERS, sales_query(self.params, period), CUSTOMER)
 
     def earlier_customers_request(self, period: Period, customers: list[str]) -> Composite:
-        """Which of `customers` had a sale before the period (so are not new in it).
+        """Which of `customers` had a sale before the period (so are not new in it), when the
+        customers come from the orders.
 
         Only the period's customers are looked up in the history, so the cost follows the
         period's customers rather than the store's whole history (measured on 1,000,000
@@ -207,28 +213,38 @@ class Dashboard(AnalyticsQuery[DashboardResponse]):
         query = {"bool": {"filter": [SALE, earlier, {"terms": {CUSTOMER: customers}}, *self.params.filters(None)]}}
         return distinct(ORDERS, query, CUSTOMER)
 
-    def requests(self) -> dict[str, Search | Composite]:
+    def requests(self, *, from_orders: bool = False) -> dict[str, Search | Composite]:
+        """Sums, series, customers and top products of the period (and sums and customers of the
+        comparison period); customers `from_orders` as `customers_request` says."""
         p = self.params
         previous = previous_period(p)
+        from_orders = from_orders or not customer_docs.usable(p)
         return only(
             {
                 "sales": self.sales_request(p.period, series=True),
-                "customers": self.customers_request(p.period),
+                "customers": self.customers_request(p.period, from_orders=from_orders),
                 "top_products": Search(ORDER_ITEMS, top_products_body(p, "revenue", p.limit)),
                 "previous_sales": previous and self.sales_request(previous, series=False),
-                "previous_customers": previous and self.customers_request(previous),
+                "previous_customers": previous and self.customers_request(previous, from_orders=from_orders),
             }
         )
 
-    async def kpis(self, ctx: QueryContext, period: Period, sales: dict[str, Any], customer_buckets: list[Any]) -> Kpis:
-        customers = values(customer_buckets)
+    async def customer_counts(self, ctx: QueryContext, period: Period, answer: Any) -> tuple[int, int]:
+        """(customers, new customers): from the documents' counts, or from the customer ids and
+        their look-up in the history before the period."""
+        if isinstance(answer, dict):
+            return customer_docs.customer_counts(answer)
+        customers = values(answer)
         earlier = await ctx.fetch(
             {
                 str(i): self.earlier_customers_request(period, list(chunk))
                 for i, chunk in enumerate(chunks(customers, TERMS_CHUNK))
             }
         )
-        returning = sum(len(found) for found in earlier.values())
+        return len(customers), len(customers) - sum(len(found) for found in earlier.values())
+
+    async def kpis(self, ctx: QueryContext, period: Period, sales: dict[str, Any], customers_answer: Any) -> Kpis:
+        customers, new_customers = await self.customer_counts(ctx, period, customers_answer)
         aggs = aggregations(sales)
         t = {name: agg_value(aggs, name) for name in KPI_SUMS}
         orders = total_hits(sales)
@@ -238,8 +254,8 @@ class Dashboard(AnalyticsQuery[DashboardResponse]):
             orders=orders,
             aov=money((t["gross_revenue"] - t["order_discounts"]) / orders) if orders else None,
             units=int(t["units"]),
-            customers=len(customers),
-            new_customers=len(customers) - returning,
+            customers=customers,
+            new_customers=new_customers,
             gross_profit=money(t["net_revenue"] - t["cogs"]),
         )
 
@@ -252,7 +268,7 @@ class Dashboard(AnalyticsQuery[DashboardResponse]):
 
     async def run(self, ctx: QueryContext) -> DashboardResponse:
         p = self.params
-        a = await ctx.fetch(self.requests())
+        a = await ctx.fetch(self.requests(from_orders=not await ctx.customer_documents_ready()))
         current, top, before = await asyncio.gather(
             self.kpis(ctx, p.period, a["sales"], a["customers"]),
             top_product_items(ctx, p, a["top_products"]),

@@ -50,7 +50,8 @@ EVENTS = IndexFamily("events", monthly=True)
 ACTIVITY = IndexFamily("activity", monthly=True)
 PRODUCTS = IndexFamily("products", monthly=False)
 EXPENSES = IndexFamily("expenses", monthly=False)
-FAMILIES = (ORDERS, ORDER_ITEMS, EVENTS, ACTIVITY, PRODUCTS, EXPENSES)
+CUSTOMERS = IndexFamily("customers", monthly=False)  # derived from orders at ingest (ingest/customers.py)
+FAMILIES = (ORDERS, ORDER_ITEMS, EVENTS, ACTIVITY, PRODUCTS, EXPENSES, CUSTOMERS)
 
 
 @cache

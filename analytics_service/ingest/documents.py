@@ -181,25 +181,42 @@ def order_documents(
     return order_doc, line_docs
 
 
+# What the writer adds to an order document, besides the state's own content.
+NOT_STATE_CONTENT = ("received_at", "state_digest", "line_high_water", "customers_seen")
+
+
 def state_digest(order_doc: dict) -> str:
     """A digest of an order state's content (arrival time aside): tells a true resend of the
     stored state from a different state that happens to carry the same version."""
-    content = {k: v for k, v in order_doc.items() if k not in ("received_at", "state_digest", "line_high_water")}
+    content = {
+        k: v
+        for k, v in order_doc.items()
+        if k not in ("received_at", "state_digest", "line_high_water", "customers_seen")
+    }
     return hashlib.sha256(orjson.dumps(content, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
 
 
 @dataclass(frozen=True)
 class StoredOrder:
     """What the orders index holds for one order: its state version and content digest, how
-    many lines any accepted state ever had, and the sequence number that guards the next write."""
+    many lines any accepted state ever had, every customer any accepted state had, and the
+    sequence number that guards the next write."""
 
     state_version: int
     state_digest: str | None  # None for documents written before digests were kept
     line_high_water: int
+    customers_seen: tuple[str, ...]
     seq_no: int
     primary_term: int
 
-    FIELDS = ("state_version", "state_digest", "item_count", "line_high_water")
+    FIELDS = (
+        "state_version",
+        "state_digest",
+        "item_count",
+        "line_high_water",
+        "customers_seen",
+        "customer.customer_id",
+    )
 
     @classmethod
     def from_hit(cls, hit: dict[str, Any]) -> StoredOrder:
@@ -209,6 +226,8 @@ class StoredOrder:
             state_version=int(source.get("state_version") or 0),
             state_digest=source.get("state_digest"),
             line_high_water=max(count, int(source.get("line_high_water") or 0)),
+            # documents written before customers were tracked: the one they hold
+            customers_seen=tuple(source.get("customers_seen") or [(source.get("customer") or {}).get("customer_id")]),
             seq_no=int(hit["_seq_no"]),
             primary_term=int(hit["_primary_term"]),
         )
@@ -219,12 +238,14 @@ def order_action(order_doc: dict, names: IndexNames, stored: StoredOrder | None)
 
     `create` when no state is stored yet, else `index` guarded by `if_seq_no`: a
     concurrent writer makes this a 409, and the caller reads again and decides again.
-    The stored `line_high_water` only grows, so a newer state knows every line an
-    older accepted state may write and can delete it.
+    The stored `line_high_water` and `customers_seen` only grow, so a newer state knows
+    every line an older accepted state may write and can delete it, and every customer
+    whose document may hold this order (ingest/customers.py).
     """
     store_id, order_id = order_doc["store_id"], order_doc["order_id"]
     high_water = max(len(order_doc["items"]), stored.line_high_water if stored else 0)
-    doc = {**order_doc, "line_high_water": high_water}
+    seen = {order_doc["customer"]["customer_id"], *(c for c in (stored.customers_seen if stored else ()) if c)}
+    doc = {**order_doc, "line_high_water": high_water, "customers_seen": sorted(seen)}
     if stored is None:
         return BulkAction("create", names.alias(ORDERS), doc_id(store_id, order_id), doc)
     meta = {"if_seq_no": stored.seq_no, "if_primary_term": stored.primary_term}

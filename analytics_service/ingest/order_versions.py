@@ -14,12 +14,14 @@ newest state does not have. So a batch of orders is written in three steps:
    `if_seq_no` (or `create`), so two concurrent writers of one order are serialised: the
    loser reads again and decides again. The order document keeps `line_high_water`, the
    most lines any accepted state had.
-3. **Lines, only for accepted states** (written now, or already stored with the same
-   content digest: a resend after a failure between steps 2 and 3 completes the lines).
+3. **Lines and customers, only for accepted states** (written now, or already stored with
+   the same content digest: a resend after a failure between steps 2 and 3 completes them).
    Every line write and delete carries the state's version (external): lines 1..n are
    written, lines n+1..high water deleted. A line of an older state that arrives late is
    refused by the line's version or by the delete's tombstone (kept for
-   `index.gc_deletes`, 1 hour on order-items).
+   `index.gc_deletes`, 1 hour on order-items). The customer documents of the order's
+   customer get the state's entry, those of every other customer it ever had a tombstone
+   (ingest/customers.py: the higher version wins there too).
 
 Between steps 2 and 3 a reader may see the new order document with the previous
 state's lines, for the milliseconds the second bulk request takes.
@@ -35,6 +37,7 @@ from elasticsearch import AsyncElasticsearch
 from ..es.bulk import BulkAction, BulkWriter, ItemResult
 from ..es.indices import ORDERS, IndexNames
 from . import documents as docs
+from .customers import CustomerWriter, changes_of
 from .schemas import IngestError
 
 # Rounds of read-decide-write when concurrent writers keep changing an order; each lost
@@ -54,6 +57,7 @@ class OrderState:
     outcome: str | None = None  # indexed | duplicate | stale
     error: IngestError | None = None
     high_water: int = 0
+    customers_seen: tuple[str, ...] = ()  # every customer an accepted state of the order had
     wrote: bool = False  # a document of this order was written or deleted (the cache goes stale)
     superseded: list[OrderState] = field(default_factory=list)
 
@@ -113,10 +117,12 @@ class OrderVersionWriter:
         self.es = es
         self.writer = writer
         self.names = names
+        self.customers = CustomerWriter(es, writer, names)
 
     async def write(self, states: list[OrderState], refresh: str | None) -> None:
         accepted = await self._write_orders(states)
         await self._write_lines(accepted, refresh)
+        await self._write_customers(accepted, refresh)
         if refresh in ("true", "wait_for") and any(s.wrote for s in states):
             # The lines' request waited for order-items; make the order documents searchable too.
             await self.es.indices.refresh(index=self.names.alias(ORDERS))
@@ -144,6 +150,7 @@ class OrderVersionWriter:
                     state.outcome = "stale"
                 elif current is not None and current.state_version == state.version:
                     state.outcome, state.high_water = "duplicate", current.line_high_water
+                    state.customers_seen = current.customers_seen
                     if current.state_digest == state.order_doc["state_digest"]:
                         accepted.append(state)  # a true resend: complete the lines if they are not all there
                     # else another content at the same version: the stored state stays, nothing is written
@@ -155,6 +162,7 @@ class OrderVersionWriter:
             for (state, action), result in zip(planned, results, strict=True):
                 if result.ok:
                     state.outcome, state.high_water = "indexed", int(action.source["line_high_water"])  # type: ignore[index]
+                    state.customers_seen = tuple(action.source["customers_seen"])  # type: ignore[index]
                     state.wrote = True
                     accepted.append(state)
                 elif result.conflict:
@@ -188,3 +196,17 @@ class OrderVersionWriter:
                 state.fail(result, f"order stored, line document {action.id} not (send the order again): ")
                 assert state.error is not None
                 state.error.retryable = True
+
+    async def _write_customers(self, accepted: list[OrderState], refresh: str | None) -> None:
+        """Step 3 for the customer documents (ingest/customers.py)."""
+        changes = changes_of((s.order_doc, s.customers_seen, s) for s in accepted)
+        for change, why in await self.customers.apply(changes, refresh):
+            for state in change.sources:
+                state.wrote = True
+                if state.error is None:
+                    state.error = IngestError(
+                        index=state.index,
+                        id=state.record_id,
+                        retryable=True,
+                        error=f"order stored, customer document {change.doc_id} not (send the order again): {why}",
+                    )

@@ -71,6 +71,7 @@ class DirectSink(Sink):
         from ...config import Settings
         from ...es.client import make_async_client
         from ...es.indices import setup_indices
+        from ...ingest.customers import ensure_customer_documents
         from ...ingest.service import Ingestor
 
         settings = self.settings = self.settings or Settings()
@@ -78,6 +79,7 @@ class DirectSink(Sink):
         self.ingestor = Ingestor.for_settings(self.es, settings)
         self.names = self.ingestor.names
         await setup_indices(self.es, self.names)
+        await ensure_customer_documents(self.es, self.names)
 
     async def close(self) -> None:
         if self.es is not None:
