@@ -22,7 +22,9 @@ import pytest
 from elasticsearch import AsyncElasticsearch, Elasticsearch
 from fastapi.testclient import TestClient
 
+from analytics_service.analytics.params import CommonParams, parse_common
 from analytics_service.app import create_app
+from analytics_service.auth import Principal
 from analytics_service.config import Settings
 from analytics_service.devtools import local_es as local
 
@@ -54,6 +56,14 @@ def analytics_get(client: TestClient, path: str, key: str = "read", **params) ->
     r = client.get(f"/api/v1/analytics/{path}", params=params, headers=headers(key))
     assert r.status_code == 200, r.text
     return r.json()
+
+
+def common_params(start: str, end: str, *, store_id: str | None = None, **given) -> CommonParams:
+    """The common parameters of a query object built without a request (a read key of
+    `store_id`, or of all stores); `given` sets tz, interval, compare, limit, now, ..."""
+    principal = Principal(key_id="test", scopes=frozenset({"read"}), store_id=store_id)
+    defaults = {"tz": None, "interval": None, "store_id": None, "channel": None, "compare": None, "limit": None}
+    return parse_common(start=start, end=end, principal=principal, **{**defaults, **given})
 
 
 # What says how an answer was served rather than what it is.

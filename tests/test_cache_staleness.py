@@ -14,13 +14,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from analytics_service.analytics.fields import AnalyticsResponse, PeriodOut
-from analytics_service.analytics.params import CommonParams, parse_common
+from analytics_service.analytics.params import CommonParams
 from analytics_service.analytics.runner import AnalyticsQuery, QueryContext
 from analytics_service.app import create_app
-from analytics_service.auth import Principal
 from analytics_service.cache import MemoryBackend, ResponseCache
 from analytics_service.config import Settings
-from tests.conftest import analytics_get, make_settings, numbers_of, post_records
+from tests.conftest import analytics_get, common_params, make_settings, numbers_of, post_records
 
 PERIOD = {"start": "2026-10-01", "end": "2026-11-01"}
 
@@ -92,21 +91,8 @@ class CountingQuery(AnalyticsQuery[CountResponse]):
 
 
 def counting_query() -> CountingQuery:
-    principal = Principal(key_id="k", scopes=frozenset({"read"}), store_id=None, name="k")
-    params = parse_common(
-        start=PERIOD["start"],
-        end=PERIOD["end"],
-        tz="UTC",
-        interval=None,
-        store_id=None,
-        channel=None,
-        compare=None,
-        limit=None,
-        principal=principal,
-        default_tz="UTC",
-    )
     CountingQuery.RUNS[0] = 0
-    return CountingQuery(params)
+    return CountingQuery(common_params(PERIOD["start"], PERIOD["end"], tz="UTC"))
 
 
 def context(cache: ResponseCache, max_staleness: float) -> QueryContext:

@@ -21,14 +21,14 @@ import orjson
 import pytest
 
 from analytics_service.analytics import breakdowns, financial, lifecycle, products, sales, search, site_search, users
-from analytics_service.analytics.params import CommonParams, parse_common
+from analytics_service.analytics.params import CommonParams
 from analytics_service.analytics.requests import Composite, Search
 from analytics_service.analytics.runner import AnalyticsQuery
-from analytics_service.auth import Principal
 from analytics_service.es.indices import ORDER_ITEMS, PRODUCTS, IndexNames
 from analytics_service.ingest.customers import changes_of, customer_document
 from analytics_service.ingest.documents import StoredOrder, line_actions, order_action, order_documents
 from analytics_service.ingest.schemas import Order
+from tests.conftest import common_params
 
 STORE = "s1"
 
@@ -58,17 +58,14 @@ CASES = [
 
 
 def common(case: Case) -> CommonParams:
-    principal = Principal(key_id="snapshot", scopes=frozenset({"read"}), store_id=case.store_id)
-    return parse_common(
-        start="2026-10-01",
-        end="2026-11-03",
+    return common_params(
+        "2026-10-01",
+        "2026-11-03",
+        store_id=case.store_id,
         tz=case.tz,
         interval=case.interval,
-        store_id=None,
-        channel=None,
         compare=case.compare,
         limit=5,
-        principal=principal,
         now=datetime(2026, 11, 20, tzinfo=UTC),
     )
 
