@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from elasticsearch import AsyncElasticsearch
@@ -49,11 +49,12 @@ MAX_ROUNDS = 8
 
 
 def _ms(value: Any) -> int | None:
+    """Epoch milliseconds of a datetime or an ISO 8601 string; without an offset, UTC (as
+    Elasticsearch reads it)."""
     if value is None:
         return None
-    if isinstance(value, datetime):
-        return int(value.timestamp() * 1000)
-    return int(datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp() * 1000)
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp() * 1000)
 
 
 @dataclass(frozen=True)
