@@ -81,6 +81,8 @@ async def _build_customer_documents(es: Any, names: IndexNames) -> None:
         built = await ensure_customer_documents(es, names)
     except (ESConnectionError, ESApiError) as exc:
         log.warning("customer documents not built now (%s); `python -m analytics_service setup` builds them", exc)
+    except Exception:  # a background task: say it here, or nobody would
+        log.exception("building the customer documents failed; `python -m analytics_service setup` builds them")
     else:
         if built:
             log.info(built)
