@@ -152,7 +152,7 @@ class Lookup:
     def servable(self, max_staleness: float, now: float) -> bool:
         """Fresh, or stale but younger than `max_staleness` seconds."""
         e = self.entry
-        return e is not None and (e.version == self.version or (max_staleness > 0 and now - e.as_of <= max_staleness))
+        return e is not None and (not self.stale or (max_staleness > 0 and now - e.as_of <= max_staleness))
 
     @property
     def stale(self) -> bool:
@@ -204,11 +204,7 @@ class ResponseCache:
 
     async def once(self, key: str, compute: Callable[[], Awaitable[T]]) -> T:
         """`compute()`, shared by every caller in this process that asks for `key` meanwhile."""
-        task = self._inflight.get(key)
-        if task is None:
-            task = asyncio.ensure_future(compute())
-            self._inflight[key] = task
-            task.add_done_callback(lambda _: self._inflight.pop(key, None))
+        task = self._inflight.get(key) or self._track(key, compute())
         return await asyncio.shield(task)
 
     def refresh_in_background(self, key: str, compute: Callable[[], Awaitable[Any]]) -> None:
@@ -235,9 +231,14 @@ class ResponseCache:
                 except Exception as exc:
                     _warn("cache refresh claim not released", exc)
 
-        task = asyncio.ensure_future(refresh())
+        self._track(key, refresh())
+
+    def _track(self, key: str, work: Awaitable[T]) -> asyncio.Task[T]:
+        """Run `work` as the one in-flight computation of `key` in this process, until it ends."""
+        task = asyncio.ensure_future(work)
         self._inflight[key] = task
         task.add_done_callback(lambda _: self._inflight.pop(key, None))
+        return task
 
 
 def _warn(what: str, exc: Exception) -> None:

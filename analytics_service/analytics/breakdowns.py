@@ -420,12 +420,18 @@ class SalesGeographic(AnalyticsQuery[SalesGeographicResponse]):
         return previous_sums(self.params, ORDERS, self.field, "gross_revenue")
 
     @staticmethod
+    def place_of(bucket: dict[str, Any]) -> str:
+        """The place of a composite bucket: its key, or NONE_KEY for orders without one."""
+        place = bucket["key"]["place"]
+        return NONE_KEY if place is None else str(place)
+
+    @staticmethod
     async def places(pairs: Any) -> tuple[dict[str, dict[str, float]], int]:
         """Revenue, orders and customers per place, and the distinct customers of all places."""
         acc: dict[str, dict[str, float]] = {}
         everyone: set[str] = set()
         async for b in pairs:
-            key = NONE_KEY if b["key"]["place"] is None else str(b["key"]["place"])
+            key = SalesGeographic.place_of(b)
             row = acc.setdefault(key, {"gross_revenue": 0.0, "orders": 0, "customers": 0})
             row["gross_revenue"] += agg_value(b, "gross_revenue")
             row["orders"] += b["doc_count"]
@@ -443,15 +449,13 @@ class SalesGeographic(AnalyticsQuery[SalesGeographicResponse]):
             return None
         customers, total = counted
         acc = {
-            NONE_KEY if b["key"]["place"] is None else str(b["key"]["place"]): {
+            self.place_of(b): {
                 "gross_revenue": agg_value(b, "gross_revenue"),
                 "orders": b["doc_count"],
-                "customers": 0,
+                "customers": customers.get(self.place_of(b), 0),
             }
             for b in a["places"]
         }
-        for key, row in acc.items():
-            row["customers"] = customers.get(key, 0)
         return acc, total, a.get("previous")
 
     async def run(self, ctx: QueryContext) -> SalesGeographicResponse:

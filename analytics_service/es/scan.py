@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,7 +84,7 @@ class PitScan:
         self.pit_id = response.get("pit_id", self.pit_id)
         return response.get("hits", {}).get("hits", [])
 
-    def pages(self, first: Hits) -> AsyncIterator[list[dict[str, Any]]]:
+    def pages(self, first: Hits) -> AsyncGenerator[list[dict[str, Any]], None]:
         """`first` and every page after it as lists of `_source`; the next page is fetched
         while the caller works on the current one."""
         return self._pages(first, _sources)

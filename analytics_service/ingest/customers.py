@@ -297,9 +297,8 @@ async def build_customer_documents(
     done = 0
     try:
         await scan.open()
-        async with aclosing(scan.hit_pages(await scan.page(None))) as pages:
-            async for hits in pages:
-                page = [h["_source"] for h in hits]
+        async with aclosing(scan.pages(await scan.page(None))) as pages:
+            async for page in pages:
                 changes = changes_of((o, o.get("customers_seen") or (), None) for o in page if o.get("customer"))
                 failed = await writer.apply(changes)
                 if failed:

@@ -188,11 +188,7 @@ NOT_STATE_CONTENT = ("received_at", "state_digest", "line_high_water", "customer
 def state_digest(order_doc: dict) -> str:
     """A digest of an order state's content (arrival time aside): tells a true resend of the
     stored state from a different state that happens to carry the same version."""
-    content = {
-        k: v
-        for k, v in order_doc.items()
-        if k not in ("received_at", "state_digest", "line_high_water", "customers_seen")
-    }
+    content = {k: v for k, v in order_doc.items() if k not in NOT_STATE_CONTENT}
     return hashlib.sha256(orjson.dumps(content, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
 
 
