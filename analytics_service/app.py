@@ -18,7 +18,7 @@ from .auth import KeyRing
 from .cache import MemoryBackend, RedisBackend, ResponseCache
 from .config import Settings
 from .errors import install_error_handlers
-from .es.client import make_async_client
+from .es.client import index_names, make_async_client
 from .es.indices import IndexGuard, IndexNames
 from .exports.router import router as exports_router
 from .health import router as health_router
@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     es = make_async_client(settings)
-    names = IndexNames(settings.index_prefix)
+    names = index_names(settings)
     app.state.es = es
     app.state.names = names
     app.state.ingestor = Ingestor.for_settings(es, settings)

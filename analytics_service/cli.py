@@ -32,15 +32,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_setup(_: argparse.Namespace) -> int:
-    from .es.client import make_async_client
-    from .es.indices import IndexNames, setup_indices
+    from .es.client import index_names, make_async_client
+    from .es.indices import setup_indices
     from .ingest.customers import ensure_customer_documents
 
     settings = Settings()
 
     async def run() -> list[str]:
         es = make_async_client(settings)
-        names = IndexNames(settings.index_prefix)
+        names = index_names(settings)
         try:
             changes = await setup_indices(es, names)
             built = await ensure_customer_documents(es, names)
@@ -147,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
 # Commands whose own parser takes every argument after the command name.
 PASSTHROUGH = {"es": cmd_es, "seed": cmd_seed, "import-csv": cmd_import_csv}
 PASSTHROUGH_HELP = {
-    "es": "start|stop|status a local single-node Elasticsearch",
+    "es": "start|stop|status a local Elasticsearch node (or a small cluster: --nodes N)",
     "seed": "generate and ingest sample data",
     "import-csv": "import orders from a CSV file with a column mapping",
 }

@@ -17,12 +17,14 @@ from pydantic import (
     SecretStr,
     TypeAdapter,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from .es.indices import EVERY_FAMILY, FAMILY_NAMES
 from .ingest.limits import check_store_id
 from .zones import zone_named
 
@@ -112,6 +114,11 @@ class Settings(BaseSettings):
     es_local_dir: Path = Path("data/elasticsearch")
 
     index_prefix: str = "analytics"
+    # Primary shards and replicas per index family (README "Scaling out"): one number for every
+    # family, or a JSON object family -> count ("*": the families not named). A family not given
+    # keeps its template's: 1 shard, replicas auto-expanded to 0-1.
+    index_shards: Annotated[dict[str, int], NoDecode] = Field(default_factory=dict)
+    index_replicas: Annotated[dict[str, int], NoDecode] = Field(default_factory=dict)
     redis_url: str | None = None
     # A hung or dead Redis must not slow requests: each command waits at most this long
     # (connect and read), and after a failure Redis is bypassed (cache off, enqueue left
@@ -163,6 +170,24 @@ class Settings(BaseSettings):
         if not v or v != v.lower() or any(c in v for c in ' "*\\<|,>/?#:') or v.startswith(("-", "_", "+")):
             raise ValueError('INDEX_PREFIX must be lower case without spaces or any of " * \\ < | , > / ? # :')
         return v
+
+    @field_validator("index_shards", "index_replicas", mode="before")
+    @classmethod
+    def _parse_family_counts(cls, v: object, info: ValidationInfo) -> dict[str, int]:
+        name, least = ("INDEX_SHARDS", 1) if info.field_name == "index_shards" else ("INDEX_REPLICAS", 0)
+        if v is None or v == "":
+            return {}
+        data = _json_setting(name, v) if isinstance(v, str) else v
+        if isinstance(data, int) and not isinstance(data, bool):
+            data = {EVERY_FAMILY: data}
+        if not isinstance(data, dict):
+            raise ValueError(f'{name} must be a number or a JSON object {{"orders": 3, "*": 1, ...}}')
+        for family, count in data.items():
+            if family not in (*FAMILY_NAMES, EVERY_FAMILY):
+                raise ValueError(f"{name}: unknown index family {family!r} (one of {', '.join(FAMILY_NAMES)} or *)")
+            if not isinstance(count, int) or isinstance(count, bool) or not least <= count <= 1024:
+                raise ValueError(f"{name}: {family} must be a whole number from {least} to 1024")
+        return data
 
     @field_validator("default_store_id")
     @classmethod

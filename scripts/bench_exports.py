@@ -48,8 +48,8 @@ from bench_common import es_version, start_server, stop_server, wait_ready  # no
 
 from analytics_service.config import Settings  # noqa: E402
 from analytics_service.devtools.sample_data import DirectSink, SampleConfig, ingest  # noqa: E402
-from analytics_service.es.client import make_async_client  # noqa: E402
-from analytics_service.es.indices import ORDERS, IndexNames  # noqa: E402
+from analytics_service.es.client import index_names, make_async_client  # noqa: E402
+from analytics_service.es.indices import ORDERS  # noqa: E402
 from analytics_service.exports.stream import PAGE_SIZE  # noqa: E402
 
 FULL_ORDERS = 1_000_000
@@ -66,7 +66,7 @@ async def order_count(settings: Settings, start: str | None = None, end: str | N
     try:
         query = {"range": {"created_at": {"gte": start, "lt": end}}} if start else {"match_all": {}}
         r = await es.count(
-            index=IndexNames(settings.index_prefix).alias(ORDERS),
+            index=index_names(settings).alias(ORDERS),
             query=query,
             ignore_unavailable=True,
             allow_no_indices=True,
@@ -102,7 +102,7 @@ async def whole_period(settings: Settings) -> tuple[str, str]:
     es = make_async_client(settings)
     try:
         r = await es.search(
-            index=IndexNames(settings.index_prefix).alias(ORDERS),
+            index=index_names(settings).alias(ORDERS),
             size=0,
             aggs={"first": {"min": {"field": "created_at"}}, "last": {"max": {"field": "created_at"}}},
         )

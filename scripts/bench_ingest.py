@@ -40,8 +40,8 @@ from tqdm import tqdm  # noqa: E402
 from analytics_service.config import Settings  # noqa: E402
 from analytics_service.devtools.sample_data import SampleConfig, generate  # noqa: E402
 from analytics_service.es.bulk import BulkAction, BulkWriter  # noqa: E402
-from analytics_service.es.client import make_async_client  # noqa: E402
-from analytics_service.es.indices import IndexNames, setup_indices  # noqa: E402
+from analytics_service.es.client import index_names, make_async_client  # noqa: E402
+from analytics_service.es.indices import setup_indices  # noqa: E402
 from analytics_service.ingest import documents as docs  # noqa: E402
 from analytics_service.ingest.paths import ingest_path  # noqa: E402
 from analytics_service.ingest.schemas import Activity, Event, Order  # noqa: E402
@@ -115,7 +115,7 @@ async def bench_http(batches, prefix: str, concurrency: int, total: int) -> floa
 
 async def bench_ingestor(batches, settings: Settings, concurrency: int, total: int) -> float:
     es = make_async_client(settings)
-    names = IndexNames(settings.index_prefix)
+    names = index_names(settings)
     await setup_indices(es, names)
     ingestor = Ingestor.for_settings(es, settings)
     methods = {"orders": ingestor.orders, "events": ingestor.events, "activities": ingestor.activities}
@@ -137,7 +137,7 @@ async def bench_ingestor(batches, settings: Settings, concurrency: int, total: i
 
 def prebuilt_actions(batches, settings: Settings) -> list[tuple[int, list[BulkAction]]]:
     """The documents the API would write for each batch, built outside the timed part."""
-    names = IndexNames(settings.index_prefix)
+    names = index_names(settings)
     tz = settings.store_timezone("default")
     base = settings.base_currency
     now = datetime.now(UTC)
@@ -163,7 +163,7 @@ def prebuilt_actions(batches, settings: Settings) -> list[tuple[int, list[BulkAc
 
 async def bench_bulk(prebuilt, settings: Settings, concurrency: int, total: int) -> float:
     es = make_async_client(settings)
-    names = IndexNames(settings.index_prefix)
+    names = index_names(settings)
     await setup_indices(es, names)
     writer = BulkWriter(es)
 
@@ -205,7 +205,7 @@ async def main_async(args: argparse.Namespace) -> None:
     bulk_settings = Settings(index_prefix=f"bench-bulk-{run}")
     # Templates and indices exist before any timing starts.
     es_setup = make_async_client(http_settings)
-    await setup_indices(es_setup, IndexNames(http_settings.index_prefix))
+    await setup_indices(es_setup, index_names(http_settings))
     await es_setup.close()
     prebuilt = prebuilt_actions(batches, bulk_settings)
     documents = sum(len(a) for _, a in prebuilt)

@@ -63,7 +63,7 @@ from bench_common import es_version, start_server, stop_server, wait_ready  # no
 from analytics_service.app import create_app  # noqa: E402
 from analytics_service.config import Settings  # noqa: E402
 from analytics_service.devtools.sample_data import DirectSink, SampleConfig, ingest  # noqa: E402
-from analytics_service.es.client import make_async_client  # noqa: E402
+from analytics_service.es.client import index_names, make_async_client  # noqa: E402
 from analytics_service.es.indices import FAMILIES, IndexNames  # noqa: E402
 
 FULL_ORDERS = 1_000_000
@@ -136,7 +136,7 @@ def prefix_for(orders: int) -> str:
 async def counts(settings: Settings) -> dict[str, int]:
     """Documents per index family under the prefix (0 when absent)."""
     es = make_async_client(settings)
-    names = IndexNames(settings.index_prefix)
+    names = index_names(settings)
     try:
         out = {}
         for family in FAMILIES:
@@ -151,7 +151,7 @@ async def drop(settings: Settings) -> None:
     """Delete this prefix's indices and templates, family by family (a bare `<prefix>-*`
     would also match `bench-queries-<N>-*`)."""
     es = make_async_client(settings)
-    names = IndexNames(settings.index_prefix)
+    names = index_names(settings)
     try:
         for family in FAMILIES:
             await es.options(ignore_status=404).indices.delete(index=f"{names.alias(family)}-*", expand_wildcards="all")
@@ -344,7 +344,7 @@ async def measure(
     warmup: int,
     clear: bool,
 ) -> Result:
-    names = IndexNames(settings.index_prefix)
+    names = index_names(settings)
     indices = ",".join(names.alias(f) for f in FAMILIES)
 
     async def clear_request_cache() -> None:

@@ -3,6 +3,10 @@
 The node is the project's own local node (`analytics_service.devtools.local_es`), started once
 and reused when it already runs (e.g. the Quick start's on port 9200). Set
 ELASTICSEARCH_URL (and credentials) to test against another cluster instead.
+
+TEST_ES_NODES=3 starts a local three-node cluster on TEST_ES_PORT, +1, +2 instead, and
+TEST_INDEX_SHARDS (INDEX_SHARDS's syntax) gives every test's indices that many shards: the
+oracle tests' second run (`./dev test`, README "Tests") uses both.
 """
 
 from __future__ import annotations
@@ -131,18 +135,20 @@ def es_connection() -> Iterator[dict]:
     """URL and client options of the node the tests use."""
     url = os.environ.get("ELASTICSEARCH_URL")
     started = None
+    nodes = 1
     if not url:
         port = int(os.environ.get("TEST_ES_PORT", "9200"))
+        nodes = int(os.environ.get("TEST_ES_NODES", "1"))
         data_dir = Path(os.environ.get("ES_LOCAL_DIR", ROOT / "data" / "elasticsearch"))
         url = f"http://127.0.0.1:{port}"
         os.environ["ES_LOCAL_DIR"] = str(data_dir)
         if not _answers(url, Settings(elasticsearch_url=url, es_local_dir=data_dir)):
-            started = local.start(port=port, data_dir=data_dir)
+            started = local.start(port=port, data_dir=data_dir, nodes=nodes, heap="1g" if nodes > 1 else "2g")
             url = started.url
     settings = Settings(elasticsearch_url=url)
     yield {"url": url, "options": settings.es_client_options(), "es_local_dir": settings.es_local_dir}
     if started is not None and os.environ.get("TEST_ES_KEEP") != "1":
-        local.stop(port=started.port, data_dir=started.data_dir)
+        local.stop(port=started.port, data_dir=started.data_dir, nodes=nodes)
 
 
 @pytest.fixture(scope="session")
@@ -164,6 +170,7 @@ def make_settings(es_connection: dict, prefix: str, tmp: Path, **overrides) -> S
         "bulk_initial_backoff": 0.05,
         # Tests read their numbers right after ingesting: no stale answers unless a test asks.
         "cache_max_staleness_seconds": 0,
+        "index_shards": os.environ.get("TEST_INDEX_SHARDS") or None,
     }
     values.update(overrides)
     return Settings(**values)

@@ -17,6 +17,8 @@ from tests.conftest import analytics_get, assert_bad_parameter, generate_records
 from tests.oracle import all_keys, bucket, build_frames, in_period, local_start, sale_lines, sale_orders
 from tests.periods import AUTUMN, INTERVAL_PERIODS, SPRING, YEAR, ZONES, period_params
 
+pytestmark = pytest.mark.oracle  # also run on the 3-shard cluster (README "Tests")
+
 MONEY = 0.01
 RATE = 1e-4
 

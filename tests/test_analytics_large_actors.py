@@ -22,7 +22,7 @@ from tests.conftest import analytics_get as get
 from tests.conftest import with_async_es
 from tests.oracle import build_frames, funnel_oracle, retention_oracle, rfm_oracle
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.oracle]
 
 ACTORS = 100_000
 CUSTOMERS = 100_000

@@ -33,6 +33,8 @@ from tests.oracle import (
 )
 from tests.periods import YEAR, ZONES, period_params
 
+pytestmark = pytest.mark.oracle  # also run on the 3-shard cluster (README "Tests")
+
 STORE = "default"
 # Periods with a New York DST change inside (8 March and 1 November 2026); some start or end
 # inside a week or month, so the first cohort starts after the period's start and the last

@@ -25,6 +25,8 @@ from tests.conftest import (
 from tests.oracle import all_keys, bucket, build_frames, in_period
 from tests.periods import AUTUMN, YEAR, ZONES
 
+pytestmark = pytest.mark.oracle  # also run on the 3-shard cluster (README "Tests")
+
 # A spring period of this module's own (New York's DST starts on 8 March, inside it).
 SPRING = (date(2026, 2, 25), date(2026, 3, 20))
 PERIODS = [AUTUMN, SPRING, YEAR]

@@ -12,6 +12,8 @@ from tests.conftest import assert_bad_parameter, generate_records, headers, inge
 from tests.oracle import all_keys, bucket, build_frames, in_period, sale_lines, sale_orders
 from tests.periods import AUTUMN, COMMON_BAD_PARAMETERS, INTERVAL_PERIODS, SPRING, YEAR, ZONES, period_params
 
+pytestmark = pytest.mark.oracle  # also run on the 3-shard cluster (README "Tests")
+
 
 @pytest.fixture(scope="module")
 def data(client):

@@ -19,6 +19,8 @@ from tests.conftest import bad_parameters_test, generate_records, headers, inges
 from tests.oracle import build_frames, latest_of, sale_lines, sale_orders
 from tests.periods import AUTUMN, SPRING, ZONES, period_params
 
+pytestmark = pytest.mark.oracle  # also run on the 3-shard cluster (README "Tests")
+
 PERIODS = {"spring": SPRING, "autumn": AUTUMN}
 NONE = "(none)"
 

@@ -11,6 +11,8 @@ import pytest
 
 from tests.conftest import assert_bad_parameter, generate_records, headers, ingest_records
 
+pytestmark = pytest.mark.oracle  # also run on the 3-shard cluster (README "Tests")
+
 PERIOD = {"start": "2026-01-01", "end": "2026-11-16"}
 SECRET = {
     "order_id": "secret-1",

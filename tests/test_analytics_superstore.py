@@ -27,6 +27,8 @@ from tests.conftest import run_import
 from tests.oracle import latest_of
 from tests.periods import period_params
 
+pytestmark = pytest.mark.oracle  # also run on the 3-shard cluster (README "Tests")
+
 WHOLE = {"start": "2019-01-01", "end": "2023-01-01", "tz": "UTC"}
 NONE = "(none)"
 

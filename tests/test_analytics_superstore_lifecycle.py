@@ -21,6 +21,8 @@ import pytest
 from tests.conftest import analytics_get, assert_rfm_customers, run_import
 from tests.oracle import RFM_NAMES, retention_oracle, rfm_oracle
 
+pytestmark = pytest.mark.oracle  # also run on the 3-shard cluster (README "Tests")
+
 START, END = date(2019, 1, 1), date(2023, 1, 1)
 
 

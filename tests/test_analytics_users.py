@@ -19,6 +19,8 @@ from tests.conftest import analytics_get, assert_bad_parameter, generate_records
 from tests.oracle import all_keys, bucket, build_frames
 from tests.periods import COMMON_BAD_PARAMETERS, ZONES
 
+pytestmark = pytest.mark.oracle  # also run on the 3-shard cluster (README "Tests")
+
 END = date(2026, 11, 15)
 # Every period but the year-long ones holds New York's fall-back (1 November 2026);
 # "day" and "week" hold Sao Paulo and New York days of 24, 25 (and UTC's) hours alike.

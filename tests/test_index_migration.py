@@ -5,7 +5,8 @@ from __future__ import annotations
 import copy
 
 from analytics_service.es import indices
-from analytics_service.es.indices import IndexNames, setup_indices
+from analytics_service.es.client import index_names
+from analytics_service.es.indices import setup_indices
 from tests.conftest import post_records, with_async_es
 
 
@@ -21,7 +22,7 @@ def order(order_id: str, status: str, updated_at: str) -> dict:
 
 
 def run_setup(settings) -> list[str]:
-    return with_async_es(settings, lambda es: setup_indices(es, IndexNames(settings.index_prefix)))
+    return with_async_es(settings, lambda es: setup_indices(es, index_names(settings)))
 
 
 def test_new_template_version_migrates_without_losing_or_reviving_anything(client, es, settings, prefix, monkeypatch):

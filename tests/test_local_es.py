@@ -85,6 +85,32 @@ def test_elasticsearch_yml(tmp_path):
     assert with_modules["xpack.ml.enabled"] is False
 
 
+def test_cluster_nodes_find_each_other(tmp_path):
+    members = [9230, 9231, 9232]
+    settings = local.elasticsearch_settings(9231, tmp_path / "nodes" / "9231", 9331, set(), members)
+    lines = set(local.render_yml(settings).splitlines())
+    assert 'discovery.seed_hosts: ["127.0.0.1:9330", "127.0.0.1:9331", "127.0.0.1:9332"]' in lines
+    assert 'cluster.initial_master_nodes: ["local-9230", "local-9231", "local-9232"]' in lines
+    assert "discovery.type" not in settings
+    assert local.elasticsearch_settings(9230, tmp_path, 9330, set(), [9230])["discovery.type"] == "single-node"
+
+
+def test_a_node_stays_in_the_cluster_it_was_started_in(tmp_path):
+    from analytics_service.devtools.local_es.node import _claim_membership
+
+    node_dir = tmp_path / "nodes" / "9231"
+    _claim_membership(node_dir, [9230, 9231, 9232])
+    _claim_membership(node_dir, [9230, 9231, 9232])  # the same cluster again
+    with pytest.raises(RuntimeError, match=r"3-node cluster on ports \[9230, 9231, 9232\]: start it with --port 9230"):
+        _claim_membership(node_dir, [9231])
+    single = tmp_path / "nodes" / "9240"
+    (single / "data").mkdir(parents=True)  # a single node's data from before cluster.json existed
+    with pytest.raises(RuntimeError, match="1-node cluster"):
+        _claim_membership(single, [9240, 9241])
+    with pytest.raises(ValueError, match="--nodes must be from 1 to 9"):
+        local.start(port=9250, data_dir=tmp_path, nodes=12)
+
+
 def test_main_status_not_running(tmp_path, capsys):
     assert local.main(["status", "--port", "9298", "--data-dir", str(tmp_path)]) == 3
     assert "not running" in capsys.readouterr().out

@@ -26,6 +26,8 @@ VARIABLES = (
     "ELASTICSEARCH_API_KEY",
     "DATABASE_URL",
     "REDIS_URL",
+    "INDEX_SHARDS",
+    "INDEX_REPLICAS",
 )
 SECRET_KEY = "a-very-secret-api-key"
 REMOTE_ES = "https://es.example.com:9200"
@@ -51,6 +53,34 @@ def refused(**values: Any) -> str:
 
 def entry(**fields: Any) -> dict[str, Any]:
     return {"key": SECRET_KEY, "scopes": ["read"], **fields}
+
+
+# -- INDEX_SHARDS / INDEX_REPLICAS ---------------------------------------------------------
+
+
+def test_index_layout_settings_are_parsed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INDEX_SHARDS", '{"orders": 3, "order-items": 3, "*": 2}')
+    monkeypatch.setenv("INDEX_REPLICAS", "0")
+    parsed = settings()
+    assert parsed.index_shards == {"orders": 3, "order-items": 3, "*": 2}
+    assert parsed.index_replicas == {"*": 0}
+    assert settings(index_shards=None).index_shards == {}
+
+
+@pytest.mark.parametrize(
+    "name, value, message",
+    [
+        ("index_shards", '{"order": 3}', "INDEX_SHARDS: unknown index family 'order'"),
+        ("index_shards", "0", "INDEX_SHARDS: * must be a whole number from 1 to 1024"),
+        ("index_shards", '{"orders": true}', "INDEX_SHARDS: orders must be a whole number from 1 to 1024"),
+        ("index_shards", '{"orders": 2.5}', "INDEX_SHARDS: orders must be a whole number"),
+        ("index_shards", "[3]", "INDEX_SHARDS must be a number or a JSON object"),
+        ("index_replicas", "-1", "INDEX_REPLICAS: * must be a whole number from 0 to 1024"),
+        ("index_replicas", "{", "INDEX_REPLICAS is not valid JSON"),
+    ],
+)
+def test_bad_index_layout_settings_fail_naming_the_setting(name: str, value: str, message: str) -> None:
+    assert message in refused(**{name: value})
 
 
 # -- API_KEYS --------------------------------------------------------------------------

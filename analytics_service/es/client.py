@@ -5,6 +5,7 @@ from __future__ import annotations
 from elasticsearch import AsyncElasticsearch, Elasticsearch
 
 from ..config import Settings
+from .indices import IndexLayout, IndexNames
 
 
 def make_async_client(settings: Settings) -> AsyncElasticsearch:
@@ -18,3 +19,8 @@ def make_async_client(settings: Settings) -> AsyncElasticsearch:
 def make_sync_client(settings: Settings) -> Elasticsearch:
     """For the command line and test oracles, where nothing else runs async."""
     return Elasticsearch(settings.elasticsearch_url, **settings.es_client_options())
+
+
+def index_names(settings: Settings) -> IndexNames:
+    """The index names under INDEX_PREFIX, with the layout of INDEX_SHARDS and INDEX_REPLICAS."""
+    return IndexNames(settings.index_prefix, IndexLayout(settings.index_shards, settings.index_replicas))

@@ -13,9 +13,9 @@ import asyncio
 import hashlib
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import aclosing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
@@ -36,9 +36,6 @@ class IndexFamily:
     name: str  # file stem in index_templates/, and the alias suffix
     monthly: bool
 
-    def template(self, prefix: str) -> dict[str, Any]:
-        return _load_template(self.name, prefix)
-
     @property
     def version(self) -> int:
         return int(_raw_template(self.name)["version"])
@@ -52,6 +49,37 @@ PRODUCTS = IndexFamily("products", monthly=False)
 EXPENSES = IndexFamily("expenses", monthly=False)
 CUSTOMERS = IndexFamily("customers", monthly=False)  # derived from orders at ingest (ingest/customers.py)
 FAMILIES = (ORDERS, ORDER_ITEMS, EVENTS, ACTIVITY, PRODUCTS, EXPENSES, CUSTOMERS)
+FAMILY_NAMES = tuple(f.name for f in FAMILIES)
+EVERY_FAMILY = "*"  # INDEX_SHARDS / INDEX_REPLICAS: the count for the families not named
+
+
+@dataclass(frozen=True)
+class IndexLayout:
+    """Primary shards and replicas per family (settings INDEX_SHARDS, INDEX_REPLICAS).
+
+    A family named in neither map (nor under "*") keeps its template's: one shard, and
+    replicas auto-expanded to 0-1 (a replica once a second node joins).
+    """
+
+    shards: Mapping[str, int] = field(default_factory=dict)
+    replicas: Mapping[str, int] = field(default_factory=dict)
+
+    def shards_of(self, family: IndexFamily) -> int | None:
+        return self.shards.get(family.name, self.shards.get(EVERY_FAMILY))
+
+    def replicas_of(self, family: IndexFamily) -> int | None:
+        return self.replicas.get(family.name, self.replicas.get(EVERY_FAMILY))
+
+    def index_settings(self, family: IndexFamily) -> dict[str, Any]:
+        """The template's index settings with this layout's counts."""
+        settings = dict(_raw_template(family.name)["template"]["settings"])
+        shards, replicas = self.shards_of(family), self.replicas_of(family)
+        if shards is not None:
+            settings["number_of_shards"] = shards
+        if replicas is not None:
+            settings.pop("auto_expand_replicas", None)
+            settings["number_of_replicas"] = replicas
+        return settings
 
 
 @cache
@@ -59,23 +87,30 @@ def _raw_template(name: str) -> dict[str, Any]:
     return json.loads((TEMPLATES_DIR / f"{name}.json").read_text())
 
 
-def _load_template(name: str, prefix: str) -> dict[str, Any]:
-    """The template for `prefix`, stamped with a checksum of its content.
+def _load_template(family: IndexFamily, prefix: str, layout: IndexLayout) -> dict[str, Any]:
+    """The template for `prefix` and `layout`, stamped with a checksum of its content.
 
     Elasticsearch normalises settings when it stores a template, so "is the installed
     one ours?" is answered by the checksum in `_meta`, not by comparing bodies.
     """
-    text = json.dumps(_raw_template(name), sort_keys=True).replace("{{prefix}}", prefix)
+    raw = _raw_template(family.name)
+    raw = {**raw, "template": {**raw["template"], "settings": layout.index_settings(family)}}
+    text = json.dumps(raw, sort_keys=True).replace("{{prefix}}", prefix)
     template = json.loads(text)
     template["_meta"]["checksum"] = hashlib.sha256(text.encode()).hexdigest()[:16]
     return template
 
 
 class IndexNames:
-    """Every index, alias and template name, derived from the prefix."""
+    """Every index, alias and template name, derived from the prefix, and the templates
+    for the layout."""
 
-    def __init__(self, prefix: str) -> None:
+    def __init__(self, prefix: str, layout: IndexLayout | None = None) -> None:
         self.prefix = prefix
+        self.layout = layout or IndexLayout()
+
+    def template(self, family: IndexFamily) -> dict[str, Any]:
+        return _load_template(family, self.prefix, self.layout)
 
     def alias(self, family: IndexFamily) -> str:
         return f"{self.prefix}-{family.name}"
@@ -84,7 +119,13 @@ class IndexNames:
         return f"{self.prefix}-{family.name}"
 
     def versioned(self, family: IndexFamily) -> str:
-        return f"{self.prefix}-{family.name}-v{family.version}"
+        """`<prefix>-orders-v3`, or `<prefix>-orders-v3-3shards` when the layout changes the
+        template's shard count (a new index: the count of a live one cannot change)."""
+        name = f"{self.prefix}-{family.name}-v{family.version}"
+        shards = self.layout.shards_of(family)
+        if shards is not None and shards != _raw_template(family.name)["template"]["settings"]["number_of_shards"]:
+            name += f"-{shards}shards"
+        return name
 
     def monthly(self, family: IndexFamily, when: datetime) -> str:
         return f"{self.prefix}-{family.name}-{when:%Y.%m}"
@@ -107,7 +148,7 @@ async def template_status(es: AsyncElasticsearch, names: IndexNames) -> dict[str
             status[family.name] = "missing"
             continue
         installed = found["index_templates"][0]["index_template"]
-        wanted = family.template(names.prefix)
+        wanted = names.template(family)
         status[family.name] = "outdated" if _template_differs(installed, wanted) else "ok"
     return status
 
@@ -121,7 +162,7 @@ async def setup_indices(es: AsyncElasticsearch, names: IndexNames) -> list[str]:
     """
     changes: list[str] = []
     for family in FAMILIES:
-        wanted = family.template(names.prefix)
+        wanted = names.template(family)
         name = names.template_name(family)
         try:
             found = await es.indices.get_index_template(name=name)
@@ -135,16 +176,38 @@ async def setup_indices(es: AsyncElasticsearch, names: IndexNames) -> list[str]:
         if family.monthly:
             # The alias only exists once a monthly index does: create this month's.
             changes += await _create_index(es, names.monthly(family, datetime.now(UTC)), {})
-            continue
-        current = await _indices_behind(es, names.alias(family))
-        target = names.versioned(family)
-        if not current:
-            changes += await _create_index(es, target, {names.alias(family): {"is_write_index": True}})
-        elif current != [target]:
-            changes += await migrate_family(es, names, family, current)
+        else:
+            current = await _indices_behind(es, names.alias(family))
+            target = names.versioned(family)
+            if not current:
+                changes += await _create_index(es, target, {names.alias(family): {"is_write_index": True}})
+            elif current != [target]:
+                changes += await migrate_family(es, names, family, current)
+        changes += await _apply_replicas(es, names, family)
     if changes:
         await es.cluster.health(index=names.all_pattern(), wait_for_status="yellow", timeout="30s")
     return changes
+
+
+async def _apply_replicas(es: AsyncElasticsearch, names: IndexNames, family: IndexFamily) -> list[str]:
+    """Give the family's live indices the layout's replica count (unlike shards, it can change
+    in place); the template gives it to indices created later."""
+    replicas = names.layout.replicas_of(family)
+    if replicas is None:
+        return []
+    found = await es.indices.get_settings(index=names.alias(family), flat_settings=True)
+    differ = sorted(
+        index
+        for index, given in found.items()
+        if given["settings"].get("index.number_of_replicas") != str(replicas)
+        or given["settings"].get("index.auto_expand_replicas", "false") != "false"
+    )
+    if not differ:
+        return []
+    await es.indices.put_settings(
+        index=",".join(differ), settings={"index.auto_expand_replicas": False, "index.number_of_replicas": replicas}
+    )
+    return [f"replicas {replicas}: {', '.join(differ)}"]
 
 
 async def _create_index(es: AsyncElasticsearch, index: str, aliases: dict[str, Any]) -> list[str]:

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 from ..config import Settings
 from ..errors import ApiError, validation_details
 from ..es.bulk import BulkAction, BulkWriter, ItemResult
+from ..es.client import index_names
 from ..es.indices import IndexNames
 from . import documents as docs
 from . import limits
@@ -127,7 +128,7 @@ class Ingestor:
             max_retries=settings.bulk_max_retries,
             initial_backoff=settings.bulk_initial_backoff,
         )
-        return cls(es, writer, IndexNames(settings.index_prefix), settings)
+        return cls(es, writer, index_names(settings), settings)
 
     # -- one entry point per record kind -------------------------------------------------
 

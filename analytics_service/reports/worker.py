@@ -42,7 +42,7 @@ from ..analytics.runner import QueryContext
 from ..auth import Principal
 from ..cache import RedisBackend, ResponseCache
 from ..config import Settings
-from ..es.indices import IndexNames
+from ..es.client import index_names
 from ..redis_client import RedisUnavailable
 from .builders import build_report
 from .failures import backoff_seconds, classify, final_message, retry_message
@@ -131,7 +131,7 @@ class Worker:
         self.worker_id = worker_id or new_worker_id()
         # The API's response cache when there is one: a report then reuses (and leaves) the
         # answers the endpoints give for the same parameters; writes invalidate it as usual.
-        self.ctx = QueryContext(es=es, names=IndexNames(settings.index_prefix), settings=settings, cache=cache)
+        self.ctx = QueryContext(es=es, names=index_names(settings), settings=settings, cache=cache)
         self.current: str | None = None  # the report id being worked on
         self.next_reap = 0.0  # monotonic time of the next reaper run (sooner when a retry is due)
 

@@ -1,10 +1,12 @@
-"""A local single-node Elasticsearch for development, tests and CI (README.md "Commands").
+"""A local Elasticsearch for development, tests and CI (README.md "Commands"): one node,
+or with ``--nodes N`` a cluster of N nodes on consecutive ports (every node master-eligible,
+transport on HTTP + 100; a node's data stays in the cluster it was started in).
 
 Usage::
 
-    python -m analytics_service es start [--port 9200] [--data-dir DIR] [--heap 2g]
+    python -m analytics_service es start [--port 9200] [--nodes 1] [--data-dir DIR] [--heap 2g]
     python -m analytics_service es status [--port 9200] [--data-dir DIR]
-    python -m analytics_service es stop [--port 9200] [--data-dir DIR]
+    python -m analytics_service es stop [--port 9200] [--nodes 1] [--data-dir DIR]
 
 The distribution is the integ-test-zip of Elasticsearch (fetched with Maven and
 cached under ``<data_dir>/dist``). It ships without a JDK, so a JDK >= 21 is
@@ -16,7 +18,7 @@ Layout under ``<data_dir>``::
     elasticsearch-<ver>/             unpacked distribution (ES home)
     elastic-password                 password of the ``elastic`` user (0600)
     jdk-<major>/                     private JDK copy, only when needed (root)
-    nodes/<port>/                    config/ data/ logs/ tmp/ es.pid es.out
+    nodes/<port>/                    config/ data/ logs/ tmp/ es.pid es.out cluster.json
 
 Elasticsearch refuses to run as root, so when invoked as root the node runs as
 a system user ``elasticsearch`` (created on demand) through ``setpriv``.

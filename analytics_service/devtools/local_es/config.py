@@ -46,21 +46,31 @@ def _ensure_password(data_dir: Path) -> str:
     return password
 
 
-def elasticsearch_settings(port: int, node_dir: Path, transport_port: int, modules: set[str]) -> dict[str, object]:
+def elasticsearch_settings(
+    port: int, node_dir: Path, transport_port: int, modules: set[str], members: list[int] | None = None
+) -> dict[str, object]:
     """Settings for ``elasticsearch.yml``.
 
+    `members`: the HTTP ports of every node of a local cluster (this one included), each
+    with its transport port at HTTP + 100; None or one port: a single-node cluster.
     Module-specific settings are only written when the module that registers
     them is installed: Elasticsearch rejects unknown settings at startup, and
     the integ-test-zip has no ingest-geoip (``xpack.ml.enabled`` is accepted:
     x-pack-core registers it).
     """
+    discovery: dict[str, object] = {"discovery.type": "single-node"}
+    if members and len(members) > 1:
+        discovery = {
+            "discovery.seed_hosts": [f"127.0.0.1:{member + 100}" for member in members],
+            "cluster.initial_master_nodes": [f"local-{member}" for member in members],
+        }
     settings: dict[str, object] = {
         "cluster.name": CLUSTER_NAME,
         "node.name": f"local-{port}",
         "network.host": "127.0.0.1",
         "http.port": port,
         "transport.port": transport_port,
-        "discovery.type": "single-node",
+        **discovery,
         "path.data": str(node_dir / "data"),
         "path.logs": str(node_dir / "logs"),
         # Never flip indices to read-only because the dev/CI disk is fullish.
@@ -88,6 +98,8 @@ def render_yml(settings: dict[str, object]) -> str:
             rendered = "true" if value else "false"
         elif isinstance(value, int):
             rendered = str(value)
+        elif isinstance(value, list):
+            rendered = json.dumps([str(v) for v in value])  # a YAML flow sequence
         else:
             rendered = json.dumps(str(value))
         lines.append(f"{key}: {rendered}")
@@ -158,9 +170,16 @@ def _run_tool(cmd: list[str], env: dict[str, str], stdin: str = "") -> None:
 
 
 def _prepare_node(
-    home: Path, node_dir: Path, port: int, heap: str, java_home: Path, password: str, account: _Account | None
+    home: Path,
+    node_dir: Path,
+    port: int,
+    heap: str,
+    java_home: Path,
+    password: str,
+    account: _Account | None,
+    members: list[int] | None = None,
 ) -> None:
-    """Create the node layout and (re)write its configuration."""
+    """Create the node layout and (re)write its configuration (`members`: see elasticsearch_settings)."""
     node_dir.mkdir(parents=True, exist_ok=True)
     config = node_dir / "config"
     if not config.is_dir():
@@ -170,7 +189,13 @@ def _prepare_node(
         os.rename(tmp, config)
     for name in ("data", "logs", "tmp"):
         (node_dir / name).mkdir(exist_ok=True)
-    settings = elasticsearch_settings(port, node_dir, _transport_port(port), _installed_modules(home))
+    if members and len(members) > 1:
+        if not _port_free(port + 100):
+            raise RuntimeError(f"transport port {port + 100} of the cluster node on {port} is in use")
+        transport = port + 100
+    else:
+        transport = _transport_port(port)
+    settings = elasticsearch_settings(port, node_dir, transport, _installed_modules(home), members)
     (config / "elasticsearch.yml").write_text(render_yml(settings))
     _write_jvm_options(home, config, heap, java_home)
     if account is not None:

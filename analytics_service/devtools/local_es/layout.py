@@ -45,6 +45,13 @@ def _node_dir(data_dir: Path, port: int) -> Path:
     return data_dir / "nodes" / str(port)
 
 
+def _members(port: int, nodes: int) -> list[int]:
+    """The HTTP ports of a local cluster of `nodes` nodes: `port`, `port + 1`, ..."""
+    if not 1 <= nodes <= 9:
+        raise ValueError(f"--nodes must be from 1 to 9, not {nodes}")
+    return [port + i for i in range(nodes)]
+
+
 def _url(port: int) -> str:
     return f"http://127.0.0.1:{port}"
 

@@ -131,8 +131,10 @@ def _wait_until_answering(
     raise _failure(f"Elasticsearch did not answer on {_url(port)} in time ({answer})", node_dir)
 
 
-def _wait_for_health(port: int, password: str, node_dir: Path) -> str:
-    result = _request(port, "/_cluster/health?wait_for_status=yellow&timeout=30s", password, timeout=40)
+def _wait_for_health(port: int, password: str, node_dir: Path, nodes: int = 1) -> str:
+    """Health yellow or green with at least `nodes` nodes joined."""
+    path = f"/_cluster/health?wait_for_status=yellow&wait_for_nodes=%3E%3D{nodes}&timeout=60s"
+    result = _request(port, path, password, timeout=70)
     if result is None or result[0] != 200 or result[1].get("status") not in ("yellow", "green"):
         raise _failure(f"cluster health did not reach yellow: {result}", node_dir)
     return str(result[1]["status"])

@@ -157,13 +157,12 @@ class HttpSink(Sink):
     async def existing_orders(self) -> int:
         """Counted in Elasticsearch directly (the API's ingest key cannot read)."""
         from ...config import Settings
-        from ...es.client import make_async_client
-        from ...es.indices import IndexNames
+        from ...es.client import index_names, make_async_client
 
         settings = Settings()
         es = make_async_client(settings)
         try:
-            return await _count_orders(es, IndexNames(settings.index_prefix))
+            return await _count_orders(es, index_names(settings))
         finally:
             await es.close()
 
