@@ -22,7 +22,7 @@ import pytest
 
 from analytics_service.analytics import breakdowns, financial, lifecycle, products, sales, search, site_search, users
 from analytics_service.analytics.params import CommonParams
-from analytics_service.analytics.requests import Composite, Search
+from analytics_service.analytics.requests import Composite, Partitioned, Search
 from analytics_service.analytics.runner import AnalyticsQuery
 from analytics_service.es.indices import ORDER_ITEMS, PRODUCTS, IndexNames
 from analytics_service.ingest.customers import changes_of, customer_document
@@ -70,7 +70,7 @@ def common(case: Case) -> CommonParams:
     )
 
 
-Requests = dict[str, Search | Composite]
+Requests = dict[str, Search | Composite | Partitioned]
 
 
 @dataclass(frozen=True)
@@ -119,7 +119,10 @@ QUERIES: dict[str, Spec] = {
         lambda q: {"active": q.active_request(q.params.period.start)},
     ),
     "lifecycle.Conversion": Spec(lambda p: lifecycle.Conversion(p, lifecycle.DEFAULT_STEPS)),
-    "lifecycle.RfmSegments": Spec(lambda p: lifecycle.RfmSegments(p, True, "Champions", 2, 50)),
+    "lifecycle.RfmSegments": Spec(
+        lambda p: lifecycle.RfmSegments(p, True, "Champions", 2, 50),
+        lambda q: {"customers": lifecycle.rfm_customers_request(q.params)},
+    ),
     "lifecycle.NewReturning": Spec(
         lifecycle.NewReturning, lambda q: {"customers_from_orders": q.requests(from_orders=True)["customers"]}
     ),

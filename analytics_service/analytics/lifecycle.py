@@ -3,7 +3,8 @@
 Everything here is per customer (orders) or per actor (activity: `user_id`, else
 `anonymous_id`, stored as `actor_id`), so the numbers of customers and actors are
 unbounded: every per-member request is a paged composite aggregation read as it streams
-(`ctx.stream`) and the per-member arithmetic (cohorts, funnel steps, RFM scores,
+(`ctx.stream`), or for RFM a terms aggregation read in hash partitions concurrently
+(`ctx.partitioned`), and the per-member arithmetic (cohorts, funnel steps, RFM scores,
 first-touch attribution) is done in Python. Nothing is sampled or estimated, so the
 results stay exact with any number of customers or actors.
 Every Elasticsearch body a query here sends is built in this module, in its query
@@ -13,12 +14,14 @@ Definitions: docs/metrics.md "Users and activity", "Retention", "Funnel" and "Se
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 from bisect import bisect_right
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, NamedTuple
 
 from pydantic import Field
 
@@ -27,9 +30,20 @@ from ..ingest.schemas import ACTIVITY_TYPES
 from . import customer_docs
 from .fields import AnalyticsResponse, PeriodOut, ResponsePart
 from .params import CommonParams, Period, invalid
-from .requests import Composite, Search, terms_source
+from .requests import Composite, Partitioned, Search, terms_source
 from .runner import AnalyticsQuery, QueryContext
-from .shared import CUSTOMER, NONE_KEY, SALE, activity_query, activity_types, doc_count, money, ranked, ratio
+from .shared import (
+    CUSTOMER,
+    NONE_KEY,
+    SALE,
+    activity_query,
+    activity_types,
+    doc_count,
+    money,
+    ranked,
+    ratio,
+    total_hits,
+)
 
 ACTOR = "actor_id"
 DEFAULT_STEPS = ("product_view", "add_to_cart", "checkout_started", "purchase")
@@ -407,6 +421,33 @@ def customer_stats_request(params: CommonParams) -> Composite:
     )
 
 
+def period_sales_query(params: CommonParams) -> dict[str, Any]:
+    """The period's sales (of the requested store and channel)."""
+    return MEMBERS["orders"].query(params, params.period.start_utc, params.period.end_utc)
+
+
+def rfm_customers_request(params: CommonParams) -> Partitioned:
+    """Per customer with a sale in the period: its sales (the bucket's doc_count), last sale
+    and order value. Read in partitions (thousands of customers at a time, concurrently), for
+    at most as many customers as the period has sales (`period_sales_request`)."""
+    return Partitioned(
+        ORDERS,
+        period_sales_query(params),
+        CUSTOMER,
+        {"last": {"max": {"field": "created_at"}}, "monetary": {"sum": {"field": "order_value"}}},
+    )
+
+
+def period_sales_request(params: CommonParams) -> Search:
+    """How many sales the period has (hits.total): no more customers than that."""
+    return Search(ORDERS, {"query": period_sales_query(params)})
+
+
+def rfm_customer_stats(buckets: list[dict[str, Any]]) -> list[CustomerStats]:
+    """The customers of `rfm_customers_request` (their first sale is not asked for: 0)."""
+    return [CustomerStats(b["key"], 0, b["doc_count"], b["last"]["value"], b["monetary"]["value"]) for b in buckets]
+
+
 async def period_customers(stats: AsyncIterator[dict[str, Any]]) -> list[CustomerStats]:
     """The customers with sales in the period, from the streamed `customer_stats_request`."""
     out = []
@@ -445,11 +486,28 @@ def customer_segments(
     return ranked(items, lambda s: s.customers)
 
 
-def position_scores(customers: list[CustomerStats], measure: Callable[[CustomerStats], float]) -> dict[str, int]:
-    """1..5 by position: sorted by `measure` ascending (then customer_id), position i of n gets 5 - floor(5 i / n)."""
-    ordered = ranked(customers, measure, descending=False, key=lambda c: c.customer_id)
-    n = len(ordered)
-    return {c.customer_id: 5 - (5 * i) // n for i, c in enumerate(ordered)}
+def position_scores(ids: list[str], values: list[float]) -> list[int]:
+    """1..5 by position: customers sorted by value ascending (then id), position i of n gets
+    5 - floor(5 i / n); the score of each customer, in the order given. Values must already
+    tie where they should (whole days, sales, cents)."""
+    n = len(ids)
+    scores = [0] * n
+    for position, i in enumerate(sorted(range(n), key=lambda i: (values[i], ids[i]))):
+        scores[i] = 5 - (5 * position) // n
+    return scores
+
+
+class RfmScore(NamedTuple):
+    """One customer's RFM figures (the fields of RfmCustomer)."""
+
+    customer_id: str
+    recency_days: int
+    frequency: int
+    monetary: float
+    r: int
+    f: int
+    m: int
+    segment: str
 
 
 @dataclass(frozen=True)
@@ -496,47 +554,54 @@ class RfmSegments(AnalyticsQuery[SegmentsResponse]):
     name: ClassVar = "users/segments"
 
     def requests(self) -> dict[str, Search | Composite]:
-        """Every customer's first sale and sales in the period, streamed (a bucket per customer)."""
-        return {"customers": customer_stats_request(self.params)}
+        """The period's sales count; the customers follow (`rfm_customers_request`)."""
+        return {"sales": period_sales_request(self.params)}
 
-    def rfm(self, customers: list[CustomerStats]) -> list[RfmCustomer]:
+    def rfm(self, customers: list[CustomerStats]) -> list[RfmScore]:
+        """Every customer's recency, frequency, monetary value, scores and segment: plain tuples,
+        as there are hundreds of thousands (response models are built only for a listed page)."""
         end_ms = _ms(self.params.period.end)
-        recency = {c.customer_id: int((end_ms - c.last_ms) // DAY_MS) for c in customers}
-        r = position_scores(customers, lambda c: recency[c.customer_id])
-        f = position_scores(customers, lambda c: -c.orders)
+        ids = [c.customer_id for c in customers]
+        recency = [int((end_ms - c.last_ms) // DAY_MS) for c in customers]
         # in cents, so sums that differ only by floating-point noise tie
-        m = position_scores(customers, lambda c: -money(c.monetary))
+        monetary = [money(c.monetary) for c in customers]
+        r = position_scores(ids, recency)
+        f = position_scores(ids, [-c.orders for c in customers])
+        m = position_scores(ids, [-v for v in monetary])
+        segment_of = {key: rfm_segment(*key) for key in itertools.product(range(1, 6), repeat=3)}
         return [
-            RfmCustomer(
-                customer_id=c.customer_id,
-                recency_days=recency[c.customer_id],
-                frequency=c.orders,
-                monetary=money(c.monetary),
-                r=r[c.customer_id],
-                f=f[c.customer_id],
-                m=m[c.customer_id],
-                segment=rfm_segment(r[c.customer_id], f[c.customer_id], m[c.customer_id]),
-            )
-            for c in customers
+            RfmScore(ids[i], recency[i], c.orders, monetary[i], r[i], f[i], m[i], segment_of[r[i], f[i], m[i]])
+            for i, c in enumerate(customers)
         ]
 
-    async def run(self, ctx: QueryContext) -> SegmentsResponse:
-        customers = await period_customers(ctx.stream(customer_stats_request(self.params)))
-        scored = {s.customer_id: s for s in self.rfm(customers)}
-        segments = customer_segments(customers, lambda c: scored[c.customer_id].segment, RFM_SEGMENTS)
+    def scored(
+        self, buckets: list[dict[str, Any]]
+    ) -> tuple[list[CustomerSegment], int, list[RfmCustomer] | None, int | None]:
+        """(segments, customers, the listed page, customers listable) from the customers' buckets."""
+        customers = rfm_customer_stats(buckets)
+        scores = self.rfm(customers)
+        segment = {s.customer_id: s.segment for s in scores}
+        segments = customer_segments(customers, lambda c: segment[c.customer_id], RFM_SEGMENTS)
         listed = total = None
         if self.include_customers:
-            chosen = ranked(
-                [s for s in scored.values() if self.segment is None or s.segment == self.segment],
-                lambda s: s.monetary,
-                key=lambda s: s.customer_id,
+            chosen = sorted(
+                (s for s in scores if self.segment is None or s.segment == self.segment),
+                key=lambda s: (-s.monetary, s.customer_id),
             )
             total = len(chosen)
-            listed = chosen[(self.page - 1) * self.page_size : self.page * self.page_size]
+            page = chosen[(self.page - 1) * self.page_size : self.page * self.page_size]
+            listed = [RfmCustomer(**s._asdict()) for s in page]
+        return segments, len(customers), listed, total
+
+    async def run(self, ctx: QueryContext) -> SegmentsResponse:
+        sales = total_hits(await ctx.send(period_sales_request(self.params)))
+        buckets = await ctx.partitioned(rfm_customers_request(self.params), sales) if sales else []
+        # Scoring sorts every customer three times: off the event loop, so other requests go on.
+        segments, customers, listed, total = await asyncio.to_thread(self.scored, buckets)
         return SegmentsResponse(
             period=PeriodOut.of(self.params.period),
             type="rfm",
-            total=len(customers),
+            total=customers,
             segments=segments,
             customers=listed,
             customers_total=total,

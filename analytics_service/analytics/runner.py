@@ -34,9 +34,13 @@ from ..es.indices import CUSTOMERS, IndexFamily, IndexNames
 from ..ingest.customers import customer_documents_built
 from .fields import AnalyticsResponse
 from .params import CommonParams
-from .requests import COMPOSITE_PAGE, Composite, Search
+from .requests import COMPOSITE_PAGE, Composite, Partitioned, Search, partitions_for
 
 log = logging.getLogger(__name__)
+
+# Partitions of a Partitioned request in flight at a time: measured on this 2-core node,
+# 4 (its search thread pool) keeps Elasticsearch busy while the client parses answers.
+PARTITION_CONCURRENCY = 4
 
 __all__ = ["COMPOSITE_PAGE", "AnalyticsQuery", "Ctx", "QueryContext"]
 
@@ -130,6 +134,24 @@ class QueryContext:
             after = page.get("after_key")
             if not page.get("buckets") or after is None:
                 return
+
+    async def partitioned(self, request: Partitioned, upper_bound: int) -> list[dict[str, Any]]:
+        """Every bucket of a partitioned terms request, for at most `upper_bound` distinct values
+        (e.g. the matching documents), PARTITION_CONCURRENCY partitions in flight at a time."""
+        partitions = partitions_for(upper_bound)
+        slots = asyncio.Semaphore(PARTITION_CONCURRENCY)
+
+        async def read(partition: int) -> dict[str, Any]:
+            async with slots:
+                response = await self._search(request.family, request.body(partition, partitions))
+            return response.get("aggregations", {}).get("values", {"buckets": []})
+
+        while True:
+            answers = await all_or_none(*(read(i) for i in range(partitions)))
+            if not any(a.get("sum_other_doc_count") for a in answers):
+                return [b for a in answers for b in a["buckets"]]
+            log.warning("a partition of %s had values left over; reading it in %d", request.field, 2 * partitions)
+            partitions *= 2
 
     async def buckets(self, request: Composite) -> list[dict[str, Any]]:
         return [bucket async for bucket in self.stream(request)]
