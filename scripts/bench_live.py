@@ -1,7 +1,8 @@
 """Reads while data flows in: API latency with the freshness budget during a sustained ingest.
 
     python scripts/bench_live.py [--orders 1000000] [--ingest-clients 4] [--read-clients 4]
-                                 [--seconds 120] [--staleness 5] [--json PATH]
+                                 [--seconds 120] [--staleness 5] [--periods 30d 365d]
+                                 [--endpoints NAME ...] [--json PATH]
 
 Runs on the benchmark store of scripts/bench_queries.py (load it first with
 `python scripts/bench_queries.py --load-only`). One API server (a uvicorn subprocess,
@@ -178,7 +179,7 @@ async def main_async(args: argparse.Namespace) -> int:
         ["read", "ingest"],
         {"CACHE_MAX_STALENESS_SECONDS": str(args.staleness), "DEFAULT_STORE_ID": LIVE_STORE},
     )
-    endpoints = [e for e in ENDPOINTS if e.period in args.periods]
+    endpoints = [e for e in ENDPOINTS if e.period in args.periods and (not args.endpoints or e.name in args.endpoints)]
     samples: dict[tuple[str, str], list[tuple[float, str]]] = defaultdict(list)
     sent: Counter = Counter()
     try:
@@ -259,6 +260,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=120, help="how long both sides run (default 120)")
     parser.add_argument("--staleness", type=float, default=5, help="CACHE_MAX_STALENESS_SECONDS (default 5)")
     parser.add_argument("--periods", nargs="+", default=["30d", "365d"], choices=["30d", "365d"])
+    parser.add_argument("--endpoints", nargs="+", metavar="NAME", help="only these (bench_queries' names); default all")
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON to PATH")
     return asyncio.run(main_async(parser.parse_args()))
 

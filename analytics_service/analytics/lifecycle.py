@@ -18,7 +18,7 @@ import asyncio
 import itertools
 from bisect import bisect_right
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal, NamedTuple
@@ -486,7 +486,7 @@ def customer_segments(
     return ranked(items, lambda s: s.customers)
 
 
-def position_scores(ids: list[str], values: list[float]) -> list[int]:
+def position_scores(ids: list[str], values: Sequence[float]) -> list[int]:
     """1..5 by position: customers sorted by value ascending (then id), position i of n gets
     5 - floor(5 i / n); the score of each customer, in the order given. Values must already
     tie where they should (whole days, sales, cents)."""

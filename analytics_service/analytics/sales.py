@@ -113,7 +113,8 @@ class DashboardResponse(AnalyticsResponse):
 def top_products_body(params: CommonParams, by: str, size: int) -> dict[str, Any]:
     """Products over sale lines in the period, ranked by the measure, ties by id.
 
-    The order-items index has one shard, so a terms aggregation is exact here.
+    Exact on one shard (the default layout); on several only while no shard has more
+    distinct products sold in the period than `shard_size` (docs/performance.md "Scaling out").
     """
     measure = "gross_revenue" if by == "revenue" else "units"
     return {
