@@ -31,7 +31,6 @@ import asyncio
 import itertools
 import json
 import platform
-import statistics
 import sys
 import tempfile
 import time
@@ -47,7 +46,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 import httpx  # noqa: E402
 from bench_common import es_version, start_server, stop_server, wait_ready  # noqa: E402
-from bench_queries import ENDPOINTS, FULL_ORDERS, Endpoint, counts, prefix_for  # noqa: E402
+from bench_queries import ENDPOINTS, FULL_ORDERS, Endpoint, counts, pct, prefix_for  # noqa: E402
 
 from analytics_service.config import Settings  # noqa: E402
 from analytics_service.devtools.sample_data import SampleConfig  # noqa: E402
@@ -151,13 +150,6 @@ async def remove_live_store(settings: Settings) -> int:
     finally:
         await es.close()
     return removed
-
-
-def pct(values: list[float]) -> tuple[float, float]:
-    if len(values) == 1:
-        return values[0] * 1000, values[0] * 1000
-    q = statistics.quantiles(values, n=100, method="inclusive")
-    return q[49] * 1000, q[94] * 1000
 
 
 async def main_async(args: argparse.Namespace) -> int:

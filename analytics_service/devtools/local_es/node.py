@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from .account import _grant_traverse, _java_for_account, _service_account
+from .account import _Account, _grant_traverse, _java_for_account, _service_account
 from .config import _ensure_password, _prepare_node, read_password
 from .distribution import ensure_distribution
 from .java import find_java_home
@@ -88,6 +90,18 @@ def _claim_membership(node_dir: Path, members: list[int]) -> None:
     marker.write_text(json.dumps({"members": members}) + "\n")
 
 
+@contextlib.contextmanager
+def _starting(data_dir: Path, port: int) -> Iterator[tuple[_Account | None, str]]:
+    """What a start of the node (or cluster) on `port` holds: the service account (with
+    traverse permission on the data dir), the start lock of `port`, and the password."""
+    account = _service_account()
+    if account is not None:
+        _grant_traverse(data_dir, account)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with _locked(data_dir / "nodes" / f".{port}.lock"):
+        yield account, _ensure_password(data_dir)
+
+
 def start(
     port: int = 9200, data_dir: Path | None = None, heap: str = "2g", timeout: float = 180, nodes: int = 1
 ) -> NodeInfo:
@@ -97,12 +111,7 @@ def start(
         return _start_cluster(port, _resolve_data_dir(data_dir), heap, timeout, _members(port, nodes))
     data_dir = _resolve_data_dir(data_dir)
     node_dir = _node_dir(data_dir, port)
-    account = _service_account()
-    if account is not None:
-        _grant_traverse(data_dir, account)
-    data_dir.mkdir(parents=True, exist_ok=True)
-    with _locked(data_dir / "nodes" / f".{port}.lock"):
-        password = _ensure_password(data_dir)
+    with _starting(data_dir, port) as (account, password):
         deadline = time.monotonic() + timeout
         pid = _node_pid(node_dir)
         if pid is not None:
@@ -137,12 +146,7 @@ def start(
 def _start_cluster(port: int, data_dir: Path, heap: str, timeout: float, members: list[int]) -> NodeInfo:
     """Launch every node of the cluster that is not running (all at once: a master-eligible
     node waits for a quorum before its launcher returns), then wait for all of them to join."""
-    account = _service_account()
-    if account is not None:
-        _grant_traverse(data_dir, account)
-    data_dir.mkdir(parents=True, exist_ok=True)
-    with _locked(data_dir / "nodes" / f".{port}.lock"):
-        password = _ensure_password(data_dir)
+    with _starting(data_dir, port) as (account, password):
         deadline = time.monotonic() + timeout
         launchers: dict[int, subprocess.Popen] = {}
         try:
