@@ -584,9 +584,10 @@ class RfmSegments(AnalyticsQuery[SegmentsResponse]):
         segments = customer_segments(customers, lambda c: segment[c.customer_id], RFM_SEGMENTS)
         listed = total = None
         if self.include_customers:
-            chosen = sorted(
+            chosen = ranked(
                 (s for s in scores if self.segment is None or s.segment == self.segment),
-                key=lambda s: (-s.monetary, s.customer_id),
+                lambda s: s.monetary,
+                key=lambda s: s.customer_id,
             )
             total = len(chosen)
             page = chosen[(self.page - 1) * self.page_size : self.page * self.page_size]
