@@ -20,7 +20,17 @@ from zoneinfo import ZoneInfo
 import orjson
 import pytest
 
-from analytics_service.analytics import breakdowns, financial, lifecycle, products, sales, search, site_search, users
+from analytics_service.analytics import (
+    breakdowns,
+    financial,
+    lifecycle,
+    products,
+    sales,
+    search,
+    shared,
+    site_search,
+    users,
+)
 from analytics_service.analytics.params import CommonParams
 from analytics_service.analytics.requests import Composite, Partitioned, Search
 from analytics_service.analytics.runner import AnalyticsQuery
@@ -89,19 +99,25 @@ QUERIES: dict[str, Spec] = {
         lambda q: {
             "customers_from_orders": q.customers_request(q.params.period, from_orders=True),
             "earlier_customers": q.earlier_customers_request(q.params.period, IDS),
+            "product_sums": sales.product_sums_request(q.params),
+            "product_names": shared.sold_product_names_request(q.params, IDS),
             "orders_per_product": sales.orders_per_product_request(q.params, IDS),
         },
     ),
     "sales.RevenueTrends": Spec(sales.RevenueTrends),
     "sales.TopSelling[revenue]": Spec(
         lambda p: sales.TopSelling(p, "revenue"),
-        lambda q: {"orders_per_product": sales.orders_per_product_request(q.params, IDS)},
+        lambda q: {
+            "product_names": shared.sold_product_names_request(q.params, IDS),
+            "orders_per_product": sales.orders_per_product_request(q.params, IDS),
+        },
     ),
     "sales.TopSelling[units]": Spec(lambda p: sales.TopSelling(p, "units")),
     "sales.SalesRevenue": Spec(sales.SalesRevenue),
     "sales.SalesOrders": Spec(sales.SalesOrders),
     "sales.SalesProducts[gross_profit]": Spec(
-        lambda p: breakdowns.SalesProducts(p, "gross_profit"), lambda q: {"names": q.names_request(IDS)}
+        lambda p: breakdowns.SalesProducts(p, "gross_profit"),
+        lambda q: {"names": shared.sold_product_names_request(q.params, IDS)},
     ),
     "sales.SalesCategories[subcategory]": Spec(lambda p: breakdowns.SalesCategories(p, "subcategory", None)),
     "sales.SalesGeographic[city]": Spec(

@@ -46,13 +46,12 @@ from .shared import (
     K,
     LineSums,
     agg_value,
-    aggregations,
     by_key,
     compared,
     keyed,
-    latest_name,
     line_sum_aggs,
     money,
+    names_by_key,
     only,
     order_sums,
     orders_containing,
@@ -62,6 +61,7 @@ from .shared import (
     ranked,
     ratio,
     sales_query,
+    sold_product_names_request,
     sums_by_key,
     total_comparison,
     total_hits,
@@ -180,37 +180,11 @@ class SalesProducts(AnalyticsQuery[SalesProductsResponse]):
     name: ClassVar = "sales/products"
 
     def requests(self) -> dict[str, Search | Composite]:
-        """The breakdown; the names of the returned products follow (`names_request`)."""
+        """The breakdown; the names of the returned products follow (`sold_product_names_request`)."""
         return line_breakdown_requests(self.params, "product_id")
 
-    def names_request(self, keys: list[str]) -> Search:
-        """The name on each product's latest sale line (only for the products returned)."""
-        return Search(
-            ORDER_ITEMS,
-            {
-                "query": sales_query(self.params),
-                "aggs": {
-                    "products": {
-                        "terms": {"field": "product_id", "include": keys, "size": max(len(keys), 1)},
-                        "aggs": {
-                            "latest": {
-                                "top_hits": {
-                                    "size": 1,
-                                    "_source": ["name"],
-                                    "sort": [{"created_at": "desc"}, {"order_id": "desc"}, {"line": "desc"}],
-                                }
-                            }
-                        },
-                    }
-                },
-            },
-        )
-
     async def _names(self, ctx: QueryContext, keys: list[str]) -> dict[str, str | None]:
-        if not keys:
-            return {}
-        r = await ctx.send(self.names_request(keys))
-        return {b["key"]: latest_name(b) for b in aggregations(r).get("products", {}).get("buckets", [])}
+        return names_by_key(await ctx.send(sold_product_names_request(self.params, keys))) if keys else {}
 
     async def run(self, ctx: QueryContext) -> SalesProductsResponse:
         p = self.params

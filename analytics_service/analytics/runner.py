@@ -69,7 +69,7 @@ class AnalyticsQuery(Generic[R]):
             if typing.get_origin(base) is AnalyticsQuery:
                 (cls.response_model,) = typing.get_args(base)
 
-    def requests(self) -> dict[str, Search | Composite]:
+    def requests(self) -> Mapping[str, Search | Composite | Partitioned]:
         """The requests sent first, none depending on another's answer (sent concurrently)."""
         raise NotImplementedError
 

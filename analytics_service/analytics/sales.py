@@ -36,7 +36,7 @@ from .fields import (
     Units,
 )
 from .params import CommonParams, Period
-from .requests import Composite, Search
+from .requests import PARTITION_VALUES, Composite, Partitioned, Search
 from .runner import AnalyticsQuery, QueryContext
 from .shared import (
     CUSTOMER,
@@ -49,16 +49,18 @@ from .shared import (
     comparison,
     distinct,
     doc_count,
-    latest_name,
     money,
     money_sums,
+    names_by_key,
     only,
     order_sums,
     order_sums_request,
     previous_comparison,
     previous_period,
+    ranked,
     ratio,
     sales_query,
+    sold_product_names_request,
     total_hits,
     values,
 )
@@ -110,31 +112,20 @@ class DashboardResponse(AnalyticsResponse):
     """with compare: the previous period's value of every KPI and `<kpi>_growth_pct`"""
 
 
-def top_products_body(params: CommonParams, by: str, size: int) -> dict[str, Any]:
-    """Products over sale lines in the period, ranked by the measure, ties by id.
+def product_sums_request(params: CommonParams) -> Partitioned:
+    """Line revenue and units of every product sold in the period, ranked in Python.
 
-    Exact on one shard (the default layout); on several only while no shard has more
-    distinct products sold in the period than `shard_size` (docs/performance.md "Scaling out").
+    Exact on any number of shards: a `terms` ordered by a sum returns each shard's own top
+    `shard_size`, so a product near the cut can be missed on several shards; every product's
+    sums (2,000 on the benchmark store, one request) cannot. More products than PARTITION_SIZE
+    are read again in partitions (`QueryContext.partitioned`).
     """
-    measure = "gross_revenue" if by == "revenue" else "units"
-    return {
-        "query": sales_query(params),
-        "aggs": {
-            "products": {
-                "terms": {
-                    "field": "product_id",
-                    "size": size,
-                    "shard_size": max(size * 5, 1000),
-                    "order": [{measure: "desc"}, {"_key": "asc"}],
-                },
-                "aggs": {
-                    "gross_revenue": {"sum": {"field": "line_revenue"}},
-                    "units": {"sum": {"field": "quantity"}},
-                    "latest": {"top_hits": {"size": 1, "sort": [{"created_at": "desc"}], "_source": ["name"]}},
-                },
-            }
-        },
-    }
+    return Partitioned(
+        ORDER_ITEMS,
+        sales_query(params),
+        "product_id",
+        {"gross_revenue": {"sum": {"field": "line_revenue"}}, "units": {"sum": {"field": "quantity"}}},
+    )
 
 
 def orders_per_product_request(params: CommonParams, product_ids: list[str]) -> Search:
@@ -153,24 +144,31 @@ def orders_per_product_request(params: CommonParams, product_ids: list[str]) -> 
     )
 
 
-async def top_product_items(
-    ctx: QueryContext, params: CommonParams, ranked_products: dict[str, Any]
-) -> list[ProductItem]:
-    """The ranked products' items, with their distinct sales (one more request when any)."""
-    buckets = ranked_products.get("aggregations", {}).get("products", {}).get("buckets", [])
-    orders: dict[str, int] = {}
-    if buckets:
-        counted = await ctx.send(orders_per_product_request(params, [b["key"] for b in buckets]))
-        orders = {b["key"]: b["doc_count"] for b in counted["aggregations"]["orders"]["buckets"]}
+async def top_product_items(ctx: QueryContext, params: CommonParams, by: str) -> list[ProductItem]:
+    """The top `limit` products by line revenue or units (ties by id), then their names and
+    distinct sales (`sold_product_names_request`, `orders_per_product_request`, concurrently)."""
+    # One partition: a period rarely sells more than PARTITION_SIZE products; if it does, the
+    # read starts again in twice the partitions until none is left over.
+    products = await ctx.partitioned(product_sums_request(params), PARTITION_VALUES)
+    measure = "gross_revenue" if by == "revenue" else "units"
+    top = ranked(products, lambda b: agg_value(b, measure), limit=params.limit, key=lambda b: str(b["key"]))
+    if not top:
+        return []
+    keys = [str(b["key"]) for b in top]
+    a = await ctx.fetch(
+        {"names": sold_product_names_request(params, keys), "orders": orders_per_product_request(params, keys)}
+    )
+    names = names_by_key(a["names"])
+    orders = {b["key"]: b["doc_count"] for b in aggregations(a["orders"])["orders"]["buckets"]}
     return [
         ProductItem(
-            key=b["key"],
-            name=latest_name(b),
+            key=key,
+            name=names.get(key),
             gross_revenue=money(agg_value(b, "gross_revenue")),
             units=int(agg_value(b, "units")),
-            orders=orders.get(b["key"], 0),
+            orders=orders.get(key, 0),
         )
-        for b in buckets
+        for key, b in zip(keys, top, strict=True)
     ]
 
 
@@ -224,7 +222,6 @@ class Dashboard(AnalyticsQuery[DashboardResponse]):
             {
                 "sales": self.sales_request(p.period, series=True),
                 "customers": self.customers_request(p.period, from_orders=from_orders),
-                "top_products": Search(ORDER_ITEMS, top_products_body(p, "revenue", p.limit)),
                 "previous_sales": previous and self.sales_request(previous, series=False),
                 "previous_customers": previous and self.customers_request(previous, from_orders=from_orders),
             }
@@ -269,11 +266,10 @@ class Dashboard(AnalyticsQuery[DashboardResponse]):
 
     async def run(self, ctx: QueryContext) -> DashboardResponse:
         p = self.params
-        a = await ctx.fetch(self.requests(from_orders=not await ctx.customer_documents_ready()))
-        current, top, before = await asyncio.gather(
-            self.kpis(ctx, p.period, a["sales"], a["customers"]),
-            top_product_items(ctx, p, a["top_products"]),
-            self.previous_kpis(ctx, a),
+        requests = self.requests(from_orders=not await ctx.customer_documents_ready())
+        a, top = await asyncio.gather(ctx.fetch(requests), top_product_items(ctx, p, "revenue"))
+        current, before = await asyncio.gather(
+            self.kpis(ctx, p.period, a["sales"], a["customers"]), self.previous_kpis(ctx, a)
         )
         series = bucket_series(
             p.period,
@@ -365,16 +361,15 @@ class TopSelling(AnalyticsQuery[TopSellingResponse]):
     by: str = "revenue"
     name: ClassVar = "products/top-selling"
 
-    def requests(self) -> dict[str, Search | Composite]:
-        """The ranked products; their distinct sales follow (`orders_per_product_request`)."""
-        return {"top_products": Search(ORDER_ITEMS, top_products_body(self.params, self.by, self.params.limit))}
+    def requests(self) -> dict[str, Partitioned]:
+        """Every product's sums (`top_product_items` sends it, then the top ones' follow-ups)."""
+        return {"products": product_sums_request(self.params)}
 
     async def run(self, ctx: QueryContext) -> TopSellingResponse:
-        ranked_products = (await ctx.fetch(self.requests()))["top_products"]
         return TopSellingResponse(
             period=PeriodOut.of(self.params.period),
             by=self.by,
-            items=await top_product_items(ctx, self.params, ranked_products),
+            items=await top_product_items(ctx, self.params, self.by),
         )
 
 

@@ -112,6 +112,36 @@ def activity_types(*types: str) -> dict[str, Any]:
     return {"terms": {"activity_type": list(types)}}
 
 
+def sold_product_names_request(params: CommonParams, keys: list[str]) -> Search:
+    """The name on each of `keys`' latest sale line in the period (for the products a top list
+    returns, read by `names_by_key`)."""
+    return Search(
+        ORDER_ITEMS,
+        {
+            "query": sales_query(params),
+            "aggs": {
+                "products": {
+                    "terms": {"field": "product_id", "include": keys, "size": max(len(keys), 1)},
+                    "aggs": {
+                        "latest": {
+                            "top_hits": {
+                                "size": 1,
+                                "_source": ["name"],
+                                "sort": [{"created_at": "desc"}, {"order_id": "desc"}, {"line": "desc"}],
+                            }
+                        }
+                    },
+                }
+            },
+        },
+    )
+
+
+def names_by_key(response: dict[str, Any]) -> dict[str, str | None]:
+    """The names of a `sold_product_names_request` answer, by product id."""
+    return {b["key"]: latest_name(b) for b in aggregations(response).get("products", {}).get("buckets", [])}
+
+
 # -- sums --------------------------------------------------------------------------------------
 
 # Sums over sale orders (orders index): name -> field.
