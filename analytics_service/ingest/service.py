@@ -1,5 +1,9 @@
 """Ingest: validate each record, turn it into bulk actions, write, report per record.
 
+Validation and document building run in a worker thread (`asyncio.to_thread`): the GIL
+still serialises the Python work, but the event loop gets it back every switch interval,
+so reads are answered while a large batch is validated instead of after it.
+
 Outcomes per record: `indexed` (written), `duplicates` (the same id and state is
 already stored), `stale` (an order or product update older than the stored state),
 or an entry in `errors` naming the record's position, id and the field at fault.
@@ -7,6 +11,7 @@ or an entry in `errors` naming the record's position, id and the field at fault.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from collections.abc import Awaitable, Callable
@@ -134,6 +139,17 @@ class Ingestor:
 
     async def orders(self, records: list[Any], key_store: str | None, refresh: str | None = None) -> IngestResponse:
         """Orders converge to each one's newest state in any arrival order (see order_versions)."""
+        batch, states = await asyncio.to_thread(self._order_states, records, key_store)
+        newest = newest_per_order(states)
+        if newest:
+            await self.order_writer.write(newest, refresh)
+        settled = [*newest, *(older for state in newest for older in settle_superseded(state))]
+        errors = [*batch.errors, *(s.error for s in settled if s.error is not None)]
+        outcomes = [s.outcome for s in settled if s.error is None and s.outcome is not None]
+        return await self._respond(outcomes, errors, {s.store for s in newest if s.wrote})
+
+    def _order_states(self, records: list[Any], key_store: str | None) -> tuple[Batch, list[OrderState]]:
+        """The batch's valid orders as documents (its errors in the Batch)."""
         batch = self._validate(records, Order, "order_id", key_store)
         received = datetime.now(UTC)
         states: list[OrderState] = []
@@ -147,13 +163,7 @@ class Ingestor:
                 batch.errors.append(_field_error(v.index, v.record_id, exc))
                 continue
             states.append(OrderState(v.index, v.record_id or order.order_id, v.store, order_doc, line_docs))
-        newest = newest_per_order(states)
-        if newest:
-            await self.order_writer.write(newest, refresh)
-        settled = [*newest, *(older for state in newest for older in settle_superseded(state))]
-        errors = [*batch.errors, *(s.error for s in settled if s.error is not None)]
-        outcomes = [s.outcome for s in settled if s.error is None and s.outcome is not None]
-        return await self._respond(outcomes, errors, {s.store for s in newest if s.wrote})
+        return batch, states
 
     async def events(self, records: list[Any], key_store: str | None, refresh: str | None = None) -> IngestResponse:
         received = datetime.now(UTC)
@@ -260,6 +270,19 @@ class Ingestor:
         refresh: str | None,
         build: Callable[[Any, dict[str, Any], str], BulkAction],
     ) -> IngestResponse:
+        return await self._write(
+            await asyncio.to_thread(self._plan, records, model, id_field, key_store, build), refresh
+        )
+
+    def _plan(
+        self,
+        records: list[Any],
+        model: type[BaseModel],
+        id_field: str,
+        key_store: str | None,
+        build: Callable[[Any, dict[str, Any], str], BulkAction],
+    ) -> Batch:
+        """The batch validated, with the action that stores each valid record."""
         batch = self._validate(records, model, id_field, key_store)
         for v in batch.valid:
             try:
@@ -268,7 +291,7 @@ class Ingestor:
                 batch.errors.append(_field_error(v.index, v.record_id, exc))
                 continue
             batch.planned.append(Planned(v.index, v.record_id or action.id.split(":", 1)[1], v.store, action))
-        return await self._write(batch, refresh)
+        return batch
 
     async def _write(self, batch: Batch, refresh: str | None) -> IngestResponse:
         actions = [p.action for p in batch.planned]
