@@ -1,12 +1,14 @@
 """Query latency: the API (uncached and cached) versus the same Elasticsearch requests sent directly.
 
-    python scripts/bench_queries.py [--orders 1000000] [--endpoints all | NAME ...] [--periods 30d 365d]
-                                    [--requests 30] [--warmup 3] [--json PATH] [--reload] [--drop]
+    python scripts/bench_queries.py [--orders 1000000] [--shards 1] [--endpoints all | NAME ...]
+                                    [--periods 30d 365d] [--requests 30] [--warmup 3] [--json PATH]
+                                    [--reload] [--drop]
 
 Loads one generated store (seed 7, 1,000,000 orders over 730 days to 2026-11-01, their
 payment events, 200,000 activity records) once into the index prefix `bench-queries`
 with the DirectSink, and reuses it on later runs (`--reload` loads it again, `--drop`
-deletes it and exits; a smaller `--orders N` goes to `bench-queries-<N>`). Then, for
+deletes it and exits; a smaller `--orders N` goes to `bench-queries-<N>`, `--shards S`
+(INDEX_SHARDS for the load and the servers) to a prefix ending `-<S>shards`). Then, for
 every analytics endpoint (the variants whose requests differ: retention basis, segment
 type, geographic level), each over the 30 and the 365 days before 2026-11-01:
 
@@ -129,8 +131,10 @@ ENDPOINTS = [Endpoint(f"/api/v1/analytics/{path}", variant, period) for path, va
 # -- data --------------------------------------------------------------------------------
 
 
-def prefix_for(orders: int) -> str:
-    return BASE_PREFIX if orders == FULL_ORDERS else f"{BASE_PREFIX}-{orders}"
+def prefix_for(orders: int, shards: int = 1) -> str:
+    """`bench-queries`, `-<N>` for another size, `-<S>shards` for another shard count."""
+    prefix = BASE_PREFIX if orders == FULL_ORDERS else f"{BASE_PREFIX}-{orders}"
+    return prefix if shards == 1 else f"{prefix}-{shards}shards"
 
 
 async def counts(settings: Settings) -> dict[str, int]:
@@ -395,7 +399,10 @@ def breakdown(res: Result, names: IndexNames) -> list[tuple[str, int, float, flo
 
 async def main_async(args: argparse.Namespace) -> int:
     logging.getLogger("elastic_transport").setLevel(logging.WARNING)
-    prefix = prefix_for(args.orders)
+    prefix = prefix_for(args.orders, args.shards)
+    if args.shards != 1:
+        # Every Settings here and the servers' environment: the indices' layout (README "Scaling out").
+        os.environ["INDEX_SHARDS"] = str(args.shards)
     settings = Settings(index_prefix=prefix)
     if args.drop:
         await drop(settings)
@@ -531,6 +538,12 @@ def main() -> int:
         type=int,
         default=FULL_ORDERS,
         help=f"orders to generate (default {FULL_ORDERS:,}; others go to {BASE_PREFIX}-<N>)",
+    )
+    parser.add_argument(
+        "--shards",
+        type=int,
+        default=1,
+        help="primary shards per index (INDEX_SHARDS; default 1, others go to a prefix ending -<S>shards)",
     )
     parser.add_argument("--activity", type=int, default=None, help="activity records (default orders / 5)")
     parser.add_argument("--requests", type=int, default=30, help="timed calls per endpoint and path (default 30)")
