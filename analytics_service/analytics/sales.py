@@ -37,7 +37,7 @@ from .fields import (
 )
 from .params import CommonParams, Period
 from .requests import PARTITION_VALUES, Composite, Partitioned, Search
-from .runner import AnalyticsQuery, QueryContext
+from .runner import AnalyticsQuery, QueryContext, all_or_none
 from .shared import (
     CUSTOMER,
     SALE,
@@ -267,7 +267,7 @@ class Dashboard(AnalyticsQuery[DashboardResponse]):
     async def run(self, ctx: QueryContext) -> DashboardResponse:
         p = self.params
         requests = self.requests(from_orders=not await ctx.customer_documents_ready())
-        a, top = await asyncio.gather(ctx.fetch(requests), top_product_items(ctx, p, "revenue"))
+        a, top = await all_or_none(ctx.fetch(requests), top_product_items(ctx, p, "revenue"))
         current, before = await asyncio.gather(
             self.kpis(ctx, p.period, a["sales"], a["customers"]), self.previous_kpis(ctx, a)
         )
