@@ -315,6 +315,28 @@ def redis_url(tmp_path_factory) -> Iterator[str]:
         yield url
 
 
+# -- partitioned reads (analytics/requests.py Partitioned) ------------------------------------
+
+
+@pytest.fixture
+def partitions_sent(monkeypatch) -> list[int]:
+    """The `num_partitions` of every partitioned terms read the app sends, in order (the
+    partitioned reads' left-over check is tested by making their partitions far too small)."""
+    from analytics_service.analytics import runner
+
+    sent: list[int] = []
+    search = runner.QueryContext._search
+
+    async def spy(self, family, body):
+        terms = body.get("aggs", {}).get("values", {}).get("terms", {})
+        if "include" in terms:
+            sent.append(terms["include"]["num_partitions"])
+        return await search(self, family, body)
+
+    monkeypatch.setattr(runner.QueryContext, "_search", spy)
+    return sent
+
+
 # -- a real PostgreSQL server for the reports table (DATABASE_URL=postgresql+psycopg://...) --
 
 PG_BIN_DIRS = ("/usr/lib/postgresql/15/bin",)
