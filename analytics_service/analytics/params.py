@@ -7,6 +7,7 @@ Monday), so DST days have 23 or 25 hours and every bucket key is a local start.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
@@ -95,6 +96,13 @@ def bucket_key(local_start: datetime, interval: str) -> str:
     return local_start.isoformat() if interval == "hour" else local_start.date().isoformat()
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _key_of(epoch_ms: int, tz: ZoneInfo, interval: str) -> str:
+    """Remembered: a period has few bucket starts, and a paged read names them once per pair
+    (hundreds of thousands of times a year)."""
+    return bucket_key(datetime.fromtimestamp(epoch_ms / 1000, UTC).astimezone(tz), interval)
+
+
 @dataclass(frozen=True)
 class Period:
     start: datetime  # aware, in tz
@@ -155,8 +163,7 @@ class Period:
 
     def key_of(self, epoch_ms: int) -> str:
         """The API key of a date_histogram bucket (ES keys are the bucket start in UTC ms)."""
-        local = datetime.fromtimestamp(epoch_ms / 1000, UTC).astimezone(self.tz)
-        return bucket_key(local, self.interval)
+        return _key_of(epoch_ms, self.tz, self.interval)
 
     def previous(self, compare: str) -> Period:
         if compare == "previous_year":
