@@ -7,7 +7,10 @@ times into three fresh index prefixes of the same node:
 
 1. through the HTTP API (a real uvicorn server in a subprocess, batches POSTed with httpx),
 2. through the Ingestor in-process (validation + documents + bulk writer, no HTTP),
-3. through the bulk writer alone, with the documents built beforehand (not timed).
+3. through the bulk writer alone, with the documents built beforehand (not timed): the same
+   order, line, event, activity and customer documents the API writes, one bulk request a
+   batch (the API needs five round trips for a batch of orders: read the stored versions,
+   write the orders, write the lines, read and write the customer documents).
 
 Each run sends the same batches with the same number in flight and ends with one
 refresh, so the ratio shows what the API layer (HTTP, JSON, validation, document
@@ -41,8 +44,9 @@ from analytics_service.config import Settings  # noqa: E402
 from analytics_service.devtools.sample_data import SampleConfig, generate  # noqa: E402
 from analytics_service.es.bulk import BulkAction, BulkWriter  # noqa: E402
 from analytics_service.es.client import index_names, make_async_client  # noqa: E402
-from analytics_service.es.indices import setup_indices  # noqa: E402
+from analytics_service.es.indices import CUSTOMERS, setup_indices  # noqa: E402
 from analytics_service.ingest import documents as docs  # noqa: E402
+from analytics_service.ingest.customers import OrderEntry, changes_of, customer_document  # noqa: E402
 from analytics_service.ingest.paths import ingest_path  # noqa: E402
 from analytics_service.ingest.schemas import Activity, Event, Order  # noqa: E402
 from analytics_service.ingest.service import Ingestor  # noqa: E402
@@ -136,19 +140,25 @@ async def bench_ingestor(batches, settings: Settings, concurrency: int, total: i
 
 
 def prebuilt_actions(batches, settings: Settings) -> list[tuple[int, list[BulkAction]]]:
-    """The documents the API would write for each batch, built outside the timed part."""
+    """The documents the API would write for each batch, built outside the timed part: for a
+    batch of orders, the order and line documents and the customer documents (in the store
+    and across stores) as they stand after the batch, every earlier order of the customer in
+    them, as the API's CustomerWriter writes them (ingest/customers.py)."""
     names = index_names(settings)
     tz = settings.store_timezone("default")
     base = settings.base_currency
     now = datetime.now(UTC)
+    customer_orders: dict[str, dict[str, OrderEntry]] = {}  # customer document id -> its entries so far
     out = []
     for kind, records in batches:
         model = KINDS[kind][2]
         actions: list[BulkAction] = []
+        order_docs = []
         for raw in records:
             rec = model.model_validate(raw, strict=False)
             if kind == "orders":
                 order_doc, lines = docs.order_documents(rec, "default", tz, base, now)
+                order_docs.append((order_doc, (), None))
                 actions += [
                     docs.order_action(order_doc, names, None),
                     *docs.line_actions(order_doc, lines, names, len(lines)),
@@ -157,6 +167,11 @@ def prebuilt_actions(batches, settings: Settings) -> list[tuple[int, list[BulkAc
                 actions.append(docs.event_action(rec, rec.event_id, "default", tz, base, names, now))
             else:
                 actions.append(docs.activity_action(rec, rec.activity_id, "default", tz, names, now))
+        for change in changes_of(order_docs).values():
+            entries = customer_orders.setdefault(change.doc_id, {})
+            entries.update(change.entries)
+            doc = customer_document(change.scope, change.customer_id, entries)
+            actions.append(BulkAction("index", names.alias(CUSTOMERS), change.doc_id, doc))
         out.append((len(records), actions))
     return out
 
