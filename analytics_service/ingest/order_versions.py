@@ -29,7 +29,6 @@ state's lines, for the milliseconds the second bulk request takes.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,7 +37,7 @@ from elasticsearch import AsyncElasticsearch
 from ..es.bulk import BulkAction, BulkWriter, ItemResult
 from ..es.indices import ORDERS, IndexNames
 from . import documents as docs
-from .customers import CustomerChange, CustomerWriter, changes_of
+from .customers import CustomerWriter, changes_of
 from .schemas import IngestError
 
 # Rounds of read-decide-write when concurrent writers keep changing an order; each lost
@@ -122,16 +121,8 @@ class OrderVersionWriter:
 
     async def write(self, states: list[OrderState], refresh: str | None) -> None:
         accepted = await self._write_orders(states)
-        # Lines and customer documents are independent once the orders are accepted: both go at
-        # once (one round trip less per batch). A line's failure is reported before a customer's.
-        # Both are awaited to the end before an error of either is raised.
-        lines, customers = await asyncio.gather(
-            self._write_lines(accepted, refresh), self._write_customers(accepted, refresh), return_exceptions=True
-        )
-        for outcome in (lines, customers):
-            if isinstance(outcome, BaseException):
-                raise outcome
-        self._customers_failed(customers)  # type: ignore[arg-type]
+        await self._write_lines(accepted, refresh)
+        await self._write_customers(accepted, refresh)
         if refresh in ("true", "wait_for") and any(s.wrote for s in states):
             # The lines' request waited for order-items; make the order documents searchable too.
             await self.es.indices.refresh(index=self.names.alias(ORDERS))
@@ -206,16 +197,10 @@ class OrderVersionWriter:
                 assert state.error is not None
                 state.error.retryable = True
 
-    async def _write_customers(
-        self, accepted: list[OrderState], refresh: str | None
-    ) -> list[tuple[CustomerChange, str]]:
-        """Step 3 for the customer documents (ingest/customers.py): the changes that could not be
-        written, with why."""
-        return await self.customers.apply(changes_of((s.order_doc, s.customers_seen, s) for s in accepted), refresh)
-
-    @staticmethod
-    def _customers_failed(failed: list[tuple[CustomerChange, str]]) -> None:
-        for change, why in failed:
+    async def _write_customers(self, accepted: list[OrderState], refresh: str | None) -> None:
+        """Step 3 for the customer documents (ingest/customers.py)."""
+        changes = changes_of((s.order_doc, s.customers_seen, s) for s in accepted)
+        for change, why in await self.customers.apply(changes, refresh):
             for state in change.sources:
                 state.wrote = True
                 if state.error is None:
