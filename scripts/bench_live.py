@@ -2,7 +2,7 @@
 
     python scripts/bench_live.py [--orders 1000000] [--ingest-clients 4] [--read-clients 4]
                                  [--seconds 120] [--staleness 5] [--periods 30d 365d]
-                                 [--endpoints NAME ...] [--json PATH]
+                                 [--endpoints NAME ...] [--split-servers] [--json PATH]
 
 Runs on the benchmark store of scripts/bench_queries.py (load it first with
 `python scripts/bench_queries.py --load-only`). One API server (a uvicorn subprocess,
@@ -17,6 +17,12 @@ default settings: the in-process response cache, CACHE_MAX_STALENESS_SECONDS fro
 - `--read-clients` clients read with a key of all stores (whose answers every ingest
   for any store makes out of date) the endpoints of bench_queries' list for the 30 and
   the 365 days before 2026-11-01, in turn, each client starting at another place.
+
+With `--split-servers` the ingest clients post to one API process and the read clients read
+from a second one, both with REDIS_URL set to a private redis-server this script starts (the
+response cache and the stores' data versions shared, as in a deployment with several
+processes): the reads no longer share a Python process, and its GIL, with the ingest's
+validation and document building.
 
 Every endpoint is read once before the clock starts (the first answer of a key is always
 computed). Prints, per endpoint and overall, the reads' p50 and p95 and how they were
@@ -36,6 +42,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter, defaultdict
+from contextlib import ExitStack
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -49,6 +56,7 @@ from bench_common import es_version, start_server, stop_server, wait_ready  # no
 from bench_queries import ENDPOINTS, FULL_ORDERS, Endpoint, counts, pct, prefix_for  # noqa: E402
 
 from analytics_service.config import Settings  # noqa: E402
+from analytics_service.devtools.local_servers import redis_server  # noqa: E402
 from analytics_service.devtools.sample_data import SampleConfig  # noqa: E402
 from analytics_service.devtools.sample_data.generator import generate  # noqa: E402
 from analytics_service.es.client import index_names, make_async_client  # noqa: E402
@@ -164,39 +172,46 @@ async def main_async(args: argparse.Namespace) -> int:
     print(f"generating {args.live_orders:,} live orders ...", file=sys.stderr)
     batches = live_batches(args.live_orders)
     workdir = Path(tempfile.mkdtemp(prefix="bench-live-"))
-    server, base = start_server(
-        prefix,
-        workdir,
-        KEY,
-        ["read", "ingest"],
-        {"CACHE_MAX_STALENESS_SECONDS": str(args.staleness), "DEFAULT_STORE_ID": LIVE_STORE},
-    )
     endpoints = [e for e in ENDPOINTS if e.period in args.periods and (not args.endpoints or e.name in args.endpoints)]
     samples: dict[tuple[str, str], list[tuple[float, str]]] = defaultdict(list)
     sent: Counter = Counter()
-    try:
-        wait_ready(base, server)
-        async with httpx.AsyncClient(base_url=base, timeout=600, headers={"X-API-Key": KEY}) as client:
-            print(f"priming {len(endpoints)} endpoint reads ...", file=sys.stderr)
-            for endpoint in endpoints:
-                (await client.get(endpoint.path, params=endpoint.query)).raise_for_status()
-            print(
-                f"{args.ingest_clients} ingest and {args.read_clients} read clients for {args.seconds} s ...",
-                file=sys.stderr,
-            )
-            deadline = time.monotonic() + args.seconds
-            lanes = [batches[i :: args.ingest_clients] for i in range(args.ingest_clients)]
-            started = time.perf_counter()
-            step = max(1, len(endpoints) // args.read_clients)
-            await asyncio.gather(
-                *(ingest_client(client, lane, deadline, sent) for lane in lanes),
-                *(read_client(client, endpoints, i * step, deadline, samples) for i in range(args.read_clients)),
-            )
-            wall = time.perf_counter() - started
-    finally:
-        stop_server(server)
-        print(f"removing the live store ({sum(sent.values()):,} records sent) ...", file=sys.stderr)
-        print(f"  {await remove_live_store(settings):,} documents deleted", file=sys.stderr)
+    env = {"CACHE_MAX_STALENESS_SECONDS": str(args.staleness), "DEFAULT_STORE_ID": LIVE_STORE}
+    with ExitStack() as stack:
+        if args.split_servers:
+            # Two API processes sharing a private redis-server (response cache and data versions).
+            env["REDIS_URL"] = stack.enter_context(redis_server(workdir))[0]
+        servers = [start_server(prefix, workdir, KEY, ["read", "ingest"], env) for _ in range(1 + args.split_servers)]
+        ingest_base, read_base = servers[0][1], servers[-1][1]
+        try:
+            for server, base in servers:
+                wait_ready(base, server)
+            headers = {"X-API-Key": KEY}
+            async with (
+                httpx.AsyncClient(base_url=ingest_base, timeout=600, headers=headers) as ingest,
+                httpx.AsyncClient(base_url=read_base, timeout=600, headers=headers) as reader,
+            ):
+                print(f"priming {len(endpoints)} endpoint reads ...", file=sys.stderr)
+                for endpoint in endpoints:
+                    (await reader.get(endpoint.path, params=endpoint.query)).raise_for_status()
+                print(
+                    f"{args.ingest_clients} ingest and {args.read_clients} read clients for {args.seconds} s "
+                    f"({'ingest and reads in two API processes' if args.split_servers else 'one API process'}) ...",
+                    file=sys.stderr,
+                )
+                deadline = time.monotonic() + args.seconds
+                lanes = [batches[i :: args.ingest_clients] for i in range(args.ingest_clients)]
+                started = time.perf_counter()
+                step = max(1, len(endpoints) // args.read_clients)
+                await asyncio.gather(
+                    *(ingest_client(ingest, lane, deadline, sent) for lane in lanes),
+                    *(read_client(reader, endpoints, i * step, deadline, samples) for i in range(args.read_clients)),
+                )
+                wall = time.perf_counter() - started
+        finally:
+            for server, _ in servers:
+                stop_server(server)
+            print(f"removing the live store ({sum(sent.values()):,} records sent) ...", file=sys.stderr)
+            print(f"  {await remove_live_store(settings):,} documents deleted", file=sys.stderr)
 
     everything = [s for runs in samples.values() for s in runs]
     served = Counter(how for _, how in everything)
@@ -204,7 +219,8 @@ async def main_async(args: argparse.Namespace) -> int:
     print(
         f"\n{platform.node()}, {await es_version(settings)}, {date.today()}: {found['orders']:,} orders, "
         f"{args.ingest_clients} ingest + {args.read_clients} read clients, {wall:.0f} s, "
-        f"CACHE_MAX_STALENESS_SECONDS={args.staleness}"
+        f"CACHE_MAX_STALENESS_SECONDS={args.staleness}, "
+        f"{'ingest and reads in two API processes sharing Redis' if args.split_servers else 'one API process'}"
     )
     print(
         f"ingested {sent['orders']:,} orders ({sent['orders'] / wall:,.0f}/s), {sent['events']:,} events, "
@@ -232,6 +248,7 @@ async def main_async(args: argparse.Namespace) -> int:
             "orders_in_store": found["orders"],
             "seconds": round(wall, 1),
             "staleness_seconds": args.staleness,
+            "split_servers": args.split_servers,
             "ingested": dict(sent),
             "orders_per_second": round(sent["orders"] / wall, 1),
             "reads": {"count": len(everything), "p50": round(p50, 1), "p95": round(p95, 1), **served},
@@ -253,6 +270,11 @@ def main() -> int:
     parser.add_argument("--staleness", type=float, default=5, help="CACHE_MAX_STALENESS_SECONDS (default 5)")
     parser.add_argument("--periods", nargs="+", default=["30d", "365d"], choices=["30d", "365d"])
     parser.add_argument("--endpoints", nargs="+", metavar="NAME", help="only these (bench_queries' names); default all")
+    parser.add_argument(
+        "--split-servers",
+        action="store_true",
+        help="ingest through one API process and read through another, both with a private redis-server",
+    )
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON to PATH")
     return asyncio.run(main_async(parser.parse_args()))
 

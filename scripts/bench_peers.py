@@ -43,9 +43,7 @@ import json
 import logging
 import os
 import platform
-import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -59,10 +57,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import httpx  # noqa: E402
-from bench_common import es_version, free_port, start_server, stop_server, wait_ready  # noqa: E402
+from bench_common import es_version, start_server, stop_server, wait_ready  # noqa: E402
 from bench_queries import BENCH_KEY, FULL_ORDERS, MONTH, YEAR, counts, load, prefix_for  # noqa: E402
 
 from analytics_service.config import Settings  # noqa: E402
+from analytics_service.devtools.local_servers import ServerMissing, postgres_server  # noqa: E402
 from analytics_service.devtools.sample_data import SampleConfig  # noqa: E402
 from analytics_service.es.client import index_names, make_async_client  # noqa: E402
 from analytics_service.es.indices import FAMILIES, ORDER_ITEMS, ORDERS  # noqa: E402
@@ -324,7 +323,6 @@ class DuckDb:
         self.db.close()
 
 
-PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
 PG_INDEXES = [
     "CREATE INDEX orders_sales ON orders (created_at) INCLUDE (gross_revenue, net_revenue, discount_amount, "
     "units, cogs, customer_id, country) WHERE is_sale",
@@ -334,42 +332,22 @@ PG_INDEXES = [
 ]
 
 
+# Tuned as one would for analytics on this machine (the durability settings are off in any case).
+PG_SETTINGS = (
+    "-c shared_buffers=2GB -c work_mem=256MB -c maintenance_work_mem=1GB -c max_parallel_workers_per_gather=2 "
+    "-c effective_cache_size=8GB -c jit=off"
+)
+
+
 @contextlib.contextmanager
 def private_postgres() -> Iterator[str]:
-    """A throw-away PostgreSQL server on a free port (as root it runs as the `postgres` user);
-    yields a connection string. Stopped and deleted on exit."""
-    if not (PG_BIN / "initdb").is_file():
-        raise SystemExit(f"PostgreSQL server binaries not found in {PG_BIN} (apt-get install postgresql; PG_BIN=...)")
-    as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    workdir = Path(tempfile.mkdtemp(prefix="bench-peers-pg-", dir="/tmp"))
-    workdir.chmod(0o755)
-    if as_postgres:
-        shutil.chown(workdir, "postgres", "postgres")
-    data, log = workdir / "data", workdir / "server.log"
-    port = free_port()
-    options = (
-        f"-h 127.0.0.1 -p {port} -k {workdir} -c fsync=off -c synchronous_commit=off -c full_page_writes=off "
-        "-c shared_buffers=2GB -c work_mem=256MB -c maintenance_work_mem=1GB -c max_parallel_workers_per_gather=2 "
-        "-c effective_cache_size=8GB -c jit=off"
-    )
-
-    def run(*args: str) -> None:
-        subprocess.run([*as_postgres, *args], cwd=workdir, check=True, capture_output=True, timeout=300)
-
+    """A throw-away PostgreSQL server (devtools/local_servers.py) with PG_SETTINGS: its
+    connection string. Stopped and deleted on exit."""
     try:
-        run(str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-locale")
-        run(str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-t", "60", "-o", options, "start")
-        try:
+        with postgres_server(PG_SETTINGS) as port:
             yield f"host=127.0.0.1 port={port} user=postgres dbname=postgres"
-        finally:
-            subprocess.run(
-                [*as_postgres, str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
-                cwd=workdir,
-                capture_output=True,
-                timeout=120,
-            )
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    except ServerMissing as exc:
+        raise SystemExit(f"{exc} (PG_BIN=... names another folder)") from exc
 
 
 class Postgres:

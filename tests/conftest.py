@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
@@ -31,6 +30,8 @@ from analytics_service.app import create_app
 from analytics_service.auth import Principal
 from analytics_service.config import Settings
 from analytics_service.devtools import local_es as local
+from analytics_service.devtools.local_servers import pg_bin_dir, postgres_server
+from analytics_service.devtools.local_servers import redis_server as local_redis
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -106,13 +107,6 @@ def assert_rfm_customers(expected: pd.DataFrame, got: pd.DataFrame) -> pd.DataFr
         assert (merged[column] == merged[f"{column}_api"]).all(), column
     assert (merged["monetary"] - merged["monetary_api"]).abs().max() <= 0.01
     return merged
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _answers(url: str, settings: Settings) -> bool:
@@ -278,34 +272,16 @@ def ingest_records(client: TestClient, records: dict[str, list[dict]]) -> None:
 
 @contextmanager
 def redis_server(workdir: Path) -> Iterator[tuple[str, subprocess.Popen]]:
-    """A redis-server of our own on a free port (installed by ./dev from Debian's packages): URL, process."""
+    """A redis-server of our own on a free port (devtools/local_servers.py): URL, process. Where
+    it is not installed the test fails in CI and is skipped elsewhere."""
     import shutil
-    import time
 
-    binary = shutil.which("redis-server")
-    if binary is None:
+    if shutil.which("redis-server") is None:
         if os.environ.get("CI"):
             pytest.fail("redis-server is not installed (./dev installs it from Debian's packages)")
         pytest.skip("redis-server is not installed: run ./dev test, which installs it")
-    port = free_port()
-    proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(workdir)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            if time.monotonic() >= deadline:
-                pytest.fail("redis-server did not start")
-            time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0", proc
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with local_redis(workdir) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
@@ -339,95 +315,25 @@ def partitions_sent(monkeypatch) -> list[int]:
 
 # -- a real PostgreSQL server for the reports table (DATABASE_URL=postgresql+psycopg://...) --
 
-PG_BIN_DIRS = ("/usr/lib/postgresql/15/bin",)
-
-
-def _pg_bin_dir() -> Path | None:
-    """Debian's PostgreSQL server binaries (initdb, pg_ctl); PG_BIN overrides."""
-    candidates = [os.environ["PG_BIN"]] if os.environ.get("PG_BIN") else list(PG_BIN_DIRS)
-    for candidate in candidates:
-        if (Path(candidate) / "initdb").is_file() and (Path(candidate) / "pg_ctl").is_file():
-            return Path(candidate)
-    return None
-
 
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
-    """A private PostgreSQL cluster on a free port (installed by ./dev from Debian's packages).
-
-    Never the package's own cluster or port 5432. As root, the server runs as the
-    `postgres` system user in a /tmp folder it owns. Yields a SQLAlchemy URL of an
-    empty database; TEST_POSTGRES_URL uses an existing server instead.
-    """
-    import shutil
-    import tempfile
-
+    """A private PostgreSQL cluster on a free port (devtools/local_servers.py) with an empty
+    database: its SQLAlchemy URL. TEST_POSTGRES_URL uses an existing server instead."""
     if os.environ.get("TEST_POSTGRES_URL"):
         yield os.environ["TEST_POSTGRES_URL"]
         return
-    bin_dir = _pg_bin_dir()
+    bin_dir = pg_bin_dir()
     if bin_dir is None:
         if os.environ.get("CI"):
             pytest.fail(
                 "PostgreSQL server binaries are not installed (./dev installs postgresql from Debian's packages)"
             )
         pytest.skip("PostgreSQL server binaries are not installed: run ./dev test, which installs them")
-    as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    workdir = Path(tempfile.mkdtemp(prefix="analytics-pg-", dir="/tmp"))
-    workdir.chmod(0o755)
-    if as_postgres:
-        shutil.chown(workdir, "postgres", "postgres")
-    data_dir, log_file = workdir / "data", workdir / "server.log"
-    port = free_port()
-
-    def run(*args: str) -> None:
-        result = subprocess.run([*as_postgres, *args], cwd=workdir, capture_output=True, text=True, timeout=120)
-        if result.returncode != 0:
-            log = log_file.read_text(errors="replace")[-3000:] if log_file.exists() else ""
-            pytest.fail(f"{args[0]} failed ({result.returncode}): {result.stderr[-3000:]}\n{log}")
-
-    server_options = (
-        f"-h 127.0.0.1 -p {port} -k {workdir} -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-    )
-    try:
-        # --auth=trust: pg_hba trusts local and 127.0.0.1 connections (a throw-away test server).
-        run(
-            str(bin_dir / "initdb"),
-            "-D",
-            str(data_dir),
-            "-U",
-            "postgres",
-            "--auth=trust",
-            "-E",
-            "UTF8",
-            "--no-locale",
-            "--no-sync",
-        )
-        run(
-            str(bin_dir / "pg_ctl"),
-            "-D",
-            str(data_dir),
-            "-l",
-            str(log_file),
-            "-w",
-            "-t",
-            "60",
-            "-o",
-            server_options,
-            "start",
-        )
-        try:
-            run(str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "analytics_test")
-            yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/analytics_test"
-        finally:
-            subprocess.run(
-                [*as_postgres, str(bin_dir / "pg_ctl"), "-D", str(data_dir), "-m", "fast", "-w", "stop"],
-                cwd=workdir,
-                capture_output=True,
-                timeout=120,
-            )
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    with postgres_server() as port:
+        create = [str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "analytics_test"]
+        subprocess.run(create, check=True, capture_output=True, timeout=60)
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/analytics_test"
 
 
 # -- the real Superstore order history (../shared/data, outside the repository) -----------
