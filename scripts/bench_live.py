@@ -175,7 +175,7 @@ async def main_async(args: argparse.Namespace) -> int:
     endpoints = [e for e in ENDPOINTS if e.period in args.periods and (not args.endpoints or e.name in args.endpoints)]
     samples: dict[tuple[str, str], list[tuple[float, str]]] = defaultdict(list)
     sent: Counter = Counter()
-    env = {"CACHE_MAX_STALENESS_SECONDS": str(args.staleness), "DEFAULT_STORE_ID": LIVE_STORE}
+    env: dict[str, str | None] = {"CACHE_MAX_STALENESS_SECONDS": str(args.staleness), "DEFAULT_STORE_ID": LIVE_STORE}
     with ExitStack() as stack:
         if args.split_servers:
             # Two API processes sharing a private redis-server (response cache and data versions).

@@ -447,8 +447,8 @@ def period_sales_request(params: CommonParams) -> Search:
 class RfmTable:
     """The customers of `rfm_customers_request` as columns, in the buckets' order: hundreds of
     thousands of them are sorted three times to score them, which takes seconds as Python
-    objects and tens of milliseconds as numpy arrays (212,136 customers: 4.2 s -> see
-    docs/performance.md)."""
+    objects and a fraction of that as numpy arrays (212,136 customers, scored: 4.2 s as
+    objects, 0.5 s as arrays)."""
 
     ids: list[str]
     id_rank: np.ndarray  # each customer's position in id order: ties in a sort go by id
