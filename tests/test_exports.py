@@ -24,9 +24,10 @@ import uvicorn
 
 from analytics_service import exports
 from analytics_service.app import create_app
+from analytics_service.devtools.local_servers import free_port
 from analytics_service.es.scan import PitScan
 from analytics_service.exports import stream, writers
-from tests.conftest import free_port, generate_records, headers, ingest_records
+from tests.conftest import generate_records, headers, ingest_records
 
 SALE_STATUSES = {"paid", "processing", "shipped", "delivered", "refunded"}
 PAGE = 40  # documents per point-in-time page in these tests

@@ -35,10 +35,11 @@ from sqlalchemy.exc import OperationalError
 
 from analytics_service.app import create_app
 from analytics_service.devtools import local_es as local
+from analytics_service.devtools.local_servers import free_port
 from analytics_service.errors import ApiError
 from analytics_service.redis_client import CircuitBreaker, RedisUnavailable
 from analytics_service.reports.failures import backoff_seconds, classify, final_message
-from tests.conftest import free_port, headers, make_settings, post_records, redis_server, report_row, request_report
+from tests.conftest import headers, make_settings, post_records, redis_server, report_row, request_report
 from tests.conftest import wait_for_report as wait_for_status
 
 PERIOD = {"start": "2026-10-01", "end": "2026-10-08", "interval": "day"}

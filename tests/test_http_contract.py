@@ -17,8 +17,9 @@ import uvicorn
 from analytics_service.analytics import sales
 from analytics_service.app import create_app
 from analytics_service.cache import Entry
+from analytics_service.devtools.local_servers import free_port
 from analytics_service.es.indices import ORDERS, IndexNames
-from tests.conftest import analytics_get, free_port, generate_records, headers, ingest_records, numbers_of
+from tests.conftest import analytics_get, generate_records, headers, ingest_records, numbers_of
 
 ORDERS_ROUTE = "/api/v1/analytics/orders/index"
 PERIOD = {"start": "2026-09-01", "end": "2026-11-01"}

@@ -22,6 +22,7 @@ import pytest
 from elasticsearch import Elasticsearch
 
 from analytics_service.devtools import sample_data
+from analytics_service.devtools.local_servers import free_port
 from analytics_service.devtools.sample_data import (
     BATCH_SIZE,
     KINDS,
@@ -42,7 +43,7 @@ from analytics_service.ingest.schemas import (
     Product,
     normalise_query,
 )
-from tests.conftest import free_port, headers
+from tests.conftest import headers
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXED_END = date(2025, 6, 30)
