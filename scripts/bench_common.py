@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -69,6 +71,24 @@ def stop_server(server: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+
+
+@contextmanager
+def api_servers(
+    prefix: str, workdir: Path, key: str, scopes: list[str], envs: Sequence[dict[str, str | None] | None] = (None,)
+) -> Iterator[list[tuple[subprocess.Popen, str]]]:
+    """One API server per entry of `envs` (`start_server` with that env), each answering
+    /health before this yields their (process, base URL); all stopped on exit, error or not."""
+    servers: list[tuple[subprocess.Popen, str]] = []
+    try:
+        for env in envs:
+            servers.append(start_server(prefix, workdir, key, scopes, env))
+        for server, base_url in servers:
+            wait_ready(base_url, server)
+        yield servers
+    finally:
+        for server, _ in servers:
+            stop_server(server)
 
 
 async def es_version(settings: Settings) -> str:

@@ -44,7 +44,7 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 import openpyxl  # noqa: E402
-from bench_common import es_version, start_server, stop_server, wait_ready  # noqa: E402
+from bench_common import api_servers, es_version  # noqa: E402
 
 from analytics_service.config import Settings  # noqa: E402
 from analytics_service.devtools.sample_data import DirectSink, SampleConfig, ingest  # noqa: E402
@@ -212,10 +212,8 @@ class RowCounter:
 
 
 def run_export(prefix: str, fmt: str, start: str, end: str, label: str, workdir: Path) -> Run:
-    server, base_url = start_server(prefix, workdir, KEY, ["read"])
     target = workdir / f"export.{fmt}"
-    try:
-        wait_ready(base_url, server)
+    with api_servers(prefix, workdir, KEY, ["read"]) as [(server, base_url)]:
         with httpx.Client(base_url=base_url, headers={"X-API-Key": KEY}, timeout=3600) as http:
             # Warm-up: every module loaded, the Elasticsearch connection pool open.
             warm = http.get(
@@ -243,10 +241,8 @@ def run_export(prefix: str, fmt: str, start: str, end: str, label: str, workdir:
             seconds = time.perf_counter() - t0
             rss_peak = peak.stop()
         rows = counter.rows()
-        return Run(label, fmt, rows, seconds, first_byte or seconds, size, rss_before, rss_peak, peak.method)
-    finally:
-        stop_server(server)
         target.unlink(missing_ok=True)
+        return Run(label, fmt, rows, seconds, first_byte or seconds, size, rss_before, rss_peak, peak.method)
 
 
 # -- report ------------------------------------------------------------------------------------

@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 from typing import Any  # noqa: E402
 
 import httpx  # noqa: E402
-from bench_common import start_server, stop_server, wait_ready  # noqa: E402
+from bench_common import api_servers  # noqa: E402
 from elasticsearch import AsyncElasticsearch  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
@@ -90,9 +90,8 @@ async def timed(es: AsyncElasticsearch, prefix: str, desc: str, jobs, concurrenc
 
 
 async def bench_http(batches, prefix: str, concurrency: int, total: int) -> float:
-    server, base = start_server(prefix, Path(tempfile.mkdtemp(prefix="bench-ingest-")), BENCH_KEY, ["ingest"])
-    try:
-        wait_ready(base, server)
+    with api_servers(prefix, Path(tempfile.mkdtemp(prefix="bench-ingest-")), BENCH_KEY, ["ingest"]) as servers:
+        base = servers[0][1]
         async with httpx.AsyncClient(base_url=base, timeout=120, headers={"X-API-Key": BENCH_KEY}) as client:
 
             def job(kind, records):
@@ -112,8 +111,6 @@ async def bench_http(batches, prefix: str, concurrency: int, total: int) -> floa
                 elapsed = await timed(es, prefix, "http", [job(k, r) for k, r in batches], concurrency, total)
             finally:
                 await es.close()
-    finally:
-        stop_server(server)
     return elapsed
 
 

@@ -52,7 +52,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import httpx  # noqa: E402
-from bench_common import es_version, start_server, stop_server, wait_ready  # noqa: E402
+from bench_common import api_servers, es_version  # noqa: E402
 from bench_queries import ENDPOINTS, FULL_ORDERS, Endpoint, counts, pct, prefix_for  # noqa: E402
 
 from analytics_service.config import Settings  # noqa: E402
@@ -180,11 +180,11 @@ async def main_async(args: argparse.Namespace) -> int:
         if args.split_servers:
             # Two API processes sharing a private redis-server (response cache and data versions).
             env["REDIS_URL"] = stack.enter_context(redis_server(workdir))[0]
-        servers = [start_server(prefix, workdir, KEY, ["read", "ingest"], env) for _ in range(1 + args.split_servers)]
-        ingest_base, read_base = servers[0][1], servers[-1][1]
         try:
-            for server, base in servers:
-                wait_ready(base, server)
+            servers = stack.enter_context(
+                api_servers(prefix, workdir, KEY, ["read", "ingest"], [env] * (1 + args.split_servers))
+            )
+            ingest_base, read_base = servers[0][1], servers[-1][1]
             headers = {"X-API-Key": KEY}
             async with (
                 httpx.AsyncClient(base_url=ingest_base, timeout=600, headers=headers) as ingest,
@@ -208,8 +208,7 @@ async def main_async(args: argparse.Namespace) -> int:
                 )
                 wall = time.perf_counter() - started
         finally:
-            for server, _ in servers:
-                stop_server(server)
+            stack.close()  # the servers, then Redis
             print(f"removing the live store ({sum(sent.values()):,} records sent) ...", file=sys.stderr)
             print(f"  {await remove_live_store(settings):,} documents deleted", file=sys.stderr)
 

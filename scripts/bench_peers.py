@@ -57,7 +57,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import httpx  # noqa: E402
-from bench_common import es_version, start_server, stop_server, wait_ready  # noqa: E402
+from bench_common import api_servers, es_version  # noqa: E402
 from bench_queries import BENCH_KEY, FULL_ORDERS, MONTH, YEAR, counts, load, prefix_for  # noqa: E402
 
 from analytics_service.config import Settings  # noqa: E402
@@ -509,17 +509,14 @@ async def main_async(args: argparse.Namespace) -> int:
     folder = await export(settings, found)
     rows = [Row(q) for q in QUESTIONS]
     workdir = tempfile.TemporaryDirectory(prefix="bench-peers-")
-    servers = [
-        start_server(prefix, Path(workdir.name), BENCH_KEY, ["read"], {"CACHE_TTL_SECONDS": "0"}),
-        start_server(prefix, Path(workdir.name), BENCH_KEY, ["read"], {"CACHE_TTL_SECONDS": None}),
-    ]
+    envs: list[dict[str, str | None] | None] = [
+        {"CACHE_TTL_SECONDS": "0"},
+        {"CACHE_TTL_SECONDS": None},
+    ]  # uncached, cached
     try:
-        for server, base_url in servers:
-            await asyncio.to_thread(wait_ready, base_url, server)
-        api = await api_answers(settings, (servers[0][1], servers[1][1]), rows, args.requests, args.warmup)
+        with api_servers(prefix, Path(workdir.name), BENCH_KEY, ["read"], envs) as servers:
+            api = await api_answers(settings, (servers[0][1], servers[1][1]), rows, args.requests, args.warmup)
     finally:
-        for server, _ in servers:
-            stop_server(server)
         workdir.cleanup()
     duck = DuckDb(folder)
     try:

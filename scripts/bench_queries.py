@@ -60,7 +60,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
-from bench_common import es_version, start_server, stop_server, wait_ready  # noqa: E402
+from bench_common import api_servers, es_version  # noqa: E402
 
 from analytics_service.app import create_app  # noqa: E402
 from analytics_service.config import Settings  # noqa: E402
@@ -435,38 +435,31 @@ async def main_async(args: argparse.Namespace) -> int:
     workdir = tempfile.TemporaryDirectory(prefix="bench-queries-")
     captured = await capture(prefix, Path(workdir.name), wanted)
     # The uncached server with the response cache off, the cached one with the default (in-process).
-    servers = [
-        start_server(prefix, Path(workdir.name), BENCH_KEY, ["read"], {"CACHE_TTL_SECONDS": "0"}),
-        start_server(prefix, Path(workdir.name), BENCH_KEY, ["read"], {"CACHE_TTL_SECONDS": None}),
-    ]
+    envs: list[dict[str, str | None] | None] = [{"CACHE_TTL_SECONDS": "0"}, {"CACHE_TTL_SECONDS": None}]
     es = make_async_client(settings)
     results: list[Result] = []
     try:
         headers = {"X-API-Key": BENCH_KEY}
-        async with (
-            httpx.AsyncClient(base_url=servers[0][1], timeout=600, headers=headers) as uncached,
-            httpx.AsyncClient(base_url=servers[1][1], timeout=600, headers=headers) as cached,
-        ):
-            for server, base_url in servers:
-                await asyncio.to_thread(wait_ready, base_url, server)
-            for endpoint in wanted:
-                results.append(
-                    await measure(
-                        endpoint,
-                        captured[endpoint],
-                        es,
-                        settings,
-                        uncached,
-                        cached,
-                        args.requests,
-                        args.warmup,
-                        args.es_request_cache == "clear",
+        with api_servers(prefix, Path(workdir.name), BENCH_KEY, ["read"], envs) as servers:
+            uncached = httpx.AsyncClient(base_url=servers[0][1], timeout=600, headers=headers)
+            cached = httpx.AsyncClient(base_url=servers[1][1], timeout=600, headers=headers)
+            async with uncached, cached:
+                for endpoint in wanted:
+                    results.append(
+                        await measure(
+                            endpoint,
+                            captured[endpoint],
+                            es,
+                            settings,
+                            uncached,
+                            cached,
+                            args.requests,
+                            args.warmup,
+                            args.es_request_cache == "clear",
+                        )
                     )
-                )
     finally:
         await es.close()
-        for server, _ in servers:
-            stop_server(server)
         workdir.cleanup()
 
     documents = sum(found.values())
