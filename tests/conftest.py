@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 import pytest
 from elasticsearch import AsyncElasticsearch, Elasticsearch
@@ -277,11 +277,17 @@ def redis_server(workdir: Path) -> Iterator[tuple[str, subprocess.Popen]]:
     import shutil
 
     if shutil.which("redis-server") is None:
-        if os.environ.get("CI"):
-            pytest.fail("redis-server is not installed (./dev installs it from Debian's packages)")
-        pytest.skip("redis-server is not installed: run ./dev test, which installs it")
+        server_missing("redis-server is not installed")
     with local_redis(workdir) as server:
         yield server
+
+
+def server_missing(why: str) -> NoReturn:
+    """A server a test needs is not installed: a failure in CI (./dev installs it from Debian's
+    packages), a skip elsewhere."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{why} (./dev installs it from Debian's packages)")
+    pytest.skip(f"{why}: run ./dev test, which installs it")
 
 
 @pytest.fixture(scope="session")
@@ -325,11 +331,7 @@ def postgres_url() -> Iterator[str]:
         return
     bin_dir = pg_bin_dir()
     if bin_dir is None:
-        if os.environ.get("CI"):
-            pytest.fail(
-                "PostgreSQL server binaries are not installed (./dev installs postgresql from Debian's packages)"
-            )
-        pytest.skip("PostgreSQL server binaries are not installed: run ./dev test, which installs them")
+        server_missing("PostgreSQL server binaries are not installed")
     with postgres_server() as port:
         create = [str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "analytics_test"]
         subprocess.run(create, check=True, capture_output=True, timeout=60)
