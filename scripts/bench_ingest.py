@@ -46,7 +46,7 @@ from analytics_service.es.bulk import BulkAction, BulkWriter  # noqa: E402
 from analytics_service.es.client import index_names, make_async_client  # noqa: E402
 from analytics_service.es.indices import CUSTOMERS, setup_indices  # noqa: E402
 from analytics_service.ingest import documents as docs  # noqa: E402
-from analytics_service.ingest.customers import OrderEntry, changes_of, customer_document  # noqa: E402
+from analytics_service.ingest.customers import Entry, changes_of, customer_document  # noqa: E402
 from analytics_service.ingest.paths import ingest_path  # noqa: E402
 from analytics_service.ingest.schemas import Activity, Event, Order  # noqa: E402
 from analytics_service.ingest.service import Ingestor  # noqa: E402
@@ -145,7 +145,7 @@ def prebuilt_actions(batches, settings: Settings) -> list[tuple[int, list[BulkAc
     tz = settings.store_timezone("default")
     base = settings.base_currency
     now = datetime.now(UTC)
-    customer_orders: dict[str, dict[str, OrderEntry]] = {}  # customer document id -> its entries so far
+    customer_orders: dict[str, dict[str, Entry]] = {}  # customer document id -> its entries so far
     out = []
     for kind, records in batches:
         model = KINDS[kind][2]

@@ -32,6 +32,7 @@ BLOCKED = "cluster_block_exception"
 # A whole request refused for its content (one action's): split it to find that action.
 SPLIT_STATUS = frozenset({400, 413})
 MAX_ID_BYTES = 512  # Elasticsearch's limit on `_id`
+ITEM_FIELDS = ["items.*.status", "items.*.result", "items.*.error"]
 # "failed to parse field [items.quantity] of type [integer] ...", "[flattened] field [properties] exceeds ..."
 _FIELD_IN_REASON = re.compile(r"field \[([^\]]+)\]")
 
@@ -167,8 +168,14 @@ class BulkWriter:
             try:
                 kwargs: dict[str, Any] = {"refresh": job.refresh} if job.refresh is not None else {}
                 # The NDJSON body is sent as it is (encoded once, split by chunk); the client's
-                # annotation only names the parsed form.
-                response = await self.es.bulk(operations=body, **kwargs)  # type: ignore[arg-type]
+                # annotation only names the parsed form. Only what an ItemResult keeps comes
+                # back: each item's `_index`, `_id`, `_version`, `_shards`, ... would be most of
+                # the response to parse.
+                response = await self.es.bulk(
+                    operations=body,  # type: ignore[arg-type]
+                    filter_path=ITEM_FIELDS,
+                    **kwargs,
+                )
             except (ConnectionError, ConnectionTimeout) as exc:
                 if attempt >= self.max_retries:
                     raise

@@ -57,94 +57,75 @@ def _ms(value: Any) -> int | None:
     return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp() * 1000)
 
 
-@dataclass(frozen=True)
-class OrderEntry:
-    """One order in a customer document: the state it comes from and what the numbers need."""
+# An order's entry in a customer document, in the form it is stored (`orders.<key>`):
+# {"v": version, "t": epoch ms, "sale", "value", "channel", "place": [PLACE_FIELDS]}, or a
+# tombstone {"v": version, "gone": true} once a newer state of the order belongs to another
+# customer. Entries stay plain dicts from the stored source to the written one: a customer's
+# document is read and rewritten on every batch that has one of its orders, so no object is
+# built per stored entry.
+Entry = dict[str, Any]
 
-    version: int
-    created_at: int | None = None  # epoch ms
-    sale: bool = False
-    value: float = 0.0
-    channel: str | None = None
-    place: tuple[str | None, ...] = (None, None, None, None)  # PLACE_FIELDS
-    gone: bool = False  # a newer state of the order belongs to another customer
 
-    @classmethod
-    def of_order(cls, order_doc: Mapping[str, Any]) -> OrderEntry:
-        customer = order_doc["customer"]
-        return cls(
-            version=int(order_doc["state_version"]),
-            created_at=_ms(order_doc["created_at"]),
-            sale=bool(order_doc["is_sale"]),
-            value=float(order_doc["order_value"]),
-            channel=order_doc.get("channel"),
-            place=tuple(customer.get(f) for f in PLACE_FIELDS),
-        )
+def order_entry(order_doc: Mapping[str, Any]) -> Entry:
+    """The entry of an order state in its customer's documents."""
+    customer = order_doc["customer"]
+    return {
+        "v": int(order_doc["state_version"]),
+        "t": _ms(order_doc["created_at"]),
+        "sale": bool(order_doc["is_sale"]),
+        "value": float(order_doc["order_value"]),
+        "channel": order_doc.get("channel"),
+        "place": [customer.get(f) for f in PLACE_FIELDS],
+    }
 
-    @classmethod
-    def tombstone(cls, version: int) -> OrderEntry:
-        return cls(version=version, gone=True)
 
-    def source(self) -> dict[str, Any]:
-        if self.gone:
-            return {"v": self.version, "gone": True}
-        return {
-            "v": self.version,
-            "t": self.created_at,
-            "sale": self.sale,
-            "value": self.value,
-            "channel": self.channel,
-            "place": list(self.place),
-        }
+def tombstone(version: int) -> Entry:
+    return {"v": version, "gone": True}
 
-    @classmethod
-    def from_source(cls, s: Mapping[str, Any]) -> OrderEntry:
-        if s.get("gone"):
-            return cls.tombstone(int(s["v"]))
-        return cls(
-            int(s["v"]),
-            s.get("t"),
-            bool(s.get("sale")),
-            float(s.get("value") or 0.0),
-            s.get("channel"),
-            tuple(s.get("place") or (None,) * 4),
-        )
 
-    def replaces(self, stored: OrderEntry | None) -> bool:
-        """The higher version wins; at the same version the stored entry stays."""
-        return stored is None or self.version > stored.version
+def replaces(entry: Entry, stored: Entry | None) -> bool:
+    """The higher version wins; at the same version the stored entry stays."""
+    return stored is None or entry["v"] > stored["v"]
 
 
 def customer_doc_id(scope: str, customer_id: str) -> str:
     return docs.doc_id(scope, customer_id)
 
 
-def customer_document(scope: str, customer_id: str, orders: Mapping[str, OrderEntry]) -> dict[str, Any]:
+def customer_document(scope: str, customer_id: str, orders: Mapping[str, Entry]) -> dict[str, Any]:
     """The document of a customer in a scope, derived from its order entries."""
     sales = sorted(
-        ((key, e) for key, e in orders.items() if not e.gone and e.sale and e.created_at is not None),
-        key=lambda item: (item[1].created_at, item[0]),
+        (
+            (e["t"], key, e)
+            for key, e in orders.items()
+            if e.get("sale") and e.get("t") is not None and not e.get("gone")
+        ),
+        key=lambda item: (item[0], item[1]),
     )
     nested, previous = [], None
-    for _, e in sales:
+    for t, _, e in sales:
+        country, region, state, city = e.get("place") or (None, None, None, None)
         nested.append(
             {
-                "created_at": e.created_at,
+                "created_at": t,
                 "previous_sale_at": previous,
-                "order_value": e.value,
-                "channel": e.channel,
-                **dict(zip(PLACE_FIELDS, e.place, strict=True)),
+                "order_value": float(e.get("value") or 0.0),
+                "channel": e.get("channel"),
+                "country": country,
+                "region": region,
+                "state": state,
+                "city": city,
             }
         )
-        previous = e.created_at
+        previous = t
     return {
         "store_id": scope,
         "customer_id": customer_id,
-        "first_sale_at": sales[0][1].created_at if sales else None,
-        "last_sale_at": sales[-1][1].created_at if sales else None,
+        "first_sale_at": sales[0][0] if sales else None,
+        "last_sale_at": sales[-1][0] if sales else None,
         "sales_count": len(sales),
         "sales": nested,
-        "orders": {key: e.source() for key, e in sorted(orders.items())},
+        "orders": dict(sorted(orders.items())),
     }
 
 
@@ -154,15 +135,15 @@ class CustomerChange:
 
     scope: str
     customer_id: str
-    entries: dict[str, OrderEntry] = field(default_factory=dict)
+    entries: dict[str, Entry] = field(default_factory=dict)
     sources: list[Any] = field(default_factory=list)  # the OrderStates (or anything) to blame on failure
 
     @property
     def doc_id(self) -> str:
         return customer_doc_id(self.scope, self.customer_id)
 
-    def add(self, order_key: str, entry: OrderEntry, source: Any) -> None:
-        if entry.replaces(self.entries.get(order_key)):
+    def add(self, order_key: str, entry: Entry, source: Any) -> None:
+        if replaces(entry, self.entries.get(order_key)):
             self.entries[order_key] = entry
         self.sources.append(source)
 
@@ -182,18 +163,18 @@ def changes_of(order_docs: Iterable[tuple[Mapping[str, Any], Iterable[str], Any]
     for order_doc, seen, source in order_docs:
         store, customer = order_doc["store_id"], order_doc["customer"]["customer_id"]
         order_key = docs.doc_id(store, order_doc["order_id"])
-        entry = OrderEntry.of_order(order_doc)
+        entry = order_entry(order_doc)
         for scope in (store, ALL_STORES):
             change(scope, customer).add(order_key, entry, source)
             for other in seen:
                 if other and other != customer:
-                    change(scope, other).add(order_key, OrderEntry.tombstone(entry.version), source)
+                    change(scope, other).add(order_key, tombstone(entry["v"]), source)
     return out
 
 
 @dataclass
 class Stored:
-    orders: dict[str, OrderEntry]
+    orders: dict[str, Entry]
     seq_no: int
     primary_term: int
 
@@ -208,17 +189,17 @@ class CustomerWriter:
         self.names = names
 
     async def _stored(self, ids: list[str]) -> dict[str, Stored]:
-        found = await self.es.mget(index=self.names.alias(CUSTOMERS), ids=ids, source_includes=["orders"])
-        out = {}
-        for d in found["docs"]:
-            if d.get("found"):
-                orders = (d.get("_source") or {}).get("orders") or {}
-                out[d["_id"]] = Stored(
-                    {k: OrderEntry.from_source(v) for k, v in orders.items()},
-                    int(d["_seq_no"]),
-                    int(d["_primary_term"]),
-                )
-        return out
+        found = await self.es.mget(
+            index=self.names.alias(CUSTOMERS),
+            ids=ids,
+            source_includes=["orders"],
+            filter_path=["docs._id", "docs.found", "docs._seq_no", "docs._primary_term", "docs._source"],
+        )
+        return {
+            d["_id"]: Stored((d.get("_source") or {}).get("orders") or {}, int(d["_seq_no"]), int(d["_primary_term"]))
+            for d in found["docs"]
+            if d.get("found")
+        }
 
     async def apply(
         self, changes: Mapping[str, CustomerChange], refresh: str | None = None
@@ -235,7 +216,7 @@ class CustomerWriter:
                 orders = dict(current.orders) if current else {}
                 changed = False
                 for key, entry in change.entries.items():
-                    if entry.replaces(orders.get(key)):
+                    if replaces(entry, orders.get(key)):
                         orders[key] = entry
                         changed = True
                 if not changed:

@@ -72,6 +72,8 @@ class FieldError(ValueError):
 
 def refused_character(text: str) -> str | None:
     """The first control/format/separator/surrogate/private-use character of `text`, if any."""
+    if text.isascii() and text.isprintable():
+        return None  # in ASCII only the Cc characters (0x00-0x1F, 0x7F) are refused, and none is printable
     for c in text:
         if unicodedata.category(c) in REFUSED_CATEGORIES:
             return c
