@@ -104,17 +104,13 @@ def customer_document(scope: str, customer_id: str, orders: Mapping[str, Entry])
     )
     nested, previous = [], None
     for t, _, e in sales:
-        country, region, state, city = e.get("place") or (None, None, None, None)
         nested.append(
             {
                 "created_at": t,
                 "previous_sale_at": previous,
                 "order_value": float(e.get("value") or 0.0),
                 "channel": e.get("channel"),
-                "country": country,
-                "region": region,
-                "state": state,
-                "city": city,
+                **dict(zip(PLACE_FIELDS, e.get("place") or (None,) * len(PLACE_FIELDS), strict=True)),
             }
         )
         previous = t
