@@ -13,6 +13,7 @@ RUN pip install -r requirements.txt
 
 COPY analytics_service ./analytics_service
 COPY index_templates ./index_templates
+COPY kibana ./kibana
 COPY scripts ./scripts
 
 RUN useradd --system --create-home analytics && mkdir -p /app/data/reports && chown -R analytics /app/data

@@ -17,6 +17,7 @@ from .analytics.routers import ANALYTICS_ROUTERS
 from .auth import KeyRing
 from .cache import MemoryBackend, RedisBackend, ResponseCache
 from .config import Settings
+from .data_versions import DataVersions
 from .errors import install_error_handlers
 from .es.client import index_names, make_async_client
 from .es.indices import IndexGuard, IndexNames
@@ -27,6 +28,7 @@ from .ingest.customers import ensure_customer_documents
 from .ingest.router import router as ingest_router
 from .ingest.service import Ingestor
 from .openapi import custom_openapi, errors
+from .pages import install_pages
 from .redis_client import make_breaker, make_redis
 from .reports.router import router as reports_router
 from .reports.router import signed_links
@@ -53,7 +55,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             RedisBackend(app.state.redis, app.state.redis_breaker) if app.state.redis is not None else MemoryBackend()
         )
         app.state.cache = ResponseCache(backend, namespace=settings.index_prefix, ttl=settings.cache_ttl_seconds)
-        app.state.ingestor.on_written = app.state.cache.bump
+    app.state.data_versions = DataVersions(app.state.cache)
+    app.state.ingestor.on_written = app.state.data_versions.written
     try:
         # Check (and with AUTO_SETUP install) the index templates now; when
         # Elasticsearch is not reachable yet, the first write checks again.
@@ -70,6 +73,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         app.state.customers_build.cancel()
+        app.state.data_versions.close()
         await app.state.reports.stop()
         await es.close()
         if app.state.redis is not None:
@@ -96,6 +100,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Order and activity analytics for online stores, on Elasticsearch. "
         "Send `X-API-Key` on every call except /health, the docs and signed download links.",
         lifespan=lifespan,
+        docs_url=None,  # served by pages.py from the packaged Swagger UI and ReDoc (no CDN)
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.keyring = KeyRing(settings.api_keys)  # parsed and validated by Settings
@@ -113,5 +119,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(signed_links, responses=errors(503))
     app.include_router(reports_router, responses=errors(503))
     app.include_router(exports_router, responses=errors(502, 503))
+    install_pages(app)
     app.openapi = lambda: custom_openapi(app)  # type: ignore[method-assign]
     return app

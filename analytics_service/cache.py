@@ -181,6 +181,14 @@ class ResponseCache:
         except Exception as exc:  # the write succeeded; only the cache is behind
             _warn("cache version bump failed", exc)
 
+    async def version(self, store_id: str | None) -> int | None:
+        """The data version of a store (None: every store); None when the cache cannot be read."""
+        try:
+            return await self.backend.get_int(self._version_key(store_id))
+        except Exception as exc:
+            _warn("cache version unavailable", exc)
+            return None
+
     def key(self, endpoint: str, params: dict[str, Any], store_id: str | None) -> str:
         normalised = json.dumps({"e": endpoint, "p": params, "s": store_id}, sort_keys=True, default=str)
         return f"{self.namespace}:response:" + hashlib.sha256(normalised.encode()).hexdigest()

@@ -139,6 +139,10 @@ def build_parser() -> argparse.ArgumentParser:
         func=cmd_worker
     )
 
+    from .kibana.command import add_parser as add_kibana_parser
+
+    add_kibana_parser(sub)
+
     for name, help_text in PASSTHROUGH_HELP.items():
         sub.add_parser(name, help=help_text, add_help=False)
     return parser

@@ -154,8 +154,16 @@ class Settings(BaseSettings):
     # computed although newer data has arrived (marked `stale`; a fresh one is computed in
     # the background, once per answer at a time); 0: never serve an answer older than the data.
     cache_max_staleness_seconds: float = Field(default=5, ge=0)
+    # The live stream (GET /api/v1/analytics/live) ends after this long; browsers reconnect
+    # on their own (the stream's `retry`), so no connection is held forever.
+    live_stream_max_seconds: float = Field(default=600, gt=0)
     # Reports (and their files and download links) expire this long after they are requested.
     report_ttl_hours: float = Field(default=168, gt=0)
+    # Kibana, for `kibana import|export` (docs/kibana.md): an API key, else basic auth when a user is set.
+    kibana_url: str = "http://127.0.0.1:5601"
+    kibana_username: str | None = None
+    kibana_password: SecretStr | None = None
+    kibana_api_key: SecretStr | None = None
 
     @field_validator("app_env", mode="before")
     @classmethod

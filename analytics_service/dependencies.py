@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 
 from .cache import ResponseCache
 from .config import Settings
+from .data_versions import DataVersions
 from .es.indices import IndexGuard, IndexNames
 from .ingest.service import Ingestor
 from .redis_client import CircuitBreaker
@@ -40,6 +41,7 @@ response_cache = app_state("cache")
 redis = app_state("redis")  # the Redis client, or None without REDIS_URL
 redis_breaker = app_state("redis_breaker")
 database = app_state("db_engine")
+data_versions = app_state("data_versions")
 
 
 async def ready_ingestor(request: Request) -> Ingestor:
@@ -57,3 +59,4 @@ IngestorDep = Annotated[Ingestor, Depends(ready_ingestor)]
 RedisDep = Annotated[Any, Depends(redis)]
 BreakerDep = Annotated[CircuitBreaker, Depends(redis_breaker)]
 DatabaseDep = Annotated[Engine, Depends(database)]
+DataVersionsDep = Annotated[DataVersions, Depends(data_versions)]

@@ -15,6 +15,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from .analytics.routers.live import STREAMED_MODELS
 from .errors import ErrorBody
 from .ingest.router import OPENAPI_MODELS
 
@@ -89,7 +90,7 @@ def custom_openapi(app: FastAPI) -> dict[str, Any]:
         return app.openapi_schema
     schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
     components = schema.setdefault("components", {}).setdefault("schemas", {})
-    for name, model in OPENAPI_MODELS.items():
+    for name, model in {**OPENAPI_MODELS, **STREAMED_MODELS}.items():
         model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
         components.update(model_schema.pop("$defs", {}))
         components[name] = model_schema

@@ -15,6 +15,8 @@ import asyncio
 import json
 import os
 import subprocess
+import threading
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 import pytest
+import uvicorn
 from elasticsearch import AsyncElasticsearch, Elasticsearch
 from fastapi.testclient import TestClient
 
@@ -30,7 +33,7 @@ from analytics_service.app import create_app
 from analytics_service.auth import Principal
 from analytics_service.config import Settings
 from analytics_service.devtools import local_es as local
-from analytics_service.devtools.local_servers import pg_bin_dir, postgres_server
+from analytics_service.devtools.local_servers import free_port, pg_bin_dir, postgres_server
 from analytics_service.devtools.local_servers import redis_server as local_redis
 
 if TYPE_CHECKING:
@@ -164,6 +167,8 @@ def make_settings(es_connection: dict, prefix: str, tmp: Path, **overrides) -> S
         "bulk_initial_backoff": 0.05,
         # Tests read their numbers right after ingesting: no stale answers unless a test asks.
         "cache_max_staleness_seconds": 0,
+        # A test that reads the live stream to its end (a TestClient does) waits this long at most.
+        "live_stream_max_seconds": 30,
         "index_shards": os.environ.get("TEST_INDEX_SHARDS") or None,
     }
     values.update(overrides)
@@ -374,3 +379,38 @@ def run_import(settings: Settings, path: Path, mapping, **kwargs):
         return await import_csv(path, mapping, ingestor, progress=False, **kwargs)
 
     return with_async_es(settings, go)
+
+
+@contextmanager
+def served(app, log_level: str = "warning") -> Iterator[str]:
+    """`app` in a real uvicorn server on a free port, in a thread of this process (so
+    monkeypatches apply); yields its base URL and stops it afterwards."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level=log_level))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started:
+            assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def served_api(settings) -> Iterator[str]:
+    """The module's app in a real uvicorn server (for streams and browsers); its base URL."""
+    with served(create_app(settings)) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def http(served_api):
+    """An HTTP client of `served_api` (the same calls as the TestClient `client`)."""
+    import httpx
+
+    with httpx.Client(base_url=served_api, timeout=30) as client:
+        yield client

@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import threading
 import time
 from datetime import UTC, date, datetime
 from typing import Any
@@ -20,14 +19,12 @@ from zoneinfo import ZoneInfo
 import httpx
 import openpyxl
 import pytest
-import uvicorn
 
 from analytics_service import exports
 from analytics_service.app import create_app
-from analytics_service.devtools.local_servers import free_port
 from analytics_service.es.scan import PitScan
 from analytics_service.exports import stream, writers
-from tests.conftest import generate_records, headers, ingest_records
+from tests.conftest import generate_records, headers, ingest_records, served
 
 SALE_STATUSES = {"paid", "processing", "shipped", "delivered", "refunded"}
 PAGE = 40  # documents per point-in-time page in these tests
@@ -513,15 +510,8 @@ def test_point_in_time_closed_after_exports(client, records, es, prefix):
 @pytest.fixture
 def live_server(settings):
     """The app in a real uvicorn server (a thread of this process, so monkeypatches apply)."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with served(create_app(settings)) as url:
+        yield url
 
 
 @pytest.fixture

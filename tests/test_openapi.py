@@ -37,7 +37,11 @@ def test_every_analytics_endpoint_has_a_documented_response_model():
     assert len(analytics) >= 24  # 8 sales, 6 users, 4 products, 4 financial, search, health
     problems = []
     for path, op in analytics.items():
-        content = op["responses"]["200"]["content"]["application/json"]["schema"]
+        content = op["responses"]["200"]["content"]
+        if "text/event-stream" in content:  # the model of each event's data
+            content = content["text/event-stream"]["schema"]["properties"]["data"]["contentSchema"]
+        else:
+            content = content["application/json"]["schema"]
         assert "$ref" in content, f"{path}: no response model"
         name = content["$ref"].rsplit("/", 1)[-1]
         schema = _resolve(spec, content)
@@ -97,6 +101,7 @@ def test_every_response_example_is_a_valid_answer_of_its_model():
         breakdowns,
         financial,
         lifecycle,
+        live,
         products,
         sales,
         search,
@@ -108,7 +113,7 @@ def test_every_response_example_is_a_valid_answer_of_its_model():
 
     models = {
         name: cls
-        for module in (sales, breakdowns, users, lifecycle, products, site_search, financial, search)
+        for module in (sales, breakdowns, users, lifecycle, products, site_search, financial, search, live)
         for name, cls in inspect.getmembers(module, inspect.isclass)
         if issubclass(cls, AnalyticsResponse) and cls is not AnalyticsResponse
     }

@@ -11,8 +11,6 @@ import collections
 import itertools
 import subprocess
 import sys
-import threading
-import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,7 +20,6 @@ import pytest
 from elasticsearch import Elasticsearch
 
 from analytics_service.devtools import sample_data
-from analytics_service.devtools.local_servers import free_port
 from analytics_service.devtools.sample_data import (
     BATCH_SIZE,
     KINDS,
@@ -43,7 +40,7 @@ from analytics_service.ingest.schemas import (
     Product,
     normalise_query,
 )
-from tests.conftest import headers
+from tests.conftest import headers, served
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXED_END = date(2025, 6, 30)
@@ -395,21 +392,10 @@ def test_cli_if_empty_skips_a_store_that_has_orders(settings, prefix, monkeypatc
 @pytest.fixture(scope="module")
 def api_url(settings):
     """The app served by uvicorn on a free port, for the HTTP sink."""
-    import uvicorn
-
     from analytics_service.app import create_app
 
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "the API did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=30)
+    with served(create_app(settings)) as url:
+        yield url
 
 
 def test_http_sink_posts_everything_and_checks_the_answers(api_url, es, prefix):

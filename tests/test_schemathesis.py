@@ -64,7 +64,10 @@ def api(es_connection, prefix, tmp_path_factory):
     """The schema bound to the app (its lifespan started once by schemathesis' ASGI client)."""
     TALLY["started"] = time.monotonic()
     keys = [*KEYS.values(), {"key": FUZZ_KEYS["admin_s1"], "scopes": ["admin"], "store_id": "s1"}]
-    settings = make_settings(es_connection, prefix, tmp_path_factory.mktemp("fuzz"), api_keys=json.dumps(keys))
+    # The live stream ends after half a second, so that each of its examples gets a whole answer.
+    settings = make_settings(
+        es_connection, prefix, tmp_path_factory.mktemp("fuzz"), api_keys=json.dumps(keys), live_stream_max_seconds=0.5
+    )
     app = create_app(settings)
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     # The key is chosen per example (FUZZ_KEYS), not generated: invalid data then always meets a valid key.

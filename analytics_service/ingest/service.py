@@ -121,7 +121,7 @@ class Ingestor:
         self.settings = settings
         self.order_writer = OrderVersionWriter(es, writer, names)
         # Called with the stores that got new documents (the API invalidates its cache).
-        self.on_written: Callable[[set[str]], Awaitable[None]] | None = None
+        self.on_written: Callable[[set[str], bool], Awaitable[None]] | None = None
 
     @classmethod
     def for_settings(cls, es: AsyncElasticsearch, settings: Settings) -> Ingestor:
@@ -146,7 +146,7 @@ class Ingestor:
         settled = [*newest, *(older for state in newest for older in settle_superseded(state))]
         errors = [*batch.errors, *(s.error for s in settled if s.error is not None)]
         outcomes = [s.outcome for s in settled if s.error is None and s.outcome is not None]
-        return await self._respond(outcomes, errors, {s.store for s in newest if s.wrote})
+        return await self._respond(outcomes, errors, {s.store for s in newest if s.wrote}, refresh)
 
     def _order_states(self, records: list[Any], key_store: str | None) -> tuple[Batch, list[OrderState]]:
         """The batch's valid orders as documents (its errors in the Batch)."""
@@ -315,12 +315,15 @@ class Ingestor:
                 outcomes.append(outcome)
             if result.ok and result.result != "noop":
                 touched.add(p.store)
-        return await self._respond(outcomes, errors, touched)
+        return await self._respond(outcomes, errors, touched, refresh)
 
-    async def _respond(self, outcomes: list[str], errors: list[IngestError], touched: set[str]) -> IngestResponse:
-        """The batch's answer, once the cache has been told which stores got new documents."""
+    async def _respond(
+        self, outcomes: list[str], errors: list[IngestError], touched: set[str], refresh: str | None
+    ) -> IngestResponse:
+        """The batch's answer, once the cache has been told which stores got new documents (and
+        whether they are searchable already: written with refresh=true or wait_for)."""
         if touched and self.on_written is not None:
-            await self.on_written(touched)
+            await self.on_written(touched, refresh in ("true", "wait_for"))
         return IngestResponse(
             indexed=outcomes.count("indexed"),
             duplicates=outcomes.count("duplicate"),
