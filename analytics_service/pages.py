@@ -10,6 +10,7 @@ key the user types in, sent as the `X-API-Key` header, never in a URL.
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -35,8 +36,9 @@ CONTENT_SECURITY_POLICY = (
 PAGE_HEADERS = {"Content-Security-Policy": CONTENT_SECURITY_POLICY, "Cache-Control": "no-cache"}
 
 
+@functools.cache
 def vendored(package: str, file: str) -> str:
-    """The `/static` URL of a vendored file, at the version recorded in assets.json."""
+    """The `/static` URL of a vendored file, at the version recorded in assets.json (read once)."""
     manifest = json.loads(VENDOR_MANIFEST.read_text())
     return f"/static/vendor/{manifest[package]['directory']}/{file}"
 

@@ -120,7 +120,8 @@ class Ingestor:
         self.names = names
         self.settings = settings
         self.order_writer = OrderVersionWriter(es, writer, names)
-        # Called with the stores that got new documents (the API invalidates its cache).
+        # Called with the stores that got new documents and whether they are searchable already
+        # (refresh=true or wait_for): the API's data versions (data_versions.py).
         self.on_written: Callable[[set[str], bool], Awaitable[None]] | None = None
 
     @classmethod

@@ -75,17 +75,7 @@ async def live_stream(
     def snapshot() -> live.LiveSnapshot:
         now = datetime.now(UTC)
         checked = parse_common(  # validates tz, store_id and channel (422 naming the parameter)
-            start=None,
-            end=None,
-            tz=tz,
-            interval=None,
-            store_id=store_id,
-            channel=channel,
-            compare=None,
-            limit=None,
-            principal=principal,
-            default_tz=settings.default_timezone,
-            now=now,
+            tz=tz, store_id=store_id, channel=channel, principal=principal, default_tz=settings.default_timezone
         )
         zone = checked.period.tz
         today = now.astimezone(zone).date()
