@@ -414,3 +414,18 @@ def http(served_api):
 
     with httpx.Client(base_url=served_api, timeout=30) as client:
         yield client
+
+
+def assert_changes(comparison: dict, current: dict, previous: dict, has_data: bool = True) -> None:
+    """`comparison`'s growth and percentage-point figures equal the oracle's
+    (`tests.oracle.expected_changes`) for every value of `current`, and it says `has_data`."""
+    from tests.oracle import expected_changes
+
+    assert comparison["has_data"] is bool(has_data)
+    for name, want in expected_changes(current, previous, has_data).items():
+        got = comparison[name]
+        if want is None:
+            assert got is None, (name, got)
+        else:
+            # growth of values rounded to 2 decimals, pp of fractions rounded to 4
+            assert got == pytest.approx(want, abs=0.011 if name.endswith("_change_pp") else 0.01), (name, got, want)

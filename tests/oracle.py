@@ -252,3 +252,110 @@ def rfm_oracle(frames, start: date, end: date, tz: str) -> pd.DataFrame:
     g["r"], g["f"], g["m"] = score("recency_days", True), score("frequency", False), score("monetary", False)
     g["segment"] = g.apply(lambda row: rfm_segment(row.r, row.f, row.m), axis=1)
     return g
+
+
+# -- comparison (docs/metrics.md "Comparison and change") ---------------------------------------
+
+# pandas period frequencies of the calendar units a period can be exactly (weeks Monday-Sunday).
+_UNIT_FREQ = {"day": "D", "week": "W-SUN", "month": "M", "quarter": "Q", "year": "Y"}
+
+
+def calendar_unit(start: date, end: date) -> str | None:
+    """The calendar unit [start, end) is exactly, by pandas periods."""
+    for unit, freq in _UNIT_FREQ.items():
+        p = pd.Period(start, freq)
+        if p.start_time.date() == start and (p + 1).start_time.date() == end:
+            return unit
+    return None
+
+
+def compared_period(start: date, end: date, compare: str) -> tuple[date, date]:
+    """The period [start, end) (whole local days) compares with."""
+    unit = calendar_unit(start, end)
+    if unit is None:
+        if compare == "previous_year":
+            year_ago = pd.DateOffset(years=1)  # 29 February -> 28 February
+            return (pd.Timestamp(start) - year_ago).date(), (pd.Timestamp(end) - year_ago).date()
+        return start - (end - start), start
+    p = pd.Period(start, _UNIT_FREQ[unit])
+    if compare == "previous_period":
+        q = p - 1
+    elif unit == "day":
+        q = pd.Period((pd.Timestamp(start) - pd.DateOffset(years=1)).date(), "D")
+    elif unit == "week":  # the same ISO week number a year earlier (53 -> 52)
+        year, week, _ = start.isocalendar()
+        weeks_then = date(year - 1, 12, 28).isocalendar()[1]
+        q = pd.Period(date.fromisocalendar(year - 1, min(week, weeks_then), 1), "W-SUN")
+    else:
+        q = p - {"month": 12, "quarter": 4, "year": 1}[unit]
+    return q.start_time.date(), (q + 1).start_time.date()
+
+
+def growth_pct(current: float | None, previous: float | None, digits: int = 2) -> float | None:
+    """(current - previous) / |previous| * 100 of the values as the API shows them (rounded to
+    `digits`: 2 for money, 4 for fractions); None when previous is 0."""
+    if current is None or previous is None or round(previous, digits) == 0:
+        return None
+    current, previous = round(current, digits), round(previous, digits)
+    return (current - previous) / abs(previous) * 100
+
+
+def change_pp(current: float | None, previous: float | None) -> float | None:
+    """The change of a fraction in percentage points."""
+    if current is None or previous is None:
+        return None
+    return (current - previous) * 100
+
+
+def is_fraction(name: str) -> bool:
+    """Rates, margins and shares (docs/metrics.md): they also change in percentage points."""
+    return name in ("share", "margin", "stickiness", "rate") or name.endswith(("_rate", "_margin", "_share"))
+
+
+def expected_changes(current: dict, previous: dict, has_data: bool = True) -> dict:
+    """`<name>_growth_pct` (and `<name>_change_pp` for fractions) of every value in `current`."""
+    out = {}
+    for name, value in current.items():
+        prev = previous[name]
+        value = None if value is None or pd.isna(value) else float(value)
+        prev = None if prev is None or pd.isna(prev) else float(prev)
+        digits = 4 if is_fraction(name) else 2
+        out[f"{name}_growth_pct"] = growth_pct(value, prev, digits) if has_data else None
+        if is_fraction(name):
+            out[f"{name}_change_pp"] = change_pp(value, prev) if has_data else None
+    return out
+
+
+# -- financial (docs/metrics.md "Orders and money", expenses) ---------------------------------
+
+
+def expenses_in(f, start, end, tz=None):
+    """Expenses dated start <= date < end (dates are calendar dates: no time zone needed)."""
+    e = f.expenses
+    return e[(e["date"] >= start) & (e["date"] < end)]
+
+
+def revenue_sums(s: pd.DataFrame) -> dict[str, float]:
+    out = {k: s[k].sum() for k in ("gross_revenue", "order_discounts", "refunds", "net_revenue", "shipping", "tax")}
+    out["total_billed"] = out["gross_revenue"] - out["order_discounts"] + out["shipping"] + out["tax"]
+    out["orders"] = len(s)
+    return out
+
+
+def lines_without_cost(lines: pd.DataFrame) -> int:
+    return int(lines["line_cogs"].isna().sum())
+
+
+def profit_sums(s: pd.DataFrame, lines: pd.DataFrame, expenses: float) -> dict[str, float | None]:
+    net, cogs = s["net_revenue"].sum(), s["cogs"].sum()
+    gross_profit = net - cogs
+    return {
+        "net_revenue": net,
+        "cogs": cogs,
+        "gross_profit": gross_profit,
+        "gross_margin": gross_profit / net if net else None,
+        "expenses": expenses,
+        "net_profit": gross_profit - expenses,
+        "net_margin": (gross_profit - expenses) / net if net else None,
+        "lines_without_cost": lines_without_cost(lines),
+    }

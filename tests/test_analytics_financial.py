@@ -13,8 +13,27 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from tests.conftest import analytics_get, assert_bad_parameter, generate_records, headers, ingest_records
-from tests.oracle import all_keys, bucket, build_frames, in_period, local_start, sale_lines, sale_orders
+from tests.conftest import (
+    analytics_get,
+    assert_bad_parameter,
+    assert_changes,
+    generate_records,
+    headers,
+    ingest_records,
+)
+from tests.oracle import (
+    all_keys,
+    bucket,
+    build_frames,
+    compared_period,
+    expenses_in,
+    in_period,
+    local_start,
+    profit_sums,
+    revenue_sums,
+    sale_lines,
+    sale_orders,
+)
 from tests.periods import AUTUMN, INTERVAL_PERIODS, SPRING, YEAR, ZONES, period_params
 
 pytestmark = pytest.mark.oracle  # also run on the 3-shard cluster (README "Tests")
@@ -105,42 +124,10 @@ def get(client, path, key="read", **params):
 # -- the oracle: docs/metrics.md with pandas, from the raw records ------------------------------
 
 
-def expenses_in(f, start, end, tz=None):
-    """Expenses dated start <= date < end (dates are calendar dates: no time zone needed)."""
-    e = f.expenses
-    return e[(e["date"] >= start) & (e["date"] < end)]
-
-
 def expense_keys(e: pd.DataFrame, tz: str, interval: str) -> pd.Series:
     """The bucket holding the start of each expense's date in tz."""
     starts = pd.Series([local_start(d, tz).tz_convert("UTC") for d in e["date"]], index=e.index, dtype="object")
     return bucket(pd.to_datetime(starts, utc=True), tz, interval) if len(e) else pd.Series([], dtype=str)
-
-
-def revenue_sums(s: pd.DataFrame) -> dict[str, float]:
-    out = {k: s[k].sum() for k in ("gross_revenue", "order_discounts", "refunds", "net_revenue", "shipping", "tax")}
-    out["total_billed"] = out["gross_revenue"] - out["order_discounts"] + out["shipping"] + out["tax"]
-    out["orders"] = len(s)
-    return out
-
-
-def lines_without_cost(lines: pd.DataFrame) -> int:
-    return int(lines["line_cogs"].isna().sum())
-
-
-def profit_sums(s: pd.DataFrame, lines: pd.DataFrame, expenses: float) -> dict[str, float | None]:
-    net, cogs = s["net_revenue"].sum(), s["cogs"].sum()
-    gross_profit = net - cogs
-    return {
-        "net_revenue": net,
-        "cogs": cogs,
-        "gross_profit": gross_profit,
-        "gross_margin": gross_profit / net if net else None,
-        "expenses": expenses,
-        "net_profit": gross_profit - expenses,
-        "net_margin": (gross_profit - expenses) / net if net else None,
-        "lines_without_cost": lines_without_cost(lines),
-    }
 
 
 def assert_close(actual: dict, expected: dict, fields=None):
@@ -198,17 +185,14 @@ def test_revenue_matches_pandas(client, frames, tz, interval):
 def test_revenue_comparison(client, frames, tz, compare):
     start, end = AUTUMN
     body = get(client, "revenue", **period_params(start, end, tz, compare=compare))
-    if compare == "previous_period":
-        prev_start, prev_end = start - (end - start), start
-    else:
-        prev_start, prev_end = start.replace(year=start.year - 1), end.replace(year=end.year - 1)
+    prev_start, prev_end = compared_period(start, end, compare)
+    assert body["comparison_period"]["start"][:10] == prev_start.isoformat()
+    assert body["comparison_period"]["end"][:10] == prev_end.isoformat()
     current = revenue_sums(sale_orders(frames, start, end, tz))
     previous = revenue_sums(sale_orders(frames, prev_start, prev_end, tz))
     c = body["comparison"]
     assert_close(c, previous)
-    for name, prev in previous.items():
-        growth = (body["totals"][name] - c[name]) / c[name] * 100 if prev else None
-        assert c[f"{name}_growth_pct"] == (pytest.approx(growth, abs=0.01) if growth is not None else None)
+    assert_changes(c, current, previous)
     assert body["totals"]["orders"] == current["orders"]
 
 
@@ -269,10 +253,12 @@ def test_profit_previous_year_and_channel(client, frames):
         expenses_in(frames, p_start, p_end)["amount_base"].sum(),
     )
     assert_close(body["comparison"], prev)
-    assert body["comparison"]["net_profit_growth_pct"] == pytest.approx(
-        (body["totals"]["net_profit"] - body["comparison"]["net_profit"]) / body["comparison"]["net_profit"] * 100,
-        abs=0.01,
+    now = profit_sums(
+        sale_orders(frames, start, end, tz),
+        sale_lines(frames, start, end, tz),
+        expenses_in(frames, start, end)["amount_base"].sum(),
     )
+    assert_changes(body["comparison"], now, prev)
     # channel: sales of the channel; only expenses attributed to it (none is attributed to "web")
     web = get(client, "profit", **period_params(start, end, tz, channel="web"))
     sales, lines = sale_orders(frames, start, end, tz), sale_lines(frames, start, end, tz)
@@ -422,10 +408,7 @@ def test_payments_comparison(client, frames, tz):
     body = get(client, "payments", **period_params(start, end, tz, compare="previous_period"))
     prev = payments_oracle(frames, start - (end - start), start, tz)["totals"]  # same number of days before
     assert_close(body["comparison"], prev)
-    for name, value in prev.items():
-        growth = (body["totals"][name] - body["comparison"][name]) / body["comparison"][name] * 100 if value else None
-        want = pytest.approx(growth, abs=0.01) if growth is not None else None
-        assert body["comparison"][f"{name}_growth_pct"] == want
+    assert_changes(body["comparison"], payments_oracle(frames, start, end, tz)["totals"], prev)
 
 
 def test_payments_channel_filters_orders_only(client, frames):

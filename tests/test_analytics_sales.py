@@ -10,7 +10,7 @@ import pytest
 from analytics_service.analytics import requests
 from tests.conftest import analytics_get as get
 from tests.conftest import assert_bad_parameter, generate_records, headers, ingest_records, numbers_of, post_records
-from tests.oracle import all_keys, bucket, build_frames, in_period, sale_lines, sale_orders
+from tests.oracle import all_keys, bucket, build_frames, growth_pct, in_period, sale_lines, sale_orders
 from tests.periods import AUTUMN, COMMON_BAD_PARAMETERS, INTERVAL_PERIODS, SPRING, YEAR, ZONES, period_params
 
 pytestmark = pytest.mark.oracle  # also run on the 3-shard cluster (README "Tests")
@@ -94,8 +94,8 @@ def test_dashboard_kpis_and_comparison(client, data, tz):
     c = body["comparison"]
     assert c["orders"] == len(prev)
     assert c["gross_revenue"] == pytest.approx(prev["gross_revenue"].sum(), abs=0.01)
-    expected_growth = (k["gross_revenue"] - c["gross_revenue"]) / c["gross_revenue"] * 100
-    assert c["gross_revenue_growth_pct"] == pytest.approx(expected_growth, abs=0.01)
+    assert c["gross_revenue_growth_pct"] == pytest.approx(growth_pct(k["gross_revenue"], c["gross_revenue"]), abs=0.01)
+    assert c["has_data"] is True and c["up_is_good"]["gross_revenue"] is True
     assert len(body["series"]) == days
     top = body["top_products"]
     lines = sale_lines(data, start, end, tz)

@@ -15,8 +15,8 @@ import pytest
 
 from analytics_service.analytics import runner
 from tests.conftest import analytics_get as get
-from tests.conftest import bad_parameters_test, generate_records, headers, ingest_records
-from tests.oracle import build_frames, latest_of, sale_lines, sale_orders
+from tests.conftest import assert_changes, bad_parameters_test, generate_records, headers, ingest_records
+from tests.oracle import build_frames, change_pp, compared_period, growth_pct, latest_of, sale_lines, sale_orders
 from tests.periods import AUTUMN, SPRING, ZONES, period_params
 
 pytestmark = pytest.mark.oracle  # also run on the 3-shard cluster (README "Tests")
@@ -113,17 +113,6 @@ def data(client):
     return build_frames(records)
 
 
-def previous_period(start: date, end: date, compare: str) -> tuple[date, date]:
-    if compare == "previous_year":
-        return start.replace(year=start.year - 1), end.replace(year=end.year - 1)
-    return start - (end - start), start
-
-
-def growth(current: float, previous: float) -> float | None:
-    current, previous = round(current, 2), round(previous, 2)
-    return None if previous == 0 else (current - previous) / previous * 100
-
-
 def expected_order(table: pd.DataFrame, measure: str) -> list[str]:
     """Keys by the measure (to 1e-6) descending (nulls last), ties by key ascending."""
     rows = [(pd.isna(v), -round(float(v), 6) if not pd.isna(v) else 0, k) for k, v in table[measure].items()]
@@ -175,19 +164,25 @@ def geo_table(orders: pd.DataFrame, level: str) -> pd.DataFrame:
 
 
 def assert_compared(item: dict, key: str, previous: pd.Series) -> None:
+    """A row's previous revenue, growth and share change (previous: revenue per key)."""
     before = float(previous.get(key, 0.0))
     assert item["gross_revenue_previous"] == pytest.approx(before, abs=0.01), key
-    expected = growth(item["gross_revenue"], before)
+    expected = growth_pct(item["gross_revenue"], before)
     if expected is None:
         assert item["gross_revenue_growth_pct"] is None, key
     else:
         assert item["gross_revenue_growth_pct"] == pytest.approx(expected, abs=0.01), key
+    was = before / previous.sum() if previous.sum() else None
+    if was is None:
+        assert item["share_change_pp"] is None, key
+    else:
+        assert item["share_change_pp"] == pytest.approx(change_pp(item["share"], was), abs=0.011), key
 
 
 def assert_comparison(body: dict, current_total: float, previous_total: float) -> None:
     c = body["comparison"]
     assert c["gross_revenue"] == pytest.approx(previous_total, abs=0.01)
-    assert c["gross_revenue_growth_pct"] == pytest.approx(growth(current_total, previous_total), abs=0.01)
+    assert_changes(c, {"gross_revenue": current_total}, {"gross_revenue": previous_total}, has_data=previous_total != 0)
 
 
 # -- sales/products -----------------------------------------------------------------------
@@ -254,7 +249,7 @@ def test_products_top_n_and_compare(client, data, tz, compare):
     table = product_table(sale_lines(data, start, end, tz)).rename(columns={"name": "name_"})
     assert body["total_products"] == len(table)
     assert [i["key"] for i in body["items"]] == expected_order(table, "gross_revenue")[:7]
-    previous = product_table(sale_lines(data, *previous_period(start, end, compare), tz))["gross_revenue"]
+    previous = product_table(sale_lines(data, *compared_period(start, end, compare), tz))["gross_revenue"]
     for item in body["items"]:
         assert_product(item, table.loc[item["key"]])
         assert_compared(item, item["key"], previous)
@@ -301,7 +296,7 @@ def test_categories_match_pandas(client, data, tz, when, level):
     table = category_table(lines, level)
     assert body["level"] == level and body["total_keys"] == len(table)
     assert [i["key"] for i in body["items"]] == expected_order(table, "gross_revenue")
-    previous_lines = sale_lines(data, *previous_period(start, end, "previous_period"), tz)
+    previous_lines = sale_lines(data, *compared_period(start, end, "previous_period"), tz)
     previous = previous_lines.assign(k=previous_lines[level].fillna(NONE)).groupby("k")["line_revenue"].sum()
     for item in body["items"]:
         row = table.loc[item["key"]]
@@ -343,7 +338,7 @@ def test_geographic_matches_pandas(client, data, tz, when, level):
     table = geo_table(orders, level)
     assert body["level"] == level and body["total_keys"] == len(table)
     assert [i["key"] for i in body["items"]] == expected_order(table, "gross_revenue")
-    previous_orders = sale_orders(data, *previous_period(start, end, compare), tz)
+    previous_orders = sale_orders(data, *compared_period(start, end, compare), tz)
     previous = previous_orders.assign(k=previous_orders[level].fillna(NONE)).groupby("k")["gross_revenue"].sum()
     for item in body["items"]:
         row = table.loc[item["key"]]

@@ -17,14 +17,16 @@ order date, then order id, then line, descending).
 
 from __future__ import annotations
 
+from datetime import date
+
 import pandas as pd
 import pytest
 
 from analytics_service.config import Settings
 from analytics_service.importers.csv_import import ImportReport
 from tests.conftest import analytics_get as get
-from tests.conftest import run_import
-from tests.oracle import latest_of
+from tests.conftest import assert_changes, run_import
+from tests.oracle import compared_period, growth_pct, latest_of
 from tests.periods import period_params
 
 pytestmark = pytest.mark.oracle  # also run on the 3-shard cluster (README "Tests")
@@ -93,8 +95,7 @@ def test_category_growth_2022_over_2021(client, imported, frame):
         k = item["key"]
         assert item["gross_revenue"] == pytest.approx(now[k], abs=0.01)
         assert item["gross_revenue_previous"] == pytest.approx(before[k], abs=0.01)
-        growth = (round(now[k], 2) - round(before[k], 2)) / round(before[k], 2) * 100
-        assert item["gross_revenue_growth_pct"] == pytest.approx(growth, abs=0.01), k
+        assert item["gross_revenue_growth_pct"] == pytest.approx(growth_pct(now[k], before[k]), abs=0.01), k
     assert body["comparison"]["gross_revenue"] == pytest.approx(before.sum(), abs=0.01)
 
 
@@ -232,3 +233,32 @@ def test_top_products(client, imported, frame, sort, measure):
         assert item["gross_revenue"] == pytest.approx(row.gross_revenue, abs=0.01), item["key"]
         assert (item["units"], item["orders"]) == (row.units, row.orders), item["key"]
         assert item["gross_profit"] == pytest.approx(row.gross_profit, abs=0.01), item["key"]
+
+
+@pytest.mark.parametrize(
+    "start, end, compare",
+    [
+        ("2022-10-01", "2023-01-01", "previous_period"),  # Q4 with Q3
+        ("2020-03-01", "2020-04-01", "previous_period"),  # March with February (29 days)
+        ("2020-02-29", "2020-03-01", "previous_year"),  # a leap day with 28 February 2019
+        ("2021-03-01", "2021-03-08", "previous_year"),  # ISO week 9 with week 9 of 2020
+        ("2021-01-01", "2022-01-01", "previous_year"),
+    ],
+)
+def test_calendar_comparisons(client, imported, orders, start, end, compare):
+    """A calendar unit compares with the whole unit before it (or a year earlier), on the real file."""
+    lo, hi = compared_period(date.fromisoformat(start), date.fromisoformat(end), compare)
+    body = get(client, "dashboard", start=start, end=end, tz="UTC", compare=compare)
+    assert body["comparison_period"]["start"][:10] == lo.isoformat()
+    assert body["comparison_period"]["end"][:10] == hi.isoformat()
+
+    def kpis(a: date, b: date) -> dict:
+        days = orders["order_date"].dt.date
+        rows = orders[(days >= a) & (days < b)]
+        return {"orders": len(rows), "gross_revenue": rows["gross_revenue"].sum()}
+
+    now, before = kpis(date.fromisoformat(start), date.fromisoformat(end)), kpis(lo, hi)
+    assert body["comparison"]["orders"] == before["orders"]
+    assert body["comparison"]["gross_revenue"] == pytest.approx(before["gross_revenue"], abs=0.01)
+    # the file has no order on 28 February 2019: that comparison has no data
+    assert_changes(body["comparison"], now, before, has_data=before["orders"] > 0)

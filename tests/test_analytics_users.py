@@ -15,8 +15,16 @@ import pandas as pd
 import pytest
 
 from analytics_service.analytics import runner, users
-from tests.conftest import analytics_get, assert_bad_parameter, generate_records, headers, ingest_records, post_records
-from tests.oracle import all_keys, bucket, build_frames
+from tests.conftest import (
+    analytics_get,
+    assert_bad_parameter,
+    assert_changes,
+    generate_records,
+    headers,
+    ingest_records,
+    post_records,
+)
+from tests.oracle import all_keys, bucket, build_frames, compared_period
 from tests.periods import COMMON_BAD_PARAMETERS, ZONES
 
 pytestmark = pytest.mark.oracle  # also run on the 3-shard cluster (README "Tests")
@@ -172,19 +180,20 @@ def test_activity_comparison(client, activity, compare, shift):
     tz = "America/New_York"
     start, end = date(2026, 10, 20), date(2026, 11, 10)
     body = get(client, "activity", start=start.isoformat(), end=end.isoformat(), tz=tz, compare=compare)
-    if shift:
-        prev_start, prev_end = start.replace(year=2025), end.replace(year=2025)
-    else:
-        prev_start, prev_end = start - (end - start), start
-    prev = within(activity, *bounds(prev_start, prev_end, tz))
+    prev_start, prev_end = compared_period(start, end, compare)
+    prev, now = within(activity, *bounds(prev_start, prev_end, tz)), within(activity, *bounds(start, end, tz))
     c = body["comparison"]
     assert c["active_users"] == prev["actor"].nunique() and c["sessions"] == prev["session_id"].nunique()
     assert c["events"] == len(prev)
-    if len(prev):
-        growth = (body["events"] - len(prev)) / len(prev) * 100
-        assert c["events_growth_pct"] == pytest.approx(growth, abs=0.01)
-    else:
-        assert c["events_growth_pct"] is None and c["active_users_growth_pct"] is None
+
+    def kpis(frame):
+        return {
+            "active_users": frame["actor"].nunique(),
+            "sessions": frame["session_id"].nunique(),
+            "events": len(frame),
+        }
+
+    assert_changes(c, kpis(now), kpis(prev), has_data=len(prev) > 0)
 
 
 # -- users/behavior ----------------------------------------------------------------------
@@ -266,7 +275,8 @@ def test_engagement_partial_days_and_comparison(client, activity, tz):
         compare="previous_period",
     )
     lo, hi = bounds(start, end, tz)
-    assert_engagement(body, oracle_engagement(within(activity, lo, hi), lo, hi, tz))
+    now = oracle_engagement(within(activity, lo, hi), lo, hi, tz)
+    assert_engagement(body, now)
     assert body["days"] == 17
     prev_lo, prev_hi = lo - (hi - lo), lo
     prev = oracle_engagement(within(activity, prev_lo, prev_hi), prev_lo, prev_hi, tz)
@@ -276,9 +286,9 @@ def test_engagement_partial_days_and_comparison(client, activity, tz):
         assert c[name] == pytest.approx(prev[name], abs=0.01), name
     for name in ("stickiness", "bounce_rate"):
         assert c[name] == pytest.approx(prev[name], abs=1e-4), name
-    assert c["sessions_growth_pct"] == pytest.approx(
-        (body["sessions"] - prev["sessions"]) / prev["sessions"] * 100, abs=0.01
-    )
+    kpis = [name for name in now if name not in ("days", "weeks", "months")]
+    assert_changes(c, {k: now[k] for k in kpis}, prev)
+    assert c["up_is_good"]["bounce_rate"] is False and c["up_is_good"]["sessions"] is True
 
 
 def test_engagement_of_an_empty_period(client, activity):

@@ -127,12 +127,17 @@ def assert_tiles_equal_the_api(browsing: Browsing, http: httpx.Client) -> dict:
     for name in KPIS:
         change = browsing.page.text_content(f'[data-kpi="{name}"] .change')
         growth = (body.get("comparison") or {}).get(f"{name}_growth_pct")
+        direction = browsing.page.get_attribute(f'[data-kpi="{name}"] .change', "data-direction")
         if body.get("comparison") is None:
             assert change == ""
+        elif not body["comparison"]["has_data"]:
+            assert change == "no data in the compared period"
         elif growth is None:
             assert change.startswith("no comparison")
         else:
             assert f"{growth:+.1f}%" in change, (name, change, growth)
+            good = (growth > 0) == body["comparison"]["up_is_good"][name]
+            assert direction == (None if growth == 0 else "good" if good else "bad"), (name, direction)
     return body
 
 

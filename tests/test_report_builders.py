@@ -10,7 +10,7 @@ the response cache, so the report and the endpoint each run their query from scr
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -26,6 +26,7 @@ from analytics_service.reports.model import REPORT_TYPES, ReportData, Table
 from analytics_service.reports.parameters import report_params, resolved_parameters
 from analytics_service.reports.periods import period_label
 from tests.conftest import generate_records, headers, ingest_records
+from tests.oracle import compared_period
 
 # Wednesday 4 November 2026 01:30 UTC is still Tuesday 3 November (22:30) in São Paulo.
 NOW = datetime(2026, 11, 4, 1, 30, tzinfo=UTC)
@@ -190,12 +191,17 @@ def test_monthly_business_review_equals_the_endpoints(client, data):
     by_year = get(client, "dashboard", params, compare="previous_year")
     assert_kpis(report, by_period["kpis"], DASHBOARD_KPIS, by_period["comparison"])
     comparison = report.table("period_comparison")
+    rows = [("This period", by_period["period"]), ("Previous period", by_period["comparison_period"])]
+    rows.append(("Same period last year", by_year["comparison_period"]))
     assert [r[:3] for r in comparison.rows] == [
-        ["This period", "2026-10-01", "2026-10-31"],
-        # the API's previous_period: as many days, just before
-        ["Previous period", "2026-08-31", "2026-09-30"],
-        ["Same period last year", "2025-10-01", "2025-10-31"],
+        [label, p["start"][:10], (date.fromisoformat(p["end"][:10]) - timedelta(days=1)).isoformat()]
+        for label, p in rows
     ]
+    # a whole month compares with the previous whole month and the same month a year earlier
+    for compared, compare in ((by_period, "previous_period"), (by_year, "previous_year")):
+        start, end = compared_period(date(2026, 10, 1), date(2026, 11, 1), compare)
+        assert compared["comparison_period"]["start"] == f"{start.isoformat()}T00:00:00-03:00"
+        assert compared["comparison_period"]["end"] == f"{end.isoformat()}T00:00:00-03:00"
     assert [r[3:] for r in comparison.rows] == [
         [by_period["kpis"][n] for n in DASHBOARD_KPIS],
         [by_period["comparison"][n] for n in DASHBOARD_KPIS],

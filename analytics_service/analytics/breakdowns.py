@@ -20,9 +20,11 @@ from pydantic import BaseModel
 
 from ..es.indices import ORDER_ITEMS, ORDERS
 from . import customer_docs
+from .comparison import comparison_period, key_comparison, previous_sums, revenue_comparison
 from .fields import (
     AnalyticsResponse,
     Cogs,
+    ComparisonPeriod,
     GrossRevenue,
     LineRevenue,
     LineRevenueTotal,
@@ -34,6 +36,7 @@ from .fields import (
     RevenueGrowth,
     RevenuePrevious,
     SaleCount,
+    ShareChange,
     SoldProduct,
     Units,
 )
@@ -47,7 +50,6 @@ from .shared import (
     LineSums,
     agg_value,
     by_key,
-    compared,
     keyed,
     line_sum_aggs,
     money,
@@ -57,13 +59,11 @@ from .shared import (
     orders_containing,
     orders_lacking_line_value,
     orders_with_line_value,
-    previous_sums,
     ranked,
     ratio,
     sales_query,
     sold_product_names_request,
     sums_by_key,
-    total_comparison,
     total_hits,
 )
 
@@ -85,15 +85,17 @@ class KeyRevenue:
         return cls(revenue, sums_by_key(previous), sum(revenue.values()))
 
     def row(self, key: str) -> dict[str, Any]:
-        """A row's `share` and, with compare, its `gross_revenue_previous` / `gross_revenue_growth_pct`."""
-        return {"share": ratio(self.revenue[key], self.total), **compared(self.revenue[key], self.previous, key)}
+        """A row's `share` and, with compare, its `gross_revenue_previous`, `gross_revenue_growth_pct`
+        and `share_change_pp`."""
+        share = ratio(self.revenue[key], self.total)
+        return {"share": share, **key_comparison(key, self.revenue[key], share, self.previous)}
 
     def top(self, rows: Iterable[K], limit: int | None) -> list[K]:
         """The rows by gross revenue (every row when `limit` is None), ties by key."""
         return ranked(rows, lambda row: self.revenue[row.key], limit=limit)
 
-    def comparison(self) -> dict[str, float | None] | None:
-        return total_comparison(self.total, self.previous)
+    def comparison(self) -> dict[str, Any] | None:
+        return revenue_comparison(self.total, self.previous)
 
 
 def line_breakdown_requests(params: CommonParams, field: str) -> dict[str, Search | Composite]:
@@ -148,6 +150,7 @@ class ProductRow(SoldProduct):
     """gross_revenue / gross revenue of every product in the period"""
     gross_revenue_previous: RevenuePrevious = None
     gross_revenue_growth_pct: RevenueGrowth = None
+    share_change_pp: ShareChange = None
 
 
 class ProductTotals(ResponsePart):
@@ -169,6 +172,7 @@ class SalesProductsResponse(AnalyticsResponse):
     items: list[ProductRow]
     """top `limit` products by the measure, ties by key"""
     comparison: RevenueComparison = None
+    comparison_period: ComparisonPeriod = None
 
 
 @dataclass(frozen=True)
@@ -222,6 +226,7 @@ class SalesProducts(AnalyticsQuery[SalesProductsResponse]):
             totals=totals,
             items=items,
             comparison=b.revenue.comparison(),
+            comparison_period=comparison_period(self.params),
         )
 
 
@@ -239,6 +244,7 @@ class CategoryRow(ResponsePart):
     """gross_revenue / line revenue of every sale line in the period"""
     gross_revenue_previous: RevenuePrevious = None
     gross_revenue_growth_pct: RevenueGrowth = None
+    share_change_pp: ShareChange = None
 
 
 class CategoryTotals(ResponsePart):
@@ -264,6 +270,7 @@ class ByLevel(ResponsePart, Generic[TotalsT, RowT]):
     items: list[RowT]
     """every key (or the top `limit` when given) by gross_revenue"""
     comparison: RevenueComparison = None
+    comparison_period: ComparisonPeriod = None
 
 
 class SalesCategoriesResponse(ByLevel[CategoryTotals, CategoryRow], AnalyticsResponse):
@@ -311,6 +318,7 @@ class SalesCategories(AnalyticsQuery[SalesCategoriesResponse]):
             totals=totals,
             items=b.revenue.top(rows, self.limit),
             comparison=b.revenue.comparison(),
+            comparison_period=comparison_period(self.params),
         )
 
 
@@ -330,6 +338,7 @@ class GeoRow(ResponsePart):
     """gross_revenue / gross revenue of every sale in the period"""
     gross_revenue_previous: RevenuePrevious = None
     gross_revenue_growth_pct: RevenueGrowth = None
+    share_change_pp: ShareChange = None
 
 
 class GeoTotals(ResponsePart):
@@ -460,4 +469,5 @@ class SalesGeographic(AnalyticsQuery[SalesGeographicResponse]):
             totals=totals,
             items=revenue.top(rows, self.limit),
             comparison=revenue.comparison(),
+            comparison_period=comparison_period(self.params),
         )

@@ -4,7 +4,7 @@ sales, series items over their bucket's."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -72,18 +72,32 @@ RevenuePrevious = Annotated[
     Field(description="with compare: the key's gross revenue in the comparison period (0 when it had none)"),
 ]
 RevenueGrowth = Annotated[
-    float | None, Field(description="with compare: growth of gross revenue in %, null when the previous value is 0")
-]
-RevenueComparison = Annotated[
-    dict[str, float | None] | None,
-    Field(description="with compare: {gross_revenue: the comparison period's, gross_revenue_growth_pct}"),
-]
-# `comparison` of the endpoints whose `compare` compares every total (see shared.comparison).
-TotalsComparison = Annotated[
-    dict[str, float | int | None] | None,
+    float | None,
     Field(
-        description="with compare: each total in the comparison period and `<name>_growth_pct` (null when that is 0)"
+        description="with compare: (gross_revenue - previous) / abs(previous) * 100; null when the previous value is 0"
     ),
+]
+ShareChange = Annotated[float | None, Field(description="with compare: the change of `share` in percentage points")]
+RevenueComparison = Annotated[
+    dict[str, Any] | None,
+    Field(
+        description="with compare: {gross_revenue: the comparison period's, gross_revenue_growth_pct, has_data: "
+        "whether the comparison period has any sale, up_is_good: {gross_revenue: true}}"
+    ),
+]
+# `comparison` of the endpoints whose `compare` compares every total (comparison.comparison).
+TotalsComparison = Annotated[
+    dict[str, Any] | None,
+    Field(
+        description="with compare: each KPI's value in the comparison period, `<kpi>_growth_pct` "
+        "((current - previous) / abs(previous) * 100, null when previous is 0 or without data), "
+        "`<kpi>_change_pp` for rates, margins and shares (percentage points), `has_data` (false when the "
+        "comparison period holds no record) and `up_is_good` {<kpi>: whether a rise is good news}"
+    ),
+]
+ComparisonPeriod = Annotated[
+    PeriodOut | None,
+    Field(description="with compare: the period compared with (a whole calendar unit compares with the previous one)"),
 ]
 
 

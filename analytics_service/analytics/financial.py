@@ -24,10 +24,12 @@ from typing import Any, ClassVar
 from pydantic import Field
 
 from ..es.indices import EVENTS, EXPENSES, ORDER_ITEMS, ORDERS
+from .comparison import comparison_period, previous_comparison, previous_period
 from .fields import (
     AnalyticsResponse,
     BucketKey,
     Cogs,
+    ComparisonPeriod,
     PeriodOut,
     ResponsePart,
     RevenueSums,
@@ -50,8 +52,6 @@ from .shared import (
     only,
     order_sums,
     order_sums_request,
-    previous_comparison,
-    previous_period,
     ranked,
     ratio,
     sales_query,
@@ -156,6 +156,7 @@ class FinancialRevenueResponse(AnalyticsResponse):
     series: list[FinancialRevenuePoint]
     """every bucket of the period, zeros when empty"""
     comparison: TotalsComparison = None
+    comparison_period: ComparisonPeriod = None
 
 
 REVENUE_SUMS = ("gross_revenue", "order_discounts", "refunds", "net_revenue", "shipping", "tax")
@@ -205,7 +206,8 @@ class FinancialRevenue(AnalyticsQuery[FinancialRevenueResponse]):
             period=PeriodOut.of(p.period),
             totals=totals,
             series=series,
-            comparison=previous_comparison(totals, a.get("previous_sales"), self.totals),
+            comparison=previous_comparison(totals, a.get("previous_sales"), self.totals, total_hits),
+            comparison_period=comparison_period(p),
         )
 
 
@@ -267,6 +269,7 @@ class FinancialProfitResponse(AnalyticsResponse):
         "- order_discounts - refunds = totals.gross_profit"
     )
     comparison: TotalsComparison = None
+    comparison_period: ComparisonPeriod = None
 
 
 PROFIT_SUMS = ("net_revenue", "cogs", "lines_without_cost")
@@ -380,7 +383,9 @@ class FinancialProfit(AnalyticsQuery[FinancialProfitResponse]):
                 totals,
                 a.get("previous_orders"),
                 lambda r: self.totals(aggregations(r), aggregations(a["previous_expenses"])),
+                lambda r: total_hits(r) + total_hits(a["previous_expenses"]),
             ),
+            comparison_period=comparison_period(p),
         )
 
 
@@ -422,6 +427,7 @@ class FinancialExpensesResponse(AnalyticsResponse):
         "date in `tz` (for hour buckets: the first hour of that day)"
     )
     comparison: TotalsComparison = None
+    comparison_period: ComparisonPeriod = None
 
 
 @dataclass(frozen=True)
@@ -485,7 +491,8 @@ class FinancialExpenses(AnalyticsQuery[FinancialExpensesResponse]):
             by_category=self.items(a["by_category"], whole),
             by_channel=self.items(a["by_channel"], whole),
             series=series,
-            comparison=previous_comparison(totals, a.get("previous_expenses"), self.totals),
+            comparison=previous_comparison(totals, a.get("previous_expenses"), self.totals, total_hits),
+            comparison_period=comparison_period(p),
         )
 
 
@@ -570,6 +577,7 @@ class FinancialPaymentsResponse(AnalyticsResponse):
     totals: PaymentTotals
     """the numbers above in one flat object (what `comparison` compares)"""
     comparison: TotalsComparison = None
+    comparison_period: ComparisonPeriod = None
 
 
 # Count and value of payment events, by event type.
@@ -710,6 +718,10 @@ class FinancialPayments(AnalyticsQuery[FinancialPaymentsResponse]):
             ),
             totals=totals,
             comparison=previous_comparison(
-                totals, a.get("previous_orders"), lambda r: self.previous_totals(r, a["previous_events"])
+                totals,
+                a.get("previous_orders"),
+                lambda r: self.previous_totals(r, a["previous_events"]),
+                lambda r: total_hits(r) + total_hits(a["previous_events"]),
             ),
+            comparison_period=comparison_period(p),
         )

@@ -25,6 +25,8 @@ from ..zones import zone_named
 Interval = Literal["hour", "day", "week", "month", "quarter", "year"]
 Compare = Literal["none", "previous_period", "previous_year"]
 INTERVALS: tuple[str, ...] = ("hour", "day", "week", "month", "quarter", "year")
+# The calendar units a period can be exactly, so that it compares with the previous whole one.
+CALENDAR_UNITS: tuple[str, ...] = ("day", "week", "month", "quarter", "year")
 MAX_BUCKETS = 5000
 MAX_LIMIT = 1000
 MAX_PAGE = 100_000  # the highest page number any paged analytics list accepts
@@ -165,7 +167,24 @@ class Period:
         """The API key of a date_histogram bucket (ES keys are the bucket start in UTC ms)."""
         return _key_of(epoch_ms, self.tz, self.interval)
 
+    def calendar_unit(self) -> str | None:
+        """The calendar unit in `tz` (day, week, month, quarter, year) that the period is exactly,
+        if it is one (docs/metrics.md "Comparison periods")."""
+        if self.start.time() != time(0) or self.end.time() != time(0):
+            return None
+        for unit in CALENDAR_UNITS:
+            if _floor(self.start, unit) == self.start and _next(self.start, unit) == self.end:
+                return unit
+        return None
+
     def previous(self, compare: str) -> Period:
+        """The period `compare` compares with: for a whole calendar unit the previous unit
+        (`previous_period`) or the same unit a year earlier (`previous_year`); for any other
+        period the same length ending where this one starts, or the same dates a year earlier."""
+        unit = self.calendar_unit()
+        if unit is not None:
+            start = _unit_year_earlier(self.start, unit) if compare == "previous_year" else _previous_unit(self, unit)
+            return replace(self, start=start, end=_next(start, unit))
         if compare == "previous_year":
             return replace(self, start=_shift_year(self.start), end=_shift_year(self.end))
         length = self.end - self.start
@@ -193,6 +212,25 @@ def _shift_year(moment: datetime) -> datetime:
     except ValueError:  # 29 February
         shifted = moment.replace(year=moment.year - 1, day=28)
     return datetime.combine(shifted.date(), shifted.time(), moment.tzinfo)
+
+
+def _previous_unit(period: Period, unit: str) -> datetime:
+    """The start of the whole `unit` before the one `period` is."""
+    return _floor(_local_midnight(period.start.date() - timedelta(days=1), period.tz), unit)
+
+
+def _unit_year_earlier(start: datetime, unit: str) -> datetime:
+    """The start of the same calendar unit one year earlier: the same date (29 February: 28
+    February), month, quarter or year; for an ISO week, the week of the same number in the
+    previous ISO year (week 53: week 52 when that year has no week 53)."""
+    if unit != "week":
+        return _shift_year(start)
+    year, week, _ = start.date().isocalendar()
+    try:
+        monday = date.fromisocalendar(year - 1, week, 1)
+    except ValueError:  # week 53 of a year after a 52-week year
+        monday = date.fromisocalendar(year - 1, 52, 1)
+    return _local_midnight(monday, start.tzinfo)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)

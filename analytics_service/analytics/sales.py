@@ -17,10 +17,12 @@ from typing import Any, ClassVar
 
 from ..es.indices import ORDER_ITEMS, ORDERS
 from . import customer_docs
+from .comparison import comparison, comparison_period, previous_comparison, previous_period
 from .fields import (
     AnalyticsResponse,
     Aov,
     BucketKey,
+    ComparisonPeriod,
     GrossRevenue,
     LineRevenue,
     NetRevenue,
@@ -46,7 +48,6 @@ from .shared import (
     aggregations,
     bucket_series,
     chunks,
-    comparison,
     distinct,
     doc_count,
     money,
@@ -55,8 +56,6 @@ from .shared import (
     only,
     order_sums,
     order_sums_request,
-    previous_comparison,
-    previous_period,
     ranked,
     ratio,
     sales_query,
@@ -108,8 +107,8 @@ class DashboardResponse(AnalyticsResponse):
     """every bucket of the period, zeros when it has no sales"""
     top_products: list[ProductItem]
     """top `limit` products by line revenue, ties by key"""
-    comparison: dict[str, float | int | None] | None = None
-    """with compare: the previous period's value of every KPI and `<kpi>_growth_pct`"""
+    comparison: TotalsComparison = None
+    comparison_period: ComparisonPeriod = None
 
 
 def product_sums_request(params: CommonParams) -> Partitioned:
@@ -283,7 +282,8 @@ class Dashboard(AnalyticsQuery[DashboardResponse]):
             kpis=current,
             series=series,
             top_products=top,
-            comparison=comparison(current, before),
+            comparison=comparison(current, before, has_data=bool(before and before.orders)),
+            comparison_period=comparison_period(p),
         )
 
 
@@ -390,6 +390,7 @@ class SalesRevenueResponse(AnalyticsResponse):
     series: list[SalesRevenuePoint]
     """every bucket of the period, zeros when it has no sales"""
     comparison: TotalsComparison = None
+    comparison_period: ComparisonPeriod = None
 
 
 @dataclass(frozen=True)
@@ -422,7 +423,10 @@ class SalesRevenue(AnalyticsQuery[SalesRevenueResponse]):
             series=bucket_series(
                 p.period, aggs, lambda key, b: SalesRevenuePoint(key=key, **self._totals(b).model_dump())
             ),
-            comparison=previous_comparison(totals, a.get("previous_sales"), lambda r: self._totals(aggregations(r))),
+            comparison=previous_comparison(
+                totals, a.get("previous_sales"), lambda r: self._totals(aggregations(r)), total_hits
+            ),
+            comparison_period=comparison_period(p),
         )
 
 

@@ -1,5 +1,5 @@
-"""What every analytics area uses: numbers, filters, sums, keyed buckets, distinct paging,
-ranking and comparison. Definitions: docs/metrics.md.
+"""What every analytics area uses: numbers, filters, sums, keyed buckets, distinct paging and
+ranking. Definitions: docs/metrics.md.
 
 Functions that build requests return `Search` / `Composite` values (analytics/requests.py)
 for a query object to send; functions that read answers take the buckets back.
@@ -10,8 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar, overload
-
-from pydantic import BaseModel
 
 from ..es.indices import ORDER_ITEMS, ORDERS, IndexFamily
 from .params import CommonParams, Period
@@ -42,13 +40,6 @@ def ratio(part: float | None, whole: float | None) -> float | None:
 
 def rounded(value: float | None, digits: int) -> float | None:
     return None if value is None else round(value, digits)
-
-
-def growth_pct(current: float | None, previous: float | None) -> float | None:
-    """(current - previous) / previous * 100; None when previous is 0 (docs/metrics.md)."""
-    if current is None or not previous:
-        return None
-    return round((current - previous) / previous * 100, 2)
 
 
 def agg_value(aggs: dict[str, Any], name: str) -> float:
@@ -360,65 +351,10 @@ def ranked(
     return out if limit is None else out[:limit]
 
 
-# -- comparison ---------------------------------------------------------------------------------
-
-
-def previous_period(params: CommonParams) -> Period | None:
-    """The comparison period (None without `compare`)."""
-    return params.period.previous(params.compare) if params.compare != "none" else None
-
-
-def previous_sums(params: CommonParams, family: IndexFamily, field: str, sum_field: str) -> Composite | None:
-    """`sum_field` summed per value of `field` over the sales of the comparison period
-    (None without `compare`); read by `sums_by_key(buckets, "r")`."""
-    previous = previous_period(params)
-    if previous is None:
-        return None
-    return keyed(family, sales_query(params, previous), field, sum_aggs({"r": sum_field}))
-
-
 def sums_by_key(buckets: Iterable[dict[str, Any]] | None, name: str = "r") -> dict[str, float] | None:
     if buckets is None:
         return None
     return {k: agg_value(b, name) for k, b in by_key(buckets).items()}
-
-
-def compared(current: float, previous: dict[str, float] | None, key: str) -> dict[str, Any]:
-    """An item's `gross_revenue_previous` / `gross_revenue_growth_pct` (nothing without `compare`)."""
-    if previous is None:
-        return {}
-    before = money(previous.get(key, 0.0))
-    return {"gross_revenue_previous": before, "gross_revenue_growth_pct": growth_pct(money(current), before)}
-
-
-def total_comparison(total: float, previous: dict[str, float] | None) -> dict[str, float | None] | None:
-    """A breakdown's `comparison`: {gross_revenue: the comparison period's, gross_revenue_growth_pct}."""
-    if previous is None:
-        return None
-    before = money(sum(previous.values()))
-    return {"gross_revenue": before, "gross_revenue_growth_pct": growth_pct(money(total), before)}
-
-
-def comparison(current: BaseModel, previous: BaseModel | None) -> dict[str, Any] | None:
-    """{<name>: previous value, <name>_growth_pct: growth} for every numeric field of `current`
-    (None without a `previous`: no `compare`)."""
-    if previous is None:
-        return None
-    out: dict[str, Any] = {}
-    for name, value in current.model_dump().items():
-        if isinstance(value, (int, float)) or value is None:
-            prev = getattr(previous, name)
-            out[name] = prev
-            out[f"{name}_growth_pct"] = growth_pct(value, prev)
-    return out
-
-
-def previous_comparison(
-    current: BaseModel, previous: dict[str, Any] | None, read: Callable[[dict[str, Any]], BaseModel]
-) -> dict[str, Any] | None:
-    """`comparison` of `current` with the comparison period's answer `previous`, read by `read`
-    as `current` was; None without that answer (no `compare`)."""
-    return None if previous is None else comparison(current, read(previous))
 
 
 def only(requests: dict[str, Any]) -> dict[str, Any]:

@@ -26,7 +26,8 @@ from typing import Any, ClassVar
 from pydantic import Field
 
 from ..es.indices import ACTIVITY
-from .fields import AnalyticsResponse, BucketKey, PeriodOut, ResponsePart
+from .comparison import comparison, comparison_period, previous_period
+from .fields import AnalyticsResponse, BucketKey, ComparisonPeriod, PeriodOut, ResponsePart, TotalsComparison
 from .params import CommonParams, Period, invalid
 from .requests import Composite, Search, terms_source
 from .runner import AnalyticsQuery, QueryContext, Reader
@@ -34,9 +35,7 @@ from .shared import (
     activity_query,
     aggregations,
     bucket_series,
-    comparison,
     only,
-    previous_period,
     ranked,
     ratio,
     total_hits,
@@ -201,8 +200,8 @@ class UserActivityResponse(ActivityKpis, AnalyticsResponse):
     """activity records by activity_type, count desc then key"""
     series: list[ActivityPoint]
     """every bucket of the period; an actor or session active in several buckets counts in each"""
-    comparison: dict[str, float | int | None] | None = None
-    """with compare: the previous period's active_users, sessions, events and `<kpi>_growth_pct`"""
+    comparison: TotalsComparison = None
+    comparison_period: ComparisonPeriod = None
 
 
 @dataclass(frozen=True)
@@ -270,7 +269,8 @@ class UserActivity(AnalyticsQuery[UserActivityResponse]):
             **current.model_dump(),
             events_by_type=type_counts(aggs, events),
             series=series,
-            comparison=comparison(current, previous),
+            comparison=comparison(current, previous, has_data=bool(previous and previous.events)),
+            comparison_period=comparison_period(p),
         )
 
 
@@ -481,8 +481,8 @@ class EngagementResponse(EngagementKpis, AnalyticsResponse):
     """months the MAU mean is taken over"""
     series: list[EngagementPoint]
     """every bucket of `interval` in the period"""
-    comparison: dict[str, float | int | None] | None = None
-    """with compare: the previous period's value of every KPI and `<kpi>_growth_pct`"""
+    comparison: TotalsComparison = None
+    comparison_period: ComparisonPeriod = None
 
 
 def _week(day: date) -> date:
@@ -655,5 +655,6 @@ class Engagement(AnalyticsQuery[EngagementResponse]):
             **current.model_dump(),
             **self.bucket_counts(p.period),
             series=series,
-            comparison=comparison(current, before),
+            comparison=comparison(current, before, has_data=bool(before and before.events)),
+            comparison_period=comparison_period(p),
         )

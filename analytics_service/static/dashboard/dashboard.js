@@ -14,9 +14,6 @@
   const API = "/api/v1/analytics";
   const WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
   const PALETTE = ["#2f5bea", "#17a589", "#f39c12", "#8e44ad", "#e74c3c", "#16a0c8", "#7f8c8d", "#c0a000", "#d35400", "#2c3e50"];
-  // KPIs where a rise is good news (all of the dashboard's): the colour of a change follows this, not the sign.
-  const UP_IS_GOOD = { gross_revenue: true, net_revenue: true, orders: true, aov: true, units: true,
-    customers: true, new_customers: true, gross_profit: true };
   const MONEY_KPIS = new Set(["gross_revenue", "net_revenue", "aov", "gross_profit"]);
 
   const state = {
@@ -375,13 +372,19 @@
       if (!comparison) { change.textContent = ""; continue; }
       const growth = comparison[`${name}_growth_pct`];
       const previous = comparison[name];
+      if (comparison.has_data === false) {
+        change.textContent = "no data in the compared period";
+        continue;
+      }
       if (growth === null || growth === undefined) {
         change.textContent = `no comparison (was ${formatKpi(name, previous)})`;
         continue;
       }
       const arrow = growth > 0 ? "▲" : growth < 0 ? "▼" : "■";
       change.textContent = `${arrow} ${growth > 0 ? "+" : ""}${growth.toFixed(1)}% (was ${formatKpi(name, previous)})`;
-      if (growth !== 0) change.dataset.direction = (growth > 0) === UP_IS_GOOD[name] ? "good" : "bad";
+      // The colour follows whether a rise of this KPI is good news (the API's up_is_good), not the sign.
+      const upIsGood = (comparison.up_is_good || {})[name] !== false;
+      if (growth !== 0) change.dataset.direction = (growth > 0) === upIsGood ? "good" : "bad";
     }
     $("#kpis").dataset.query = JSON.stringify(query);
     $("#kpis").dataset.asOf = body.as_of || "";
