@@ -96,7 +96,8 @@ def get(client, path: str, params: CommonParams, *, common_limit: bool = True, *
 
 
 def check_shape(report: ReportData) -> None:
-    """Every chart draws from a table and columns that exist; rows fit their columns; notes link the docs."""
+    """Every chart draws from a table and columns that exist; rows fit their columns; the notes define
+    the figures in the report itself (no pointer to the repository's docs) and name the currency."""
     names = [t.name for t in report.tables]
     assert len(names) == len(set(names))
     for t in report.tables:
@@ -105,7 +106,8 @@ def check_shape(report: ReportData) -> None:
         t = report.table(chart.table)
         cols = {c.name for c in t.columns}
         assert chart.category in cols and set(chart.values) <= cols, chart
-    assert any("docs/metrics.md" in n for n in report.notes)
+    assert not any("docs/" in n or ".md" in n for n in report.notes)
+    assert report.currency == "USD" and "Money is in USD" in report.notes[0]
     assert report.kpis and all(k.kind in ("money", "count", "rate", "number", "pct") for k in report.kpis)
 
 
@@ -125,8 +127,12 @@ def assert_kpis(
     for name in names:
         k = by_name[name]
         assert k.value == values[name], name
-        assert k.previous == (comparison or {}).get(name), name
-        assert k.growth_pct == (comparison or {}).get(f"{name}_growth_pct"), name
+        c = comparison or {}
+        assert k.previous == c.get(name), name
+        assert k.growth_pct == c.get(f"{name}_growth_pct"), name
+        assert k.change_pp == c.get(f"{name}_change_pp"), name
+        assert k.has_data is c.get("has_data", True), name
+        assert k.up_is_good is c.get("up_is_good", {}).get(name, k.up_is_good), name
 
 
 DASHBOARD_KPIS = (
@@ -191,26 +197,25 @@ def test_monthly_business_review_equals_the_endpoints(client, data):
     by_year = get(client, "dashboard", params, compare="previous_year")
     assert_kpis(report, by_period["kpis"], DASHBOARD_KPIS, by_period["comparison"])
     comparison = report.table("period_comparison")
-    rows = [("This period", by_period["period"]), ("Previous period", by_period["comparison_period"])]
-    rows.append(("Same period last year", by_year["comparison_period"]))
-    assert [r[:3] for r in comparison.rows] == [
-        [label, p["start"][:10], (date.fromisoformat(p["end"][:10]) - timedelta(days=1)).isoformat()]
-        for label, p in rows
-    ]
+    # one row per KPI: this period, then each compared period's value and change (points for a rate)
+    assert comparison.row_measures == list(DASHBOARD_KPIS)
+    for row, name in zip(comparison.rows, DASHBOARD_KPIS, strict=True):
+        expected = [by_period["kpis"][name]]
+        for c in (by_period["comparison"], by_year["comparison"]):
+            change = c.get(f"{name}_change_pp", c.get(f"{name}_growth_pct"))
+            expected += [c[name], change] if c["has_data"] else ["no data", "no data"]
+        assert row[1:] == expected, name
+    headers = [c.label for c in comparison.columns]
+    for compared in (by_period, by_year):
+        p = compared["comparison_period"]
+        last = (date.fromisoformat(p["end"][:10]) - timedelta(days=1)).isoformat()
+        assert any(f"({p['start'][:10]} – {last})" in h for h in headers), (p, headers)
     # a whole month compares with the previous whole month and the same month a year earlier
     for compared, compare in ((by_period, "previous_period"), (by_year, "previous_year")):
         start, end = compared_period(date(2026, 10, 1), date(2026, 11, 1), compare)
         assert compared["comparison_period"]["start"] == f"{start.isoformat()}T00:00:00-03:00"
         assert compared["comparison_period"]["end"] == f"{end.isoformat()}T00:00:00-03:00"
-    assert [r[3:] for r in comparison.rows] == [
-        [by_period["kpis"][n] for n in DASHBOARD_KPIS],
-        [by_period["comparison"][n] for n in DASHBOARD_KPIS],
-        [by_year["comparison"][n] for n in DASHBOARD_KPIS],
-    ]
     assert by_year["comparison"]["orders"] > 0
-    assert [r[1:] for r in report.table("growth").rows] == [
-        [c[f"{n}_growth_pct"] for n in DASHBOARD_KPIS] for c in (by_period["comparison"], by_year["comparison"])
-    ]
 
     revenue, profit = get(client, "financial/revenue", params), get(client, "financial/profit", params)
     pnl = {row[0]: row[1:] for row in report.table("profit_and_loss").rows}

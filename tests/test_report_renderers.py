@@ -50,23 +50,36 @@ def _money(rng: random.Random, low: float, high: float) -> float:
 
 
 def _growth(current: float, previous: float | None) -> float | None:
-    return None if not previous else round((current - previous) / previous * 100, 2)
+    return None if not previous else round((current - previous) / abs(previous) * 100, 2)
 
 
 def _kpis() -> list[Kpi]:
+    """Key figures with their changes: a rate in points, a loss that grows (negative growth, bad
+    news), a rise of refunds (bad news) and one with nothing to compare with."""
     figures = [
-        ("gross_revenue", "Gross revenue", "money", 148210.55, 139012.40),
-        ("net_revenue", "Net revenue", "money", 131877.12, 125930.09),
-        ("orders", "Orders", "count", 2431, 2380),
-        ("aov", "Average order value", "money", 60.97, 58.41),
-        ("customers", "Customers", "count", 1874, 1902),
-        ("gross_profit", "Gross profit", "money", 52013.87, 47311.02),
-        ("refund_rate", "Refund rate", "rate", 0.0312, 0.0287),
-        ("new_customers", "New customers", "count", 611, 0),
+        ("gross_revenue", "Gross revenue", "money", 148210.55, 139012.40, True),
+        ("net_revenue", "Net revenue", "money", 131877.12, 125930.09, True),
+        ("orders", "Orders", "count", 2431, 2380, True),
+        ("aov", "Average order value", "money", 60.97, 58.41, True),
+        ("customers", "Customers", "count", 1874, 1902, True),
+        ("gross_profit", "Gross profit", "money", 52013.87, 47311.02, True),
+        ("net_profit", "Net profit", "money", -2543.45, -855.33, True),
+        ("refunds", "Refunds", "money", 4210.0, 3120.5, False),
+        ("refund_rate", "Refund rate", "rate", 0.0312, 0.0287, False),
+        ("new_customers", "New customers", "count", 611, 0, True),
     ]
     return [
-        Kpi(name, label, value, kind, previous, _growth(value, previous))  # type: ignore[arg-type]
-        for name, label, kind, value, previous in figures
+        Kpi(  # type: ignore[arg-type]
+            name,
+            label,
+            value,
+            kind,
+            previous,
+            _growth(value, previous),
+            change_pp=round((value - previous) * 100, 2) if kind == "rate" else None,
+            up_is_good=good,
+        )
+        for name, label, kind, value, previous, good in figures
     ]
 
 
@@ -276,7 +289,7 @@ def csv_text(value, kind: str) -> str:
         return ""
     if kind == "money":
         return f"{value:.2f}"
-    if kind in ("count", "rate", "pct", "number"):
+    if kind in ("count", "rate", "pct", "pp", "number"):
         return str(value)
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
         return "'" + value
@@ -284,7 +297,7 @@ def csv_text(value, kind: str) -> str:
 
 
 def shown(value, kind: str) -> str:
-    """How the PDF shows a value."""
+    """How the PDF shows a value in a table."""
     if value is None:
         return "–"
     return {
@@ -292,14 +305,26 @@ def shown(value, kind: str) -> str:
         "count": lambda v: f"{v:,}",
         "rate": lambda v: f"{v * 100:.1f}%",
         "pct": lambda v: f"{v:+.1f}%",
+        "pp": lambda v: f"{v:+.1f} pp",
     }.get(kind, str)(value)
 
 
+def shown_kpi(value, kind: str) -> str:
+    """How the PDF shows a key figure: money with its currency."""
+    return f"USD {shown(value, kind)}" if kind == "money" and value is not None else shown(value, kind)
+
+
+def header(column: Column) -> str:
+    """A column header: money columns name the currency."""
+    return f"{column.label} (USD)" if column.kind == "money" else column.label
+
+
 XLSX_FORMATS = {
-    "money": "#,##0.00",
+    "money": "[$USD] #,##0.00",
     "count": "#,##0",
     "rate": "0.0%",
-    "pct": '+0.0"%";-0.0"%";0.0"%"',
+    "pct": "+0.0%;-0.0%;0.0%",
+    "pp": '+0.0" pp";-0.0" pp";0.0" pp"',
     "date": "yyyy-mm-dd",
 }
 
@@ -398,18 +423,40 @@ def test_csv_layout_values_and_quoting(rendered, review):
         "store_id": "s1",
         "period_start": MARCH["start"],
         "period_end": MARCH["end"],
+        "currency": "USD",
         "tz": "Europe/Berlin",
         "interval": "day",
         "generated_at": "2024-04-01T06:00:00+00:00",
         "row_count": "358",
     }
-    assert blocks["kpis"]["header"] == ["name", "label", "value", "previous", "growth_pct"]
+    assert blocks["kpis"]["header"] == [
+        "name",
+        "label",
+        "value",
+        "previous",
+        "growth_pct",
+        "change_pp",
+        "up_is_good",
+        "compared_has_data",
+    ]
     assert blocks["kpis"]["rows"] == [
-        [k.name, k.label, csv_text(k.value, k.kind), csv_text(k.previous, k.kind), csv_text(k.growth_pct, "pct")]
+        [
+            k.name,
+            k.label,
+            csv_text(k.value, k.kind),
+            csv_text(k.previous, k.kind),
+            csv_text(k.growth_pct, "pct"),
+            csv_text(k.change_pp, "pp"),
+            "true" if k.up_is_good else "false",
+            "true",
+        ]
         for k in review.kpis
     ]
-    assert ["gross_revenue", "Gross revenue", "148210.55", "139012.40", "6.62"] in blocks["kpis"]["rows"]
-    assert ["new_customers", "New customers", "611", "0", ""] in blocks["kpis"]["rows"]
+    rows = {row[0]: row for row in blocks["kpis"]["rows"]}
+    assert rows["gross_revenue"][2:5] == ["148210.55", "139012.40", "6.62"]
+    assert rows["new_customers"][2:5] == ["611", "0", ""]
+    assert rows["net_profit"][2:5] == ["-2543.45", "-855.33", "-197.36"]  # a growing loss: negative
+    assert rows["refund_rate"][5:7] == ["0.25", "false"]  # points, and a rise is bad news
     for table in review.tables:
         block = blocks[table.name]
         assert block["title"] == table.title
@@ -448,20 +495,27 @@ def test_xlsx_summary_sheet(rendered, review):
     assert facts["Generated at (UTC)"].value == datetime(2024, 4, 1, 6, 0)
     rows = list(ws.iter_rows())
     header_at = next(i for i, row in enumerate(rows) if row[0].value == "Metric")
-    assert [c.value for c in rows[header_at]] == ["Metric", "This period", "Previous period", "Growth"]
+    assert [c.value for c in rows[header_at]] == ["Metric", "This period", "Previous period", "Change"]
     assert all(c.font.b for c in rows[header_at])
     for kpi, row in zip(review.kpis, rows[header_at + 1 :]):
-        label, value, previous, growth = row[:4]
+        label, value, previous, change = row[:4]
         assert label.value == kpi.label
         assert value.value == kpi.value and value.data_type == "n"
         assert value.number_format == XLSX_FORMATS[kpi.kind]
         assert previous.value == kpi.previous and previous.number_format == XLSX_FORMATS[kpi.kind]
-        assert growth.value == kpi.growth_pct
-        if kpi.growth_pct is not None:
-            assert growth.number_format == XLSX_FORMATS["pct"]
+        if kpi.kind == "rate":  # a rate changes in points
+            assert change.value == kpi.change_pp and change.number_format == XLSX_FORMATS["pp"]
+        elif kpi.growth_pct is None:
+            assert change.value is None
+        else:  # growth stored as a fraction, shown as a percentage
+            assert change.value == pytest.approx(kpi.growth_pct / 100) and change.number_format == XLSX_FORMATS["pct"]
     by_label = {row[0].value: row for row in rows[header_at + 1 :]}
-    assert by_label["Gross revenue"][3].font.color.rgb.endswith("1E7B34")  # up: green
+    assert by_label["Gross revenue"][3].font.color.rgb.endswith("1E7B34")  # up, and up is good: green
     assert by_label["Refund rate"][3].font.color.rgb.endswith("B3261E")  # refund rate up: red
+    assert by_label["Refunds"][3].font.color.rgb.endswith("B3261E")  # refunds up: red
+    assert by_label["Net profit"][3].value == pytest.approx(-1.9736)  # a loss growing: -197.4 %
+    assert by_label["Net profit"][3].font.color.rgb.endswith("B3261E")  # and red
+    assert facts["Currency"].value == "USD"
     sheets = {row[0].value: row[1].value for row in rows if row[0].value in names.values()}
     assert sheets == {names[t.name]: len(t.rows) for t in review.tables}
 
@@ -473,9 +527,9 @@ def test_xlsx_data_sheets_are_typed_frozen_filtered_and_sized(rendered, review):
         last = chr(ord("A") + len(table.columns) - 1)
         assert ws.freeze_panes == "A2"
         assert ws.auto_filter.ref == f"A1:{last}{len(table.rows) + 1}"
-        header = next(ws.iter_rows(min_row=1, max_row=1))
-        assert [c.value for c in header] == [c.label for c in table.columns]
-        assert all(c.font.b for c in header)
+        first = next(ws.iter_rows(min_row=1, max_row=1))
+        assert [c.value for c in first] == [header(c) for c in table.columns]
+        assert all(c.font.b for c in first)
         cells = list(ws.iter_rows(min_row=2))
         assert len(cells) == len(table.rows)
         for row, xl_row in zip(table.rows, cells):
@@ -484,6 +538,8 @@ def test_xlsx_data_sheets_are_typed_frozen_filtered_and_sized(rendered, review):
                     assert cell.is_date and cell.value == datetime.fromisoformat(value)
                 elif column.kind == "text":
                     assert cell.data_type == "s" and cell.value == value
+                elif column.kind == "pct":  # the API's 7.11 (%) stored as the fraction 0.0711
+                    assert cell.data_type == "n" and cell.value == pytest.approx(value / 100)
                 else:
                     assert cell.data_type == "n" and cell.value == value
                     if column.kind == "count":
@@ -492,7 +548,8 @@ def test_xlsx_data_sheets_are_typed_frozen_filtered_and_sized(rendered, review):
                     assert cell.number_format == XLSX_FORMATS[column.kind]
         for i, column in enumerate(table.columns):
             width = ws.column_dimensions[chr(ord("A") + i)].width
-            longest = max([len(column.label)] + [len(shown(r[i], column.kind)) for r in table.rows])
+            extra = 4 if column.kind == "money" else 0  # room for the currency
+            longest = max([len(header(column))] + [len(shown(r[i], column.kind)) + extra for r in table.rows])
             assert min(longest, 58) + 2 <= width <= 60
     products = wb[sheet_names(review)["top_products"]]
     assert products["B3"].value == '=HYPERLINK("http://x")' and products["B3"].data_type == "s"  # text, no formula
@@ -520,8 +577,8 @@ def test_xlsx_sheet_names_are_valid_and_unique(tmp_path):
     assert len({n.lower() for n in names} | {"summary"}) == len(names) + 1
     assert all(len(n) <= 31 and not set(n) & set("[]:*?/\\") for n in names)
     assert names[1] == "Revenue- by -region--channel-"
-    assert names[2] == "A very long table title that Ex"
-    assert names[3] == "A very long table title tha (2)"
+    assert names[2] == "A very long table title that"  # cut at a word, never inside one
+    assert names[3] == "A very long table title (2)"
     wb_path = tmp_path / "names.xlsx"
     render(data, "xlsx", wb_path)
     assert load_workbook(wb_path).sheetnames == ["Summary", *names]
@@ -538,10 +595,11 @@ def test_pdf_title_page(pdf_pages, review):
     assert "2024-03-01 – 2024-03-31 (Europe/Berlin)" in first
     assert "Generated 2024-04-01 06:00 UTC" in first
     assert f"Page 1 of {len(pdf_pages)}" in first
-    assert "Key figures" in first and "Previous period" in first
+    assert "Key figures" in first and "Previous period" in first and "CURRENCY USD" in first
     for kpi in review.kpis:
-        assert f"{kpi.label} {shown(kpi.value, kpi.kind)} {shown(kpi.previous, kpi.kind)}" in first
-        assert shown(kpi.growth_pct, "pct") in first
+        assert f"{kpi.label} {shown_kpi(kpi.value, kpi.kind)} {shown_kpi(kpi.previous, kpi.kind)}" in first
+        change, kind = kpi.change
+        assert shown(change, kind) in first
 
 
 def test_pdf_every_table_row_is_there_with_page_numbers(pdf_pages, review):
@@ -555,7 +613,7 @@ def test_pdf_every_table_row_is_there_with_page_numbers(pdf_pages, review):
 
 
 def test_pdf_long_table_repeats_its_header_on_every_page(pdf_pages, review):
-    header = "Day Order Customer Channel Status Units Gross revenue Discount Net revenue"
+    header = "Day Order Customer Channel Status Units Gross revenue (USD) Discount (USD) Net revenue (USD)"
     pages = [i for i, text in enumerate(pdf_pages) if "ORD-7" in text]
     assert len(pages) >= 4 and pages == list(range(pages[0], pages[-1] + 1))
     for i in pages:
@@ -577,7 +635,7 @@ def test_pdf_of_2000_rows_spans_many_pages_with_each_row_once(tmp_path):
     result = render(data, "pdf", tmp_path / "long.pdf")
     pages = [p.extract_text() for p in PdfReader(tmp_path / "long.pdf").pages]
     assert result.row_count == 2000 and len(pages) >= 35
-    header = "Day Order Customer Channel Status Units Gross revenue Discount Net revenue"
+    header = "Day Order Customer Channel Status Units Gross revenue (USD) Discount (USD) Net revenue (USD)"
     for n, text in enumerate(pages, start=1):
         assert header in squash(text)
         assert f"Page {n} of {len(pages)}" in text
@@ -586,14 +644,16 @@ def test_pdf_of_2000_rows_spans_many_pages_with_each_row_once(tmp_path):
 
 
 def test_pdf_wide_table_gets_landscape_pages(tmp_path):
+    """A table too wide for portrait goes last, on landscape pages: one change of orientation."""
     data = wide_report()
     render(data, "pdf", tmp_path / "wide.pdf")
     reader = PdfReader(tmp_path / "wide.pdf")
-    wide = [p for p in reader.pages if p.mediabox.width > p.mediabox.height]
-    assert len(wide) >= 2
-    for page in wide:
-        assert "Revenue Jan 2023" in squash(page.extract_text())
-    assert reader.pages[-1].mediabox.width < reader.pages[-1].mediabox.height  # back to portrait
+    landscape = [p.mediabox.width > p.mediabox.height for p in reader.pages]
+    assert landscape[0] is False and sum(landscape) >= 2
+    assert landscape == sorted(landscape)  # portrait pages, then landscape pages
+    for page, wide in zip(reader.pages, landscape):
+        if wide:
+            assert "Revenue Jan 2023 (USD)" in squash(page.extract_text())
     everything = squash(" ".join(p.extract_text() for p in reader.pages))
     table = data.table("monthly_by_product")
     for row in table.rows:
@@ -622,7 +682,7 @@ def test_pdf_without_dejavu_falls_back_to_helvetica(without_dejavu, review, tmp_
     assert fonts <= {"/Helvetica", "/Helvetica-Bold", "/Symbol"}  # base-14 fonts, nothing embedded
     first = squash(reader.pages[0].extract_text())
     for kpi in review.kpis:
-        assert f"{kpi.label} {shown(kpi.value, kpi.kind)} {shown(kpi.previous, kpi.kind)}" in first
+        assert f"{kpi.label} {shown_kpi(kpi.value, kpi.kind)} {shown_kpi(kpi.previous, kpi.kind)}" in first
     assert f"Page 1 of {len(reader.pages)}" in first
 
 
@@ -668,7 +728,11 @@ def test_json_is_the_report_data(rendered, review):
         "value": 148210.55,
         "previous": 139012.4,
         "growth_pct": 6.62,
+        "change_pp": None,
+        "up_is_good": True,
+        "compared_has_data": True,
     }
+    assert doc["currency"] == "USD"
     assert [(k["name"], k["value"], k["previous"], k["growth_pct"]) for k in doc["kpis"]] == [
         (k.name, k.value, k.previous, k.growth_pct) for k in review.kpis
     ]

@@ -35,10 +35,12 @@ from .labels import (
     key_col,
     kpis,
     line,
+    money_note,
     series_key,
     table,
+    value_label,
 )
-from .model import REPORT_TYPES, Chart, Kpi, ReportData, Table
+from .model import NO_DATA, REPORT_TYPES, Chart, Kpi, ReportData, Table
 from .parameters import (
     MAX_ROWS,
     PARAMETERS,
@@ -57,7 +59,7 @@ from .sections import (
     PRODUCT_SALES_COLUMNS,
     categories_table,
     category_profit_table,
-    comparison_tables,
+    comparison_table,
     expenses_table,
     funnel_table,
     geographic_table,
@@ -153,8 +155,9 @@ def business_overview(ctx: QueryContext, p: CommonParams) -> asyncio.Future[Busi
 
 
 async def period_comparison(ctx: QueryContext, p: CommonParams) -> tuple[sales.DashboardResponse, list[Table]]:
-    """The dashboard with the report's `compare`, plus a KPI table of this period, the previous
-    period and the same period last year (dashboard with compare=previous_period and previous_year)."""
+    """The dashboard with the report's `compare`, plus a table of the KPIs in this period, the
+    previous period and the same period last year with the changes (the dashboard with
+    compare=previous_period and previous_year; a compared period without data reads "no data")."""
     previous_period, previous_year = await asyncio.gather(
         ctx.answer(sales.Dashboard(with_compare(p, "previous_period"))),
         ctx.answer(sales.Dashboard(with_compare(p, "previous_year"))),
@@ -163,16 +166,18 @@ async def period_comparison(ctx: QueryContext, p: CommonParams) -> tuple[sales.D
     if main is None:
         main = await ctx.answer(sales.Dashboard(p))
     before, year_ago = p.period.previous("previous_period"), p.period.previous("previous_year")
+
+    def compared(response: sales.DashboardResponse) -> dict[str, Any]:
+        c = response.comparison or {}
+        return {n: c[n] if c.get("has_data") else NO_DATA for n in DASHBOARD_KPIS}
+
     periods = [
         ("This period", p.period, main.kpis.model_dump()),
-        ("Previous period", before, {n: previous_period.comparison[n] for n in DASHBOARD_KPIS}),  # type: ignore[index]
-        ("Same period last year", year_ago, {n: previous_year.comparison[n] for n in DASHBOARD_KPIS}),  # type: ignore[index]
+        ("Previous period", before, compared(previous_period)),
+        ("Same period last year", year_ago, compared(previous_year)),
     ]
-    growth = [
-        (f"Previous period ({period_label(before)})", previous_period.comparison or {}),
-        (f"Same period last year ({period_label(year_ago)})", previous_year.comparison or {}),
-    ]
-    return main, comparison_tables(periods, growth)
+    changes = [previous_period.comparison or {}, previous_year.comparison or {}]
+    return main, [comparison_table(periods, changes)]
 
 
 async def build_daily_sales(ctx: QueryContext, p: CommonParams, o: DailySalesParameters, out: Sections) -> None:
@@ -307,11 +312,12 @@ async def build_product_performance(
     out.add(
         table(
             "performance",
-            f"Product performance (by {o.sort})",
+            f"Product performance (by {value_label(o.sort).lower()})",
             columns(
                 key_col("Product id"), *PRODUCT_SALES_COLUMNS, "views", "viewers", "add_to_carts", "view_to_purchase"
             ),
             performance.items,
+            sheet="Product performance",
         )
     )
     out.add(*top_products_table(top.items, by="units"))
@@ -331,6 +337,7 @@ async def build_product_performance(
             f"Best-rated products (at least {reviews.min_reviews} reviews)",
             columns(key_col("Product id"), "name", col("count", "Reviews"), "average_rating"),
             reviews.products,
+            sheet="Best-rated products",
         )
     )
     out.notes = [NOTE_PRODUCTS, *comparison_note(p)]
@@ -371,7 +378,12 @@ async def build_customer_behavior(
             ),
             engagement.comparison,
         ),
-        Kpi("funnel_conversion", f"Funnel conversion ({funnel.steps[0].step} to {last.step})", last.conversion, "rate"),
+        Kpi(
+            "funnel_conversion",
+            f"Funnel conversion ({value_label(funnel.steps[0].step).lower()} to {value_label(last.step).lower()})",
+            last.conversion,
+            "rate",
+        ),
         *kpis(new_returning, ("repeat_purchase_rate",)),
         *kpis({"customers": new_returning.total}, ("customers",)),
     ]
@@ -390,14 +402,20 @@ async def build_customer_behavior(
         bar("rfm_segments", "Customers by RFM segment", "customers"),
     )
     out.add(segments_table("new_vs_returning", "New and returning customers", new_returning))
-    out.add(segments_table("device_segments", "Actors by device (first activity in the period)", device))
-    out.add(segments_table("source_segments", "Actors by UTM source (first activity in the period)", source))
+    out.add(
+        segments_table("device_segments", "Actors by device (first activity in the period)", device, "Actors by device")
+    )
+    out.add(
+        segments_table(
+            "source_segments", "Actors by UTM source (first activity in the period)", source, "Actors by source"
+        )
+    )
     out.add(retention_table("retention", retention))
     out.add(
         table(
             "activity_by_type",
             "Activity by type",
-            columns(key_col("Activity type"), "count", "share"),
+            columns(key_col("Activity type", "label"), "count", "share"),
             behavior.events_by_type,
         )
     )
@@ -460,6 +478,7 @@ async def build_inventory(ctx: QueryContext, p: CommonParams, o: InventoryParame
             "Low stock (stock at or under the reorder point), by days of cover",
             columns(product, *(c for c in INVENTORY_COLUMNS if c != "low_stock")),
             low.items,
+            sheet="Low stock",
         )
     )
     slow = [i for i in by_value.items if i.slow_mover][: o.rows]
@@ -469,6 +488,7 @@ async def build_inventory(ctx: QueryContext, p: CommonParams, o: InventoryParame
             "Slow movers (stock, no sales in the period), by stock value",
             columns(product, "name", "stock", "stock_value", "reorder_point", "abc_class"),
             slow,
+            sheet="Slow movers",
         )
     )
     out.add(
@@ -502,6 +522,7 @@ async def build_report(
     spec = REPORTS[report_type]
     out = Sections()
     await spec.build(ctx, params, chosen_options(spec.parameters, report_type, options or {}), out)
+    currency = ctx.settings.base_currency
     return ReportData(
         report_type=report_type,
         title=f"{spec.title} — {period_label(params.period)}",
@@ -511,5 +532,6 @@ async def build_report(
         kpis=out.kpis,
         tables=out.tables,
         charts=out.charts,
-        notes=out.notes,
+        notes=[money_note(currency), *out.notes],
+        currency=currency,
     )

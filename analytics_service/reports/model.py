@@ -13,7 +13,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-ValueKind = Literal["money", "count", "rate", "number", "text", "date", "pct"]
+# money, count, rate (a fraction 0..1), number, text, date; pct: a growth as the API gives it
+# (12.5 = +12.5 %); pp: a change of a rate in percentage points; label: a machine name (an event
+# type, expense category, payment method, ...) shown by its human label; measure: the kind of the
+# row's measure (`Table.row_measures`); change: the row's change, a pct or (for rates) pp.
+ValueKind = Literal["money", "count", "rate", "number", "text", "date", "pct", "pp", "label", "measure", "change"]
 
 REPORT_TYPES = (
     "daily_sales",
@@ -25,6 +29,8 @@ REPORT_TYPES = (
     "inventory",
 )
 FORMATS = ("csv", "xlsx", "pdf", "json")
+# What a cell holds for a value of a compared period that has no record (not 0).
+NO_DATA = "no data"
 MEDIA_TYPES = {
     "csv": "text/csv; charset=utf-8",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -43,6 +49,14 @@ class Kpi:
     kind: ValueKind = "number"
     previous: float | int | None = None
     growth_pct: float | None = None
+    change_pp: float | None = None  # rates, margins and shares: the change in percentage points
+    has_data: bool = True  # False: the compared period holds no record ("no data", not 0)
+    up_is_good: bool = True  # whether a rise is good news: the colour of the change
+
+    @property
+    def change(self) -> tuple[float | None, ValueKind]:
+        """The change to show: points for a rate, else the growth %."""
+        return (self.change_pp, "pp") if self.kind == "rate" else (self.growth_pct, "pct")
 
 
 @dataclass(frozen=True)
@@ -60,6 +74,10 @@ class Table:
     title: str
     columns: Sequence[Column]
     rows: list[list[Any]]
+    # A table whose rows are measures (profit and loss, a comparison of periods): the measure of
+    # each row, which gives the kind of its `measure` cells and the direction of its `change` cells.
+    row_measures: Sequence[str] | None = None
+    sheet: str | None = None  # XLSX sheet name when the title is longer than Excel's 31 characters
 
 
 @dataclass(frozen=True)
@@ -84,6 +102,7 @@ class ReportData:
     tables: list[Table] = field(default_factory=list)
     charts: list[Chart] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # definitions, caveats
+    currency: str = "USD"  # BASE_CURRENCY: every money figure is in it
 
     def table(self, name: str) -> Table:
         return next(t for t in self.tables if t.name == name)

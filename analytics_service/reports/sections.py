@@ -9,7 +9,7 @@ from typing import Any
 from ..analytics import breakdowns, financial, lifecycle, sales, users
 from ..analytics.params import CommonParams, Period
 from .labels import DASHBOARD_KPIS, TREND_MEASURES, bar, col, columns, growth_columns, key_col, line, series_key, table
-from .model import Chart, Column, Table
+from .model import NO_DATA, Chart, Column, Table
 from .periods import compare_label, last_day
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -61,19 +61,18 @@ def status_table(r: sales.SalesOrdersResponse) -> Table:
     return table(
         "orders_by_status",
         "Orders placed by current status",
-        columns(key_col("Status"), col("count", "Orders")),
+        columns(key_col("Status", "label"), col("count", "Orders")),
         r.by_status,
     )
 
 
-def segments_table(name: str, title: str, r: lifecycle.SegmentsResponse) -> Table:
+def segments_table(name: str, title: str, r: lifecycle.SegmentsResponse, sheet: str | None = None) -> Table:
     if r.type in ("rfm", "new_returning"):
-        cols = columns(key_col("Segment"), "customers", "share", "orders", "monetary")
+        cols = columns(key_col("Segment", "label"), "customers", "share", "orders", "monetary")
     else:
-        cols = columns(
-            key_col({"device": "Device", "source": "Source", "country": "Country"}[r.type]), "actors", "share"
-        )
-    return table(name, title, cols, r.segments)
+        label = {"device": "Device", "source": "Source", "country": "Country"}[r.type]
+        cols = columns(key_col(label, "text" if r.type == "country" else "label"), "actors", "share")
+    return table(name, title, cols, r.segments, sheet=sheet)
 
 
 def retention_table(name: str, r: lifecycle.RetentionResponse) -> Table:
@@ -87,39 +86,56 @@ def retention_table(name: str, r: lifecycle.RetentionResponse) -> Table:
     ]
     rows = [[c.cohort, c.size, *c.retention, *([None] * (width - len(c.retention)))] for c in r.cohorts]
     basis = "customers by first sale" if r.basis == "orders" else "actors by first activity"
-    return Table(name=name, title=f"{unit}ly retention ({basis})", columns=cols, rows=rows)
+    return Table(name=name, title=f"{unit}ly retention ({basis})", columns=cols, rows=rows, sheet=f"{unit}ly retention")
 
 
 def funnel_table(r: lifecycle.ConversionResponse) -> tuple[Table, Chart]:
     t = table(
         "funnel",
         "Conversion funnel",
-        columns(key_col("Step", name="step"), "actors", "conversion", "step_conversion"),
+        columns(key_col("Step", "label", name="step"), "actors", "conversion", "step_conversion"),
         r.steps,
     )
     return t, bar("funnel", "Conversion funnel", "actors", category="step")
 
 
-def comparison_tables(
-    periods: Sequence[tuple[str, Period, Mapping[str, Any]]], growth: Sequence[tuple[str, Mapping[str, Any]]]
-) -> list[Table]:
-    """The dashboard KPIs of each period side by side, and the growth against each comparison."""
-    period_cols = [
-        key_col("Period", name="label"),
-        Column("start", "From", "date"),
-        Column("end", "To", "date"),
-        *(col(n) for n in DASHBOARD_KPIS),
-    ]
-    rows = [
-        [label, period.start.date().isoformat(), last_day(period).isoformat(), *(values[n] for n in DASHBOARD_KPIS)]
-        for label, period, values in periods
-    ]
-    growth_cols = [key_col("Compared with", name="label"), *(col(f"{n}_growth_pct") for n in DASHBOARD_KPIS)]
-    growth_rows = [[label, *(c.get(f"{n}_growth_pct") for n in DASHBOARD_KPIS)] for label, c in growth]
-    return [
-        Table("period_comparison", "KPIs by period", period_cols, rows),
-        Table("growth", "Growth %", growth_cols, growth_rows),
-    ]
+def comparison_table(
+    periods: Sequence[tuple[str, Period, Mapping[str, Any]]],
+    changes: Sequence[Mapping[str, Any]],
+) -> Table:
+    """The dashboard KPIs as rows: their value in this period, then for each compared period
+    (`periods[1:]`, with their `comparison` in `changes`) its value and the change.
+
+    A compared period without data shows its values as they are (0) and no change.
+    """
+    (label, period, values), compared = periods[0], periods[1:]
+    cols = [key_col("Metric", name="metric"), Column("current", _period_header(label, period), "measure")]
+    for (name, before, _), _c in zip(compared, changes):
+        cols += [Column(f"{_slug(name)}", _period_header(name, before), "measure")]
+        cols += [Column(f"{_slug(name)}_change", "Change", "change")]
+    rows = []
+    for n in DASHBOARD_KPIS:
+        row: list[Any] = [col(n).label, values[n]]
+        for (_, _, before_values), c in zip(compared, changes):
+            change = c.get(f"{n}_change_pp", c.get(f"{n}_growth_pct")) if c.get("has_data") else NO_DATA
+            row += [before_values[n], change]
+        rows.append(row)
+    return Table(
+        "period_comparison",
+        "Comparison with earlier periods",
+        cols,
+        rows,
+        row_measures=list(DASHBOARD_KPIS),
+        sheet="Period comparison",
+    )
+
+
+def _period_header(label: str, period: Period) -> str:
+    return f"{label} ({period.start.date().isoformat()} – {last_day(period).isoformat()})"
+
+
+def _slug(label: str) -> str:
+    return label.lower().replace(" ", "_")
 
 
 def profit_and_loss(
@@ -148,9 +164,9 @@ def profit_and_loss(
         key_col("Line", name="line"),
         Column("amount", "Amount", "money"),
         Column("previous", previous, "money"),
-        Column("growth_pct", "Growth %", "pct"),
+        Column("growth_pct", "Change %", "change"),
     ]
-    return Table("profit_and_loss", "Profit and loss", cols, rows)
+    return Table("profit_and_loss", "Profit and loss", cols, rows, row_measures=[name for _, name, _ in lines])
 
 
 def payments_table(r: financial.FinancialPaymentsResponse) -> Table:
@@ -158,7 +174,7 @@ def payments_table(r: financial.FinancialPaymentsResponse) -> Table:
         "payments_by_method",
         "Sales by payment method",
         columns(
-            key_col("Payment method"),
+            key_col("Payment method", "label"),
             "orders",
             "gross_revenue",
             "share",
@@ -176,6 +192,7 @@ def category_profit_table(r: financial.FinancialProfitResponse) -> Table:
         "Line profit by category (before order discounts and refunds)",
         columns(key_col("Category"), "gross_revenue", "cogs", "gross_profit", "margin", "share"),
         r.by_category,
+        sheet="Profit by category",
     )
 
 
@@ -183,7 +200,7 @@ def expenses_table(r: financial.FinancialExpensesResponse) -> Table:
     return table(
         "expenses_by_category",
         "Expenses by category",
-        columns(key_col("Expense category"), "amount", col("count", "Records"), "share"),
+        columns(key_col("Expense category", "label"), "amount", col("count", "Records"), "share"),
         r.by_category,
     )
 
@@ -216,4 +233,6 @@ def heatmap_table(r: users.BehaviorResponse) -> Table:
     grid = {(c.weekday, c.hour): c.count for c in r.heatmap}
     cols = [key_col("Weekday", name="weekday"), *(Column(f"h{h:02d}", f"{h:02d}", "count") for h in range(24))]
     rows = [[WEEKDAYS[d], *(grid.get((d, h), 0) for h in range(24))] for d in range(7)]
-    return Table("activity_heatmap", "Activity by local weekday and hour", cols, rows)
+    return Table(
+        "activity_heatmap", "Activity by local weekday and hour", cols, rows, sheet="Activity by weekday and hour"
+    )

@@ -9,8 +9,8 @@ then one empty line):
     ...                               tz, interval, generated_at, row_count
                                    (empty line)
     kpis,Key figures               -- block "kpis"
-    name,label,value,previous,growth_pct
-    gross_revenue,Gross revenue,48210.50,45012.00,7.11
+    name,label,value,previous,growth_pct,change_pp,up_is_good,compared_has_data
+    gross_revenue,Gross revenue,48210.50,45012.00,7.11,,true,true
                                    (empty line)
     daily_revenue,Daily revenue    -- one block per table: header = column names
     key,gross_revenue,orders          (the API's field names), rows in table order
@@ -20,8 +20,11 @@ then one empty line):
     note
     ...
 
-Values: money with 2 decimals, counts as integers, rates as fractions (0.0523),
-growth as the API's percentage (7.11 = +7.11 %), dates ISO (`2024-03-01`, hours
+Values: money with 2 decimals in the report's currency (the `currency` field of the
+report block), counts as integers, rates as fractions (0.0523), growth as the API's
+percentage (7.11 = +7.11 %), changes of rates in percentage points, machine names (event
+types, categories, methods) as the API gives them, a compared period without any record
+as `no data`, dates ISO (`2024-03-01`, hours
 `2024-03-01T13:00:00+01:00`), empty for a missing value. Quoting per RFC 4180
 (CRLF line ends, fields with `,` `"` or line breaks in double quotes). Encoding
 UTF-8 with a byte-order mark, so Excel opens it as UTF-8 (read it in Python with
@@ -37,10 +40,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..model import Kpi, ReportData, Table, ValueKind
-from .values import defuse_formula, plain
+from ..model import NO_DATA, Kpi, ReportData, Table, ValueKind
+from .values import cell_kinds, defuse_formula, plain
 
-KPI_HEADER = ("name", "label", "value", "previous", "growth_pct")
+KPI_HEADER = ("name", "label", "value", "previous", "growth_pct", "change_pp", "up_is_good", "compared_has_data")
 
 
 def write_csv(data: ReportData, path: Path) -> None:
@@ -76,6 +79,7 @@ def _report_fields(data: ReportData) -> Iterator[Sequence[str]]:
         "period_end": data.period.get("end", ""),
         "tz": data.period.get("tz", ""),
         "interval": data.period.get("interval", ""),
+        "currency": data.currency,
         "generated_at": data.generated_at.isoformat(),
         "row_count": str(data.row_count),
     }
@@ -88,15 +92,17 @@ def _kpi_line(kpi: Kpi) -> Sequence[str]:
         kpi.name,
         _text(kpi.label),
         plain(kpi.value, kpi.kind),
-        plain(kpi.previous, kpi.kind),
+        plain(kpi.previous, kpi.kind) if kpi.has_data else NO_DATA,
         plain(kpi.growth_pct, "pct"),
+        plain(kpi.change_pp, "pp"),
+        "true" if kpi.up_is_good else "false",
+        "true" if kpi.has_data else "false",
     ]
 
 
 def _table_lines(table: Table) -> Iterator[Sequence[str]]:
-    kinds = [c.kind for c in table.columns]
-    for row in table.rows:
-        yield [_cell(value, kind) for value, kind in zip(row, kinds)]
+    for r, row in enumerate(table.rows):
+        yield [_cell(value, kind) for value, kind in zip(row, cell_kinds(table, r))]
 
 
 def _cell(value: Any, kind: ValueKind) -> str:

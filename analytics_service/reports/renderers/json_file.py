@@ -1,15 +1,18 @@
 """JSON: the ReportData as one UTF-8 JSON object, written table row by table row.
 
     {"report_type", "title", "store_id", "period": {"start", "end", "tz", "interval"},
-     "generated_at", "row_count",
-     "kpis": [{"name", "label", "kind", "value", "previous", "growth_pct"}],
+     "currency", "generated_at", "row_count",
+     "kpis": [{"name", "label", "kind", "value", "previous", "growth_pct", "change_pp",
+               "up_is_good", "compared_has_data"}],
      "tables": [{"name", "title", "columns": [{"name", "label", "kind"}],
                  "rows": [{<column name>: value, ...}]}],
      "charts": [{"kind", "title", "table", "category", "values"}],
      "notes": [...]}
 
-Money is a number with 2 decimals, rates fractions, growth the API's percentage,
-dates ISO strings, a missing value null.
+Money is a number with 2 decimals in `currency`, rates fractions, growth the API's
+percentage, changes of rates in percentage points, dates ISO strings, a missing value
+null; a compared period without any record gives `previous: null, compared_has_data:
+false`.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..model import Kpi, ReportData, Table
-from .values import typed
+from .values import cell_kinds, typed
 
 
 def write_json(data: ReportData, path: Path) -> None:
@@ -36,6 +39,7 @@ def json_pieces(data: ReportData) -> Iterator[str]:
         "title": data.title,
         "store_id": data.store_id,
         "period": data.period,
+        "currency": data.currency,
         "generated_at": data.generated_at.isoformat(),
         "row_count": data.row_count,
         "kpis": [_kpi(k) for k in data.kpis],
@@ -55,7 +59,7 @@ def _table(table: Table, *, first: bool) -> Iterator[str]:
     }
     yield ("" if first else ", ") + _dumps(meta)[:-1] + ', "rows": ['
     for i, row in enumerate(table.rows):
-        item = {c.name: _value(v, c.kind) for c, v in zip(table.columns, row)}
+        item = {c.name: _value(v, kind) for c, v, kind in zip(table.columns, row, cell_kinds(table, i))}
         yield ("\n" if i == 0 else ",\n") + _dumps(item)
     yield "]}"
 
@@ -66,8 +70,11 @@ def _kpi(kpi: Kpi) -> dict[str, Any]:
         "label": kpi.label,
         "kind": kpi.kind,
         "value": _value(kpi.value, kpi.kind),
-        "previous": _value(kpi.previous, kpi.kind),
+        "previous": _value(kpi.previous, kpi.kind) if kpi.has_data else None,
         "growth_pct": _value(kpi.growth_pct, "pct"),
+        "change_pp": _value(kpi.change_pp, "pp"),
+        "up_is_good": kpi.up_is_good,
+        "compared_has_data": kpi.has_data,
     }
 
 

@@ -45,8 +45,11 @@ class Series:
     values: list[float | None]
 
 
-def chart_drawings(chart: Chart, table: Table, width: float, fonts: Fonts) -> list[tuple[str, Drawing]]:
-    """(caption, drawing) per group of same-kind series; empty when the table has no rows."""
+def chart_drawings(
+    chart: Chart, table: Table, width: float, fonts: Fonts, currency: str = ""
+) -> list[tuple[str, Drawing]]:
+    """(caption, drawing) per group of same-kind series; empty when the table has no rows.
+    A money chart's caption names the currency."""
     columns = {c.name: c for c in table.columns}
     if not table.rows or chart.category not in columns:
         return []
@@ -57,6 +60,8 @@ def chart_drawings(chart: Chart, table: Table, width: float, fonts: Fonts) -> li
     out = []
     for kind, series in groups.items():
         caption = chart.title if len(groups) == 1 else f"{chart.title}: {', '.join(s.label for s in series)}"
+        if kind == "money" and currency:
+            caption += f" ({currency})"
         draw = _line_chart if chart.kind == "line" else _bar_chart
         out.append((caption, draw(categories, series, kind, width, fonts)))
     return out

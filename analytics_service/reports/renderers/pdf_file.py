@@ -7,16 +7,21 @@ lines, top items as bars, drawn with reportlab graphics), then every table with 
 header row repeated on each page it spans, then the notes. Every page after the
 first carries a running header (title, store, period); every page a footer with
 the generation time and "Page n of m" (a two-pass canvas: numbers are drawn once
-the page count is known). A4 portrait; a table too wide for it gets landscape
-pages. Text uses DejaVu Sans when the system has it (full Unicode), Helvetica
-otherwise.
+the page count is known). A4 portrait; the tables too wide for it (even with wrapped
+text) come last, on landscape pages, so a report changes orientation at most once and
+never leaves a page empty. Money carries its currency (KPI values "USD 1,234.56",
+money columns "Gross revenue (USD)"); a change is green or red by whether it is good
+news for that figure (its direction), not by its sign. The document's metadata (title,
+author, subject, keywords, creation date = the report's generation time) are set. Text
+uses DejaVu Sans when the system has it (full Unicode), Helvetica otherwise.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
 from dataclasses import dataclass
-from functools import cache
+from datetime import UTC, datetime
+from functools import cache, partial
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
@@ -26,7 +31,7 @@ from reportlab.lib.enums import TA_RIGHT
 from reportlab.lib.pagesizes import A4, landscape
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
-from reportlab.lib.utils import simpleSplit
+from reportlab.lib.utils import TimeStamp, simpleSplit
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfbase.ttfonts import TTFont
@@ -46,10 +51,20 @@ from reportlab.platypus import (
     TableStyle,
 )
 
-from ..model import Kpi, ReportData
+from ..model import NO_DATA, Kpi, ReportData
 from ..model import Table as DataTable
 from .pdf_charts import Fonts, chart_drawings
-from .values import display, generated_label, growth_is_good, number, period_label
+from .values import (
+    NUMERIC_KINDS,
+    cell_kinds,
+    change_is_good,
+    display,
+    generated_label,
+    growth_is_good,
+    header_label,
+    money_text,
+    period_label,
+)
 
 NAVY = colors.HexColor("#1F3A5F")
 INK = colors.HexColor("#222B35")
@@ -63,7 +78,6 @@ MARGIN = 18 * mm
 BAND_HEIGHT = 118.0  # the title band on page 1
 BODY_SIZE, TABLE_SIZE = 9.5, 8.0
 CELL_PAD = 5.0  # left/right padding of a table cell
-NUMERIC = {"money", "count", "rate", "pct", "number"}
 WINDOW_ROWS = 80  # rows laid out at once by PagedTable: more than a page holds (rows are >= 14.6 pt)
 WIDTH_SAMPLE_ROWS = 5000  # rows measured to size columns
 TEXT_MIN_WIDTH = 110.0  # a text column may shrink to this (and wrap) before a table goes landscape
@@ -131,7 +145,7 @@ def styles() -> Styles:
 
 def write_pdf(data: ReportData, path: Path) -> None:
     doc = ReportDoc(str(path), data)
-    doc.build(_story(data, doc), canvasmaker=NumberedCanvas)
+    doc.build(_story(data, doc), canvasmaker=partial(NumberedCanvas, created=data.generated_at))
 
 
 class ReportDoc(BaseDocTemplate):
@@ -146,9 +160,11 @@ class ReportDoc(BaseDocTemplate):
             topMargin=22 * mm,
             bottomMargin=18 * mm,
             title=data.title,
-            author="analytics_service",
-            subject=f"{data.report_type}, {period_label(data.period)}",
-            invariant=True,
+            author="Analytics service",
+            creator="Analytics service report worker",
+            subject=f"{data.title}: {_store(data)}, {period_label(data.period)}, money in {data.currency}",
+            keywords=["report", data.report_type, data.store_id or "all stores", data.currency],
+            invariant=True,  # reproducible bytes; the creation date is set from generated_at
         )
         self.data = data
         width, height = A4
@@ -234,9 +250,8 @@ class ReportDoc(BaseDocTemplate):
         canvas.line(MARGIN, 12 * mm + 10, width - MARGIN, 12 * mm + 10)
         canvas.setFont(fonts().regular, 7.5)
         canvas.setFillColor(MUTED)
-        canvas.drawString(
-            MARGIN, 12 * mm, f"Generated {generated_label(self.data.generated_at)} · {self.data.report_type}"
-        )
+        kind = self.data.title.split(" — ")[0]
+        canvas.drawString(MARGIN, 12 * mm, f"Generated {generated_label(self.data.generated_at)} · {kind}")
         canvas.restoreState()
 
 
@@ -249,11 +264,22 @@ def _title_lines(title: str, font: str, width: float) -> tuple[float, list[str]]
     return 15.0, [lines[0], lines[1].rstrip() + " …"]
 
 
-class NumberedCanvas(Canvas):
-    """Keeps every page until the end so each footer can say "Page n of m"."""
+def _timestamp(moment: datetime) -> TimeStamp:
+    """reportlab's document time stamp (CreationDate, ModDate) at `moment`, in UTC."""
+    stamp = TimeStamp(invariant=True)
+    seconds = moment.replace(tzinfo=moment.tzinfo or UTC).timestamp()
+    stamp.t, stamp.lt = seconds, time.gmtime(seconds)
+    stamp.YMDhms, stamp.dhh, stamp.dmm, stamp.tzname = tuple(stamp.lt)[:6], 0, 0, "UTC"
+    return stamp
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+
+class NumberedCanvas(Canvas):
+    """Keeps every page until the end so each footer can say "Page n of m"; dates the
+    document `created` (reportlab's invariant mode would say 2000-01-01)."""
+
+    def __init__(self, *args: Any, created: datetime, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self._doc._timeStamp = _timestamp(created)
         self._pages: list[dict[str, Any]] = []
 
     def showPage(self) -> None:
@@ -276,15 +302,29 @@ class NumberedCanvas(Canvas):
 
 
 def _story(data: ReportData, doc: ReportDoc) -> list[Flowable]:
+    """Facts, KPIs, charts and the tables that fit portrait; the notes; then, on landscape pages,
+    the tables too wide for portrait (one change of orientation at most)."""
     s = styles()
     story: list[Flowable] = [NextPageTemplate("portrait"), _facts(data, doc.portrait_width), Spacer(1, 10)]
-    story += [Paragraph("Key figures", s.h1), _kpi_table(data.kpis, doc.portrait_width)]
+    story += [Paragraph("Key figures", s.h1), _kpi_table(data, doc.portrait_width)]
     story += _charts(data, doc.portrait_width)
+    wide: list[DataTable] = []
     for table in data.tables:
-        story += _table_section(table, doc)
+        widths = _column_widths(table, doc.portrait_width, data.currency) if table.rows else None
+        if table.rows and widths is None:
+            wide.append(table)
+        else:
+            story += _table_section(table, widths, data.currency)
     if data.notes:
         story += [CondPageBreak(60), Paragraph("Notes and definitions", s.h1)]
         story += [Paragraph(escape(note), s.small) for note in data.notes]
+    if wide:
+        story += [NextPageTemplate("landscape"), PageBreak()]
+        for table in wide:
+            widths = _column_widths(table, doc.landscape_width, data.currency) or _scaled(
+                table, doc.landscape_width, data.currency
+            )
+            story += _table_section(table, widths, data.currency)
     return story
 
 
@@ -300,9 +340,9 @@ def _facts(data: ReportData, width: float) -> Table:
         ("Store", data.store_id or "All stores"),
         ("Period", period_label(data.period)),
         ("Time zone", tz),
-        ("Interval", data.period.get("interval", "") or "–"),
+        ("Currency", data.currency),
         ("Generated", generated_label(data.generated_at)),
-        ("Data rows", f"{data.row_count:,}"),
+        ("Interval", data.period.get("interval", "") or "–"),
     ]
     label = ParagraphStyle("fact_label", s.small, fontName=fonts().bold)
     value = ParagraphStyle("fact_value", s.body, fontSize=9)
@@ -323,8 +363,8 @@ def _facts(data: ReportData, width: float) -> Table:
     return t
 
 
-def _kpi_table(kpis: Sequence[Kpi], width: float) -> Flowable:
-    s = styles()
+def _kpi_table(data: ReportData, width: float) -> Flowable:
+    s, kpis = styles(), data.kpis
     if not kpis:
         return Paragraph("No key figures for this report.", s.small)
     f = fonts()
@@ -335,7 +375,7 @@ def _kpi_table(kpis: Sequence[Kpi], width: float) -> Flowable:
     rows: list[list[Any]] = [header]
     style = [*_grid_style(f, size=9.5), ("ALIGN", (1, 1), (-1, -1), "RIGHT"), ("FONTNAME", (1, 1), (1, -1), f.bold)]
     for i, kpi in enumerate(kpis, start=1):
-        rows.append([kpi.label, display(kpi.value, kpi.kind), display(kpi.previous, kpi.kind), _change(kpi)])
+        rows.append([kpi.label, _kpi_value(kpi, kpi.value, data.currency), _previous(kpi, data.currency), _change(kpi)])
         good = growth_is_good(kpi)
         if good is not None:
             style.append(("TEXTCOLOR", (3, i), (3, i), GOOD if good else BAD))
@@ -345,13 +385,23 @@ def _kpi_table(kpis: Sequence[Kpi], width: float) -> Flowable:
     return table
 
 
+def _kpi_value(kpi: Kpi, value: Any, currency: str) -> str:
+    return money_text(value, currency) if kpi.kind == "money" else display(value, kpi.kind)
+
+
+def _previous(kpi: Kpi, currency: str) -> str:
+    return NO_DATA if not kpi.has_data else _kpi_value(kpi, kpi.previous, currency)
+
+
 def _change(kpi: Kpi) -> str:
-    if kpi.growth_pct is None:
+    """ "▲ +12.5%", "▼ -6.0 pp" (rates), "no data" or "–" (nothing to compare with)."""
+    if not kpi.has_data:
+        return NO_DATA
+    change, kind = kpi.change
+    if change is None:
         return "–"
-    arrow = (
-        "" if fonts().regular == "Helvetica" else ("▲ " if kpi.growth_pct > 0 else "▼ " if kpi.growth_pct < 0 else "")
-    )
-    return arrow + display(kpi.growth_pct, "pct")
+    arrow = "" if fonts().regular == "Helvetica" else ("▲ " if change > 0 else "▼ " if change < 0 else "")
+    return arrow + display(change, kind)
 
 
 def _charts(data: ReportData, width: float) -> list[Flowable]:
@@ -360,7 +410,7 @@ def _charts(data: ReportData, width: float) -> list[Flowable]:
     for chart in data.charts:
         if chart.table not in tables:
             continue
-        for caption, drawing in chart_drawings(chart, tables[chart.table], width, fonts()):
+        for caption, drawing in chart_drawings(chart, tables[chart.table], width, fonts(), data.currency):
             out.append(KeepTogether([Paragraph(escape(caption), s.h1), drawing]))
     return out
 
@@ -368,31 +418,19 @@ def _charts(data: ReportData, width: float) -> list[Flowable]:
 # --- data tables --------------------------------------------------------------------------------
 
 
-def _table_section(table: DataTable, doc: ReportDoc) -> list[Flowable]:
+def _table_section(table: DataTable, widths: list[float] | None, currency: str) -> list[Flowable]:
+    """A table's heading and rows; a short table is kept whole on one page."""
     s = styles()
-    heading = [
-        Paragraph(escape(table.title), s.h1),
-        Paragraph(f"{len(table.rows):,} rows" if len(table.rows) != 1 else "1 row", s.small),
-        Spacer(1, 4),
-    ]
-    if not table.rows:
+    rows = f"{len(table.rows):,} rows" if len(table.rows) != 1 else "1 row"
+    if any(c.kind == "measure" for c in table.columns):  # money in rows, not in a column header
+        rows += f" · money in {currency}"
+    heading = [Paragraph(escape(table.title), s.h1), Paragraph(rows, s.small), Spacer(1, 4)]
+    if not table.rows or widths is None:
         return [CondPageBreak(60), *heading, Paragraph("No data for this period.", s.body)]
-    widths = _column_widths(table, doc.portrait_width)
-    if widths is not None:
-        flowable = PagedTable(table, widths)
-        if len(table.rows) <= KEEP_TOGETHER_ROWS:  # a short table moves whole to the next page
-            return [KeepTogether([*heading, flowable])]
-        return [CondPageBreak(160), *heading, flowable]
-    # Too wide for portrait even with wrapped text: landscape pages for this table, then back.
-    widths = _column_widths(table, doc.landscape_width) or _scaled(table, doc.landscape_width)
-    return [
-        NextPageTemplate("landscape"),
-        PageBreak(),
-        *heading,
-        PagedTable(table, widths),
-        NextPageTemplate("portrait"),
-        PageBreak(),
-    ]
+    flowable = PagedTable(table, widths, currency)
+    if len(table.rows) <= KEEP_TOGETHER_ROWS:  # a short table moves whole to the next page
+        return [KeepTogether([*heading, flowable])]
+    return [CondPageBreak(160), *heading, flowable]
 
 
 @dataclass(frozen=True)
@@ -404,27 +442,28 @@ class Measures:
     labels: list[float]
 
 
-def _measure(table: DataTable) -> Measures:
+def _measure(table: DataTable, currency: str) -> Measures:
     f = fonts()
     pad = 2 * CELL_PAD + 1
     values = [0.0] * len(table.columns)
-    for row in table.rows[:WIDTH_SAMPLE_ROWS]:
-        for i, (value, column) in enumerate(zip(row, table.columns)):
-            values[i] = max(values[i], stringWidth(display(value, column.kind), f.regular, TABLE_SIZE))
-    words = [max(stringWidth(w, f.bold, TABLE_SIZE) for w in (c.label.split() or [""])) for c in table.columns]
-    labels = [stringWidth(c.label, f.bold, TABLE_SIZE) for c in table.columns]
+    for r, row in enumerate(table.rows[:WIDTH_SAMPLE_ROWS]):
+        for i, (value, kind) in enumerate(zip(row, cell_kinds(table, r))):
+            values[i] = max(values[i], stringWidth(display(value, kind), f.regular, TABLE_SIZE))
+    headers = [header_label(c, currency) for c in table.columns]
+    words = [max(stringWidth(w, f.bold, TABLE_SIZE) for w in (h.split() or [""])) for h in headers]
+    labels = [stringWidth(h, f.bold, TABLE_SIZE) for h in headers]
     return Measures([v + pad for v in values], [w + pad for w in words], [w + pad for w in labels])
 
 
-def _column_widths(table: DataTable, width: float) -> list[float] | None:
+def _column_widths(table: DataTable, width: float, currency: str) -> list[float] | None:
     """Widths filling `width`, or None when the table cannot fit it even with wrapped text.
 
     Ideal: every value and the whole header on one line. When that is too wide, numeric headers
     wrap at their words first, then text columns shrink (down to TEXT_MIN_WIDTH) and wrap;
     numbers themselves never wrap. With room to spare, every column gets an equal share of it.
     """
-    m = _measure(table)
-    text = [c.kind not in NUMERIC for c in table.columns]
+    m = _measure(table, currency)
+    text = [c.kind not in NUMERIC_KINDS for c in table.columns]
     natural = [max(v, w) for v, w in zip(m.values, m.words)]
     ideal = [max(n, label) for n, label in zip(natural, m.labels)]
     lowest = [max(min(n, TEXT_MIN_WIDTH), w) if t else n for n, w, t in zip(natural, m.words, text)]
@@ -443,9 +482,9 @@ def _column_widths(table: DataTable, width: float) -> list[float] | None:
     return widths
 
 
-def _scaled(table: DataTable, width: float) -> list[float]:
+def _scaled(table: DataTable, width: float, currency: str) -> list[float]:
     """Last resort for a table too wide even in landscape: every column scaled down."""
-    m = _measure(table)
+    m = _measure(table, currency)
     natural = [max(v, w) for v, w in zip(m.values, m.words)]
     return [n * width / sum(natural) for n in natural]
 
@@ -459,14 +498,15 @@ class PagedTable(Flowable):
     over, so a 100,000-row table costs the same per page as a 100-row one.
     """
 
-    def __init__(self, table: DataTable, widths: list[float], start: int = 0) -> None:
+    def __init__(self, table: DataTable, widths: list[float], currency: str, start: int = 0) -> None:
         super().__init__()
-        self.table, self.widths, self.start = table, widths, start
+        self.table, self.widths, self.currency, self.start = table, widths, currency, start
         self._window: Table | None = None
 
     def _build(self) -> Table:
         if self._window is None:
-            self._window = _table_window(self.table, self.widths, self.start, self.start + WINDOW_ROWS)
+            stop = self.start + WINDOW_ROWS
+            self._window = _table_window(self.table, self.widths, self.currency, self.start, stop)
         return self._window
 
     def wrap(self, available_width: float, available_height: float) -> tuple[float, float]:
@@ -482,48 +522,38 @@ class PagedTable(Flowable):
             return []
         shown = len(parts[0]._cellvalues) - 1  # data rows on this page (row 0 is the header)
         rest = self.start + shown
-        return [parts[0], PagedTable(self.table, self.widths, rest)] if rest < len(self.table.rows) else parts[:1]
+        more = PagedTable(self.table, self.widths, self.currency, rest)
+        return [parts[0], more] if rest < len(self.table.rows) else parts[:1]
 
     def draw(self) -> None:
         self._build().drawOn(self.canv, 0, 0)
 
 
-def _table_window(table: DataTable, widths: list[float], start: int, stop: int) -> Table:
+def _table_window(table: DataTable, widths: list[float], currency: str, start: int, stop: int) -> Table:
     """A reportlab Table of the header and rows[start:stop]."""
     s, f = styles(), fonts()
-    numeric = [c.kind in NUMERIC for c in table.columns]
+    numeric = [c.kind in NUMERIC_KINDS for c in table.columns]
     header = [
-        Paragraph(escape(c.label), s.header_right if numeric[i] else s.header) for i, c in enumerate(table.columns)
+        Paragraph(escape(header_label(c, currency)), s.header_right if numeric[i] else s.header)
+        for i, c in enumerate(table.columns)
     ]
-    rows = table.rows[start:stop]
     cells: list[list[Any]] = [header]
-    cells += [
-        [_cell(value, column.kind, widths[i]) for i, (value, column) in enumerate(zip(row, table.columns))]
-        for row in rows
-    ]
     style = _grid_style(f, size=TABLE_SIZE)
     style += [("ALIGN", (i, 1), (i, -1), "RIGHT") for i, is_number in enumerate(numeric) if is_number]
-    style += _growth_colors(table, rows)
+    for r in range(start, min(stop, len(table.rows))):
+        row, kinds, at = table.rows[r], cell_kinds(table, r), r - start + 1
+        cells.append([_cell(value, kind, widths[i]) for i, (value, kind) in enumerate(zip(row, kinds))])
+        for i, (value, column) in enumerate(zip(row, table.columns)):
+            good = change_is_good(table, r, column, value)
+            if good is not None:
+                style.append(("TEXTCOLOR", (i, at), (i, at), GOOD if good else BAD))
     return Table(cells, colWidths=widths, repeatRows=1, style=TableStyle(style))
-
-
-def _growth_colors(table: DataTable, rows: list[list[Any]]) -> list[tuple]:
-    """Growth (pct) cells green when up, red when down."""
-    out = []
-    for i, column in enumerate(table.columns):
-        if column.kind != "pct":
-            continue
-        for r, row in enumerate(rows, start=1):
-            value = number(row[i])
-            if value:
-                out.append(("TEXTCOLOR", (i, r), (i, r), GOOD if value > 0 else BAD))
-    return out
 
 
 def _cell(value: Any, kind: str, width: float) -> Any:
     """A plain string (fast) unless it is text too wide for its column: then a wrapping Paragraph."""
     text = display(value, kind)  # type: ignore[arg-type]
-    if kind not in NUMERIC and stringWidth(text, fonts().regular, TABLE_SIZE) > width - 2 * CELL_PAD:
+    if kind not in NUMERIC_KINDS and stringWidth(text, fonts().regular, TABLE_SIZE) > width - 2 * CELL_PAD:
         return Paragraph(escape(text), styles().cell)
     return text
 

@@ -2,8 +2,11 @@
 
 A report cell is a Python value plus its column's `kind` (model.ValueKind):
 money (a number, 2 decimals), count (an integer), rate (a fraction 0..1), pct (a
-growth percentage as the API returns it, 12.5 = +12.5 %), number, date (a `date`,
-a `datetime` or an ISO string such as the API's bucket keys) and text.
+growth percentage as the API returns it, 12.5 = +12.5 %), pp (a change in percentage
+points), number, date (a `date`, a `datetime` or an ISO string such as the API's bucket
+keys), text, and label (a machine name such as `product_view`, shown as "Product view").
+A table whose rows are measures resolves its `measure` and `change` columns per row
+(`cell_kinds`).
 """
 
 from __future__ import annotations
@@ -15,29 +18,15 @@ from decimal import Decimal
 from numbers import Number
 from typing import Any
 
-from ..model import Kpi, ValueKind
+from ...analytics.comparison import up_is_good
+from ..labels import MEASURES, value_label
+from ..model import Column, Kpi, Table, ValueKind
 
 # Text a spreadsheet would run as a formula (OWASP "CSV injection").
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-
-# Parts of KPI names where a rise is bad news: their growth is shown red when positive.
-# ("returns", not "return": returning customers rising is good news.)
-LOWER_IS_BETTER = (
-    "refund",
-    "cancel",
-    "discount",
-    "expense",
-    "cost",
-    "cogs",
-    "chargeback",
-    "bounce",
-    "churn",
-    "zero_result",
-    "returns",
-    "returned",
-    "out_of_stock",
-    "stockout",
-)
+# Kinds whose values are numbers (right-aligned).
+NUMERIC_KINDS = frozenset({"money", "count", "rate", "pct", "pp", "number", "measure", "change"})
+CHANGE_SUFFIXES = ("_growth_pct", "_change_pp")
 
 
 def number(value: Any) -> float | int | None:
@@ -91,7 +80,7 @@ def typed(value: Any, kind: ValueKind) -> Any:
         converted: Any = money(value)
     elif kind == "count":
         converted = count(value)
-    elif kind in ("rate", "pct", "number"):
+    elif kind in ("rate", "pct", "pp", "number"):
         converted = number(value)
     elif kind == "date":
         converted = to_date(value)
@@ -133,19 +122,69 @@ def _display_form(v: Any, kind: ValueKind) -> str:
         return f"{v * 100:.1f}%"
     if kind == "pct":
         return f"{v:+.1f}%"
+    if kind == "pp":
+        return f"{v:+.1f} pp"
     if isinstance(v, int):
         return f"{v:,}"
     return f"{v:,.2f}"
 
 
 def plain(value: Any, kind: ValueKind) -> str:
-    """The machine form of a value (CSV): money with 2 decimals, rates as fractions, ISO dates."""
+    """The machine form of a value (CSV): money with 2 decimals, rates as fractions, ISO dates,
+    machine names as they are."""
     return _written(value, kind, "", _plain_form)
 
 
 def display(value: Any, kind: ValueKind) -> str:
-    """The human form of a value (PDF, column widths): 1,234.56 / 1,234 / 12.3% / +12.3% / 2024-03-01."""
+    """The human form of a value (PDF, XLSX text, column widths): 1,234.56 / 1,234 / 12.3% /
+    +12.3% / +6.0 pp / 2024-03-01 / "Product view"."""
+    if kind == "label" and isinstance(value, str):
+        return value_label(value)
+    if isinstance(value, bool) and kind in ("text", "label"):
+        return "Yes" if value else "No"
     return _written(value, kind, "–", _display_form)
+
+
+def money_text(value: Any, currency: str) -> str:
+    """A money figure with its currency: "USD 1,234.56" ("–" when missing)."""
+    shown = display(value, "money")
+    return shown if shown == "–" else f"{currency} {shown}"
+
+
+def header_label(column: Column, currency: str) -> str:
+    """A column's header: money columns name their currency ("Gross revenue (USD)")."""
+    return f"{column.label} ({currency})" if column.kind == "money" else column.label
+
+
+def cell_kinds(table: Table, row: int) -> list[ValueKind]:
+    """The kind of each cell of a row: the column's, or for a table of measures the row
+    measure's (`measure` columns) and its change's (`change` columns: pp for a rate, else pct)."""
+    measure = table.row_measures[row] if table.row_measures else None
+    kind_of_measure: ValueKind = MEASURES[measure][1] if measure in MEASURES else "number"
+    out: list[ValueKind] = []
+    for column in table.columns:
+        if column.kind == "measure":
+            out.append(kind_of_measure)
+        elif column.kind == "change":
+            out.append("pp" if kind_of_measure == "rate" else "pct")
+        else:
+            out.append(column.kind)
+    return out
+
+
+def change_is_good(table: Table, row: int, column: Column, value: Any) -> bool | None:
+    """Whether a change cell is good news (the measure's direction, not the sign); None when it
+    is no change or not a change cell."""
+    n = number(value)
+    if not n or column.kind not in ("pct", "pp", "change"):
+        return None
+    if table.row_measures:
+        measure = table.row_measures[row]
+    else:
+        measure = column.name
+        for suffix in CHANGE_SUFFIXES:
+            measure = measure.removesuffix(suffix)
+    return (n > 0) == up_is_good(measure)
 
 
 def compact(value: float, kind: ValueKind) -> str:
@@ -167,13 +206,12 @@ def defuse_formula(text: str) -> str:
 
 
 def growth_is_good(kpi: Kpi) -> bool | None:
-    """True/False when the KPI's change is good/bad news, None when there is no change to judge."""
-    if kpi.growth_pct is None or kpi.growth_pct == 0:
+    """True/False when the KPI's change is good/bad news (by its direction, not the sign), None
+    when there is no change to judge."""
+    change, _ = kpi.change
+    if not kpi.has_data or change is None or change == 0:
         return None
-    lower_is_better = getattr(kpi, "higher_is_better", None) is False or any(
-        word in kpi.name for word in LOWER_IS_BETTER
-    )
-    return (kpi.growth_pct > 0) != lower_is_better
+    return (change > 0) == kpi.up_is_good
 
 
 def period_bounds(period: dict[str, str]) -> tuple[datetime | None, datetime | None]:
