@@ -2,15 +2,33 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import pandas as pd
 import pytest
 
 from analytics_service.analytics import requests
 from tests.conftest import analytics_get as get
-from tests.conftest import assert_bad_parameter, generate_records, headers, ingest_records, numbers_of, post_records
-from tests.oracle import all_keys, bucket, build_frames, growth_pct, in_period, sale_lines, sale_orders
+from tests.conftest import (
+    assert_bad_parameter,
+    assert_changes,
+    generate_records,
+    headers,
+    ingest_records,
+    numbers_of,
+    post_records,
+)
+from tests.oracle import (
+    all_keys,
+    bucket,
+    build_frames,
+    compared_period,
+    growth_pct,
+    in_period,
+    local_start,
+    sale_lines,
+    sale_orders,
+)
 from tests.periods import AUTUMN, COMMON_BAD_PARAMETERS, INTERVAL_PERIODS, SPRING, YEAR, ZONES, period_params
 
 pytestmark = pytest.mark.oracle  # also run on the 3-shard cluster (README "Tests")
@@ -90,7 +108,7 @@ def test_dashboard_kpis_and_comparison(client, data, tz):
     assert k["new_customers"] == int(((first >= lo) & (first < hi)).sum())
     # previous period: same length, ending where this one starts
     days = (end - start).days
-    prev = sale_orders(data, start - pd.Timedelta(days=days), start, tz)
+    prev = sale_orders(data, start - timedelta(days=days), start, tz)
     c = body["comparison"]
     assert c["orders"] == len(prev)
     assert c["gross_revenue"] == pytest.approx(prev["gross_revenue"].sum(), abs=0.01)
@@ -164,6 +182,29 @@ def test_sales_revenue_and_orders(client, data, tz):
     assert orders["refunded_order_rate"] == pytest.approx((sales["refunds"] > 0).mean(), abs=1e-4)
 
 
+@pytest.mark.parametrize("compare", ["previous_period", "previous_year"])
+def test_orders_comparison_in_points(client, data, compare):
+    """sales/orders compares its counts and rates; the rates change in percentage points."""
+    start, end, tz = date(2026, 10, 1), date(2026, 11, 1), "America/New_York"  # a month: with September
+    body = get(client, "sales/orders", **period_params(start, end, tz, compare=compare, store_id="default"))
+
+    def counts(lo: date, hi: date) -> dict:
+        placed, sales = in_period(data.orders, "created_at", lo, hi, tz), sale_orders(data, lo, hi, tz)
+        return {
+            "orders": len(sales),
+            "placed": len(placed),
+            "cancellation_rate": (placed["status"] == "cancelled").mean() if len(placed) else None,
+            "refunded_order_rate": (sales["refunds"] > 0).mean() if len(sales) else None,
+        }
+
+    lo, hi = compared_period(start, end, compare)
+    assert body["comparison_period"]["start"] == local_start(lo, tz).isoformat()
+    now, before = counts(start, end), counts(lo, hi)
+    assert body["comparison"]["placed"] == before["placed"]
+    assert_changes(body["comparison"], now, before, has_data=before["placed"] > 0)
+    assert body["comparison"]["up_is_good"]["cancellation_rate"] is False
+
+
 def test_channel_and_store_filters(client, data):
     start, end = YEAR
     body = get(client, "revenue/trends", **period_params(start, end, channel="mobile", interval="month"))
@@ -191,13 +232,15 @@ def test_bad_parameters_are_422_naming_them(client, params, field):
 
 
 def test_responses_are_cached_and_invalidated_by_ingest(client, data):
-    params = {"start": "2026-10-01", "end": "2026-11-01"}
+    # a store of its own: the order it adds stays out of the oracle of the tests that ask for "default"
+    params = {"start": "2026-10-01", "end": "2026-11-01", "store_id": "cache-store"}
     first = get(client, "dashboard", **params)
     second = get(client, "dashboard", **params)
     assert first["cached"] is False and second["cached"] is True
     assert numbers_of(first) == numbers_of(second)
     order = {
         "order_id": "cache-bust-1",
+        "store_id": "cache-store",
         "status": "paid",
         "created_at": "2026-10-15T12:00:00Z",
         "customer": {"customer_id": "cache-c"},
@@ -207,3 +250,62 @@ def test_responses_are_cached_and_invalidated_by_ingest(client, data):
     assert r.json()["indexed"] == 1
     third = get(client, "dashboard", **params)
     assert third["cached"] is False and third["kpis"]["orders"] == first["kpis"]["orders"] + 1
+
+
+# -- rolling AOV (docs/metrics.md "Rolling AOV") -----------------------------------------------
+
+
+def rolling_aov_oracle(data, start: date, end: date, tz: str, interval: str, days: int) -> list[dict]:
+    """Per bucket: the sales created in the `days` local days up to the bucket's end (the next
+    bucket's start, or the period's end), their count and AOV."""
+    keys = all_keys(start, end, tz, interval)
+    starts = [date.fromisoformat(k) for k in keys]
+    ends = [*starts[1:], end]
+    out = []
+    for key, last in zip(keys, ends, strict=True):
+        window = sale_orders(data, last - timedelta(days=days), last, tz)
+        n = len(window)
+        aov = (window["gross_revenue"].sum() - window["order_discounts"].sum()) / n if n else None
+        out.append({"key": key, "orders": n, "aov": aov, "start": last - timedelta(days=days), "end": last})
+    return out
+
+
+@pytest.mark.parametrize("window", [7, 30, 90])
+@pytest.mark.parametrize(
+    "interval, start, end",
+    [
+        ("day", date(2026, 10, 20), date(2026, 11, 10)),  # New York falls back on 1 November
+        ("week", date(2026, 2, 18), date(2026, 3, 25)),  # and springs forward on 8 March
+        ("month", date(2025, 11, 1), date(2026, 11, 1)),
+    ],
+)
+def test_rolling_aov(client, data, window, interval, start, end):
+    tz = "America/New_York"
+    params = period_params(start, end, tz, interval=interval, window=f"{window}d", store_id="default")
+    body = get(client, "sales/aov", **params)
+    assert body["window_days"] == window
+    expected = rolling_aov_oracle(data, start, end, tz, interval, window)
+    assert [p["key"] for p in body["series"]] == [e["key"] for e in expected]
+    for point, want in zip(body["series"], expected, strict=True):
+        assert point["orders"] == want["orders"], point["key"]
+        if want["aov"] is None:
+            assert point["aov"] is None
+        else:
+            assert point["aov"] == pytest.approx(want["aov"], abs=0.01), point["key"]
+        assert point["window_start"] == local_start(want["start"], tz).isoformat()
+        assert point["window_end"] == local_start(want["end"], tz).isoformat()
+
+
+@pytest.mark.parametrize(
+    "params, field",
+    [
+        ({"window": "2w"}, "query.window"),
+        ({"window": "0d"}, "query.window"),
+        ({"window": "400d"}, "query.window"),
+        ({"interval": "hour"}, "query.interval"),
+        ({"interval": "year"}, "query.interval"),
+    ],
+)
+def test_rolling_aov_bad_parameters(client, data, params, field):
+    r = client.get("/api/v1/analytics/sales/aov", params=params, headers=headers("read"))
+    assert r.status_code == 422 and r.json()["error"]["details"][0]["field"] == field

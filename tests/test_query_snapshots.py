@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -115,6 +115,12 @@ QUERIES: dict[str, Spec] = {
     "sales.TopSelling[units]": Spec(lambda p: sales.TopSelling(p, "units")),
     "sales.SalesRevenue": Spec(sales.SalesRevenue),
     "sales.SalesOrders": Spec(sales.SalesOrders),
+    # the route takes day, week and month only: other cases are sent as weeks
+    "sales.RollingAov[7d]": Spec(
+        lambda p: sales.RollingAov(
+            p if p.period.interval in sales.ROLLING_INTERVALS else p.with_period(replace(p.period, interval="week")), 7
+        )
+    ),
     "sales.SalesProducts[gross_profit]": Spec(
         lambda p: breakdowns.SalesProducts(p, "gross_profit"),
         lambda q: {"names": shared.sold_product_names_request(q.params, IDS)},

@@ -141,17 +141,29 @@ class Period:
     def bucket_keys(self) -> list[str]:
         return [bucket_key(b, self.interval) for b in self.buckets()]
 
+    def bucket_spans(self) -> list[tuple[str, datetime, datetime]]:
+        """(key, start, end) of every bucket, cut to the period: a first or last bucket that
+        reaches outside it starts or ends where the period does."""
+        return [
+            (bucket_key(b, self.interval), max(b, self.start), min(_next(b, self.interval), self.end))
+            for b in self.buckets()
+        ]
+
+    def check_bucket_count(self) -> None:
+        """422 on `interval` when the period holds more than MAX_BUCKETS buckets of it."""
+        buckets = _estimated_buckets(self)
+        if buckets > MAX_BUCKETS:
+            raise invalid(
+                "interval", f"{self.interval} buckets over this period would be {buckets}; at most {MAX_BUCKETS}"
+            )
+
     def date_histogram(self, field: str) -> dict[str, Any]:
         """A calendar date_histogram in the period's zone, every bucket present.
 
         The bucket count is checked here, where a series is asked for, so endpoints
         without a series accept long periods whatever the interval.
         """
-        buckets = _estimated_buckets(self)
-        if buckets > MAX_BUCKETS:
-            raise invalid(
-                "interval", f"{self.interval} buckets over this period would be {buckets}; at most {MAX_BUCKETS}"
-            )
+        self.check_bucket_count()
         return {
             "date_histogram": {
                 "field": field,

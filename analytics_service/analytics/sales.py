@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 from ..es.indices import ORDER_ITEMS, ORDERS
@@ -460,6 +461,24 @@ class SalesOrdersResponse(AnalyticsResponse):
     """sales with a refund / sales"""
     series: list[OrdersPoint]
     """every bucket of the period, zeros when empty"""
+    comparison: TotalsComparison = None
+    comparison_period: ComparisonPeriod = None
+
+
+class OrderCounts(ResponsePart):
+    # What sales/orders compares (with `compare`).
+    orders: int
+    placed: int
+    cancellation_rate: float | None
+    refunded_order_rate: float | None
+
+
+# Orders placed (every status), sales, cancelled orders and refunded sales of a period.
+ORDER_COUNTS: dict[str, Any] = {
+    "sales": {"filter": SALE},
+    "cancelled": {"filter": {"term": {"status": "cancelled"}}},
+    "refunded_sales": {"filter": {"bool": {"filter": [SALE, {"term": {"has_refund": True}}]}}},
+}
 
 
 @dataclass(frozen=True)
@@ -468,29 +487,53 @@ class SalesOrders(AnalyticsQuery[SalesOrdersResponse]):
     name: ClassVar = "sales/orders"
 
     def requests(self) -> dict[str, Search | Composite]:
-        counts = {"sales": {"filter": SALE}, "cancelled": {"filter": {"term": {"status": "cancelled"}}}}
-        return {
-            "orders": Search(
-                ORDERS,
-                {
-                    "query": {"bool": {"filter": self.params.filters("created_at")}},
-                    "aggs": {
-                        **counts,
-                        "refunded_sales": {"filter": {"bool": {"filter": [SALE, {"term": {"has_refund": True}}]}}},
-                        "by_status": {
-                            "terms": {"field": "status", "size": 20, "order": [{"_count": "desc"}, {"_key": "asc"}]}
+        """Counts by status and per bucket; with `compare`, the comparison period's counts."""
+        p = self.params
+        previous = previous_period(p)
+        per_bucket = {k: ORDER_COUNTS[k] for k in ("sales", "cancelled")}
+        return only(
+            {
+                "orders": Search(
+                    ORDERS,
+                    {
+                        "query": {"bool": {"filter": p.filters("created_at")}},
+                        "aggs": {
+                            **ORDER_COUNTS,
+                            "by_status": {
+                                "terms": {
+                                    "field": "status",
+                                    "size": 20,
+                                    "order": [{"_count": "desc"}, {"_key": "asc"}],
+                                }
+                            },
+                            "series": {**p.period.date_histogram("created_at"), "aggs": per_bucket},
                         },
-                        "series": {**self.params.period.date_histogram("created_at"), "aggs": counts},
                     },
-                },
-            )
-        }
+                ),
+                "previous_orders": previous
+                and Search(
+                    ORDERS,
+                    {"query": {"bool": {"filter": p.filters("created_at", period=previous)}}, "aggs": ORDER_COUNTS},
+                ),
+            }
+        )
+
+    @staticmethod
+    def counts(response: dict[str, Any]) -> OrderCounts:
+        aggs, placed = aggregations(response), total_hits(response)
+        sales = doc_count(aggs, "sales")
+        return OrderCounts(
+            orders=sales,
+            placed=placed,
+            cancellation_rate=ratio(doc_count(aggs, "cancelled"), placed),
+            refunded_order_rate=ratio(doc_count(aggs, "refunded_sales"), sales),
+        )
 
     async def run(self, ctx: QueryContext) -> SalesOrdersResponse:
-        r = (await ctx.fetch(self.requests()))["orders"]
+        a = await ctx.fetch(self.requests())
+        r = a["orders"]
         aggs = aggregations(r)
-        placed = total_hits(r)
-        sales = doc_count(aggs, "sales")
+        current = self.counts(r)
         series = bucket_series(
             self.params.period,
             aggs,
@@ -500,10 +543,109 @@ class SalesOrders(AnalyticsQuery[SalesOrdersResponse]):
         )
         return SalesOrdersResponse(
             period=PeriodOut.of(self.params.period),
-            orders=sales,
-            placed=placed,
+            **current.model_dump(),
             by_status=[StatusCount(key=b["key"], count=b["doc_count"]) for b in aggs["by_status"]["buckets"]],
-            cancellation_rate=ratio(doc_count(aggs, "cancelled"), placed),
-            refunded_order_rate=ratio(doc_count(aggs, "refunded_sales"), sales),
             series=series,
+            comparison=previous_comparison(current, a.get("previous_orders"), self.counts, total_hits),
+            comparison_period=comparison_period(self.params),
         )
+
+
+# -- rolling AOV ------------------------------------------------------------------------
+
+
+class AovPoint(ResponsePart):
+    key: BucketKey
+    aov: Aov
+    """(gross_revenue - order_discounts) / orders of the sales in the window ending with this bucket"""
+    orders: int
+    """sales created in the window"""
+    gross_revenue: float
+    """gross revenue of the window's sales"""
+    order_discounts: float
+    """order discounts of the window's sales"""
+    window_start: str
+    """the window's start (local ISO 8601 datetime; `window` days before its end)"""
+    window_end: str
+    """the window's end, exclusive: the end of the bucket (or of the period, for a last bucket cut by it)"""
+
+
+class RollingAovResponse(AnalyticsResponse):
+    window_days: int
+    """the trailing window, in local days"""
+    series: list[AovPoint]
+    """every bucket of the period"""
+
+
+ROLLING_INTERVALS = ("day", "week", "month")
+MAX_WINDOW_DAYS = 365
+
+
+@dataclass(frozen=True)
+class RollingAov(AnalyticsQuery[RollingAovResponse]):
+    """AOV over the trailing `window_days` at the end of every bucket (docs/metrics.md
+    "Rolling AOV"): one `date_range` aggregation with a range per bucket, so windows that
+    overlap are each summed exactly, whatever the DST changes inside them."""
+
+    params: CommonParams
+    window_days: int = 30
+    name: ClassVar = "sales/aov"
+
+    def windows(self) -> list[tuple[str, datetime, datetime]]:
+        """(bucket key, window start, window end) per bucket: the window ends where the bucket
+        does and starts `window_days` local days earlier, at the same local time."""
+        self.params.period.check_bucket_count()
+        out = []
+        for key, _, end in self.params.period.bucket_spans():
+            start = datetime.combine(end.date() - timedelta(days=self.window_days), end.timetz())
+            out.append((key, start, end))
+        return out
+
+    def requests(self) -> dict[str, Search | Composite]:
+        p, windows = self.params, self.windows()
+        first, last = windows[0][1], windows[-1][2]
+        span = {"range": {"created_at": {"gte": _utc(first), "lt": _utc(last)}}}
+        ranges = [{"key": key, "from": _utc(start), "to": _utc(end)} for key, start, end in windows]
+        return {
+            "windows": Search(
+                ORDERS,
+                {
+                    "query": {"bool": {"filter": [SALE, span, *p.filters(None)]}},
+                    "aggs": {
+                        "windows": {
+                            "date_range": {"field": "created_at", "ranges": ranges},
+                            "aggs": order_sums("gross_revenue", "order_discounts"),
+                        }
+                    },
+                },
+            )
+        }
+
+    async def run(self, ctx: QueryContext) -> RollingAovResponse:
+        windows = self.windows()
+        answer = (await ctx.fetch(self.requests()))["windows"]
+        by_key = {b["key"]: b for b in aggregations(answer)["windows"]["buckets"]}
+        series = []
+        for key, start, end in windows:
+            b = by_key.get(key, {"doc_count": 0})
+            orders, gross, discounts = (
+                int(b["doc_count"]),
+                agg_value(b, "gross_revenue"),
+                agg_value(b, "order_discounts"),
+            )
+            series.append(
+                AovPoint(
+                    key=key,
+                    aov=money((gross - discounts) / orders) if orders else None,
+                    orders=orders,
+                    gross_revenue=money(gross),
+                    order_discounts=money(discounts),
+                    window_start=start.isoformat(),
+                    window_end=end.isoformat(),
+                )
+            )
+        return RollingAovResponse(period=PeriodOut.of(self.params.period), window_days=self.window_days, series=series)
+
+
+def _utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")

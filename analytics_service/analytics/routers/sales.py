@@ -3,13 +3,14 @@ analytics.breakdowns for sales/products, sales/categories and sales/geographic."
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 
 from ...auth import require
 from .. import breakdowns, sales
-from ..params import Common, CommonParams
+from ..params import Common, CommonParams, invalid
 from ..runner import Ctx
 from .routes import query_route
 
@@ -33,6 +34,28 @@ async def top_selling(
 
 query_route(router, "/sales/revenue", sales.SalesRevenue, "Gross to net revenue")
 query_route(router, "/sales/orders", sales.SalesOrders, "Orders by status, cancellation rate")
+
+WINDOW = re.compile(r"^(\d{1,3})d$")
+
+
+@router.get(
+    "/sales/aov",
+    response_model=sales.RollingAovResponse,
+    summary="Rolling average order value: the AOV of the trailing window at the end of every bucket",
+)
+async def rolling_aov(
+    params: Common,
+    ctx: Ctx,
+    window: Annotated[
+        str, Query(description=f"trailing window in local days: 7d, 30d, 90d (any 1d..{sales.MAX_WINDOW_DAYS}d)")
+    ] = "30d",
+) -> sales.RollingAovResponse:
+    match = WINDOW.match(window)
+    if match is None or not 1 <= int(match.group(1)) <= sales.MAX_WINDOW_DAYS:
+        raise invalid("window", f"must be a number of days such as 7d, 30d or 90d (1d..{sales.MAX_WINDOW_DAYS}d)")
+    if params.period.interval not in sales.ROLLING_INTERVALS:
+        raise invalid("interval", f"must be one of {', '.join(sales.ROLLING_INTERVALS)} for a rolling AOV")
+    return await ctx.answer(sales.RollingAov(params, int(match.group(1))))
 
 
 def explicit_limit(request: Request, params: CommonParams) -> int | None:
