@@ -207,6 +207,32 @@ def retention_oracle(
     return out
 
 
+def revenue_cohorts_oracle(
+    sales: pd.DataFrame, start: date, end: date, tz: str, granularity: str, cumulative: bool
+) -> list[dict]:
+    """Revenue cohorts (docs/metrics.md): customers by the bucket of their first sale ever;
+    gross[k] = the cohort's gross revenue in bucket cohort+k, revenue[k] = gross[k] / size
+    (cumulative: summed over 0..k); nothing at or after the end counts."""
+    sales = sales[sales["created_at"] < local_start(end, tz)]
+    keys = [k for k in all_keys(start, end, tz, granularity) if date.fromisoformat(k) >= start]
+    position = {k: i for i, k in enumerate(keys)}
+    cohort = bucket(sales.groupby("customer_id")["created_at"].min(), tz, granularity)
+    cohort = cohort[cohort.isin(position)]
+    rows = sales[sales["customer_id"].isin(cohort.index)].copy()
+    rows["c"] = rows["customer_id"].map(cohort)
+    rows["offset"] = bucket(rows["created_at"], tz, granularity).map(position) - rows["c"].map(position)
+    per = rows.groupby(["c", "offset"])["gross_revenue"].sum()
+    out = []
+    for c, i in position.items():
+        size = int((cohort == c).sum())
+        gross = [float(per.get((c, k), 0.0)) for k in range(len(keys) - i)]
+        through = list(pd.Series(gross, dtype=float).cumsum()) if cumulative else gross
+        out.append(
+            {"cohort": c, "size": size, "gross": gross, "revenue": [g / size if size else None for g in through]}
+        )
+    return out
+
+
 def funnel_oracle(activity: pd.DataFrame, steps: list[str]) -> list[int]:
     """Actors reaching each step: with an activity of every step up to it, in any order."""
     done = activity[activity["actor"].notna()].groupby("actor")["activity_type"].agg(set)

@@ -30,6 +30,7 @@ from tests.oracle import (
     in_period,
     local_start,
     retention_oracle,
+    revenue_cohorts_oracle,
     rfm_oracle,
 )
 from tests.periods import YEAR, ZONES, period_params
@@ -116,6 +117,36 @@ def test_retention_matches_pandas(client, data, tz, basis, granularity, period):
         size = sum(e["size"] for e in rows)
         assert avg == (None if not size else pytest.approx(sum(e["counts"][k] for e in rows) / size, abs=1e-4))
     assert len(body["average"]) == len(expected)
+
+
+@pytest.mark.parametrize("tz", ["America/New_York", "UTC"])
+@pytest.mark.parametrize("cumulative", [False, True])
+@pytest.mark.parametrize("granularity, period", CASES)
+def test_revenue_cohorts_match_pandas(client, data, tz, cumulative, granularity, period):
+    """measure=revenue: gross revenue per cohort member and bucket; cumulative=true: the LTV by age."""
+    start, end = period
+    params = period_params(
+        start, end, tz, granularity=granularity, measure="revenue", cumulative=str(cumulative).lower()
+    )
+    body = get(client, "users/retention", **params)
+    expected = revenue_cohorts_oracle(sales(data), start, end, tz, granularity, cumulative)
+    assert body["measure"] == "revenue" and body["cumulative"] is cumulative
+    assert [c["cohort"] for c in body["cohorts"]] == [e["cohort"] for e in expected]
+    assert sum(sum(e["gross"]) for e in expected) > 0
+    for got, want in zip(body["cohorts"], expected, strict=True):
+        assert got["size"] == want["size"], got["cohort"]
+        assert got["gross_revenue"] == pytest.approx(want["gross"], abs=0.01), got["cohort"]
+        for g, w in zip(got["revenue"], want["revenue"], strict=True):
+            assert g == (None if w is None else pytest.approx(w, abs=0.01)), got["cohort"]
+        if cumulative and want["size"]:  # LTV never falls with age
+            assert got["revenue"] == sorted(got["revenue"])
+    for k, avg in enumerate(body["average_revenue"]):
+        rows = [e for e in expected if len(e["gross"]) > k]
+        members = sum(e["size"] for e in rows)
+        through = [sum(e["gross"][: k + 1]) if cumulative else e["gross"][k] for e in rows]
+        assert avg == (None if not members else pytest.approx(sum(through) / members, abs=0.01))
+    plain = get(client, "users/retention", **period_params(start, end, tz, granularity=granularity))
+    assert [c["counts"] for c in plain["cohorts"]] == [c["counts"] for c in body["cohorts"]]  # same members
 
 
 def test_retention_weeks_start_on_monday_across_dst(client, data):
@@ -482,6 +513,10 @@ test_bad_parameters_are_422_naming_them = bad_parameters_test(
     [
         ("users/retention", {"basis": "events"}, "query.basis"),
         ("users/retention", {"granularity": "day"}, "query.granularity"),
+        ("users/retention", {"measure": "profit"}, "query.measure"),
+        ("users/retention", {"measure": "revenue", "basis": "activity"}, "query.measure"),
+        ("users/retention", {"cumulative": "true"}, "query.cumulative"),
+        ("users/retention", {"cumulative": "maybe", "measure": "revenue"}, "query.cumulative"),
         ("users/retention", {"tz": "Nowhere/City"}, "query.tz"),
         ("users/segments", {"type": "age"}, "query.type"),
         ("users/segments", {"segment": "Whales", "include_customers": "true"}, "query.segment"),

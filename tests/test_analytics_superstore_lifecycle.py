@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 
 from tests.conftest import analytics_get, assert_rfm_customers, run_import
-from tests.oracle import RFM_NAMES, retention_oracle, rfm_oracle
+from tests.oracle import RFM_NAMES, retention_oracle, revenue_cohorts_oracle, rfm_oracle
 
 pytestmark = pytest.mark.oracle  # also run on the 3-shard cluster (README "Tests")
 
@@ -89,6 +89,26 @@ def test_monthly_order_cohorts_match_the_file(client, imported, orders):
             assert got["retention"] == pytest.approx(want["retention"], abs=1e-4)
         else:
             assert all(x is None for x in got["retention"])
+
+
+@pytest.mark.parametrize("cumulative", [False, True])
+def test_revenue_cohorts_and_ltv_match_the_file(client, imported, orders, cumulative):
+    """Monthly revenue cohorts of the real file: revenue per member, and the LTV by cohort age."""
+    sales = orders.assign(gross_revenue=orders["order_value"])  # an order's Sales: its gross revenue (no discounts)
+    expected = revenue_cohorts_oracle(sales, START, END, "UTC", "month", cumulative)
+    body = get(
+        client,
+        "users/retention",
+        basis="orders",
+        granularity="month",
+        measure="revenue",
+        cumulative=str(cumulative).lower(),
+    )
+    assert [(c["cohort"], c["size"]) for c in body["cohorts"]] == [(e["cohort"], e["size"]) for e in expected]
+    for got, want in zip(body["cohorts"], expected, strict=True):
+        assert got["gross_revenue"] == pytest.approx(want["gross"], abs=0.01), got["cohort"]
+        if want["size"]:
+            assert got["revenue"] == pytest.approx(want["revenue"], abs=0.01), got["cohort"]
 
 
 def test_new_and_returning_customers_of_2022(client, imported, orders):

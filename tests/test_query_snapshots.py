@@ -136,6 +136,10 @@ QUERIES: dict[str, Spec] = {
         lambda p: lifecycle.Retention(p, "orders", "month"),
         lambda q: {"first_seen": q.first_seen_request(), "active": q.active_request(q.params.period.start)},
     ),
+    "lifecycle.Retention[orders,month,revenue]": Spec(
+        lambda p: lifecycle.Retention(p, "orders", "month", "revenue", True),
+        lambda q: {"active": q.active_request(q.params.period.start)},
+    ),
     "lifecycle.Retention[activity,week]": Spec(
         lambda p: lifecycle.Retention(p, "activity", "week"),
         lambda q: {"active": q.active_request(q.params.period.start)},

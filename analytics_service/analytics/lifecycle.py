@@ -20,6 +20,7 @@ from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from itertools import accumulate
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -52,6 +53,7 @@ DAY_MS = 86_400_000
 
 Basis = Literal["orders", "activity"]
 Granularity = Literal["week", "month"]
+CohortMeasure = Literal["customers", "revenue"]
 SegmentType = Literal["rfm", "device", "source", "country", "new_returning"]
 
 
@@ -104,6 +106,15 @@ class Cohort(ResponsePart):
     )
     counts: list[int]
     """counts[k]: members with a sale (or activity) in week or month k"""
+    revenue: list[float | None] | None = Field(
+        default=None,
+        description="measure=revenue: revenue[k] = the cohort's gross revenue in its k-th week or month / cohort "
+        "size (with cumulative=true: summed over 0..k, the lifetime value per member by cohort age); null for "
+        "an empty cohort",
+    )
+    gross_revenue: list[float] | None = Field(
+        default=None, description="measure=revenue: the cohort's gross revenue in each week or month k (not cumulative)"
+    )
 
 
 class RetentionResponse(AnalyticsResponse):
@@ -111,11 +122,20 @@ class RetentionResponse(AnalyticsResponse):
     """orders: customers and their sales; activity: actors and their activity"""
     granularity: Granularity
     """cohort and retention bucket: week (Monday) or month"""
+    measure: CohortMeasure = "customers"
+    """customers: retention shares; revenue: also the revenue per member of each cohort and bucket"""
+    cumulative: bool = False
+    """measure=revenue: revenue per member summed over the cohort's buckets so far (LTV)"""
     cohorts: list[Cohort]
     """every cohort whose start lies in the period, oldest first"""
     average: list[float | None] = Field(
         description="average[k]: members active in bucket k / members, over the cohorts that have a bucket k "
         "(size-weighted mean retention)"
+    )
+    average_revenue: list[float | None] | None = Field(
+        default=None,
+        description="measure=revenue: average_revenue[k] = gross revenue in bucket k (cumulative: through k) of the "
+        "cohorts that have a bucket k / their members",
     )
 
 
@@ -128,6 +148,8 @@ class Retention(AnalyticsQuery[RetentionResponse]):
     params: CommonParams
     basis: Basis = "orders"
     granularity: Granularity = "month"
+    measure: CohortMeasure = "customers"
+    cumulative: bool = False
     name: ClassVar = "users/retention"
 
     @property
@@ -155,7 +177,12 @@ class Retention(AnalyticsQuery[RetentionResponse]):
         starts = self.cohort_starts()
         if not starts:
             return {}
-        if self.basis == "orders" and not from_orders and customer_docs.usable(self.params):
+        if (
+            self.basis == "orders"
+            and not from_orders
+            and self.measure == "customers"
+            and customer_docs.usable(self.params)
+        ):
             return {"cohorts": customer_docs.cohorts_request(self.params, self.granularity, _utc(starts[0]))}
         return {"first_seen": self.first_seen_request()}
 
@@ -170,10 +197,12 @@ class Retention(AnalyticsQuery[RetentionResponse]):
                 "time_zone": self.params.period.tz.key,
             }
         }
+        revenue = {"revenue": {"sum": {"field": "gross_revenue"}}} if self.measure == "revenue" else None
         return Composite(
             m.family,
             m.query(self.params, _utc(since), self.params.period.end_utc),
             [terms_source("id", m.id_field), {"bucket": bucket}],
+            revenue,
         )
 
     @staticmethod
@@ -196,9 +225,9 @@ class Retention(AnalyticsQuery[RetentionResponse]):
 
     async def streamed(
         self, ctx: QueryContext, starts: list[datetime], bounds: list[int]
-    ) -> tuple[Counter[int], list[list[int]]]:
-        """Cohort sizes and per-bucket counts from every member's first sale (activity) and the
-        (member, bucket) pairs, both streamed."""
+    ) -> tuple[Counter[int], list[list[int]], list[list[float]]]:
+        """Cohort sizes, per-bucket counts and (measure=revenue) per-bucket gross revenue from every
+        member's first sale (activity) and the (member, bucket) pairs, both streamed."""
         n = len(starts)
         cohort_of: dict[str, int] = {}
         if n:
@@ -208,12 +237,23 @@ class Retention(AnalyticsQuery[RetentionResponse]):
                     cohort_of[b["key"]["id"]] = bisect_right(bounds, first) - 1
         sizes = Counter(cohort_of.values())
         counts = [[0] * (n - c) for c in range(n)]
+        revenue = [[0.0] * (n - c) for c in range(n)]
         if cohort_of:
             async for b in ctx.stream(self.active_request(starts[0])):
                 c = cohort_of.get(b["key"]["id"])
                 if c is not None:
-                    counts[c][bisect_right(bounds, b["key"]["bucket"]) - 1 - c] += 1
-        return sizes, counts
+                    k = bisect_right(bounds, b["key"]["bucket"]) - 1 - c
+                    counts[c][k] += 1
+                    if "revenue" in b:
+                        revenue[c][k] += float(b["revenue"]["value"] or 0.0)
+        return sizes, counts, revenue
+
+    def revenue_per_member(self, size: int, revenue: list[float]) -> list[float | None]:
+        """revenue[k] / size, summed over 0..k when cumulative; None for an empty cohort."""
+        if not size:
+            return [None] * len(revenue)
+        values = list(accumulate(revenue)) if self.cumulative else revenue
+        return [money(v / size) for v in values]
 
     async def run(self, ctx: QueryContext) -> RetentionResponse:
         starts = self.cohort_starts()
@@ -223,27 +263,41 @@ class Retention(AnalyticsQuery[RetentionResponse]):
         request = requests.get("cohorts")
         if isinstance(request, Search):
             sizes, counts = self.counted(await ctx.send(request), bounds)
+            revenue: list[list[float]] = []
         else:
-            sizes, counts = await self.streamed(ctx, starts, bounds)
+            sizes, counts, revenue = await self.streamed(ctx, starts, bounds)
+        by_revenue = self.measure == "revenue"
         cohorts = [
             Cohort(
                 cohort=self.grid.key_of(bounds[c]),
                 size=sizes[c],
                 retention=[ratio(x, sizes[c]) for x in counts[c]],
                 counts=counts[c],
+                revenue=self.revenue_per_member(sizes[c], revenue[c]) if by_revenue else None,
+                gross_revenue=[money(v) for v in revenue[c]] if by_revenue else None,
             )
             for c in range(n)
         ]
-        average = [
-            ratio(sum(row[k] for row in counts if len(row) > k), sum(sizes[c] for c in range(n) if len(counts[c]) > k))
-            for k in range(n)
-        ]
+        having = [[c for c in range(n) if len(counts[c]) > k] for k in range(n)]  # the cohorts with a bucket k
+        average = [ratio(sum(counts[c][k] for c in having[k]), sum(sizes[c] for c in having[k])) for k in range(n)]
+        average_revenue = None
+        if by_revenue:
+            through = [list(accumulate(row)) if self.cumulative else row for row in revenue]
+            average_revenue = [
+                money(sum(through[c][k] for c in having[k]) / members)
+                if (members := sum(sizes[c] for c in having[k]))
+                else None
+                for k in range(n)
+            ]
         return RetentionResponse(
             period=PeriodOut.of(self.grid),
             basis=self.basis,
             granularity=self.granularity,
+            measure=self.measure,
+            cumulative=self.cumulative,
             cohorts=cohorts,
             average=average,
+            average_revenue=average_revenue,
         )
 
 

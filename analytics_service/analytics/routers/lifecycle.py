@@ -26,8 +26,19 @@ async def retention(
         lifecycle.Basis, Query(description="orders: customers by first sale; activity: actors by first activity")
     ] = "orders",
     granularity: Annotated[lifecycle.Granularity, Query(description="cohort bucket: week (Monday) or month")] = "month",
+    measure: Annotated[
+        lifecycle.CohortMeasure,
+        Query(description="customers: retention shares; revenue: also gross revenue per cohort member (basis=orders)"),
+    ] = "customers",
+    cumulative: Annotated[
+        bool, Query(description="measure=revenue: revenue per member summed over the buckets so far (LTV by age)")
+    ] = False,
 ) -> lifecycle.RetentionResponse:
-    return await ctx.answer(lifecycle.Retention(params, basis, granularity))
+    if measure == "revenue" and basis != "orders":
+        raise invalid("measure", "revenue cohorts need basis=orders (activity has no revenue)")
+    if cumulative and measure != "revenue":
+        raise invalid("cumulative", "applies to measure=revenue (revenue per member summed over the cohort's age)")
+    return await ctx.answer(lifecycle.Retention(params, basis, granularity, measure, cumulative))
 
 
 @router.get("/users/conversion", response_model=lifecycle.ConversionResponse, summary="Activity funnel")
