@@ -81,6 +81,9 @@ def build_frames(records: dict[str, list[dict]], store_id: str = "default") -> F
                 "city": customer.get("city"),
                 "segment": customer.get("segment"),
                 "payment_method": (o.get("payment") or {}).get("method"),
+                "utm_campaign": (o.get("utm") or {}).get("campaign"),
+                "utm_source": (o.get("utm") or {}).get("source"),
+                "utm_medium": (o.get("utm") or {}).get("medium"),
                 "gross_revenue": gross,
                 "order_discounts": discount,
                 "refunds": refunded,
@@ -385,3 +388,48 @@ def profit_sums(s: pd.DataFrame, lines: pd.DataFrame, expenses: float) -> dict[s
         "net_margin": (gross_profit - expenses) / net if net else None,
         "lines_without_cost": lines_without_cost(lines),
     }
+
+
+# -- campaigns (docs/metrics.md "Campaigns") --------------------------------------------------
+
+
+def campaigns_oracle(frames: Frames, start: date, end: date, tz: str) -> dict[str, dict]:
+    """Per campaign (last touch: the sale's utm.campaign; None: unattributed): spend (expenses
+    with the campaign dated in [start, end)), orders, gross revenue, new customers (whose first
+    sale ever is one of the campaign's sales in the period), sessions (distinct session ids of the
+    period's activity with that utm.campaign), roas, cac and conversion."""
+    sales = frames.orders[frames.orders["is_sale"]]
+    in_period = sales[(sales["created_at"] >= local_start(start, tz)) & (sales["created_at"] < local_start(end, tz))]
+    first_ever = sales.sort_values(["created_at", "utm_campaign"], na_position="first").groupby("customer_id").head(1)
+    new = first_ever[first_ever["order_id"].isin(in_period["order_id"])]
+    e = frames.expenses
+    spent = e[(e["date"] >= start) & (e["date"] < end) & e.get("campaign", pd.Series(index=e.index)).notna()]
+    a = frames.activity
+    sessions = a[(a["timestamp"] >= local_start(start, tz)) & (a["timestamp"] < local_start(end, tz))]
+    sessions = sessions.assign(
+        campaign=sessions["utm"].map(lambda u: u.get("campaign") if isinstance(u, dict) else None)
+    )
+    sessions = sessions[sessions["campaign"].notna() & sessions["session_id"].notna()]
+    names = set(in_period["utm_campaign"].dropna()) | set(spent["campaign"]) | set(sessions["campaign"])
+    out = {}
+    for name in [*sorted(names), None]:
+        mine = (
+            in_period[in_period["utm_campaign"].isna()]
+            if name is None
+            else in_period[in_period["utm_campaign"] == name]
+        )
+        won = int((new["utm_campaign"].isna()).sum()) if name is None else int((new["utm_campaign"] == name).sum())
+        spend = float(spent.loc[spent["campaign"] == name, "amount_base"].sum()) if name else 0.0
+        visits = int(sessions.loc[sessions["campaign"] == name, "session_id"].nunique()) if name else 0
+        revenue = float(mine["gross_revenue"].sum())
+        out[name] = {
+            "spend": spend,
+            "orders": len(mine),
+            "gross_revenue": revenue,
+            "new_customers": won,
+            "sessions": visits,
+            "roas": revenue / spend if spend else None,
+            "cac": spend / won if won else None,
+            "conversion_rate": len(mine) / visits if visits else None,
+        }
+    return out

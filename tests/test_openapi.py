@@ -102,6 +102,7 @@ def test_every_response_example_is_a_valid_answer_of_its_model():
         financial,
         lifecycle,
         live,
+        marketing,
         products,
         sales,
         search,
@@ -113,7 +114,7 @@ def test_every_response_example_is_a_valid_answer_of_its_model():
 
     models = {
         name: cls
-        for module in (sales, breakdowns, users, lifecycle, products, site_search, financial, search, live)
+        for module in (sales, breakdowns, users, lifecycle, products, site_search, financial, search, live, marketing)
         for name, cls in inspect.getmembers(module, inspect.isclass)
         if issubclass(cls, AnalyticsResponse) and cls is not AnalyticsResponse
     }

@@ -24,6 +24,7 @@ from analytics_service.analytics import (
     breakdowns,
     financial,
     lifecycle,
+    marketing,
     products,
     sales,
     search,
@@ -143,6 +144,9 @@ QUERIES: dict[str, Spec] = {
     "lifecycle.Retention[activity,week]": Spec(
         lambda p: lifecycle.Retention(p, "activity", "week"),
         lambda q: {"active": q.active_request(q.params.period.start)},
+    ),
+    "marketing.MarketingCampaigns": Spec(
+        marketing.MarketingCampaigns, lambda q: {"earlier_customers": q.earlier_customers_request(IDS)}
     ),
     "lifecycle.Conversion": Spec(lambda p: lifecycle.Conversion(p, lifecycle.DEFAULT_STEPS)),
     "lifecycle.RfmSegments": Spec(

@@ -348,6 +348,21 @@ def test_customer_behavior_equals_the_endpoints(client, data):
     }
 
 
+def test_marketing_campaign_equals_the_endpoint(client, data):
+    params, report = build(client, "marketing_campaign", {"store_id": STORE, "tz": SP})
+    assert report.title == "Marketing campaigns — October 2026"
+    body = get(client, "marketing/campaigns", params)
+    assert body["items"] and any(i["spend"] for i in body["items"])
+    assert_table(report, "campaigns", body["items"])
+    sources = [{"campaign": i["campaign"], **u} for i in body["items"] for u in i["utm"]]
+    assert_table(report, "campaign_sources", sources)
+    totals = body["totals"]
+    assert_kpis(report, totals, ("spend", "gross_revenue", "orders", "new_customers", "roas", "cac", "conversion_rate"))
+    by_name = {k.name: k for k in report.kpis}
+    assert by_name["unattributed_orders"].value == body["unattributed"]["orders"]
+    assert any("last touch" in n for n in report.notes)
+
+
 def test_inventory_equals_the_endpoints(client, data):
     params, report = build(client, "inventory", {"store_id": STORE, "rows": 40})
     assert report.title == "Inventory — 5 Oct 2026 – 3 Nov 2026"
@@ -439,6 +454,7 @@ def test_defaults_of_each_type():
         "product_performance": ("day", "none"),
         "customer_behavior": ("day", "none"),
         "inventory": ("day", "none"),
+        "marketing_campaign": ("day", "none"),
     }
     assert set(expected) == set(REPORT_TYPES) == set(REPORTS)
     for report_type, (interval, compare) in expected.items():

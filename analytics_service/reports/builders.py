@@ -16,12 +16,13 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
-from ..analytics import breakdowns, financial, lifecycle, products, sales, users
+from ..analytics import breakdowns, financial, lifecycle, marketing, products, sales, users
 from ..analytics.params import CommonParams
 from ..analytics.runner import QueryContext
 from .labels import (
     DASHBOARD_KPIS,
     NOTE_ACTIVITY,
+    NOTE_CAMPAIGNS,
     NOTE_CUSTOMERS,
     NOTE_FUNNEL,
     NOTE_INVENTORY,
@@ -47,6 +48,7 @@ from .parameters import (
     CustomerBehaviorParameters,
     DailySalesParameters,
     InventoryParameters,
+    MarketingCampaignParameters,
     MonthlyBusinessReviewParameters,
     ProductPerformanceParameters,
     QuarterlyExecutiveSummaryParameters,
@@ -498,6 +500,61 @@ async def build_inventory(ctx: QueryContext, p: CommonParams, o: InventoryParame
     out.notes = [NOTE_INVENTORY]
 
 
+async def build_marketing_campaign(
+    ctx: QueryContext, p: CommonParams, o: MarketingCampaignParameters, out: Sections
+) -> None:
+    r = await ctx.answer(marketing.MarketingCampaigns(p))
+    t = r.totals
+    out.kpis = [
+        *kpis(t, ("spend", "gross_revenue", "orders", "new_customers", "roas", "cac", "conversion_rate")),
+        *kpis(
+            {"unattributed_orders": r.unattributed.orders, "unattributed_revenue": r.unattributed.gross_revenue},
+            ("unattributed_orders", "unattributed_revenue"),
+            labels={
+                "unattributed_orders": "Orders without a campaign",
+                "unattributed_revenue": "Revenue without a campaign",
+            },
+        ),
+    ]
+    out.add(
+        table(
+            "campaigns",
+            "Campaigns by gross revenue",
+            columns(
+                key_col("Campaign", name="campaign"),
+                key_col("Channel", "label", name="channel"),
+                "spend",
+                "orders",
+                "gross_revenue",
+                "new_customers",
+                "sessions",
+                "conversion_rate",
+                "roas",
+                "cac",
+            ),
+            r.items,
+        ),
+        bar("campaigns", "Gross revenue and spend by campaign", "gross_revenue", "spend", category="campaign"),
+    )
+    sources = [{"campaign": i.campaign, **u.model_dump()} for i in r.items for u in i.utm]
+    out.add(
+        table(
+            "campaign_sources",
+            "Attributed sales by campaign, source and medium",
+            columns(
+                key_col("Campaign", name="campaign"),
+                key_col("Source", "label", name="source"),
+                key_col("Medium", "label", name="medium"),
+                "orders",
+                "gross_revenue",
+            ),
+            sources,
+            sheet="Sales by source and medium",
+        )
+    )
+    out.notes = [NOTE_CAMPAIGNS]
+
+
 REPORTS: dict[str, ReportType[Any]] = {
     "daily_sales": ReportType("Daily sales", DailySalesParameters, build_daily_sales),
     "weekly_performance": ReportType("Weekly performance", WeeklyPerformanceParameters, build_weekly_performance),
@@ -510,6 +567,7 @@ REPORTS: dict[str, ReportType[Any]] = {
     "product_performance": ReportType("Product performance", ProductPerformanceParameters, build_product_performance),
     "customer_behavior": ReportType("Customer behaviour", CustomerBehaviorParameters, build_customer_behavior),
     "inventory": ReportType("Inventory", InventoryParameters, build_inventory),
+    "marketing_campaign": ReportType("Marketing campaigns", MarketingCampaignParameters, build_marketing_campaign),
 }
 assert set(REPORTS) == set(REPORT_TYPES) and all(spec.parameters is PARAMETERS[t] for t, spec in REPORTS.items())
 

@@ -37,8 +37,12 @@ MEASURES: dict[str, tuple[str, ValueKind]] = {
     "monetary": ("Order value", "money"),
     "stock_value": ("Stock value", "money"),
     "amount": ("Amount", "money"),
+    "spend": ("Spend", "money"),
+    "cac": ("Customer acquisition cost", "money"),
+    "unattributed_revenue": ("Revenue without a campaign", "money"),
     # counts
     "orders": ("Orders", "count"),
+    "unattributed_orders": ("Orders without a campaign", "count"),
     "units": ("Units", "count"),
     "customers": ("Customers", "count"),
     "new_customers": ("New customers", "count"),
@@ -80,7 +84,8 @@ MEASURES: dict[str, tuple[str, ValueKind]] = {
     "bounce_rate": ("Bounce rate", "rate"),
     "view_to_purchase": ("View to purchase", "rate"),
     "chargeback_rate": ("Chargeback rate", "rate"),
-    "roas": ("Return on ad spend", "number"),
+    "conversion_rate": ("Conversion (orders / sessions)", "rate"),
+    "roas": ("Return on ad spend (x)", "number"),
     # other numbers
     "dau": ("Daily active users (mean)", "number"),
     "wau": ("Weekly active users (mean)", "number"),
@@ -120,6 +125,9 @@ VALUE_LABELS: dict[str, str] = {
     "email": "Email",
     "seo": "Organic search",
     "direct": "Direct",
+    "tiktok": "TikTok",
+    "cpc": "CPC",
+    "cpm": "CPM",
     "(none)": "(none)",
     "unknown": "Unknown",
     # RFM and lifecycle segments
@@ -286,6 +294,15 @@ NOTE_INVENTORY = (
     "revenue and cost of goods are the period's sales. Days of cover = stock / units sold per day; low "
     "stock: stock at or below the reorder point; slow mover: in stock and no unit sold; ABC class: A = the "
     "products making the first 80 % of gross revenue, B the next 15 %, C the rest."
+)
+NOTE_CAMPAIGNS = (
+    "Attribution is last touch: a sale belongs to the campaign of its utm.campaign, the last campaign the "
+    "customer came through before buying (its channel: utm source / medium). Spend = the expenses booked "
+    "with that campaign and dated in the period. Return on ad spend = gross revenue / spend; customer "
+    "acquisition cost = spend / new customers, where a new customer is one whose first sale ever is one of "
+    "the campaign's sales in the period; conversion = orders / sessions that arrived with the campaign. "
+    "Sales without a campaign are listed as unattributed. The sales channel filter, when given, applies to "
+    "the sales only."
 )
 NOTE_CHANGE = (
     "Change % = (current - previous) / |previous| x 100, so a minus sign always means lower: a loss "

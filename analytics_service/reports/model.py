@@ -27,6 +27,7 @@ REPORT_TYPES = (
     "product_performance",
     "customer_behavior",
     "inventory",
+    "marketing_campaign",
 )
 FORMATS = ("csv", "xlsx", "pdf", "json")
 # What a cell holds for a value of a compared period that has no record (not 0).

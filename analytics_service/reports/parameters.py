@@ -181,6 +181,10 @@ class InventoryParameters(ReportParameters):
     sort: products.InventorySort = Field("revenue", description="ranking of the inventory table")
 
 
+class MarketingCampaignParameters(ReportParameters):
+    natural: ClassVar[Natural] = "last_month"
+
+
 PARAMETERS: dict[str, type[ReportParameters]] = {
     "daily_sales": DailySalesParameters,
     "weekly_performance": WeeklyPerformanceParameters,
@@ -189,6 +193,7 @@ PARAMETERS: dict[str, type[ReportParameters]] = {
     "product_performance": ProductPerformanceParameters,
     "customer_behavior": CustomerBehaviorParameters,
     "inventory": InventoryParameters,
+    "marketing_campaign": MarketingCampaignParameters,
 }
 assert set(PARAMETERS) == set(REPORT_TYPES)
 

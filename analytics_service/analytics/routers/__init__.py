@@ -3,6 +3,7 @@
 from .financial import router as financial_router
 from .lifecycle import router as lifecycle_router
 from .live import router as live_router
+from .marketing import router as marketing_router
 from .products import router as products_router
 from .sales import router as sales_router
 from .search import router as search_router
@@ -14,6 +15,7 @@ ANALYTICS_ROUTERS = [
     lifecycle_router,
     products_router,
     financial_router,
+    marketing_router,
     search_router,
     live_router,
 ]

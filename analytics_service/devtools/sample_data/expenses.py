@@ -47,27 +47,29 @@ class ExpensesMixin(StoreState):
             if day.month in (6, 7, 8)
             else "always-on"
         )
+        # Campaign names are the orders' and sessions' utm.campaign (reference.UTMS), so that
+        # marketing/campaigns sets spend against attributed orders; the season is in the text.
         add(
             "marketing",
             daily_revenue * 0.045 * (0.8 + 0.4 * r()),
-            "Google Ads daily spend",
+            f"Google Ads daily spend ({season})",
             "google_ads",
-            f"search-{season}-{day.year}",
+            "search-always-on",
         )
         add(
             "marketing",
             daily_revenue * 0.035 * (0.8 + 0.4 * r()),
-            "Meta Ads daily spend",
+            f"Meta Ads daily spend ({season})",
             "meta_ads",
-            "retargeting" if r() < 0.5 else f"prospecting-{season}",
+            "retargeting" if r() < 0.5 else "prospecting",
         )
         if day.weekday() in (3, 4, 5):
             add(
                 "marketing",
                 daily_revenue * 0.03 * (0.6 + 0.8 * r()),
-                "TikTok creators campaign",
+                f"TikTok creators campaign ({season})",
                 "tiktok_ads",
-                f"creators-{season}",
+                "creators",
             )
         last_day = d == self.cfg.days - 1
         if day.weekday() == 6 or last_day:
@@ -85,7 +87,7 @@ class ExpensesMixin(StoreState):
                 max(49.0, round(monthly * 0.004, 0)),
                 "Email platform subscription",
                 "email",
-                "newsletter",
+                "weekly-digest",
                 key="email-platform",
             )
         if day.day == 5:

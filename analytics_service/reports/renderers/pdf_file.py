@@ -364,23 +364,27 @@ def _facts(data: ReportData, width: float) -> Table:
 
 
 def _kpi_table(data: ReportData, width: float) -> Flowable:
+    """Metric, value and, when the report compares, the previous value and the change."""
     s, kpis = styles(), data.kpis
     if not kpis:
         return Paragraph("No key figures for this report.", s.small)
     f = fonts()
-    header = [
-        Paragraph(h, s.header if i == 0 else s.header_right)
-        for i, h in enumerate(("Metric", "This period", "Previous period", "Change"))
-    ]
+    compared = any(k.previous is not None or not k.has_data for k in kpis)
+    titles = ("Metric", "This period", "Previous period", "Change") if compared else ("Metric", "This period")
+    header = [Paragraph(h, s.header if i == 0 else s.header_right) for i, h in enumerate(titles)]
     rows: list[list[Any]] = [header]
     style = [*_grid_style(f, size=9.5), ("ALIGN", (1, 1), (-1, -1), "RIGHT"), ("FONTNAME", (1, 1), (1, -1), f.bold)]
     for i, kpi in enumerate(kpis, start=1):
-        rows.append([kpi.label, _kpi_value(kpi, kpi.value, data.currency), _previous(kpi, data.currency), _change(kpi)])
-        good = growth_is_good(kpi)
-        if good is not None:
-            style.append(("TEXTCOLOR", (3, i), (3, i), GOOD if good else BAD))
-            style.append(("FONTNAME", (3, i), (3, i), f.bold))
-    table = Table(rows, colWidths=[width * 0.40, width * 0.21, width * 0.21, width * 0.18], repeatRows=1)
+        row = [kpi.label, _kpi_value(kpi, kpi.value, data.currency)]
+        if compared:
+            row += [_previous(kpi, data.currency), _change(kpi)]
+            good = growth_is_good(kpi)
+            if good is not None:
+                style.append(("TEXTCOLOR", (3, i), (3, i), GOOD if good else BAD))
+                style.append(("FONTNAME", (3, i), (3, i), f.bold))
+        rows.append(row)
+    widths = [width * 0.40, width * 0.21, width * 0.21, width * 0.18] if compared else [width * 0.6, width * 0.4]
+    table = Table(rows, colWidths=widths, repeatRows=1)
     table.setStyle(TableStyle([*style, ("TOPPADDING", (0, 1), (-1, -1), 5), ("BOTTOMPADDING", (0, 1), (-1, -1), 5)]))
     return table
 
