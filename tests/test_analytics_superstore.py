@@ -262,3 +262,29 @@ def test_calendar_comparisons(client, imported, orders, start, end, compare):
     assert body["comparison"]["gross_revenue"] == pytest.approx(before["gross_revenue"], abs=0.01)
     # the file has no order on 28 February 2019: that comparison has no data
     assert_changes(body["comparison"], now, before, has_data=before["orders"] > 0)
+
+
+@pytest.mark.parametrize("window, interval", [(7, "week"), (30, "month"), (90, "month")])
+def test_rolling_aov_of_the_file(client, imported, orders, window, interval):
+    """The trailing-window AOV at the end of every bucket of 2021, from the file's orders (an
+    order's gross revenue is the sum of its lines' Sales; the file has no order discounts)."""
+    body = get(
+        client, "sales/aov", start="2021-01-04", end="2022-01-03", tz="UTC", interval=interval, window=f"{window}d"
+    )
+    days = orders["order_date"].dt.date
+    for point in body["series"]:
+        end = date.fromisoformat(point["window_end"][:10])
+        start = date.fromisoformat(point["window_start"][:10])
+        assert (end - start).days == window
+        rows = orders[(days >= start) & (days < end)]
+        assert point["orders"] == len(rows), point["key"]
+        assert point["aov"] == pytest.approx(rows["gross_revenue"].sum() / len(rows), abs=0.01), point["key"]
+
+
+def test_campaigns_of_a_file_without_utm(client, imported, orders):
+    """The file carries no campaign: every sale is unattributed, and no campaign is made up."""
+    body = get(client, "marketing/campaigns", **WHOLE)
+    assert body["items"] == [] and body["totals"]["spend"] == 0 and body["totals"]["roas"] is None
+    assert body["unattributed"]["orders"] == len(orders) == 5111
+    assert body["unattributed"]["gross_revenue"] == pytest.approx(orders["gross_revenue"].sum(), abs=0.05)
+    assert body["unattributed"]["new_customers"] == orders["Customer ID"].nunique()

@@ -25,6 +25,7 @@ PARAMETERS = {
     "product_performance": {"start": "2026-10-15", "end": "2026-11-14", "tz": "UTC"},
     "customer_behavior": {"start": "2026-10-15", "end": "2026-11-14", "tz": "America/Sao_Paulo"},
     "inventory": {"start": "2026-10-15", "end": "2026-11-14", "tz": "UTC"},
+    "marketing_campaign": {"start": "2026-10-01", "end": "2026-11-01", "tz": "America/New_York"},
 }
 SALES_TYPES = ("daily_sales", "weekly_performance", "monthly_business_review", "quarterly_executive_summary")
 
@@ -63,6 +64,8 @@ def reference_kpis(client, report_type: str) -> dict[str, float]:
         return api(client, "dashboard", report_type, compare="previous_period")["kpis"]
     if report_type == "customer_behavior":
         return api(client, "users/engagement", report_type)
+    if report_type == "marketing_campaign":
+        return api(client, "marketing/campaigns", report_type)["totals"]
     if report_type == "inventory":
         summary = api(client, "products/inventory", report_type)["summary"]
         return {**summary, "low_stock_products": summary["low_stock"]}

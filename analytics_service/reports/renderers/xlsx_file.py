@@ -300,6 +300,8 @@ def _excel_chart(chart: Chart, table: Table, sheet: WriteOnlyWorksheet, currency
     at = names.index(chart.category) + 1
     drawn.set_categories(Reference(sheet, min_col=at, min_row=2, max_row=rows + 1))
     drawn.y_axis.numFmt = money_format(currency) if kinds == {"money"} else "#,##0"
+    # openpyxl 3.1 leaves <c:delete> out, which recent Excel reads as "axis hidden": say it is shown.
+    drawn.x_axis.delete = drawn.y_axis.delete = False
     drawn.legend.position = "b"
     return drawn
 
