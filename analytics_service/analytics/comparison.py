@@ -42,6 +42,9 @@ UP_IS_BAD = frozenset(
         "zero_result_rate",
         "cac",
         "days_without_stock",
+        "out_of_stock",
+        "low_stock_products",
+        "slow_movers",
     }
 )
 # Fractions that are not named `*_rate`, `*_margin` or `*_share`.
