@@ -136,6 +136,11 @@ def test_xlsx_sheets_percentages_and_charts(reports, report_type):
                     assert cell.value == value and cell.number_format == "0.0%"
                 elif kind == "pp":
                     assert cell.value == value and "pp" in cell.number_format
+    header = next(r for r in wb["Summary"].iter_rows(values_only=True) if r and r[0] == "Metric")
+    compared = any(k.previous is not None or not k.has_data for k in data.kpis)
+    assert [h for h in header if h] == (
+        ["Metric", "This period", "Previous period", "Change"] if compared else ["Metric", "This period"]
+    )
     with zipfile.ZipFile(files["xlsx"]) as z:
         charts = [n for n in z.namelist() if n.startswith("xl/charts/chart")]
         rels = z.read("xl/worksheets/_rels/sheet1.xml.rels").decode()

@@ -24,6 +24,7 @@ first row, the autofilter (written after the rows) from the known row count.
 from __future__ import annotations
 
 import re
+import textwrap
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, time
 from pathlib import Path
@@ -66,6 +67,7 @@ FORMATS: dict[str, str] = {
 }
 DATETIME_FORMAT = "yyyy-mm-dd hh:mm"
 CHART_WIDTH_CM, CHART_HEIGHT_CM = 16.0, 7.5
+NOTE_WIDTH = 110  # characters per line of a note on the Summary sheet
 
 BOLD = Font(bold=True)
 TITLE_FONT = Font(bold=True, size=16, color="1F3A5F")
@@ -201,6 +203,7 @@ def _write_summary(
 ) -> None:
     for letter, width in zip("ABCD", (34, 24, 24, 14)):
         ws.column_dimensions[letter].width = width
+    _fit_to_page_width(ws, landscape=bool(data.charts))  # the charts sit to the right of the figures
     title = _text_cell(ws, data.title)
     title.font = TITLE_FONT
     ws.append([title])
@@ -214,8 +217,9 @@ def _write_summary(
     if data.notes:
         ws.append([])
         ws.append([_section(ws, "Notes")])
-        for note in data.notes:
-            ws.append([_text_cell(ws, note)])
+        for note in data.notes:  # lines of a readable width (a cell's text overflows into the empty cells beside it)
+            for line in textwrap.wrap(note, NOTE_WIDTH):
+                ws.append([_text_cell(ws, line)])
 
 
 def _report_facts(data: ReportData) -> Iterator[tuple[str, str | datetime]]:
@@ -251,10 +255,15 @@ KPI_HEADER: tuple[tuple[str, ValueKind], ...] = (
 
 
 def _append_kpis(ws: WriteOnlyWorksheet, kpis: Sequence[Kpi], currency: str) -> None:
+    """Metric and value and, when the report compares, the previous value and the change."""
+    compared = any(k.previous is not None or not k.has_data for k in kpis)
     ws.append([_section(ws, "Key figures")])
-    ws.append([_header(ws, label, kind) for label, kind in KPI_HEADER])
+    ws.append([_header(ws, label, kind) for label, kind in KPI_HEADER[: 4 if compared else 2]])
     for kpi in kpis:
         value = _cell(ws, kpi.value, kpi.kind, currency)
+        if not compared:
+            ws.append([_text_cell(ws, kpi.label), value])
+            continue
         if not kpi.has_data:
             previous, change = _text_cell(ws, NO_DATA), _text_cell(ws, NO_DATA)
         else:
@@ -299,7 +308,10 @@ def _excel_chart(chart: Chart, table: Table, sheet: WriteOnlyWorksheet, currency
         drawn.add_data(Reference(sheet, min_col=at, min_row=1, max_row=rows + 1), titles_from_data=True)
     at = names.index(chart.category) + 1
     drawn.set_categories(Reference(sheet, min_col=at, min_row=2, max_row=rows + 1))
-    drawn.y_axis.numFmt = money_format(currency) if kinds == {"money"} else "#,##0"
+    if isinstance(drawn, LineChart):
+        for series in drawn.series:
+            series.smooth = False  # straight segments: a smoothed curve invents values between the points
+    drawn.y_axis.numFmt = f"[${currency}] #,##0" if kinds == {"money"} else "#,##0"
     # openpyxl 3.1 leaves <c:delete> out, which recent Excel reads as "axis hidden": say it is shown.
     drawn.x_axis.delete = drawn.y_axis.delete = False
     drawn.legend.position = "b"
