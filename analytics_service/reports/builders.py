@@ -510,10 +510,6 @@ async def build_marketing_campaign(
         *kpis(
             {"unattributed_orders": r.unattributed.orders, "unattributed_revenue": r.unattributed.gross_revenue},
             ("unattributed_orders", "unattributed_revenue"),
-            labels={
-                "unattributed_orders": "Orders without a campaign",
-                "unattributed_revenue": "Revenue without a campaign",
-            },
         ),
     ]
     out.add(
