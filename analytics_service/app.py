@@ -27,6 +27,10 @@ from .http_middleware import CatchAllMiddleware, JsonBodyOnlyMiddleware
 from .ingest.customers import ensure_customer_documents
 from .ingest.router import router as ingest_router
 from .ingest.service import Ingestor
+from .notifications.router import alerts as alerts_router
+from .notifications.router import deliveries as deliveries_router
+from .notifications.router import schedules as schedules_router
+from .notifications.service import start_notifications
 from .openapi import custom_openapi, errors
 from .pages import install_pages
 from .redis_client import make_breaker, make_redis
@@ -69,11 +73,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # Reports: table (migrated), queue, in-process worker without REDIS_URL, expiry sweep.
     app.state.reports = await start_reports(app.state, settings)
     app.state.db_engine = app.state.reports.service.repo.engine  # one engine: reports table and health
+    # Alerts, schedules, deliveries: the same database; evaluated in this process without Redis.
+    app.state.notifications = await start_notifications(app.state, settings)
     try:
         yield
     finally:
         app.state.customers_build.cancel()
         app.state.data_versions.close()
+        await app.state.notifications.stop()
         await app.state.reports.stop()
         await es.close()
         if app.state.redis is not None:
@@ -117,7 +124,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in ANALYTICS_ROUTERS:
         app.include_router(router, responses=errors(502, 503))
     app.include_router(signed_links, responses=errors(503))
+    app.include_router(schedules_router, responses=errors(503))  # before reports: its /{report_id} would match
     app.include_router(reports_router, responses=errors(503))
+    app.include_router(alerts_router, responses=errors(503))
+    app.include_router(deliveries_router, responses=errors(503))
     app.include_router(exports_router, responses=errors(502, 503))
     install_pages(app)
     app.openapi = lambda: custom_openapi(app)  # type: ignore[method-assign]

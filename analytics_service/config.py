@@ -164,6 +164,45 @@ class Settings(BaseSettings):
     kibana_username: str | None = None
     kibana_password: SecretStr | None = None
     kibana_api_key: SecretStr | None = None
+    # Notifications (docs/alerts.md). E-mail: smtp://host:port or smtps://user:password@host:port.
+    smtp_url: SecretStr | None = None  # may carry a password: shown as ********** like every secret
+    smtp_from: str = "analytics@localhost"
+    smtp_starttls: bool = False  # upgrade an smtp:// connection with STARTTLS
+    smtp_tls_verify: bool = True  # check the server's certificate (smtps://, STARTTLS)
+    smtp_timeout_seconds: float = Field(default=30, gt=0)
+    smtp_max_attachment_bytes: int = Field(default=10 * 1024 * 1024, ge=0)  # larger files: linked, not attached
+    # Webhook signatures (X-Signature); unset: SIGNING_SECRET signs them.
+    webhook_signing_secret: SecretStr | None = None
+    # Webhooks to loopback, private, link-local or reserved addresses are refused (SSRF) unless this is true.
+    webhook_allow_private_targets: bool = False
+    # Where people reach this API: the base of the download links sent by e-mail and webhook.
+    public_base_url: str = "http://127.0.0.1:8000"
+    # Without REDIS_URL the API process evaluates alerts, runs schedules and sends deliveries itself
+    # (as it runs report jobs); false leaves that to `python -m analytics_service worker`.
+    notifications_in_process: bool = True
+
+    @property
+    def webhook_secret(self) -> SecretStr:
+        return self.webhook_signing_secret or self.signing_secret
+
+    @field_validator("smtp_url", mode="before")
+    @classmethod
+    def _smtp_url(cls, v: object) -> object:
+        text = v.get_secret_value() if isinstance(v, SecretStr) else v
+        if text in (None, ""):
+            return None
+        parts = urlsplit(str(text))
+        if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+            raise ValueError("SMTP_URL must be smtp://host:port or smtps://user:password@host:port")
+        return v
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _base_url(cls, v: str) -> str:
+        parts = urlsplit(v)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("PUBLIC_BASE_URL must be an http(s) URL, e.g. https://analytics.example.com")
+        return v.rstrip("/")
 
     @field_validator("app_env", mode="before")
     @classmethod

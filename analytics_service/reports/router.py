@@ -104,6 +104,7 @@ class ReportOut(BaseModel):
     started_at: datetime | None = Field(description="when the latest attempt started")
     completed_at: datetime | None = Field(description="when it completed, failed or was cancelled")
     expires_at: datetime = Field(description="when the file is deleted and the report becomes `expired`")
+    schedule_id: str | None = Field(None, description="the schedule this report is a run of (null: requested)")
     download_url: str | None = Field(
         description="signed link (no key needed) while completed; expires within "
         "the hour or at expires_at; null otherwise"

@@ -75,13 +75,21 @@ class ReportsService:
     # -- requests ----------------------------------------------------------------------------
 
     async def generate(
-        self, principal: Principal, report_type: str, fmt: str, parameters: dict[str, Any], report_name: str | None
+        self,
+        principal: Principal,
+        report_type: str,
+        fmt: str,
+        parameters: dict[str, Any],
+        report_name: str | None,
+        *,
+        schedule_id: str | None = None,
+        now: datetime | None = None,
     ) -> Report:
-        """Validate the parameters, write the pending row, enqueue the job."""
+        """Validate the parameters, write the pending row, enqueue the job (a schedule's run: linked to it)."""
         # 422 naming parameters.<name>; the stored parameters have the period resolved, so a
         # retry hours later (or a "yesterday" report run after midnight) builds the same report.
         params, options = report_params(
-            parameters, principal, report_type=report_type, default_tz=self.settings.default_timezone
+            parameters, principal, report_type=report_type, default_tz=self.settings.default_timezone, now=now
         )
         report = await self._db(
             self.repo.create,
@@ -92,6 +100,7 @@ class ReportsService:
             api_key_id=principal.key_id,
             store_id=params.store_id,
             expires_in=timedelta(hours=self.settings.report_ttl_hours),
+            schedule_id=schedule_id,
         )
         try:
             await self.queue.enqueue(report.report_id)

@@ -114,7 +114,7 @@ class Base(DeclarativeBase):
 
 
 class Report(Base):
-    """A requested report. Columns match migrations 0001 + 0002 (a test checks they agree)."""
+    """A requested report. Columns match migrations 0001..0003 (a test checks they agree)."""
 
     __tablename__ = "reports"
     __table_args__ = (
@@ -122,6 +122,7 @@ class Report(Base):
         Index(None, "created_at"),
         Index(None, "status", "created_at"),
         Index(None, "status", "expires_at"),
+        Index(None, "schedule_id", "created_at"),
     )
 
     report_id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -147,6 +148,10 @@ class Report(Base):
     attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     worker_id: Mapped[str | None] = mapped_column(String(128))
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Migration 0003: the schedule a run belongs to (notifications/), and the report's headline
+    # figures (its KPIs, as the JSON format writes them) for the e-mail that delivers it.
+    schedule_id: Mapped[str | None] = mapped_column(String(32))
+    summary: Mapped[dict[str, Any] | None] = mapped_column(JSON().with_variant(JSONB(), "postgresql"))
 
     def __repr__(self) -> str:
         return f"Report({self.report_id!r}, {self.report_type!r}, {self.format!r}, status={self.status!r})"
@@ -303,6 +308,7 @@ class ReportsRepo:
         api_key_id: str | None,
         store_id: str | None,
         expires_in: timedelta,
+        schedule_id: str | None = None,
     ) -> Report:
         """A new pending row; `expires_at` = now + `expires_in` (when its file and links expire)."""
         if report_type not in REPORT_TYPES:
@@ -322,6 +328,7 @@ class ReportsRepo:
             created_at=now,
             expires_at=now + expires_in,
             attempts=0,
+            schedule_id=schedule_id,
         )
         with self._session() as s, s.begin():
             s.add(report)
@@ -356,8 +363,10 @@ class ReportsRepo:
         file_size: int,
         row_count: int,
         checksum: str,
+        summary: dict[str, Any] | None = None,
     ) -> bool:
-        """processing -> completed with the file's facts. False when the worker no longer owns the job."""
+        """processing -> completed with the file's facts and the report's headline figures.
+        False when the worker no longer owns the job."""
         if not file_name or Path(file_name).name != file_name or file_name in {".", ".."}:
             raise ValueError(f"file_name must be a bare file name, not {file_name!r}")
         return (
@@ -373,6 +382,7 @@ class ReportsRepo:
                     "file_size": file_size,
                     "row_count": row_count,
                     "checksum": checksum,
+                    "summary": summary,
                 },
             )
             is not None
@@ -442,3 +452,8 @@ class ReportsRepo:
         )
         with self._session() as s, s.begin():
             return s.scalars(stmt).one_or_none()
+
+
+# The notification tables share this database, its metadata and its migrations: registered here
+# so that whoever reads `Base.metadata` (Alembic's env.py, the schema test) sees every table.
+from ..notifications import tables as _notification_tables  # noqa: E402, F401

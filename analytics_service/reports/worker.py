@@ -50,6 +50,7 @@ from .model import ReportData
 from .parameters import report_params
 from .queue import JobQueue
 from .renderers import TEMP_SUFFIX, RenderResult, render
+from .renderers.json_file import summary_json
 from .table import Report, ReportsRepo
 
 log = logging.getLogger(__name__)
@@ -252,9 +253,9 @@ class Worker:
             result = job.result()
         except Exception as exc:
             return await self._failed(report, exc)
-        return await self._complete(report, result)
+        return await self._complete(report, *result)
 
-    async def _produce(self, report: Report) -> RenderResult:
+    async def _produce(self, report: Report) -> tuple[RenderResult, dict[str, Any]]:
         started = time.monotonic()
         params, options = report_params(
             dict(report.parameters or {}),
@@ -276,7 +277,7 @@ class Worker:
             result.file_size,
             time.monotonic() - started,
         )
-        return result
+        return result, summary_json(data)
 
     def _log_tables(self, report: Report, data: ReportData) -> None:
         for table in data.tables:
@@ -300,7 +301,7 @@ class Worker:
             if not owned:
                 return False
 
-    async def _complete(self, report: Report, result: RenderResult) -> Outcome:
+    async def _complete(self, report: Report, result: RenderResult, summary: dict[str, Any]) -> Outcome:
         name = report_file_name(report)
         done = await self._db_patiently(
             self.repo.complete,
@@ -310,6 +311,7 @@ class Worker:
             file_size=result.file_size,
             row_count=result.row_count,
             checksum=result.checksum,
+            summary=summary,
         )
         if done:
             log.info("report %s: completed (%d rows, %d bytes)", report.report_id, result.row_count, result.file_size)
@@ -453,16 +455,25 @@ async def serve(settings: Settings, options: ReportOptions | None = None) -> int
             RedisBackend(redis, breaker), namespace=settings.index_prefix, ttl=settings.cache_ttl_seconds
         )
     worker = Worker(settings, es, repo, queue, settings.reports_dir, options=options, cache=cache)
+    # Alerts, schedules and deliveries run beside the report jobs (notifications/worker.py).
+    from ..notifications.repo import NotificationsRepo
+    from ..notifications.service import make_worker
+    from .service import ReportsService
+
+    reports_service = ReportsService(repo, queue, settings, options)
+    notifier = make_worker(settings, es, NotificationsRepo(repo.engine), reports_service, worker_id=worker.worker_id)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, _on_signal, sig, stop)
     sweeper = asyncio.create_task(sweep_periodically(repo, settings.reports_dir, options.sweep_seconds, stop))
+    notifications = asyncio.create_task(notifier.run_forever(stop), name="notifications")
     try:
         await worker.run_forever(stop)
     finally:
         stop.set()
         await _cancel_and_wait(sweeper)
+        await _cancel_and_wait(notifications)
         await es.close()
         await redis.aclose()
         await queue_redis.aclose()

@@ -33,6 +33,16 @@ def write_json(data: ReportData, path: Path) -> None:
         f.writelines(json_pieces(data))
 
 
+def summary_json(data: ReportData) -> dict[str, Any]:
+    """The headline of a report (its title, period, currency and KPIs), kept on its row."""
+    return {
+        "title": data.title,
+        "period": data.period,
+        "currency": data.currency,
+        "kpis": [kpi_json(k) for k in data.kpis],
+    }
+
+
 def json_pieces(data: ReportData) -> Iterator[str]:
     head = {
         "report_type": data.report_type,
@@ -42,7 +52,7 @@ def json_pieces(data: ReportData) -> Iterator[str]:
         "currency": data.currency,
         "generated_at": data.generated_at.isoformat(),
         "row_count": data.row_count,
-        "kpis": [_kpi(k) for k in data.kpis],
+        "kpis": [kpi_json(k) for k in data.kpis],
     }
     yield _dumps(head)[:-1] + ', "tables": ['
     for i, table in enumerate(data.tables):
@@ -64,7 +74,8 @@ def _table(table: Table, *, first: bool) -> Iterator[str]:
     yield "]}"
 
 
-def _kpi(kpi: Kpi) -> dict[str, Any]:
+def kpi_json(kpi: Kpi) -> dict[str, Any]:
+    """A KPI as the JSON format writes it (also the report row's `summary`, for the e-mail of a schedule)."""
     return {
         "name": kpi.name,
         "label": kpi.label,
