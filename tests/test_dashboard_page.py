@@ -135,7 +135,8 @@ def assert_tiles_equal_the_api(browsing: Browsing, http: httpx.Client) -> dict:
         elif growth is None:
             assert change.startswith("no comparison")
         else:
-            assert f"{growth:+.1f}%" in change, (name, change, growth)
+            shown = "■ 0.0%" if growth == 0 else f"{growth:+.1f}%"  # no change: neither up nor down
+            assert shown in change, (name, change, growth)
             good = (growth > 0) == body["comparison"]["up_is_good"][name]
             assert direction == (None if growth == 0 else "good" if good else "bad"), (name, direction)
     return body
@@ -280,3 +281,38 @@ def test_the_api_docs_render_with_no_network_beyond_localhost(browsing, http):
         timeout=60,
     )
     assert browsing.page.is_visible("text=Store analytics")
+
+
+def test_an_alert_that_fires_shows_on_the_page_within_2s(browsing, http, records):
+    """A key with the reports scope sees the open incidents and each new one as it fires."""
+    browsing.open_dashboard(KEYS["admin"]["key"])
+    browsing.wait_loaded()
+    wait_until(browsing.page, "() => document.querySelector('#alerts').dataset.stream === 'open'")
+    rule = http.post(
+        "/api/v1/alerts",
+        headers=headers("reports"),
+        json={
+            "name": "Page test alert",
+            "measure": "orders",
+            "window": "1h",
+            "condition": {"type": "threshold", "operator": ">=", "value": 0},
+        },
+    ).json()
+    fired = http.post(f"/api/v1/alerts/{rule['alert_id']}/evaluate", headers=headers("reports"))
+    assert fired.status_code == 200 and fired.json()["events"]
+    waited = wait_until(
+        browsing.page,
+        "() => document.querySelector('#alerts-last').textContent.includes('Page test alert')",
+        timeout=10,
+    )
+    assert waited < 2.0
+    text = browsing.page.inner_text("#incidents")
+    assert "Page test alert" in text and f"orders {fired.json()['value']:,.0f}" in text
+    http.delete(f"/api/v1/alerts/{rule['alert_id']}", headers=headers("reports"))
+
+
+def test_a_key_without_the_reports_scope_is_told_alerts_need_it(browsing, records):
+    browsing.open_dashboard(KEYS["read"]["key"])
+    browsing.wait_loaded()
+    wait_until(browsing.page, "() => document.querySelector('#alerts-state').textContent.length > 0")
+    assert "reports scope" in browsing.page.inner_text("#alerts-state")

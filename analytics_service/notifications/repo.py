@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from ..reports.table import Report, utcnow
 from .evaluation import Evaluation, iso
+from .measures import MEASURES
 from .rules import first_evaluation
 from .tables import AlertEvaluation, AlertEvent, AlertIncident, AlertRule, Delivery, ReportSchedule
 
@@ -251,6 +252,8 @@ class NotificationsRepo:
             "alert_id": rule.alert_id,
             "alert_name": rule.name,
             "measure": rule.measure,
+            "measure_label": MEASURES[rule.measure].label,
+            "measure_kind": MEASURES[rule.measure].kind,  # money, count, rate (a fraction) or number
             "store_id": rule.store_id,
             "subject": incident.subject or None,
             "value": value,

@@ -139,6 +139,8 @@ class IncidentOut(BaseModel):
     alert_id: str
     alert_name: str
     measure: str
+    measure_label: str
+    measure_kind: str = Field(description="money, count, rate (a fraction) or number")
     store_id: str | None
     subject: str | None = Field(description="null: the whole store; else the product id")
     status: Literal["open", "resolved", "closed"] = Field(description="closed: the rule was deleted while open")
@@ -151,8 +153,13 @@ class IncidentOut(BaseModel):
 
     @classmethod
     def of(cls, incident: AlertIncident) -> IncidentOut:
-        values = {name: getattr(incident, name) for name in cls.model_fields}
-        return cls(**{**values, "subject": incident.subject or None})
+        values = {
+            name: getattr(incident, name)
+            for name in cls.model_fields
+            if name not in ("measure_label", "measure_kind", "subject")
+        }
+        measure = MEASURES[incident.measure]
+        return cls(**values, measure_label=measure.label, measure_kind=measure.kind, subject=incident.subject or None)
 
 
 class IncidentList(BaseModel):

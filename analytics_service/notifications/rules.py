@@ -12,7 +12,7 @@ import ipaddress
 import re
 import socket
 from datetime import UTC, datetime, time, timedelta
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
@@ -167,6 +167,16 @@ class Condition(BaseModel):
         description="anomaly: the band's half-width is "
         "at least this (in the measure's unit), so a flat history does not fire on noise",
     )
+
+    FIELDS: ClassVar[dict[str, tuple[str, ...]]] = {
+        "threshold": ("type", "operator", "value"),
+        "change": ("type", "operator", "value", "compare_to", "unit"),
+        "anomaly": ("type", "weeks", "sensitivity", "direction", "min_deviation"),
+    }
+
+    def stored(self) -> dict[str, Any]:
+        """The fields that mean something for this type (what the rule keeps and shows)."""
+        return {name: getattr(self, name) for name in self.FIELDS[self.type]}
 
     @model_validator(mode="after")
     def _complete(self) -> Condition:
@@ -362,7 +372,7 @@ def resolved_rule(body: AlertBody) -> dict[str, Any]:
         "template": body.template,
         "measure": measure,
         "window": window,
-        "condition": condition.model_dump(),
+        "condition": condition.stored(),
         "filters": body.filters.model_dump(exclude_none=True),
         "channels": [c.model_dump() for c in body.channels],
         "evaluate_every_seconds": duration_seconds(every),

@@ -22,6 +22,9 @@
     generation: 0,
     charts: {},
     live: null, // AbortController of the live stream
+    alerts: null, // AbortController of the alert stream
+    alertsStore: undefined,
+    incidents: [], // open incidents shown, newest first
     liveParams: null,
     refreshTimer: null,
     staleRetries: 0,
@@ -102,6 +105,8 @@
 
   function askForKey(problem) {
     stopLive();
+    if (state.alerts) state.alerts.abort();
+    state.alerts = null;
     state.key = null;
     sessionStorage.removeItem(KEY_STORAGE);
     $("#board").hidden = true;
@@ -458,6 +463,7 @@
     else if (!quiet) showMessage("");
     document.body.dataset.loaded = String(generation);
     connectLive(query);
+    connectAlerts(query.store_id || null);
   }
 
   function scheduleRefresh(delay) {
@@ -502,9 +508,27 @@
       if (field === "event") event.type = value;
       else if (field === "data") event.data.push(value);
       else if (field === "retry") event.retry = Number(value);
+      else if (field === "id") event.id = value;
     }
     event.data = event.data.join("\n");
     return event;
+  }
+
+  /** Read a text/event-stream response to its end, calling onEvent for each event. */
+  async function pumpEvents(response, onEvent) {
+    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      buffer += value.replace(/\r\n?/g, "\n");
+      let end;
+      while ((end = buffer.indexOf("\n\n")) >= 0) {
+        const event = parseEvent(buffer.slice(0, end));
+        buffer = buffer.slice(end + 2);
+        onEvent(event);
+      }
+    }
   }
 
   async function readLive(params, controller) {
@@ -524,20 +548,10 @@
         if (problem) { askForKey(problem); return; }
         throw error;
       }
-      const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
-      let buffer = "";
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        buffer += value.replace(/\r\n?/g, "\n");
-        let end;
-        while ((end = buffer.indexOf("\n\n")) >= 0) {
-          const event = parseEvent(buffer.slice(0, end));
-          buffer = buffer.slice(end + 2);
-          if (event.retry) retry = event.retry;
-          onLiveEvent(event);
-        }
-      }
+      await pumpEvents(response, (event) => {
+        if (event.retry) retry = event.retry;
+        onLiveEvent(event);
+      });
     } catch (error) {
       if (controller.signal.aborted) return;
       setLiveState("error", `live updates interrupted: ${error.message}`);
@@ -567,6 +581,102 @@
     drawLive(data);
     // New data may change the period's figures when the period runs up to now.
     if (state.periodEnd !== null && state.periodEnd > Date.now()) scheduleRefresh(50);
+  }
+
+  // -- alerts -----------------------------------------------------------------------------
+  // Open incidents (GET /api/v1/alerts/incidents), then each one that opens or resolves as
+  // it happens (GET /api/v1/alerts/stream, read like the live stream). Both need the reports
+  // scope: with a key that lacks it the card says so and the rest of the page is unaffected.
+
+  function incidentText(i) {
+    const subject = i.subject ? ` · product ${i.subject}` : "";
+    const value = i.value ?? i.last_value;
+    const formats = { money: moneyFormat, rate: pctFormat, count: countFormat };
+    const shown = typeof value === "number" ? (formats[i.measure_kind] || moneyFormat).format(value) : "–";
+    return `${i.alert_name}${subject}: ${(i.measure_label || i.measure).toLowerCase()} ${shown}`;
+  }
+
+  function drawIncidents() {
+    const list = $("#incidents");
+    const items = state.incidents;
+    $("#alerts-note").textContent = items.length ? `· ${items.length} open` : "";
+    list.innerHTML = items.length ? items.map((i) => `<li data-kind="${escapeHtml(i.kind || "fired")}">
+        <span class="when">${escapeHtml(new Date(i.opened_at || i.at).toLocaleString())}</span>
+        <span class="what">${escapeHtml(incidentText(i))}</span></li>`).join("")
+      : `<li class="none">No open incidents.</li>`;
+  }
+
+  function onAlertEvent(event) {
+    if (event.type !== "incident") return;
+    const data = JSON.parse(event.data);
+    state.incidents = state.incidents.filter((i) => i.incident_id !== data.incident_id);
+    if (data.kind === "fired") state.incidents.unshift(data);
+    drawIncidents();
+    const card = $("#alerts");
+    card.classList.remove("flash");
+    void card.offsetWidth; // restart the animation
+    card.classList.add("flash");
+    $("#alerts-last").textContent = `${data.kind === "fired" ? "Fired" : "Resolved"}: ${incidentText(data)}`;
+  }
+
+  /** The open incidents, then the stream from the moment it opened (its first event block
+   * comes after the server took its place in the event history): nothing falls between the
+   * two, and an incident both listed and streamed is shown once. A reconnection sends the
+   * last event id seen, so the server sends what was missed meanwhile. */
+  async function connectAlerts(store) {
+    if (state.alerts && state.alertsStore === store) return;
+    if (state.alerts) state.alerts.abort();
+    const controller = new AbortController();
+    state.alerts = controller;
+    state.alertsStore = store;
+    state.incidents = [];
+    let retry = 2000;
+    let lastId = null;
+    let listed = false;
+    const card = $("#alerts");
+    while (state.alerts === controller) {
+      try {
+        const headers = { "X-API-Key": state.key, Accept: "text/event-stream" };
+        if (lastId !== null) headers["Last-Event-ID"] = lastId;
+        const response = await fetch(apiUrl("/api/v1/alerts/stream", { store_id: store }), {
+          headers, cache: "no-store", signal: controller.signal,
+        });
+        if (response.status === 401 || response.status === 403) {
+          $("#alerts-state").textContent = "Alerts need a key with the reports scope.";
+          $("#incidents").innerHTML = "";
+          return;
+        }
+        if (!response.ok) throw new ApiError(response.status, null);
+        await pumpEvents(response, (event) => {
+          if (event.retry) retry = event.retry;
+          if (event.id) lastId = event.id;
+          if (!listed) {
+            listed = true;
+            card.dataset.stream = "open";
+            loadIncidents(store, controller);
+          }
+          onAlertEvent(event);
+        });
+      } catch (error) {
+        if (controller.signal.aborted) return;
+        $("#alerts-state").textContent = `Alert updates interrupted (${error.message}); reconnecting…`;
+      }
+      card.dataset.stream = "closed";
+      await new Promise((resolve) => setTimeout(resolve, retry));
+    }
+  }
+
+  async function loadIncidents(store, controller) {
+    try {
+      const open = await api("/api/v1/alerts/incidents", { status: "open", store_id: store, page_size: 20 });
+      if (state.alerts !== controller) return;
+      const streamed = new Set(state.incidents.map((i) => i.incident_id));
+      state.incidents = [...state.incidents, ...open.items.filter((i) => !streamed.has(i.incident_id))];
+      drawIncidents();
+      $("#alerts-state").textContent = "";
+    } catch (error) {
+      $("#alerts-state").textContent = `Open incidents unavailable: ${error.message}`;
+    }
   }
 
   // -- start ------------------------------------------------------------------------------
