@@ -196,6 +196,11 @@ class Settings(BaseSettings):
             raise ValueError("SMTP_URL must be smtp://host:port or smtps://user:password@host:port")
         return v
 
+    @field_validator("webhook_signing_secret", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, v: object) -> object:
+        return None if v == "" else v
+
     @field_validator("public_base_url")
     @classmethod
     def _base_url(cls, v: str) -> str:

@@ -193,8 +193,10 @@ def test_orders_per_minute_fires_and_resolves_when_pandas_says(client, records, 
     assert len(expected) >= 2 and any(b for _, b in expected), expected  # the data fires and resolves
     assert api_times(incidents_of(client, rule["alert_id"])) == expected
     # Every evaluation ran once, and recorded the count pandas gives.
-    evaluations = client.app.state.notifications.service.repo.evaluations(rule["alert_id"])
-    assert sorted((e.at, e.value) for e in evaluations) == [(s, c) for s, c in zip(slots, counts)]
+    r = client.get(f"/api/v1/alerts/{rule['alert_id']}/evaluations", headers=headers("reports"))
+    assert r.status_code == 200, r.text
+    recorded = sorted((pd.Timestamp(e["at"]), e["value"]) for e in r.json()["items"])
+    assert recorded == [(pd.Timestamp(s), c) for s, c in zip(slots, counts)]
     assert client.delete(f"/api/v1/alerts/{rule['alert_id']}", headers=headers("reports")).status_code == 204
 
 

@@ -34,7 +34,7 @@ import orjson
 
 from ..config import Settings
 from ..reports.renderers.values import display, money_text
-from .rules import TargetRefused, check_public_target
+from .rules import TargetRefused, TargetUnresolved, check_public_target
 from .tables import Delivery
 
 WEBHOOK_TIMEOUT_SECONDS = 10.0
@@ -227,6 +227,8 @@ class Sender:
     async def webhook(self, delivery: Delivery) -> None:
         try:
             await asyncio.to_thread(check_public_target, delivery.target, self.settings.webhook_allow_private_targets)
+        except TargetUnresolved as exc:  # DNS may answer later: retried
+            raise SendFailed(str(exc)) from None
         except TargetRefused as exc:
             raise SendFailed(str(exc), permanent=True) from None
         payload = delivery.payload

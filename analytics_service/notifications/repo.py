@@ -348,6 +348,12 @@ class NotificationsRepo:
         with self._session() as s:
             return builtins.list(s.scalars(query))
 
+    def prune_evaluations(self, older_than: datetime) -> int:
+        """Drop evaluation rows before `older_than` (incidents, events and deliveries stay)."""
+        with self._session() as s, s.begin():
+            result = s.execute(delete(AlertEvaluation).where(AlertEvaluation.at < older_than))
+            return int(getattr(result, "rowcount", 0) or 0)
+
     def events_after(self, event_id: int, store_id: str | None, limit: int = 100) -> builtins.list[AlertEvent]:
         query = select(AlertEvent).where(AlertEvent.event_id > event_id).order_by(AlertEvent.event_id).limit(limit)
         if store_id is not None:

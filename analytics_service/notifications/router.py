@@ -293,6 +293,34 @@ async def unmute_alert(alert_id: str, principal: ReportsKey, service: Service) -
     return AlertOut.of(await service.mute(principal, alert_id, False, None))
 
 
+class EvaluationRecord(BaseModel):
+    at: datetime = Field(description="the evaluation time: the end of its window")
+    evaluated_at: datetime = Field(description="when it ran")
+    outcome: Literal["ok", "firing", "no_data", "error"]
+    value: float | None = Field(description="the whole-store value (null for per-product measures)")
+    error: str | None
+    details: dict[str, Any] = Field(description="the window and the subjects that fired, as evaluated")
+
+
+class EvaluationList(BaseModel):
+    items: list[EvaluationRecord] = Field(description="newest first")
+
+
+@alerts.get(
+    "/{alert_id}/evaluations",
+    response_model=EvaluationList,
+    summary="The rule's recent evaluations (kept NOTIFY_EVALUATION_RETENTION_DAYS)",
+)
+async def list_evaluations(
+    alert_id: str,
+    principal: ReportsKey,
+    service: Service,
+    limit: Annotated[int, Query(ge=1, le=1000, description="how many, newest first")] = 100,
+) -> EvaluationList:
+    rows = await service.evaluations(principal, alert_id, limit)
+    return EvaluationList(items=[EvaluationRecord.model_validate(r, from_attributes=True) for r in rows])
+
+
 @alerts.post(
     "/{alert_id}/evaluate",
     response_model=EvaluationOut,

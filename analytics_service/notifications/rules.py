@@ -102,8 +102,17 @@ class Channel(BaseModel):
         return self
 
 
+def stored_channel(channel: Channel) -> dict[str, Any]:
+    """A channel as a rule or schedule keeps it (e-mail has no format)."""
+    return channel.model_dump(exclude={"format"} if channel.type == "email" else None)
+
+
 class TargetRefused(ValueError):
     """A webhook target resolving to an address the service must not call (SSRF)."""
+
+
+class TargetUnresolved(TargetRefused):
+    """A webhook host that does not resolve (now): not refused when saved, retried when sent."""
 
 
 def check_public_target(url: str, allow_private: bool) -> None:
@@ -119,7 +128,7 @@ def check_public_target(url: str, allow_private: bool) -> None:
             host, parts.port or (443 if parts.scheme == "https" else 80), type=socket.SOCK_STREAM
         )
     except (socket.gaierror, UnicodeError) as exc:
-        raise TargetRefused(f"the host {host!r} does not resolve ({exc})") from None
+        raise TargetUnresolved(f"the host {host!r} does not resolve ({exc})") from None
     for info in infos:
         address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
         if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
@@ -374,7 +383,7 @@ def resolved_rule(body: AlertBody) -> dict[str, Any]:
         "window": window,
         "condition": condition.stored(),
         "filters": body.filters.model_dump(exclude_none=True),
-        "channels": [c.model_dump() for c in body.channels],
+        "channels": [stored_channel(c) for c in body.channels],
         "evaluate_every_seconds": duration_seconds(every),
         "cooldown_seconds": 0 if body.cooldown == "0s" else duration_seconds(body.cooldown),
         "muted": body.muted,

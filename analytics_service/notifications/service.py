@@ -29,8 +29,18 @@ from ..reports.parameters import report_params
 from ..reports.service import ReportsService
 from .evaluation import Evaluation
 from .repo import Applied, NotificationsRepo, new_id
-from .rules import AlertBody, Channel, ScheduleBody, TargetRefused, check_public_target, next_run, resolved_rule
-from .tables import AlertIncident, AlertRule, Delivery, ReportSchedule
+from .rules import (
+    AlertBody,
+    Channel,
+    ScheduleBody,
+    TargetRefused,
+    TargetUnresolved,
+    check_public_target,
+    next_run,
+    resolved_rule,
+    stored_channel,
+)
+from .tables import AlertEvaluation, AlertIncident, AlertRule, Delivery, ReportSchedule
 from .worker import NotificationOptions, NotificationWorker, run_parameters
 
 log = logging.getLogger(__name__)
@@ -90,6 +100,8 @@ class NotificationsService:
                 await asyncio.to_thread(
                     check_public_target, channel.target, self.settings.webhook_allow_private_targets
                 )
+            except TargetUnresolved as exc:  # checked again before every attempt
+                log.info("%s.%d.target: %s; accepted, checked again when sent", field, index, exc)
             except TargetRefused as exc:
                 raise field_error(f"body.{field}.{index}.target", str(exc)) from None
 
@@ -160,6 +172,10 @@ class NotificationsService:
         rule = await self.visible_alert(principal, alert_id)
         await self._db(self.repo.delete_rule, rule.alert_id)
 
+    async def evaluations(self, principal: Principal, alert_id: str, limit: int) -> list[AlertEvaluation]:
+        rule = await self.visible_alert(principal, alert_id)
+        return await self._db(self.repo.evaluations, rule.alert_id, limit)
+
     async def evaluate(self, principal: Principal, alert_id: str, *, apply: bool) -> tuple[Evaluation, Applied | None]:
         rule = await self.visible_alert(principal, alert_id)
         return await self.worker.evaluate_now(rule, self.repo.now(), apply=apply)
@@ -218,7 +234,7 @@ class NotificationsService:
             parameters=parameters,
             cron=body.cron,
             tz=body.tz,
-            recipients=[c.model_dump() for c in body.recipients],
+            recipients=[stored_channel(c) for c in body.recipients],
             api_key_id=principal.key_id,
             store_id=store,
             created_at=now,

@@ -18,7 +18,6 @@ from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from datetime import time as dtime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -58,6 +57,7 @@ class NotificationOptions(BaseSettings):
     retry_initial_seconds: float = Field(5.0, gt=0, description="wait after a failed delivery; doubled each time")
     retry_max_seconds: float = Field(3600.0, gt=0, description="longest wait between two delivery attempts")
     batch: int = Field(100, ge=1, description="rules, schedules and deliveries handled per tick at most")
+    evaluation_retention_days: float = Field(30, gt=0, description="evaluation rows are kept this long")
 
 
 # -- schedule ranges ----------------------------------------------------------------------
@@ -132,6 +132,7 @@ class NotificationWorker:
         self.worker_id = worker_id or new_worker_id()
         self.sender = Sender(settings, Path(settings.reports_dir))
         self.on_event = on_event
+        self.next_prune = 0.0  # monotonic time of the next pruning of old evaluation rows
 
     async def _db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return await asyncio.to_thread(fn, *args, **kwargs)
@@ -165,6 +166,12 @@ class NotificationWorker:
             if report_id:
                 report.reports.append(report_id)
         await self.queue_report_deliveries()
+        if time.monotonic() >= self.next_prune:
+            self.next_prune = time.monotonic() + 3600
+            horizon = self.repo.now() - timedelta(days=self.options.evaluation_retention_days)
+            pruned = await self._db(self.repo.prune_evaluations, horizon)
+            if pruned:
+                log.info("dropped %d alert evaluations older than %s", pruned, iso(horizon))
         for _ in range(self.options.batch):
             delivery = await self._db(self.repo.claim_due_delivery, self.worker_id, self.options.lease_seconds)
             if delivery is None:
@@ -345,7 +352,3 @@ class NotificationWorker:
             iso(retry_at),
         )
         return "retry"
-
-
-def midnight(day: Any, tz: Any) -> datetime:
-    return datetime.combine(day, dtime(0), tz)
