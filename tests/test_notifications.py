@@ -532,3 +532,41 @@ def test_templates_list_every_measure_and_the_keys_scope_applies(client):
     assert client.get("/api/v1/alerts/0123", headers=headers("reports")).status_code == 422
     assert client.get(f"/api/v1/alerts/{'0' * 32}", headers=headers("reports")).status_code == 404
     assert KEYS["reports"]["scopes"] == ["reports"]
+
+
+def test_a_report_over_the_attachment_limit_is_linked_not_attached(client, records, smtp, clock):
+    _, received = smtp
+    received.clear()
+    r = client.post(
+        "/api/v1/reports/schedules",
+        headers=headers("reports"),
+        json={
+            "report_type": "daily_sales",
+            "format": "csv",
+            "parameters": {"range": "yesterday"},
+            "cron": "0 7 * * *",
+            "recipients": [{"type": "email", "target": "team@example.com"}],
+        },
+    )
+    assert r.status_code == 201, r.text
+    schedule = r.json()
+    report_id = client.post(
+        f"/api/v1/reports/schedules/{schedule['schedule_id']}/run", headers=headers("reports")
+    ).json()["report_id"]
+    assert wait_for_report(client, report_id)["status"] == "completed"
+    service = client.app.state.notifications.service
+    small = service.settings.model_copy(update={"smtp_max_attachment_bytes": 10})
+    worker = make_worker(small, client.app.state.es, service.repo, service.reports, options=FAST, worker_id="w-small")
+    for _ in range(50):
+        client.portal.call(worker.tick)
+        if any(m["To"] == "team@example.com" for m in received):
+            break
+        time.sleep(0.05)
+    (message,) = [m for m in received if m["To"] == "team@example.com"]
+    parsed = message_from_bytes(message.as_bytes(), policy=policy.default)
+    assert list(parsed.iter_attachments()) == []
+    text = parsed.get_body(preferencelist=("plain",)).get_content()
+    token = text.split("download?token=")[1].split()[0]
+    download = client.get("/api/v1/reports/download", params={"token": token})  # no key: the signed link
+    assert download.status_code == 200 and download.headers["content-type"].startswith("text/csv")
+    client.delete(f"/api/v1/reports/schedules/{schedule['schedule_id']}", headers=headers("reports"))

@@ -23,6 +23,8 @@ import smtplib
 import ssl
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from datetime import time as dtime
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
@@ -33,7 +35,7 @@ import httpx
 import orjson
 
 from ..config import Settings
-from ..reports.renderers.values import display, money_text
+from ..reports.renderers.values import display, money_text, period_label
 from .rules import TargetRefused, TargetUnresolved, check_public_target
 from .tables import Delivery
 
@@ -62,17 +64,26 @@ def _value_text(value: Any, kind: str, currency: str) -> str:
     return money_text(value, currency) if kind == "money" else display(value, kind)  # type: ignore[arg-type]
 
 
-def _measure_kind(measure: str) -> str:
+def _measure(name: str) -> tuple[str, str]:
+    """(label, kind) of an alert measure."""
     from .measures import MEASURES
 
-    spec = MEASURES.get(measure)
-    return spec.kind if spec is not None else "number"
+    spec = MEASURES.get(name)
+    return (spec.label, spec.kind) if spec is not None else (name, "number")
+
+
+def _window_text(window: dict[str, str]) -> str:
+    """`2026-12-07 13:00 – 14:00 UTC` (or both dates when the window spans days)."""
+    start, end = (datetime.fromisoformat(window[k].replace("Z", "+00:00")).astimezone(UTC) for k in ("start", "end"))
+    if start.date() == end.date() or end == datetime.combine(start.date(), dtime(0), UTC) + timedelta(days=1):
+        return f"{start:%Y-%m-%d %H:%M} – {end:%H:%M} UTC"
+    return f"{start:%Y-%m-%d %H:%M} – {end:%Y-%m-%d %H:%M} UTC"
 
 
 def alert_lines(payload: dict[str, Any], currency: str) -> list[str]:
     """One sentence per event of an alert payload."""
     alert = payload["alert"]
-    kind = _measure_kind(alert["measure"])
+    label, kind = _measure(alert["measure"])
     lines = []
     for event in payload["events"]:
         subject = f" for product {event['subject']}" if event.get("subject") else ""
@@ -80,17 +91,13 @@ def alert_lines(payload: dict[str, Any], currency: str) -> list[str]:
         verb = "fired" if event["kind"] == "fired" else "resolved"
         extra = ""
         if event.get("change") is not None:
-            extra = (
-                f" (change {event['change']:+.2f}{'%' if alert['condition'].get('unit', 'pct') == 'pct' else ''}"
-                f" against {_value_text(event.get('reference'), kind, currency)})"
-            )
+            unit = "%" if alert["condition"].get("unit", "pct") == "pct" else ""
+            reference = _value_text(event.get("reference"), kind, currency)
+            extra = f" ({event['change']:+.2f}{unit} against {reference})"
         elif event.get("band"):
             low, high = event["band"]
             extra = f" (expected {_value_text(low, kind, currency)} – {_value_text(high, kind, currency)})"
-        lines.append(
-            f"{alert['name']} {verb}{subject}: {alert['measure']} = {value}{extra}, "
-            f"window {event['window']['start']} – {event['window']['end']}"
-        )
+        lines.append(f"{alert['name']} {verb}{subject}: {label} {value}{extra}, {_window_text(event['window'])}")
     return lines
 
 
@@ -100,28 +107,33 @@ def subject_line(payload: dict[str, Any]) -> str:
         fired = sum(e["kind"] == "fired" for e in events)
         state = "fired" if fired else "resolved"
         store = f" [{payload['store_id']}]" if payload.get("store_id") else ""
-        return f"Alert {state}{store}: {payload['alert']['name']}" + (
-            f" ({len(events)} changes)" if len(events) > 1 else ""
-        )
+        many = f" ({len(events)} changes)" if len(events) > 1 else ""
+        return f"Alert {state}{store}: {payload['alert']['name']}{many}"
     report = payload["report"]
     if payload["type"] == "report_failed":
         return f"Report failed: {report['report_name']}"
     return f"Report: {report['report_name']}"
 
 
-def kpi_rows(payload: dict[str, Any]) -> list[tuple[str, str, str, str]]:
-    """(label, value, previous, change) of a report payload's KPIs, as people read them."""
+def kpi_rows(payload: dict[str, Any]) -> list[tuple[str, str, str, str, bool | None]]:
+    """(label, value, previous, change, whether the change is good news) of a report payload's
+    KPIs, as people read them."""
     currency = payload.get("currency") or "USD"
     rows = []
     for k in payload.get("kpis") or []:
-        change = ""
+        change, moved = "", None
         if k.get("change_pp") is not None and k["kind"] == "rate":
-            change = display(k["change_pp"], "pp")
+            change, moved = display(k["change_pp"], "pp"), k["change_pp"]
         elif k.get("growth_pct") is not None:
-            change = display(k["growth_pct"], "pct")
+            change, moved = display(k["growth_pct"], "pct"), k["growth_pct"]
+        good = None if not moved else (moved > 0) == bool(k.get("up_is_good", True))
         previous = _value_text(k.get("previous"), k["kind"], currency) if k.get("previous") is not None else ""
-        rows.append((k["label"], _value_text(k.get("value"), k["kind"], currency), previous, change))
+        rows.append((k["label"], _value_text(k.get("value"), k["kind"], currency), previous, change, good))
     return rows
+
+
+def _period_text(report: dict[str, Any]) -> str:
+    return period_label(report.get("period") or {})
 
 
 def text_body(payload: dict[str, Any]) -> str:
@@ -130,47 +142,56 @@ def text_body(payload: dict[str, Any]) -> str:
     report = payload["report"]
     lines = [
         f"{report['report_name']} ({report['report_type']}, {report['format']})",
-        f"Period: {report['period'].get('start')} – {report['period'].get('end')} ({report['period'].get('tz')})",
+        f"Period: {_period_text(report)}",
     ]
     if payload["type"] == "report_failed":
         lines.append(f"The report could not be generated: {report.get('error') or 'unknown error'}")
-    for label, value, previous, change in kpi_rows(payload):
+    for label, value, previous, change, _ in kpi_rows(payload):
         lines.append(f"{label}: {value}" + (f" (previous {previous}, {change})" if previous or change else ""))
     if report.get("download_url"):
         lines.append(f"Download (until {report.get('expires_at')}): {report['download_url']}")
     return "\n".join(lines) + "\n"
 
 
+_FONT = "font-family:-apple-system,'Segoe UI',Helvetica,Arial,sans-serif;color:#1f2430"
+_CELL = "padding:6px 10px;border-bottom:1px solid #e3e6ee"
+_COLOURS = {True: "#1e8e3e", False: "#c0392b", None: "#6b7385"}
+
+
 def html_body(payload: dict[str, Any]) -> str:
+    """A small HTML page with inline styles (mail clients drop style sheets)."""
     e = html.escape
+    title = f"<h2 style='margin:0 0 4px;font-size:20px'>{e(subject_line(payload))}</h2>"
     if payload["type"] == "alert":
-        items = "".join(f"<li>{e(line)}</li>" for line in alert_lines(payload, payload.get("currency") or "USD"))
-        return f"<html><body><h2>{e(subject_line(payload))}</h2><ul>{items}</ul></body></html>"
+        items = "".join(
+            f"<li style='margin:6px 0'>{e(line)}</li>"
+            for line in alert_lines(payload, payload.get("currency") or "USD")
+        )
+        return f"<html><body style=\"{_FONT}\">{title}<ul style='padding-left:18px'>{items}</ul></body></html>"
     report = payload["report"]
-    period = report["period"]
-    parts = [
-        f"<h2>{e(report['report_name'])}</h2>",
-        f"<p>{e(str(period.get('start')))} – {e(str(period.get('end')))} ({e(str(period.get('tz')))})</p>",
-    ]
+    parts = [title, f"<p style='margin:0 0 14px;color:#6b7385'>{e(_period_text(report))}</p>"]
     if payload["type"] == "report_failed":
         parts.append(f"<p><strong>The report could not be generated:</strong> {e(report.get('error') or '')}</p>")
     rows = kpi_rows(payload)
     if rows:
         cells = "".join(
-            f"<tr><td>{e(label)}</td><td style='text-align:right'>{e(value)}</td>"
-            f"<td style='text-align:right'>{e(previous)}</td><td style='text-align:right'>{e(change)}</td></tr>"
-            for label, value, previous, change in rows
+            f"<tr><td style='{_CELL}'>{e(label)}</td>"
+            f"<td style='{_CELL};text-align:right;font-weight:600'>{e(value)}</td>"
+            f"<td style='{_CELL};text-align:right;color:#6b7385'>{e(previous)}</td>"
+            f"<td style='{_CELL};text-align:right;color:{_COLOURS[good]}'>{e(change)}</td></tr>"
+            for label, value, previous, change, good in rows
         )
-        parts.append(
-            "<table cellpadding='4' style='border-collapse:collapse'><tr><th align='left'>Figure</th>"
-            f"<th>Value</th><th>Previous</th><th>Change</th></tr>{cells}</table>"
+        head = "".join(
+            f"<th style='{_CELL};text-align:{align};color:#6b7385;font-weight:600'>{name}</th>"
+            for name, align in (("Figure", "left"), ("Value", "right"), ("Previous", "right"), ("Change", "right"))
         )
+        parts.append(f"<table style='border-collapse:collapse;font-size:14px'><tr>{head}</tr>{cells}</table>")
     if report.get("download_url"):
         parts.append(
-            f"<p><a href='{e(report['download_url'])}'>Download the report</a> "
-            f"(link valid until {e(str(report.get('expires_at')))})</p>"
+            f"<p style='margin-top:16px'><a href='{e(report['download_url'])}' style='color:#2f5bea'>Download the "
+            f"report</a> <span style='color:#6b7385'>(link valid until {e(str(report.get('expires_at')))})</span></p>"
         )
-    return "<html><body>" + "".join(parts) + "</body></html>"
+    return f'<html><body style="{_FONT}">' + "".join(parts) + "</body></html>"
 
 
 def slack_message(payload: dict[str, Any]) -> dict[str, Any]:

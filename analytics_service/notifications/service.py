@@ -16,13 +16,14 @@ from typing import Any, TypeVar
 
 import orjson
 from fastapi import Request
+from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 
 from ..analytics.live import KEEPALIVE_SECONDS, RETRY_SECONDS, sse_event
 from ..analytics.runner import QueryContext
 from ..auth import Principal, resolve_store
 from ..config import Settings
-from ..errors import ApiError
+from ..errors import ApiError, validation_details
 from ..es.client import index_names
 from ..ingest.limits import FieldError
 from ..reports.parameters import report_params
@@ -143,8 +144,13 @@ class NotificationsService:
         rule = await self.visible_alert(principal, alert_id)
         if "store_id" in patch and patch["store_id"] != rule.store_id:
             raise field_error("body.store_id", "cannot be changed; create a rule for the other store")
-        current = stored_body(rule)
-        merged = AlertBody.model_validate({**current, **patch})
+        try:  # the rule as it would be: every check of a new rule applies (a 422 naming body.<field>)
+            merged = AlertBody.model_validate({**stored_body(rule), **patch})
+        except ValidationError as exc:
+            details = validation_details(exc.errors(), ("body",))
+            raise ApiError(
+                422, f"invalid value for {', '.join(d['field'] for d in details)}", details=details
+            ) from None
         fields = self._resolved(merged)
         if "channels" in patch:
             await self._check_targets(merged.channels, "channels")
