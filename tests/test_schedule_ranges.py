@@ -4,9 +4,12 @@ on the days summer time starts and ends."""
 
 from __future__ import annotations
 
+from typing import get_args
+
 import pandas as pd
 import pytest
 
+from analytics_service.notifications.rules import ScheduleRange
 from analytics_service.notifications.tables import ReportSchedule
 from analytics_service.notifications.worker import latest_due, run_parameters
 from analytics_service.zones import zone_named
@@ -19,16 +22,7 @@ RUNS = [
     "2026-10-25 02:30",
     "2027-01-01 06:00",
 ]
-RANGES = [
-    "yesterday",
-    "last_week",
-    "last_month",
-    "last_quarter",
-    "month_to_date",
-    "week_to_date",
-    "last_7_days",
-    "last_30_days",
-]
+RANGES = get_args(ScheduleRange)  # every range a schedule accepts
 
 
 def expected(name: str, today: pd.Timestamp) -> tuple[pd.Timestamp, pd.Timestamp]:

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args
 
 import orjson
 from fastapi import Request
@@ -27,13 +27,14 @@ from ..errors import ApiError, validation_details
 from ..es.client import index_names
 from ..ingest.limits import FieldError
 from ..reports.parameters import report_params
-from ..reports.service import ReportsService
+from ..reports.service import ReportsService, database_call
 from .evaluation import Evaluation
 from .repo import Applied, NotificationsRepo, new_id
 from .rules import (
     AlertBody,
     Channel,
     ScheduleBody,
+    ScheduleRange,
     TargetRefused,
     TargetUnresolved,
     check_public_target,
@@ -75,13 +76,7 @@ class NotificationsService:
         self.worker = worker
 
     async def _db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        try:
-            return await asyncio.to_thread(fn, *args, **kwargs)
-        except OperationalError as exc:
-            log.warning("notifications database unavailable: %s", exc)
-            raise ApiError(
-                503, "the database is unavailable", code="database_unavailable", headers={"Retry-After": "5"}
-            ) from exc
+        return await database_call(fn, *args, **kwargs)
 
     # -- checks --------------------------------------------------------------------------------
 
@@ -199,16 +194,7 @@ class NotificationsService:
             field = "start" if "start" in parameters else "end"
             raise field_error(f"parameters.{field}", "a schedule's period is `range` (relative to each run)")
         range_name = parameters.get("range", "yesterday")
-        allowed = (
-            "yesterday",
-            "last_week",
-            "last_month",
-            "last_quarter",
-            "month_to_date",
-            "week_to_date",
-            "last_7_days",
-            "last_30_days",
-        )
+        allowed = get_args(ScheduleRange)
         if range_name not in allowed:
             raise field_error("parameters.range", f"must be one of {', '.join(allowed)}")
         parameters["range"] = range_name

@@ -200,13 +200,19 @@ class ReportsService:
         return report.expires_at is not None and report.expires_at <= datetime.now(UTC)
 
     async def _db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        try:
-            return await asyncio.to_thread(fn, *args, **kwargs)
-        except OperationalError as exc:
-            log.warning("reports database unavailable: %s", exc)
-            raise ApiError(
-                503, "the reports database is unavailable", code="database_unavailable", headers={"Retry-After": "5"}
-            ) from exc
+        return await database_call(fn, *args, **kwargs)
+
+
+async def database_call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """A repository call in a thread; an unreachable database is a 503 with Retry-After (the
+    reports table and the notification tables share the database)."""
+    try:
+        return await asyncio.to_thread(fn, *args, **kwargs)
+    except OperationalError as exc:
+        log.warning("reports database unavailable: %s", exc)
+        raise ApiError(
+            503, "the reports database is unavailable", code="database_unavailable", headers={"Retry-After": "5"}
+        ) from exc
 
 
 # -- wiring ------------------------------------------------------------------------------------
