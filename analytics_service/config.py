@@ -31,6 +31,7 @@ from .zones import zone_named
 LOCAL_ES_URL = "http://127.0.0.1:9200"
 # Accepted only in local development (README "Settings": APP_ENV).
 DEFAULT_SIGNING_SECRET = "change-me"
+DEFAULT_WEBHOOK_SECRET = "change-me-webhooks"
 
 Scope = Literal["ingest", "read", "reports", "admin"]
 
@@ -171,7 +172,8 @@ class Settings(BaseSettings):
     smtp_tls_verify: bool = True  # check the server's certificate (smtps://, STARTTLS)
     smtp_timeout_seconds: float = Field(default=30, gt=0)
     smtp_max_attachment_bytes: int = Field(default=10 * 1024 * 1024, ge=0)  # larger files: linked, not attached
-    # Webhook signatures (X-Signature); unset: SIGNING_SECRET signs them.
+    # Webhook signatures (X-Signature). Its own key: receivers hold it, so it must not be the one that
+    # signs download links. Unset: DEFAULT_WEBHOOK_SECRET in local development, no webhooks otherwise.
     webhook_signing_secret: SecretStr | None = None
     # Webhooks to loopback, private, link-local or reserved addresses are refused (SSRF) unless this is true.
     webhook_allow_private_targets: bool = False
@@ -182,8 +184,11 @@ class Settings(BaseSettings):
     notifications_in_process: bool = True
 
     @property
-    def webhook_secret(self) -> SecretStr:
-        return self.webhook_signing_secret or self.signing_secret
+    def webhook_secret(self) -> SecretStr | None:
+        """The key of webhook signatures; None: webhooks cannot be sent (WEBHOOK_SIGNING_SECRET unset)."""
+        if self.webhook_signing_secret is not None:
+            return self.webhook_signing_secret
+        return SecretStr(DEFAULT_WEBHOOK_SECRET) if self.is_local_development else None
 
     @field_validator("smtp_url", mode="before")
     @classmethod

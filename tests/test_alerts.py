@@ -219,8 +219,9 @@ def test_revenue_down_30_pct_on_the_same_hour_last_week_across_the_dst_change(cl
     for slot in slots:
         end = pd.Timestamp(slot).tz_convert(BERLIN)
         begin = end - pd.Timedelta(hours=1)
-        # The same local hour a week earlier (one hour further from UTC: summer time).
-        before = [(t.tz_localize(None) - pd.Timedelta(weeks=1)).tz_localize(BERLIN) for t in (begin, end)]
+        # The hour starting at the same local time a week earlier (one hour further from UTC: summer time).
+        first = (begin.tz_localize(None) - pd.Timedelta(weeks=1)).tz_localize(BERLIN)
+        before = [first, first + (end - begin)]
         assert before[0].utcoffset() != begin.utcoffset()
         change = growth(
             window_sum(sales, begin, end, "gross_revenue"), window_sum(sales, before[0], before[1], "gross_revenue")
@@ -254,8 +255,8 @@ def test_anomaly_outside_the_band_of_the_same_hour_of_the_week(client, records, 
         begin = end - pd.Timedelta(hours=1)
         history = []
         for weeks in range(1, 5):
-            a, b = ((t.tz_localize(None) - pd.Timedelta(weeks=weeks)).tz_localize(BERLIN) for t in (begin, end))
-            history.append(window_sum(sales, a, b, None))
+            a = (begin.tz_localize(None) - pd.Timedelta(weeks=weeks)).tz_localize(BERLIN)
+            history.append(window_sum(sales, a, a + (end - begin), None))
         series = pd.Series(history)
         mean, std = series.mean(), series.std(ddof=1)
         value = window_sum(sales, begin, end, None)
@@ -455,3 +456,58 @@ def test_patch_changes_a_rule_and_delete_closes_its_open_incidents(client, recor
         "/api/v1/alerts/incidents", params={"alert_id": rule["alert_id"]}, headers=headers("reports")
     ).json()["items"]
     assert incident["status"] == "closed" and incident["resolved_at"]
+
+
+def test_a_rule_that_fails_neither_blocks_the_others_nor_loses_its_evaluation(
+    client, records, worker, clock, monkeypatch
+):
+    """Elasticsearch unreachable for one rule's measure: that evaluation is given back and runs
+    again 30 s later (not advanced, not recorded as done); the other rule is evaluated meanwhile."""
+    from elasticsearch import ConnectionError as ESConnectionError
+
+    from analytics_service.notifications import evaluation as evaluation_module
+
+    clock.at = MINUTE0 + timedelta(seconds=30)
+    failing = create_rule(
+        client,
+        {
+            "measure": "aov",
+            "window": "1m",
+            "store_id": "default",
+            "condition": {"type": "threshold", "operator": ">", "value": 0},
+        },
+    )
+    healthy = create_rule(
+        client,
+        {
+            "measure": "orders",
+            "window": "1m",
+            "store_id": "default",
+            "condition": {"type": "threshold", "operator": ">", "value": 100},
+        },
+    )
+    real = evaluation_module.measure_values
+    outage = {"on": True}
+
+    async def flaky(ctx, measure, params, filters):
+        if measure.name == "aov" and outage["on"]:
+            raise ESConnectionError("connection refused")
+        return await real(ctx, measure, params, filters)
+
+    monkeypatch.setattr(evaluation_module, "measure_values", flaky)
+    clock.at = MINUTE0 + timedelta(minutes=1, seconds=5)
+    client.portal.call(worker.tick)
+    evaluations = client.app.state.notifications.service.repo.evaluations
+    assert [e.at for e in evaluations(healthy["alert_id"])] == [MINUTE0 + timedelta(minutes=1)]
+    assert evaluations(failing["alert_id"]) == []
+    row = client.get(f"/api/v1/alerts/{failing['alert_id']}", headers=headers("reports")).json()
+    assert row["next_evaluation_at"].startswith(iso(MINUTE0 + timedelta(minutes=1))[:-1])  # not advanced
+    clock.at += timedelta(seconds=10)
+    client.portal.call(worker.tick)  # within the 30 s: not tried again yet
+    assert evaluations(failing["alert_id"]) == []
+    outage["on"] = False
+    clock.at += timedelta(seconds=25)
+    client.portal.call(worker.tick)
+    assert [e.at for e in evaluations(failing["alert_id"])] == [MINUTE0 + timedelta(minutes=1)]
+    for rule in (failing, healthy):
+        client.delete(f"/api/v1/alerts/{rule['alert_id']}", headers=headers("reports"))

@@ -29,6 +29,7 @@ from pypdf import PdfReader
 from analytics_service.app import create_app
 from analytics_service.devtools.local_servers import free_port
 from analytics_service.notifications.repo import NotificationsRepo
+from analytics_service.notifications.rules import TargetRefused, check_public_target
 from analytics_service.notifications.service import make_worker
 from analytics_service.notifications.worker import NotificationOptions
 from analytics_service.reports.table import make_engine, migrate
@@ -466,6 +467,43 @@ BAD = [
         },
         "parameters.range",
     ),
+    ("/api/v1/alerts", always([{"type": "webhook", "target": "http://example.com:99999/x"}]), "body.channels.0.target"),
+    ("/api/v1/alerts", {**always([]), "evaluate_every": "999999w"}, "body.evaluate_every"),
+    ("/api/v1/alerts", {**always([]), "cooldown": "999999w"}, "body.cooldown"),
+    ("/api/v1/alerts", {**always([]), "name": "two\nlines"}, "body.name"),
+    ("/api/v1/alerts", {**always([]), "store_id": "x" * 300}, "body.store_id"),
+    (
+        "/api/v1/reports/schedules",
+        {
+            "report_type": "daily_sales",
+            "format": "csv",
+            "cron": "0 0 30 2 *",
+            "recipients": [{"type": "email", "target": "a@example.com"}],
+        },
+        "body.cron",
+    ),
+    (
+        "/api/v1/reports/schedules",
+        {
+            "report_type": "daily_sales",
+            "format": "csv",
+            "cron": "0 6 * * *",
+            "parameters": {"tz": "Mars/Base"},
+            "recipients": [{"type": "email", "target": "a@example.com"}],
+        },
+        "parameters.tz",
+    ),
+    (
+        "/api/v1/reports/schedules",
+        {
+            "report_type": "daily_sales",
+            "format": "csv",
+            "cron": "0 6 * * *",
+            "parameters": {"tz": 5},
+            "recipients": [{"type": "email", "target": "a@example.com"}],
+        },
+        "parameters.tz",
+    ),
     (
         "/api/v1/reports/schedules",
         {
@@ -570,3 +608,76 @@ def test_a_report_over_the_attachment_limit_is_linked_not_attached(client, recor
     download = client.get("/api/v1/reports/download", params={"token": token})  # no key: the signed link
     assert download.status_code == 200 and download.headers["content-type"].startswith("text/csv")
     client.delete(f"/api/v1/reports/schedules/{schedule['schedule_id']}", headers=headers("reports"))
+
+
+def test_a_mute_until_without_an_offset_is_a_422(client):
+    rule = client.post("/api/v1/alerts", json=always([]), headers=headers("reports")).json()
+    r = client.post(
+        f"/api/v1/alerts/{rule['alert_id']}/mute", json={"until": "2026-12-24T00:00:00"}, headers=headers("reports")
+    )
+    assert r.status_code == 422 and r.json()["error"]["details"][0]["field"] == "body.until"
+    ok = client.post(
+        f"/api/v1/alerts/{rule['alert_id']}/mute",
+        json={"until": "2026-12-24T00:00:00+01:00"},
+        headers=headers("reports"),
+    )
+    assert ok.status_code == 200 and ok.json()["muted_until"].startswith("2026-12-23T23:00:00")
+    client.delete(f"/api/v1/alerts/{rule['alert_id']}", headers=headers("reports"))
+
+
+@pytest.mark.parametrize(
+    "host", ["[::ffff:127.0.0.1]", "[64:ff9b::a9fe:a9fe]", "[::127.0.0.1]", "[2002:7f00:1::]", "0.0.0.0", "[fd00::1]"]
+)
+def test_ipv6_forms_of_private_addresses_are_refused(host):
+    with pytest.raises(TargetRefused):
+        check_public_target(f"http://{host}/hook", allow_private=False)
+
+
+def test_public_addresses_pass_the_check():
+    assert check_public_target("http://93.184.215.14:8080/hook", allow_private=False) == ["93.184.215.14"]
+
+
+def test_a_webhook_goes_to_the_address_that_was_checked(client, records, monkeypatch):
+    """With private targets refused, the request connects to the checked address, naming the
+    host in the Host header (a second DNS answer cannot redirect it)."""
+    from analytics_service.notifications import channels
+
+    with Receiver() as receiver:
+        port = receiver.server.server_address[1]
+        target = f"http://hooks.example.test:{port}/hook"  # does not resolve: accepted when saved
+        rule = client.post(
+            "/api/v1/alerts", json=always([{"type": "webhook", "target": target}]), headers=headers("reports")
+        )
+        assert rule.status_code == 201, rule.text
+        client.post(f"/api/v1/alerts/{rule.json()['alert_id']}/evaluate", headers=headers("reports"))
+        monkeypatch.setattr(channels, "check_public_target", lambda url, allow_private: ["127.0.0.1"])
+        service = client.app.state.notifications.service
+        strict = service.settings.model_copy(update={"webhook_allow_private_targets": False})
+        worker = make_worker(
+            strict, client.app.state.es, service.repo, service.reports, options=FAST, worker_id="w-pinned"
+        )
+        client.portal.call(worker.tick)
+        (request,) = receiver.requests
+        assert request["headers"]["Host"] == f"hooks.example.test:{port}" and request["signed"]
+        (row,) = deliveries(client, alert_id=rule.json()["alert_id"])
+        assert row["status"] == "delivered" and row["history"][0]["outcome"] == "delivered"
+    client.delete(f"/api/v1/alerts/{rule.json()['alert_id']}", headers=headers("reports"))
+
+
+def test_without_a_webhook_secret_outside_development_webhooks_are_refused(es_connection, prefix, tmp_path):
+    settings = make_settings(
+        es_connection,
+        prefix,
+        tmp_path,
+        notifications_in_process=False,
+        app_env="production",
+        signing_secret="a-production-signing-secret",
+        webhook_allow_private_targets=True,
+    )
+    with TestClient(create_app(settings)) as strict:
+        r = strict.post(
+            "/api/v1/alerts",
+            json=always([{"type": "webhook", "target": "http://127.0.0.1:9/x"}]),
+            headers=headers("reports"),
+        )
+        assert r.status_code == 422 and "WEBHOOK_SIGNING_SECRET" in r.json()["error"]["message"]

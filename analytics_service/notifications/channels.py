@@ -29,7 +29,7 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import httpx
 import orjson
@@ -210,6 +210,25 @@ def slack_message(payload: dict[str, Any]) -> dict[str, Any]:
 # -- senders ------------------------------------------------------------------------------
 
 
+def pinned(url: str, address: str) -> tuple[str, str, dict[str, Any]]:
+    """(the URL with `address` for its host, the Host header, the request's TLS server name)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc_host = f"[{address}]" if ":" in address else address
+    netloc = netloc_host + (f":{parts.port}" if parts.port else "")
+    host_header = host + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc)), host_header, {"sni_hostname": host}
+
+
+def target_label(delivery: Delivery) -> str:
+    """Where a delivery goes, for logs: an address, or a webhook's scheme and host only (the
+    rest of a webhook URL is often its credential, e.g. Slack's)."""
+    if delivery.channel == "email":
+        return delivery.target
+    parts = urlsplit(delivery.target)
+    return f"{parts.scheme}://{parts.hostname}/…"
+
+
 @dataclass(frozen=True)
 class SmtpTarget:
     host: str
@@ -246,12 +265,16 @@ class Sender:
             await asyncio.to_thread(self.email, delivery, attachment)
 
     async def webhook(self, delivery: Delivery) -> None:
+        allow_private = self.settings.webhook_allow_private_targets
         try:
-            await asyncio.to_thread(check_public_target, delivery.target, self.settings.webhook_allow_private_targets)
+            addresses = await asyncio.to_thread(check_public_target, delivery.target, allow_private)
         except TargetUnresolved as exc:  # DNS may answer later: retried
             raise SendFailed(str(exc)) from None
         except TargetRefused as exc:
             raise SendFailed(str(exc), permanent=True) from None
+        key = self.settings.webhook_secret
+        if key is None:
+            raise SendFailed("WEBHOOK_SIGNING_SECRET is not set: webhooks are not sent unsigned", permanent=True)
         payload = delivery.payload
         message = (
             slack_message(payload)
@@ -260,17 +283,23 @@ class Sender:
         )
         body = orjson.dumps(message)
         stamp = str(int(time.time()))
-        secret = self.settings.webhook_secret.get_secret_value()
         headers = {
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
             "X-Timestamp": stamp,
-            "X-Signature": signature(secret, stamp, body),
+            "X-Signature": signature(key.get_secret_value(), stamp, body),
             "X-Delivery-ID": delivery.delivery_id,
         }
+        # Connect to the address just checked, not to a second resolution that could answer
+        # otherwise (DNS rebinding); the host still names the site (Host header, TLS SNI and
+        # certificate check).
+        url, extensions = delivery.target, dict[str, Any]()
+        if not allow_private:
+            url, host_header, extensions = pinned(delivery.target, addresses[0])
+            headers["Host"] = host_header
         try:
             async with httpx.AsyncClient(timeout=WEBHOOK_TIMEOUT_SECONDS, follow_redirects=False) as client:
-                answer = await client.post(delivery.target, content=body, headers=headers)
+                answer = await client.post(url, content=body, headers=headers, extensions=extensions)
         except httpx.HTTPError as exc:
             raise SendFailed(f"{type(exc).__name__}: {exc}") from None
         if not 200 <= answer.status_code < 300:

@@ -28,7 +28,7 @@ from ..analytics.params import CommonParams, Period
 from ..analytics.runner import QueryContext
 from ..zones import zone_named
 from .measures import MEASURES, Filters, Values, measure_values
-from .rules import duration_seconds, week_earlier, window_bounds
+from .rules import week_earlier, window_bounds
 from .tables import AlertRule
 
 _OPERATORS = {
@@ -55,6 +55,7 @@ class Evaluation:
     window_end: datetime
     subjects: list[SubjectOutcome]
     error: str | None = None
+    exception: Exception | None = field(default=None, repr=False, compare=False)  # what `error` says
 
     @property
     def outcome(self) -> str:
@@ -103,15 +104,20 @@ async def _values(ctx: QueryContext, rule: AlertRule, start: datetime, end: date
 
 
 def reference_windows(rule: AlertRule, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
-    """The windows the condition compares the current one with (none for a threshold)."""
+    """The windows the condition compares the current one with (none for a threshold): each as
+    long as the current one (elapsed time), starting at the same local wall-clock time one
+    (or k) weeks before, so a summer-time change between them neither stretches nor empties it."""
     condition, tz = rule.condition, zone_named(rule.tz)
+    start, end = start.astimezone(UTC), end.astimezone(UTC)  # arithmetic on instants, not wall times
+    length = end - start
     if condition["type"] == "change":
         if condition.get("compare_to") == "last_week":
-            return [(week_earlier(start, tz), week_earlier(end, tz))]
-        length = end - start
+            earlier = week_earlier(start, tz)
+            return [(earlier, earlier + length)]
         return [(start - length, start)]
     if condition["type"] == "anomaly":
-        return [(week_earlier(start, tz, k), week_earlier(end, tz, k)) for k in range(1, int(condition["weeks"]) + 1)]
+        starts = [week_earlier(start, tz, k) for k in range(1, int(condition["weeks"]) + 1)]
+        return [(s, s + length) for s in starts]
     return []
 
 
@@ -159,13 +165,10 @@ async def evaluate(ctx: QueryContext, rule: AlertRule, at: datetime) -> Evaluati
         )
     except Exception as exc:  # the node is down, ...: recorded on the evaluation, nothing changes
         evaluation.error = f"{type(exc).__name__}: {exc}"[:2000]
+        evaluation.exception = exc
         return evaluation
     current, earlier = answers[0], answers[1:]
     for subject in sorted(current):
         judged = judge(rule.condition, current[subject], [values.get(subject) for values in earlier])
         evaluation.subjects.append(SubjectOutcome(subject, judged.value, judged.firing, judged.details))
     return evaluation
-
-
-def window_seconds(rule: AlertRule) -> int | None:
-    return None if rule.window == "today" else duration_seconds(rule.window)

@@ -135,12 +135,14 @@ class NotificationsRepo:
                 .execution_options(synchronize_session=False)
             )
 
-    def release_rule(self, alert_id: str, worker_id: str) -> None:
+    def release_rule(self, alert_id: str, worker_id: str, retry_at: datetime) -> None:
+        """Give the rule back without advancing it: its evaluation is tried again from
+        `retry_at` on (by whichever worker comes first), other rules go on meanwhile."""
         with self._session() as s, s.begin():
             s.execute(
                 update(AlertRule)
                 .where(AlertRule.alert_id == alert_id, AlertRule.worker_id == worker_id)
-                .values(lease_until=None, worker_id=None)
+                .values(lease_until=retry_at, worker_id=None)
                 .execution_options(synchronize_session=False)
             )
 
@@ -150,10 +152,23 @@ class NotificationsRepo:
         """Record the evaluation and its consequences at once: incidents opened (the condition
         became true for a subject, past the cool-down), updated, resolved (it became false);
         an event for each opening and resolution; one delivery per channel listing them (none
-        while muted). None when this rule's evaluation at that time was applied before."""
+        while muted). None when this rule's evaluation at that time was applied before, or the
+        rule is gone.
+
+        The transaction starts by updating the rule's row: that locks it (PostgreSQL: the row;
+        SQLite: the database), so evaluations of one rule (a worker's and a manual one) apply
+        one after the other, each reading the incidents the one before left."""
         now = self.now()
         try:
             with self._session() as s, s.begin():
+                locked = s.execute(
+                    update(AlertRule)
+                    .where(AlertRule.alert_id == rule.alert_id)
+                    .values(alert_id=AlertRule.alert_id)
+                    .execution_options(synchronize_session=False)
+                )
+                if not changed(locked):
+                    return None  # deleted meanwhile
                 record = AlertEvaluation(
                     alert_id=rule.alert_id,
                     at=evaluation.at,
@@ -168,8 +183,10 @@ class NotificationsRepo:
                 s.flush()  # the unique (rule, time) constraint answers here
                 events = self._incident_changes(s, rule, evaluation, record.evaluation_id)
                 deliveries = self._alert_deliveries(s, rule, evaluation, record.evaluation_id, events)
-        except IntegrityError:
-            return None
+        except IntegrityError as exc:
+            if "alert_evaluations" not in str(exc.orig) and "alert_evaluations_once" not in str(exc):
+                raise
+            return None  # this (rule, time) was applied by another evaluation
         return Applied(record.evaluation_id, events, deliveries)
 
     def _incident_changes(
@@ -217,6 +234,26 @@ class NotificationsRepo:
                     events.append(
                         self._event(
                             s, rule, incident, "resolved", evaluation, evaluation_id, outcome.value, outcome.details
+                        )
+                    )
+        if MEASURES[rule.measure].per_product:
+            # A product no longer watched (deactivated, left the catalog or the rule's product_ids):
+            # its incident resolves rather than staying open for ever.
+            watched = {o.subject for o in evaluation.subjects}
+            for subject, incident in open_now.items():
+                if subject not in watched:
+                    incident.status, incident.open_key, incident.resolved_at = "resolved", None, evaluation.at
+                    incident.last_evaluated_at = evaluation.at
+                    events.append(
+                        self._event(
+                            s,
+                            rule,
+                            incident,
+                            "resolved",
+                            evaluation,
+                            evaluation_id,
+                            None,
+                            {"reason": "no longer watched"},
                         )
                     )
         return events
@@ -300,7 +337,7 @@ class NotificationsRepo:
         out = []
         for index, channel in enumerate(rule.channels or []):
             delivery = self._delivery(
-                f"evaluation:{evaluation_id}:{index}",
+                f"alert:{rule.alert_id}:{iso(evaluation.at)}:{index}",
                 "alert",
                 channel,
                 payload,
@@ -413,6 +450,53 @@ class NotificationsRepo:
                 )
             )
 
+    def release_schedule(self, schedule_id: str, worker_id: str, retry_at: datetime) -> None:
+        """Give the schedule back without advancing it: the same run is tried from `retry_at` on."""
+        with self._session() as s, s.begin():
+            s.execute(
+                update(ReportSchedule)
+                .where(ReportSchedule.schedule_id == schedule_id, ReportSchedule.worker_id == worker_id)
+                .values(lease_until=retry_at, worker_id=None)
+                .execution_options(synchronize_session=False)
+            )
+
+    def queue_schedule_failure(self, schedule: ReportSchedule, at: datetime, error: str) -> builtins.list[Delivery]:
+        """A run that could not even be requested: its recipients are told (once per run)."""
+        payload: dict[str, Any] = {
+            "type": "report_failed",
+            "schedule_id": schedule.schedule_id,
+            "store_id": schedule.store_id,
+            "report": {
+                "report_id": None,
+                "report_name": f"{schedule.name} ({iso(at)})",
+                "report_type": schedule.report_type,
+                "format": schedule.format,
+                "status": "failed",
+                "period": {},
+                "error": error,
+                "download_url": None,
+                "expires_at": None,
+            },
+            "kpis": [],
+        }
+        rows = [
+            self._delivery(
+                f"schedule:{schedule.schedule_id}:{iso(at)}:{index}",
+                "report_failed",
+                channel,
+                payload,
+                store_id=schedule.store_id,
+                schedule_id=schedule.schedule_id,
+            )
+            for index, channel in enumerate(schedule.recipients or [])
+        ]
+        try:
+            with self._session() as s, s.begin():
+                s.add_all(rows)
+        except IntegrityError:
+            return []
+        return rows
+
     def reports_to_deliver(self, limit: int = 50) -> builtins.list[Report]:
         """Finished runs of schedules (completed or failed) with no delivery queued yet."""
         queued = exists().where(Delivery.report_id == Report.report_id)
@@ -467,6 +551,8 @@ class NotificationsRepo:
             payload=payload,
             status="pending",
             attempts=0,
+            attempts_before_retry=0,
+            history=[],
             created_at=now,
             next_attempt_at=now,
             **links,
@@ -491,40 +577,62 @@ class NotificationsRepo:
 
     def delivery_done(self, delivery_id: str, worker_id: str) -> bool:
         """Delivered; the error of an earlier failed attempt stays (what happened on the way)."""
-        return self._finish(delivery_id, worker_id, status="delivered", delivered_at=self.now(), next_attempt_at=None)
+        now = self.now()
+        return self._finish(
+            delivery_id,
+            worker_id,
+            {"outcome": "delivered", "error": None},
+            status="delivered",
+            delivered_at=now,
+            next_attempt_at=None,
+        )
 
     def delivery_failed(self, delivery_id: str, worker_id: str, error: str, retry_at: datetime | None) -> bool:
         """Back to pending for `retry_at`, or failed for good (None): the error kept either way."""
         status = "pending" if retry_at is not None else "failed"
+        error = error[:MAX_ERROR_CHARS]
         return self._finish(
-            delivery_id, worker_id, status=status, error=error[:MAX_ERROR_CHARS], next_attempt_at=retry_at
+            delivery_id,
+            worker_id,
+            {"outcome": "retry" if retry_at else "failed", "error": error},
+            status=status,
+            error=error,
+            next_attempt_at=retry_at,
         )
 
     def retry_delivery(self, delivery_id: str) -> Delivery | None:
-        """failed -> pending now (an operator's retry); None unless it had failed."""
+        """failed -> pending now (an operator's retry, with a fresh attempt limit); None unless it had failed."""
         with self._session() as s, s.begin():
             return s.scalars(
                 update(Delivery)
                 .where(Delivery.delivery_id == delivery_id, Delivery.status == "failed")
-                .values(status="pending", next_attempt_at=self.now(), attempts=0)
+                .values(status="pending", next_attempt_at=self.now(), attempts_before_retry=Delivery.attempts)
                 .returning(Delivery)
                 .execution_options(synchronize_session=False)
             ).one_or_none()
 
-    def _finish(self, delivery_id: str, worker_id: str, **values: Any) -> bool:
+    def _finish(self, delivery_id: str, worker_id: str, attempt: dict[str, Any], **values: Any) -> bool:
+        """End the owner's attempt with `values`, and add it to the delivery's history."""
         with self._session() as s, s.begin():
-            return changed(
-                s.execute(
-                    update(Delivery)
-                    .where(
-                        Delivery.delivery_id == delivery_id,
-                        Delivery.worker_id == worker_id,
-                        Delivery.status == "sending",
-                    )
-                    .values(lease_until=None, **values)
-                    .execution_options(synchronize_session=False)
+            row = s.scalars(
+                update(Delivery)
+                .where(
+                    Delivery.delivery_id == delivery_id, Delivery.worker_id == worker_id, Delivery.status == "sending"
                 )
+                .values(lease_until=None, **values)
+                .returning(Delivery)
+                .execution_options(synchronize_session=False)
+            ).one_or_none()
+            if row is None:
+                return False
+            entry = {"attempt": row.attempts, "at": iso(self.now()), **attempt}
+            s.execute(
+                update(Delivery)
+                .where(Delivery.delivery_id == delivery_id)
+                .values(history=[*(row.history or []), entry])
+                .execution_options(synchronize_session=False)
             )
+            return True
 
     def get_delivery(self, delivery_id: str) -> Delivery | None:
         with self._session() as s:

@@ -11,14 +11,14 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from ..auth import ReportsKey, require
 from ..dependencies import SettingsDep
 from .evaluation import Evaluation
 from .measures import MEASURES
 from .repo import Applied
-from .rules import TEMPLATES, AlertBody, Channel, Condition, ScheduleBody
+from .rules import NAME, TEMPLATES, AlertBody, Channel, Condition, ScheduleBody
 from .service import NotificationsService, every_text, notifications_service
 from .tables import DELIVERY_STATUSES, INCIDENT_STATUSES, AlertIncident, AlertRule, Delivery, ReportSchedule
 
@@ -76,7 +76,7 @@ class AlertPatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(None, min_length=1, max_length=200)
+    name: str | None = Field(None, min_length=1, max_length=200, pattern=NAME)
     measure: str | None = None
     window: str | None = None
     condition: Condition | None = None
@@ -91,7 +91,7 @@ class AlertPatch(BaseModel):
 class MuteBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    until: datetime | None = Field(None, description="muted until then (default: until unmuted)")
+    until: AwareDatetime | None = Field(None, description="muted until then, with its offset (default: until unmuted)")
 
 
 class SubjectOut(BaseModel):
@@ -408,6 +408,9 @@ class DeliveryOut(BaseModel):
     status: Literal[DELIVERY_STATUSES]  # type: ignore[valid-type]
     attempts: int
     error: str | None = Field(description="the last failed attempt's error (kept once delivered)")
+    history: list[dict[str, Any]] = Field(
+        description="every attempt: {attempt, at, outcome (delivered, retry, failed), error}"
+    )
     alert_id: str | None
     schedule_id: str | None
     report_id: str | None

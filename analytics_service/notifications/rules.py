@@ -11,12 +11,13 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
+from collections.abc import Iterator
 from datetime import UTC, datetime, time, timedelta
 from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -28,7 +29,7 @@ from pydantic import (
     model_validator,
 )
 
-from ..ingest.limits import FieldError
+from ..ingest.limits import FieldError, check_store_id
 from ..zones import zone_named
 from .measures import MEASURES
 
@@ -38,6 +39,10 @@ _DURATION = re.compile(r"^(\d{1,6})(s|m|h|d|w)$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 MIN_EVERY_SECONDS = 60
 MAX_WINDOW_SECONDS = 90 * 86400
+MAX_EVERY_SECONDS = 7 * 86400
+MAX_COOLDOWN_SECONDS = 90 * 86400
+# A name goes into e-mail subjects: printable text on one line.
+NAME = r"^[^\x00-\x1f\x7f]+$"
 _EMAIL = TypeAdapter(EmailStr)
 
 
@@ -51,11 +56,11 @@ def duration_seconds(text: str) -> int:
 
 def window_bounds(window: str, at: datetime, tz: ZoneInfo) -> tuple[datetime, datetime]:
     """The [start, end) of a rule's window for the evaluation at `at`, in `tz`."""
-    end = at.astimezone(tz)
+    end = at.astimezone(tz)  # `at` minus the window below is on instants (UTC), not wall times
     if window == "today":
         day = (at - timedelta(microseconds=1)).astimezone(tz).date()
         return datetime.combine(day, time(0), tz), end
-    return (at - timedelta(seconds=duration_seconds(window))).astimezone(tz), end
+    return (at.astimezone(UTC) - timedelta(seconds=duration_seconds(window))).astimezone(tz), end
 
 
 def week_earlier(moment: datetime, tz: ZoneInfo, weeks: int = 1) -> datetime:
@@ -97,6 +102,12 @@ class Channel(BaseModel):
             parts = urlsplit(self.target)
             if parts.scheme not in ("http", "https") or not parts.hostname:
                 raise FieldError("target", "must be an http:// or https:// URL with a host")
+            try:
+                parts.port  # noqa: B018 (raises for a port that is not a number from 0 to 65535)
+            except ValueError:
+                raise FieldError("target", "has a port that is not a number from 1 to 65535") from None
+            if any(ord(c) < 33 for c in self.target):
+                raise FieldError("target", "must not contain spaces or control characters")
             if parts.username or parts.password:
                 raise FieldError("target", "must not carry credentials (use the signature to authenticate us)")
         return self
@@ -115,29 +126,53 @@ class TargetUnresolved(TargetRefused):
     """A webhook host that does not resolve (now): not refused when saved, retried when sent."""
 
 
-def check_public_target(url: str, allow_private: bool) -> None:
-    """Refuse a webhook URL whose host resolves to loopback, private, link-local, multicast,
-    reserved or unspecified addresses, unless WEBHOOK_ALLOW_PRIVATE_TARGETS. Checked when a rule
-    is saved and again before every attempt (the name may resolve elsewhere by then)."""
-    if allow_private:
-        return
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one carries (mapped, 6to4, Teredo, NAT64, IPv4-compatible)."""
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address.teredo is not None:
+        return address.teredo[1]
+    if address in _NAT64 or (address in _IPV4_COMPATIBLE and int(address) > 1):
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
+def _refused(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    if not address.is_global or address.is_multicast:
+        return True
+    inner = _embedded_ipv4(address) if isinstance(address, ipaddress.IPv6Address) else None
+    return inner is not None and _refused(inner)
+
+
+def check_public_target(url: str, allow_private: bool) -> list[str]:
+    """The addresses a webhook URL's host resolves to, refusing loopback, private, link-local,
+    multicast, reserved or unspecified ones (also inside an IPv6 address that carries an IPv4
+    one) unless WEBHOOK_ALLOW_PRIVATE_TARGETS. Checked when a rule is saved and again before
+    every attempt, which then connects to the address checked (not to a new resolution)."""
     parts = urlsplit(url)
     host = parts.hostname or ""
     try:
         infos = socket.getaddrinfo(
             host, parts.port or (443 if parts.scheme == "https" else 80), type=socket.SOCK_STREAM
         )
-    except (socket.gaierror, UnicodeError) as exc:
+    except (socket.gaierror, UnicodeError, ValueError) as exc:
         raise TargetUnresolved(f"the host {host!r} does not resolve ({exc})") from None
-    for info in infos:
-        address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-            address = address.ipv4_mapped
-        if not address.is_global or address.is_multicast:
+    addresses = [str(info[4][0]).split("%", 1)[0] for info in infos]
+    if allow_private:
+        return addresses
+    for text in addresses:
+        if _refused(ipaddress.ip_address(text)):
             raise TargetRefused(
-                f"the host {host!r} resolves to {address}, a loopback, private or reserved address "
+                f"the host {host!r} resolves to {text}, a loopback, private or reserved address "
                 "(set WEBHOOK_ALLOW_PRIVATE_TARGETS=true to allow it)"
             )
+    return addresses
 
 
 # -- alert rules -----------------------------------------------------------------------------
@@ -210,7 +245,9 @@ class AlertBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(None, min_length=1, max_length=200, description="default: the template's or measure's")
+    name: str | None = Field(
+        None, min_length=1, max_length=200, pattern=NAME, description="default: the template's or measure's"
+    )
     template: str | None = Field(
         None,
         description="a built-in template (GET /api/v1/alerts/templates): its "
@@ -234,6 +271,12 @@ class AlertBody(BaseModel):
     )
     tz: str | None = Field(None, description="the time zone of `today` and of the weeks (default: the store's)")
     store_id: str | None = Field(None, description="the store (a store-bound key: its own)")
+
+    @field_validator("store_id")
+    @classmethod
+    def _store(cls, v: str | None) -> str | None:
+        return None if v is None else check_store_id(v)
+
     muted: bool = Field(False, description="muted: evaluated and recorded, nothing delivered")
 
     @field_validator("window")
@@ -248,15 +291,15 @@ class AlertBody(BaseModel):
     @field_validator("evaluate_every")
     @classmethod
     def _every(cls, v: str | None) -> str | None:
-        if v is not None and duration_seconds(v) < MIN_EVERY_SECONDS:
-            raise ValueError("must be at least 1m")
+        if v is not None and not MIN_EVERY_SECONDS <= duration_seconds(v) <= MAX_EVERY_SECONDS:
+            raise ValueError("must be from 1m to 7d")
         return v
 
     @field_validator("cooldown")
     @classmethod
     def _cooldown(cls, v: str) -> str:
-        if v != "0s":
-            duration_seconds(v)
+        if v != "0s" and duration_seconds(v) > MAX_COOLDOWN_SECONDS:
+            raise ValueError("must be at most 90d")
         return v
 
     @field_validator("tz")
@@ -409,7 +452,7 @@ class ScheduleBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(None, min_length=1, max_length=200)
+    name: str | None = Field(None, min_length=1, max_length=200, pattern=NAME)
     report_type: str = Field(description="any report type of POST /api/v1/reports/generate")
     format: Literal["csv", "xlsx", "pdf", "json"]
     parameters: dict[str, Any] = Field(
@@ -425,6 +468,10 @@ class ScheduleBody(BaseModel):
     def _cron(cls, v: str) -> str:
         if len(v.split()) != 5 or not croniter.is_valid(v):
             raise ValueError("must be a valid five-field cron expression (minute hour day month weekday)")
+        try:
+            croniter(v, datetime.now(UTC)).get_next(datetime)
+        except CroniterBadDateError:
+            raise ValueError("names no date that exists (e.g. 30 February)") from None
         return v
 
     @field_validator("tz")
@@ -434,7 +481,21 @@ class ScheduleBody(BaseModel):
         return v
 
 
+def cron_times(cron: str, tz: ZoneInfo, after: datetime) -> Iterator[datetime]:
+    """The times the cron expression names after `after`, read in `tz` (croniter), as UTC. Each
+    local wall time once: on the day summer time ends, a time in the repeated hour runs at its
+    first occurrence only (croniter would give both)."""
+    itr = croniter(cron, after.astimezone(tz))
+    previous = after.astimezone(tz).replace(tzinfo=None)
+    while True:
+        moment = itr.get_next(datetime)
+        wall = moment.replace(tzinfo=None)
+        if wall == previous:
+            continue
+        previous = wall
+        yield moment.astimezone(UTC)
+
+
 def next_run(cron: str, tz: ZoneInfo, after: datetime) -> datetime:
-    """The first time after `after` the cron expression names, read in `tz` (croniter handles the
-    DST gaps and folds), as UTC."""
-    return croniter(cron, after.astimezone(tz)).get_next(datetime).astimezone(UTC)
+    """The first time after `after` the cron expression names (see `cron_times`)."""
+    return next(cron_times(cron, tz, after))

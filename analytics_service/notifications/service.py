@@ -28,6 +28,7 @@ from ..es.client import index_names
 from ..ingest.limits import FieldError
 from ..reports.parameters import report_params
 from ..reports.service import ReportsService, database_call
+from ..zones import zone_named
 from .evaluation import Evaluation
 from .repo import Applied, NotificationsRepo, new_id
 from .rules import (
@@ -50,6 +51,7 @@ T = TypeVar("T")
 _ID = re.compile(r"^[0-9a-f]{32}$")
 # The alert stream looks for new events this often.
 STREAM_POLL_SECONDS = 0.25
+STREAM_REORDER_WINDOW = 50
 
 
 def check_id(value: str, name: str) -> str:
@@ -92,12 +94,17 @@ class NotificationsService:
         for index, channel in enumerate(channels):
             if channel.type != "webhook":
                 continue
+            if self.settings.webhook_secret is None:
+                raise field_error(
+                    f"body.{field}.{index}.target",
+                    "webhooks need WEBHOOK_SIGNING_SECRET (the key of their X-Signature); it is not set",
+                )
             try:
                 await asyncio.to_thread(
                     check_public_target, channel.target, self.settings.webhook_allow_private_targets
                 )
-            except TargetUnresolved as exc:  # checked again before every attempt
-                log.info("%s.%d.target: %s; accepted, checked again when sent", field, index, exc)
+            except TargetUnresolved:  # checked again before every attempt
+                log.info("%s.%d.target: the host does not resolve now; accepted, checked again when sent", field, index)
             except TargetRefused as exc:
                 raise field_error(f"body.{field}.{index}.target", str(exc)) from None
 
@@ -149,6 +156,7 @@ class NotificationsService:
         fields = self._resolved(merged)
         if "channels" in patch:
             await self._check_targets(merged.channels, "channels")
+        fields["template"] = rule.template  # what it was made from stays
         if "tz" in patch:
             fields["tz"] = self._tz(merged.tz, rule.store_id)
         if "muted" in patch and not patch["muted"]:
@@ -198,6 +206,14 @@ class NotificationsService:
         if range_name not in allowed:
             raise field_error("parameters.range", f"must be one of {', '.join(allowed)}")
         parameters["range"] = range_name
+        tz = parameters.get("tz")
+        if tz is not None:
+            try:
+                zone_named(tz) if isinstance(tz, str) else None
+            except ValueError:
+                tz = None
+            if not isinstance(tz, str):
+                raise field_error("parameters.tz", "must be an IANA time zone name such as Europe/Berlin")
         store = self.store_of(principal, parameters.get("store_id"))
         if store is not None:
             parameters["store_id"] = store
@@ -216,7 +232,6 @@ class NotificationsService:
                 raise field_error("parameters.range", exc.message) from None
             raise
         await self._check_targets(body.recipients, "recipients")
-        from ..zones import zone_named
 
         schedule = ReportSchedule(
             schedule_id=new_id(),
@@ -290,19 +305,29 @@ class NotificationsService:
         """Server-sent events: an `incident` event for each incident opened or resolved (in the
         key's store) from now on, or after `Last-Event-ID` when the client reconnects."""
         cursor = last_event_id if last_event_id is not None else await self._db(self.repo.last_event_id)
+        # Event ids are handed out when a transaction inserts and become visible when it commits:
+        # with several workers on PostgreSQL an id can appear after a higher one. So each poll
+        # reads from STREAM_REORDER_WINDOW ids below the highest seen and skips the ids sent.
+        sent: set[int] = set()
+        floor = cursor  # nothing from before the connection (or Last-Event-ID)
         yield b"retry: %d\n\n" % int(RETRY_SECONDS * 1000)
         yield b": connected\n\n"
         ends_at, kept_at = time.monotonic() + max_seconds, time.monotonic()
         while time.monotonic() < ends_at and not await disconnected():
+            low = max(cursor - STREAM_REORDER_WINDOW, floor)
             try:
-                events = await asyncio.to_thread(self.repo.events_after, cursor, store)
+                events = await asyncio.to_thread(self.repo.events_after, low, store, 500)
             except OperationalError:
                 events = []
                 await asyncio.sleep(RETRY_SECONDS)
             for event in events:
-                cursor = event.event_id
+                if event.event_id in sent:
+                    continue
+                sent.add(event.event_id)
+                cursor = max(cursor, event.event_id)
                 yield sse_event("incident", orjson.dumps(event.payload), event.event_id)
                 kept_at = time.monotonic()
+            sent = {i for i in sent if i > cursor - STREAM_REORDER_WINDOW}
             if time.monotonic() - kept_at >= KEEPALIVE_SECONDS:
                 yield b": keep-alive\n\n"
                 kept_at = time.monotonic()

@@ -72,6 +72,7 @@ class AlertEvaluation(Base):
     __table_args__ = (
         UniqueConstraint("alert_id", "at", name="alert_evaluations_once"),
         CheckConstraint(f"outcome IN ({_in(('ok', 'firing', 'no_data', 'error'))})", name="outcome"),
+        {"sqlite_autoincrement": True},  # ids are never reused, also after old rows are pruned
     )
 
     evaluation_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -121,6 +122,7 @@ class AlertEvent(Base):
     __table_args__ = (
         CheckConstraint(f"kind IN ({_in(EVENT_KINDS)})", name="kind"),
         Index(None, "store_id", "event_id"),
+        {"sqlite_autoincrement": True},  # the stream's cursor: an id is never given twice
     )
 
     event_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -185,7 +187,10 @@ class Delivery(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(Json)  # what is sent (the channel renders it)
     status: Mapped[str] = mapped_column(String(16))
     attempts: Mapped[int] = mapped_column(Integer)
+    # `attempts` when an operator last asked for a retry: the attempt limit counts from there.
+    attempts_before_retry: Mapped[int] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
+    history: Mapped[list[dict[str, Any]]] = mapped_column(Json)  # every attempt: {attempt, at, outcome, error}
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     worker_id: Mapped[str | None] = mapped_column(String(128))

@@ -17,32 +17,35 @@ import time
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from croniter import croniter
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ..analytics.runner import QueryContext
 from ..auth import Principal
 from ..config import Settings
+from ..errors import ApiError
 from ..reports import signing
-from ..reports.failures import backoff_seconds
+from ..reports.failures import backoff_seconds, classify
 from ..reports.model import MEDIA_TYPES
 from ..reports.periods import month_start, natural_dates
 from ..reports.service import ReportsService, download_filename
 from ..reports.table import Report
 from ..reports.worker import new_worker_id
 from ..zones import zone_named
-from .channels import Sender, SendFailed
+from .channels import Sender, SendFailed, target_label
 from .evaluation import Evaluation, evaluate, iso
 from .repo import Applied, NotificationsRepo
+from .rules import cron_times, first_evaluation
 from .tables import AlertRule, Delivery, ReportSchedule
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+# A rule or schedule whose run failed for a passing reason is tried again this much later.
+EVALUATION_RETRY_SECONDS = 30
 
 
 class NotificationOptions(BaseSettings):
@@ -53,7 +56,7 @@ class NotificationOptions(BaseSettings):
     tick_seconds: float = Field(1.0, gt=0, description="how often the worker looks for due work")
     lease_seconds: float = Field(120.0, gt=0, description="a rule, schedule or delivery is held this long at most")
     catch_up: int = Field(10, ge=1, description="after an outage, evaluations replayed per rule at most")
-    max_attempts: int = Field(8, ge=1, description="delivery attempts before a delivery is marked failed")
+    max_attempts: int = Field(12, ge=1, description="delivery attempts before a delivery is marked failed")
     retry_initial_seconds: float = Field(5.0, gt=0, description="wait after a failed delivery; doubled each time")
     retry_max_seconds: float = Field(3600.0, gt=0, description="longest wait between two delivery attempts")
     batch: int = Field(100, ge=1, description="rules, schedules and deliveries handled per tick at most")
@@ -96,11 +99,10 @@ def run_parameters(schedule: ReportSchedule, at: datetime, default_tz: str) -> d
 
 def latest_due(cron: str, tz: Any, due: datetime, now: datetime) -> tuple[datetime, datetime]:
     """(the latest run time <= now from `due` on, the one after now): missed runs are not replayed one by one."""
-    itr = croniter(cron, due.astimezone(tz))
-    latest = due
-    following = itr.get_next(datetime).astimezone(UTC)
+    times = cron_times(cron, tz, due)
+    latest, following = due, next(times)
     while following <= now:
-        latest, following = following, itr.get_next(datetime).astimezone(UTC)
+        latest, following = following, next(times)
     return latest, following
 
 
@@ -181,14 +183,40 @@ class NotificationWorker:
 
     # -- alerts --------------------------------------------------------------------------------
 
+    def _retry_at(self) -> datetime:
+        return self.repo.now() + timedelta(seconds=EVALUATION_RETRY_SECONDS)
+
     async def _evaluate_claimed(self, rule: AlertRule, report: TickReport) -> None:
-        at = rule.next_evaluation_at
+        """Evaluate the rule's due time: after an outage of more than `catch_up` evaluations, the
+        oldest one still within them. A transient failure (Elasticsearch or the database
+        unreachable) gives the rule back for EVALUATION_RETRY_SECONDS without advancing it, so
+        the same evaluation runs again; a permanent one is recorded and the rule goes on."""
+        every = timedelta(seconds=rule.evaluate_every_seconds)
+        behind = first_evaluation(self.repo.now() - every * self.options.catch_up, rule.evaluate_every_seconds)
+        at = max(rule.next_evaluation_at, behind - every)
         try:
             evaluation = await evaluate(self.ctx, rule, at)
+            if evaluation.exception is not None and classify(evaluation.exception).transient:
+                log.warning(
+                    "alert %s: evaluation at %s could not read its measure (%s); trying again in %ds",
+                    rule.alert_id,
+                    iso(at),
+                    evaluation.error,
+                    EVALUATION_RETRY_SECONDS,
+                )
+                await self._db(self.repo.release_rule, rule.alert_id, self.worker_id, self._retry_at())
+                return
             applied = await self._db(self.repo.apply_evaluation, rule, evaluation, self.worker_id)
         except Exception:
-            log.warning("alert %s: evaluation at %s failed; released", rule.alert_id, iso(at), exc_info=True)
-            await self._db(self.repo.release_rule, rule.alert_id, self.worker_id)
+            log.warning(
+                "alert %s: evaluation at %s failed; trying again in %ds",
+                rule.alert_id,
+                iso(at),
+                EVALUATION_RETRY_SECONDS,
+                exc_info=True,
+            )
+            with suppress(Exception):
+                await self._db(self.repo.release_rule, rule.alert_id, self.worker_id, self._retry_at())
             return
         await self._db(self.repo.advance_rule, rule, self.worker_id, at, catch_up=self.options.catch_up)
         report.evaluations.append(evaluation)
@@ -223,14 +251,30 @@ class NotificationWorker:
     # -- schedules -----------------------------------------------------------------------------
 
     async def _run_claimed(self, schedule: ReportSchedule) -> str | None:
+        """Run the latest due time of a claimed schedule. The database or the queue failing:
+        the schedule is given back and the same run is tried again EVALUATION_RETRY_SECONDS
+        later. Its parameters refused (e.g. the store's key changed): the run is recorded as
+        failed and its recipients are told, then the schedule goes on."""
         tz = zone_named(schedule.tz)
         now = self.repo.now()
         at, following = latest_due(schedule.cron, tz, schedule.next_run_at, now)
         report_id = None
         try:
             report_id = await self.run_schedule(schedule, at)
+        except ApiError as exc:
+            log.warning("schedule %s: the run at %s was refused: %s", schedule.schedule_id, iso(at), exc.message)
+            await self._db(self.repo.queue_schedule_failure, schedule, at, exc.message)
         except Exception as exc:
-            log.warning("schedule %s: the run at %s could not be requested: %s", schedule.schedule_id, iso(at), exc)
+            log.warning(
+                "schedule %s: the run at %s could not be requested (%s); trying again in %ds",
+                schedule.schedule_id,
+                iso(at),
+                exc,
+                EVALUATION_RETRY_SECONDS,
+            )
+            with suppress(Exception):
+                await self._db(self.repo.release_schedule, schedule.schedule_id, self.worker_id, self._retry_at())
+            return None
         await self._db(self.repo.schedule_ran, schedule.schedule_id, self.worker_id, at, report_id, following)
         return report_id
 
@@ -319,7 +363,7 @@ class NotificationWorker:
             "delivery %s (%s to %s): delivered on attempt %d in %.2fs",
             delivery.delivery_id,
             delivery.channel,
-            delivery.target,
+            target_label(delivery),
             delivery.attempts,
             time.monotonic() - started,
         )
@@ -327,7 +371,7 @@ class NotificationWorker:
 
     async def _failed(self, delivery: Delivery, error: str, *, permanent: bool) -> str:
         retry_at = None
-        if not permanent and delivery.attempts < self.options.max_attempts:
+        if not permanent and delivery.attempts - delivery.attempts_before_retry < self.options.max_attempts:
             delay = backoff_seconds(
                 delivery.attempts, self.options.retry_initial_seconds, self.options.retry_max_seconds
             )
@@ -339,7 +383,7 @@ class NotificationWorker:
                 "delivery %s (%s to %s) failed for good: %s",
                 delivery.delivery_id,
                 delivery.channel,
-                delivery.target,
+                target_label(delivery),
                 message,
             )
             return "failed"
@@ -347,7 +391,7 @@ class NotificationWorker:
             "delivery %s (%s to %s): %s; next attempt at %s",
             delivery.delivery_id,
             delivery.channel,
-            delivery.target,
+            target_label(delivery),
             message,
             iso(retry_at),
         )

@@ -82,6 +82,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("evaluation_id", name="pk_alert_evaluations"),
         sa.UniqueConstraint("alert_id", "at", name="alert_evaluations_once"),
         sa.CheckConstraint(_in("outcome", OUTCOMES), name="ck_alert_evaluations_outcome"),
+        sqlite_autoincrement=True,
     )
 
     op.create_table(
@@ -119,6 +120,7 @@ def upgrade() -> None:
         sa.Column("payload", json, nullable=False),
         sa.PrimaryKeyConstraint("event_id", name="pk_alert_events"),
         sa.CheckConstraint(_in("kind", EVENT_KINDS), name="ck_alert_events_kind"),
+        sqlite_autoincrement=True,
     )
     op.create_index("ix_alert_events_store_id_event_id", "alert_events", ["store_id", "event_id"])
 
@@ -161,7 +163,9 @@ def upgrade() -> None:
         sa.Column("payload", json, nullable=False),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("attempts_before_retry", sa.Integer(), nullable=False),
         sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("history", json, nullable=False),
         sa.Column("created_at", ts, nullable=False),
         sa.Column("next_attempt_at", ts, nullable=True),
         sa.Column("worker_id", key, nullable=True),
