@@ -316,6 +316,16 @@ class Settings(BaseSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _webhook_key_is_its_own(self) -> Settings:
+        webhook = self.webhook_signing_secret
+        if webhook is not None and webhook.get_secret_value() == self.signing_secret.get_secret_value():
+            raise ValueError(
+                "WEBHOOK_SIGNING_SECRET must differ from SIGNING_SECRET: webhook receivers hold it, and "
+                "SIGNING_SECRET signs the report download links"
+            )
+        return self
+
     @property
     def is_local_development(self) -> bool:
         """APP_ENV, else whether every configured service (Elasticsearch, database, Redis) is on this machine."""

@@ -511,3 +511,31 @@ def test_a_rule_that_fails_neither_blocks_the_others_nor_loses_its_evaluation(
     assert [e.at for e in evaluations(failing["alert_id"])] == [MINUTE0 + timedelta(minutes=1)]
     for rule in (failing, healthy):
         client.delete(f"/api/v1/alerts/{rule['alert_id']}", headers=headers("reports"))
+
+
+def test_an_older_evaluation_applied_after_a_newer_one_leaves_the_incidents_alone(
+    client, records, sales, worker, clock
+):
+    """A manual evaluation at 10:08 (no sale in its minute), then the worker's late evaluation
+    of 10:01 (sales in its minute): the late one is recorded as firing, but no incident opens,
+    because a newer evaluation had found the condition false."""
+    clock.at = MINUTE0 + timedelta(seconds=30)
+    rule = create_rule(
+        client,
+        {
+            "measure": "orders",
+            "window": "1m",
+            "store_id": "default",
+            "condition": {"type": "threshold", "operator": ">", "value": 0},
+        },
+    )
+    clock.at = MINUTE0 + timedelta(minutes=8)
+    manual = client.post(f"/api/v1/alerts/{rule['alert_id']}/evaluate", headers=headers("reports")).json()
+    assert manual["outcome"] == "ok" and manual["value"] == 0
+    late = MINUTE0 + timedelta(minutes=1)
+    assert window_sum(sales, pd.Timestamp(MINUTE0), pd.Timestamp(late), None) > 0
+    client.portal.call(worker.tick)
+    recorded = {e.at: e.outcome for e in client.app.state.notifications.service.repo.evaluations(rule["alert_id"])}
+    assert recorded[late] == "firing"
+    assert incidents_of(client, rule["alert_id"]) == []
+    client.delete(f"/api/v1/alerts/{rule['alert_id']}", headers=headers("reports"))

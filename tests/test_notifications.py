@@ -681,3 +681,40 @@ def test_without_a_webhook_secret_outside_development_webhooks_are_refused(es_co
             headers=headers("reports"),
         )
         assert r.status_code == 422 and "WEBHOOK_SIGNING_SECRET" in r.json()["error"]["message"]
+
+
+def test_a_schedule_run_that_cannot_be_requested_now_is_tried_again(client, records, clock, monkeypatch):
+    from analytics_service.errors import ApiError
+
+    r = client.post(
+        "/api/v1/reports/schedules",
+        headers=headers("reports"),
+        json={
+            "report_type": "daily_sales",
+            "format": "json",
+            "parameters": {"range": "yesterday"},
+            "cron": "15 * * * *",
+            "recipients": [{"type": "email", "target": "retry@example.com"}],
+        },
+    )
+    schedule = r.json()
+    due = datetime.fromisoformat(schedule["next_run_at"].replace("Z", "+00:00"))
+    worker = worker_of(client, "w-retry-run")
+    calls = []
+
+    async def unavailable(*args, **kwargs):
+        calls.append(1)
+        raise ApiError(503, "the reports database is unavailable", code="database_unavailable")
+
+    monkeypatch.setattr(worker.reports, "generate", unavailable)
+    clock.at = due + timedelta(seconds=5)
+    assert client.portal.call(worker.tick).reports == [] and calls == [1]
+    after = client.get(f"/api/v1/reports/schedules/{schedule['schedule_id']}", headers=headers("reports")).json()
+    assert after["next_run_at"] == schedule["next_run_at"] and after["last_run_at"] is None  # not lost
+    monkeypatch.undo()
+    clock.at = due + timedelta(seconds=40)
+    ran = client.portal.call(worker.tick)
+    assert len(ran.reports) == 1
+    done = client.get(f"/api/v1/reports/schedules/{schedule['schedule_id']}", headers=headers("reports")).json()
+    assert done["last_report_id"] == ran.reports[0] and done["next_run_at"] != schedule["next_run_at"]
+    client.delete(f"/api/v1/reports/schedules/{schedule['schedule_id']}", headers=headers("reports"))

@@ -9,7 +9,7 @@ from typing import get_args
 import pandas as pd
 import pytest
 
-from analytics_service.notifications.rules import ScheduleRange
+from analytics_service.notifications.rules import ScheduleRange, cron_times
 from analytics_service.notifications.tables import ReportSchedule
 from analytics_service.notifications.worker import latest_due, run_parameters
 from analytics_service.zones import zone_named
@@ -71,3 +71,25 @@ def test_missed_runs_make_one_run_at_the_latest_due_time():
     )
     assert following == pd.Timestamp("2026-10-25 06:00", tz="Europe/Berlin")
     assert following.astimezone(tz).utcoffset().total_seconds() == 3600  # CET, no longer CEST
+
+
+@pytest.mark.parametrize(
+    ("cron", "expected"),
+    [
+        # Fixed hours: a time of the repeated hour (02:00-03:00 happens twice on 25 October) runs once.
+        ("30 2 * * *", ["00:30"]),
+        ("0,30 2 * * *", ["00:00", "00:30"]),
+        # Hourly or more often: by elapsed time, in both passes of the repeated hour.
+        ("0 * * * *", ["00:00", "01:00"]),
+        ("*/30 * * * *", ["00:00", "00:30", "01:00", "01:30"]),
+    ],
+)
+def test_cron_times_in_the_repeated_hour_are_the_ones_cron_runs(cron, expected):
+    tz = zone_named("Europe/Berlin")
+    start = pd.Timestamp("2026-10-24 23:55", tz="UTC").to_pydatetime()  # 01:55 local, before the repeated hour
+    times = []
+    for moment in cron_times(cron, tz, start):
+        if moment >= pd.Timestamp("2026-10-25 02:00", tz="UTC"):  # 03:00 local: past the repeated hour
+            break
+        times.append(moment.strftime("%H:%M"))
+    assert times == expected

@@ -29,7 +29,7 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
 
 import httpx
 import orjson
@@ -211,13 +211,13 @@ def slack_message(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def pinned(url: str, address: str) -> tuple[str, str, dict[str, Any]]:
-    """(the URL with `address` for its host, the Host header, the request's TLS server name)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    netloc_host = f"[{address}]" if ":" in address else address
-    netloc = netloc_host + (f":{parts.port}" if parts.port else "")
-    host_header = host + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc)), host_header, {"sni_hostname": host}
+    """(the URL with `address` for its host, the Host header, the request's TLS server name):
+    the host in its ASCII form (an internationalised name as punycode), an IPv6 literal in
+    brackets, the port only when the URL gives one."""
+    parsed = httpx.URL(url)
+    host = parsed.raw_host.decode("ascii")
+    host_header = (f"[{host}]" if ":" in host else host) + (f":{parsed.port}" if parsed.port else "")
+    return str(parsed.copy_with(host=address)), host_header, {"sni_hostname": host}
 
 
 def target_label(delivery: Delivery) -> str:
@@ -290,18 +290,29 @@ class Sender:
             "X-Signature": signature(key.get_secret_value(), stamp, body),
             "X-Delivery-ID": delivery.delivery_id,
         }
-        # Connect to the address just checked, not to a second resolution that could answer
+        # Connect to an address just checked, not to a second resolution that could answer
         # otherwise (DNS rebinding); the host still names the site (Host header, TLS SNI and
-        # certificate check).
-        url, extensions = delivery.target, dict[str, Any]()
+        # certificate check). No proxy from the environment then: a tunnel would not keep the name.
+        targets: list[tuple[str, dict[str, str], dict[str, Any]]] = [(delivery.target, headers, {})]
         if not allow_private:
-            url, host_header, extensions = pinned(delivery.target, addresses[0])
-            headers["Host"] = host_header
-        try:
-            async with httpx.AsyncClient(timeout=WEBHOOK_TIMEOUT_SECONDS, follow_redirects=False) as client:
-                answer = await client.post(url, content=body, headers=headers, extensions=extensions)
-        except httpx.HTTPError as exc:
-            raise SendFailed(f"{type(exc).__name__}: {exc}") from None
+            targets = []
+            for address in addresses:
+                url, host_header, extensions = pinned(delivery.target, address)
+                targets.append((url, {**headers, "Host": host_header}, extensions))
+        answer = None
+        async with httpx.AsyncClient(
+            timeout=WEBHOOK_TIMEOUT_SECONDS, follow_redirects=False, trust_env=allow_private
+        ) as client:
+            for index, (url, request_headers, extensions) in enumerate(targets):
+                try:
+                    answer = await client.post(url, content=body, headers=request_headers, extensions=extensions)
+                    break
+                except httpx.ConnectError as exc:
+                    if index == len(targets) - 1:  # every address refused the connection
+                        raise SendFailed(f"{type(exc).__name__}: {exc}") from None
+                except httpx.HTTPError as exc:
+                    raise SendFailed(f"{type(exc).__name__}: {exc}") from None
+        assert answer is not None
         if not 200 <= answer.status_code < 300:
             raise SendFailed(f"HTTP {answer.status_code}: {answer.text[:200]}")
 

@@ -29,6 +29,14 @@ T = TypeVar("T", AlertRule, ReportSchedule, Delivery)
 MAX_ERROR_CHARS = 4000
 
 
+def _evaluated_before(exc: IntegrityError) -> bool:
+    """Whether the error is the (rule, time) unique constraint of alert_evaluations, and nothing else."""
+    diag = getattr(exc.orig, "diag", None)  # psycopg
+    if diag is not None:
+        return getattr(exc.orig, "sqlstate", None) == "23505" and diag.constraint_name == "alert_evaluations_once"
+    return "UNIQUE constraint failed: alert_evaluations.alert_id, alert_evaluations.at" in str(exc.orig)
+
+
 def changed(result: Any) -> bool:
     """Whether an UPDATE or DELETE touched a row (its CursorResult's rowcount)."""
     return bool(result.rowcount)
@@ -103,15 +111,18 @@ class NotificationsRepo:
             ).one_or_none()
 
     def delete_rule(self, alert_id: str) -> bool:
-        """The rule goes; its incidents and deliveries stay as history (open ones are closed)."""
+        """The rule goes; its incidents and deliveries stay as history (open ones are closed). The
+        rule row first, as `apply_evaluation` takes it: an evaluation running meanwhile either
+        finished before (its incidents are closed here) or finds the rule gone."""
         with self._session() as s, s.begin():
+            deleted = changed(s.execute(delete(AlertRule).where(AlertRule.alert_id == alert_id)))
             s.execute(
                 update(AlertIncident)
                 .where(AlertIncident.alert_id == alert_id, AlertIncident.status == "open")
                 .values(status="closed", open_key=None, resolved_at=self.now())
                 .execution_options(synchronize_session=False)
             )
-            return changed(s.execute(delete(AlertRule).where(AlertRule.alert_id == alert_id)))
+            return deleted
 
     def claim_due_rule(self, worker_id: str, lease_seconds: float) -> AlertRule | None:
         """A rule whose next evaluation time has come and that nobody holds, leased to `worker_id`."""
@@ -181,10 +192,17 @@ class NotificationsRepo:
                 )
                 s.add(record)
                 s.flush()  # the unique (rule, time) constraint answers here
-                events = self._incident_changes(s, rule, evaluation, record.evaluation_id)
+                newer = s.scalar(
+                    select(func.count())
+                    .select_from(AlertEvaluation)
+                    .where(AlertEvaluation.alert_id == rule.alert_id, AlertEvaluation.at > evaluation.at)
+                )
+                # An evaluation older than one applied already (a replay after a manual one) is
+                # recorded, but the incidents follow the newest.
+                events = [] if newer else self._incident_changes(s, rule, evaluation, record.evaluation_id)
                 deliveries = self._alert_deliveries(s, rule, evaluation, record.evaluation_id, events)
         except IntegrityError as exc:
-            if "alert_evaluations" not in str(exc.orig) and "alert_evaluations_once" not in str(exc):
+            if not _evaluated_before(exc):
                 raise
             return None  # this (rule, time) was applied by another evaluation
         return Applied(record.evaluation_id, events, deliveries)
@@ -236,7 +254,7 @@ class NotificationsRepo:
                             s, rule, incident, "resolved", evaluation, evaluation_id, outcome.value, outcome.details
                         )
                     )
-        if MEASURES[rule.measure].per_product:
+        if MEASURES[rule.measure].per_product and evaluation.subjects:
             # A product no longer watched (deactivated, left the catalog or the rule's product_ids):
             # its incident resolves rather than staying open for ever.
             watched = {o.subject for o in evaluation.subjects}
@@ -393,6 +411,13 @@ class NotificationsRepo:
 
     def events_after(self, event_id: int, store_id: str | None, limit: int = 100) -> builtins.list[AlertEvent]:
         query = select(AlertEvent).where(AlertEvent.event_id > event_id).order_by(AlertEvent.event_id).limit(limit)
+        if store_id is not None:
+            query = query.where(AlertEvent.store_id == store_id)
+        with self._session() as s:
+            return builtins.list(s.scalars(query))
+
+    def events_with_ids(self, ids: builtins.list[int], store_id: str | None) -> builtins.list[AlertEvent]:
+        query = select(AlertEvent).where(AlertEvent.event_id.in_(ids)).order_by(AlertEvent.event_id)
         if store_id is not None:
             query = query.where(AlertEvent.store_id == store_id)
         with self._session() as s:

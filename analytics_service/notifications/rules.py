@@ -103,9 +103,11 @@ class Channel(BaseModel):
             if parts.scheme not in ("http", "https") or not parts.hostname:
                 raise FieldError("target", "must be an http:// or https:// URL with a host")
             try:
-                parts.port  # noqa: B018 (raises for a port that is not a number from 0 to 65535)
+                port = parts.port  # raises for a port that is not a number from 0 to 65535
             except ValueError:
-                raise FieldError("target", "has a port that is not a number from 1 to 65535") from None
+                port = 0
+            if port == 0:
+                raise FieldError("target", "has a port that is not a number from 1 to 65535")
             if any(ord(c) < 33 for c in self.target):
                 raise FieldError("target", "must not contain spaces or control characters")
             if parts.username or parts.password:
@@ -127,6 +129,7 @@ class TargetUnresolved(TargetRefused):
 
 
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")  # RFC 8215: local use, never public
 _IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
 
 
@@ -145,6 +148,8 @@ def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | No
 
 def _refused(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     if not address.is_global or address.is_multicast:
+        return True
+    if isinstance(address, ipaddress.IPv6Address) and address in _NAT64_LOCAL:
         return True
     inner = _embedded_ipv4(address) if isinstance(address, ipaddress.IPv6Address) else None
     return inner is not None and _refused(inner)
@@ -482,18 +487,23 @@ class ScheduleBody(BaseModel):
 
 
 def cron_times(cron: str, tz: ZoneInfo, after: datetime) -> Iterator[datetime]:
-    """The times the cron expression names after `after`, read in `tz` (croniter), as UTC. Each
-    local wall time once: on the day summer time ends, a time in the repeated hour runs at its
-    first occurrence only (croniter would give both)."""
+    """The times the cron expression names after `after`, read in `tz` (croniter), as UTC, the
+    way cron itself treats summer time: a schedule whose hour field is `*` or a step (hourly or
+    more often) runs by elapsed time, in both passes of a repeated hour; one with fixed hours
+    runs a local time of the repeated hour once, at its first occurrence (croniter gives both)."""
     itr = croniter(cron, after.astimezone(tz))
-    previous = after.astimezone(tz).replace(tzinfo=None)
+    hours = cron.split()[1]
+    by_elapsed_time = hours == "*" or "/" in hours
+    given: dict[datetime, datetime] = {}  # local wall time -> when it was given (the last few hours)
     while True:
         moment = itr.get_next(datetime)
         wall = moment.replace(tzinfo=None)
-        if wall == previous:
+        utc = moment.astimezone(UTC)
+        if not by_elapsed_time and wall in given:
             continue
-        previous = wall
-        yield moment.astimezone(UTC)
+        given = {w: at for w, at in given.items() if utc - at < timedelta(hours=3)}
+        given[wall] = utc
+        yield utc
 
 
 def next_run(cron: str, tz: ZoneInfo, after: datetime) -> datetime:

@@ -51,7 +51,8 @@ T = TypeVar("T")
 _ID = re.compile(r"^[0-9a-f]{32}$")
 # The alert stream looks for new events this often.
 STREAM_POLL_SECONDS = 0.25
-STREAM_REORDER_WINDOW = 50
+STREAM_GAP_SECONDS = 10.0
+STREAM_MAX_GAPS = 500
 
 
 def check_id(value: str, name: str) -> str:
@@ -306,28 +307,35 @@ class NotificationsService:
         key's store) from now on, or after `Last-Event-ID` when the client reconnects."""
         cursor = last_event_id if last_event_id is not None else await self._db(self.repo.last_event_id)
         # Event ids are handed out when a transaction inserts and become visible when it commits:
-        # with several workers on PostgreSQL an id can appear after a higher one. So each poll
-        # reads from STREAM_REORDER_WINDOW ids below the highest seen and skips the ids sent.
-        sent: set[int] = set()
-        floor = cursor  # nothing from before the connection (or Last-Event-ID)
+        # with several workers (PostgreSQL) a lower id can appear after higher ones. An id
+        # skipped over is looked for again on every poll for STREAM_GAP_SECONDS (a transaction
+        # that takes longer than that is not waited for).
+        gaps: dict[int, float] = {}  # id skipped over -> when it was first missed
         yield b"retry: %d\n\n" % int(RETRY_SECONDS * 1000)
         yield b": connected\n\n"
         ends_at, kept_at = time.monotonic() + max_seconds, time.monotonic()
         while time.monotonic() < ends_at and not await disconnected():
-            low = max(cursor - STREAM_REORDER_WINDOW, floor)
+            clock = time.monotonic()
+            gaps = {i: since for i, since in gaps.items() if clock - since < STREAM_GAP_SECONDS}
             try:
-                events = await asyncio.to_thread(self.repo.events_after, low, store, 500)
+                events = await asyncio.to_thread(self.repo.events_after, cursor, store, 500)
+                if gaps:
+                    events = [*await asyncio.to_thread(self.repo.events_with_ids, list(gaps), store), *events]
             except OperationalError:
                 events = []
                 await asyncio.sleep(RETRY_SECONDS)
             for event in events:
-                if event.event_id in sent:
+                if event.event_id in gaps:
+                    del gaps[event.event_id]
+                elif event.event_id > cursor:
+                    # (other stores' events are gaps too, to a key bound to one store: at most STREAM_MAX_GAPS)
+                    skipped = range(max(cursor + 1, event.event_id - STREAM_MAX_GAPS), event.event_id)
+                    gaps.update((i, clock) for i in skipped if len(gaps) < STREAM_MAX_GAPS)
+                    cursor = event.event_id
+                else:
                     continue
-                sent.add(event.event_id)
-                cursor = max(cursor, event.event_id)
                 yield sse_event("incident", orjson.dumps(event.payload), event.event_id)
                 kept_at = time.monotonic()
-            sent = {i for i in sent if i > cursor - STREAM_REORDER_WINDOW}
             if time.monotonic() - kept_at >= KEEPALIVE_SECONDS:
                 yield b": keep-alive\n\n"
                 kept_at = time.monotonic()

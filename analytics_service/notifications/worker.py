@@ -193,7 +193,7 @@ class NotificationWorker:
         the same evaluation runs again; a permanent one is recorded and the rule goes on."""
         every = timedelta(seconds=rule.evaluate_every_seconds)
         behind = first_evaluation(self.repo.now() - every * self.options.catch_up, rule.evaluate_every_seconds)
-        at = max(rule.next_evaluation_at, behind - every)
+        at = max(rule.next_evaluation_at, behind)
         try:
             evaluation = await evaluate(self.ctx, rule, at)
             if evaluation.exception is not None and classify(evaluation.exception).transient:
@@ -262,6 +262,17 @@ class NotificationWorker:
         try:
             report_id = await self.run_schedule(schedule, at)
         except ApiError as exc:
+            if classify(exc).transient:  # e.g. the database unreachable (a 503): the same run later
+                log.warning(
+                    "schedule %s: the run at %s could not be requested (%s); trying again in %ds",
+                    schedule.schedule_id,
+                    iso(at),
+                    exc.message,
+                    EVALUATION_RETRY_SECONDS,
+                )
+                with suppress(Exception):
+                    await self._db(self.repo.release_schedule, schedule.schedule_id, self.worker_id, self._retry_at())
+                return None
             log.warning("schedule %s: the run at %s was refused: %s", schedule.schedule_id, iso(at), exc.message)
             await self._db(self.repo.queue_schedule_failure, schedule, at, exc.message)
         except Exception as exc:
@@ -373,7 +384,9 @@ class NotificationWorker:
         retry_at = None
         if not permanent and delivery.attempts - delivery.attempts_before_retry < self.options.max_attempts:
             delay = backoff_seconds(
-                delivery.attempts, self.options.retry_initial_seconds, self.options.retry_max_seconds
+                delivery.attempts - delivery.attempts_before_retry,
+                self.options.retry_initial_seconds,
+                self.options.retry_max_seconds,
             )
             retry_at = self.repo.now() + timedelta(seconds=delay)
         message = f"attempt {delivery.attempts}: {error}"
