@@ -62,11 +62,12 @@ def cmd_setup(_: argparse.Namespace) -> int:
 
 
 def cmd_worker(_: argparse.Namespace) -> int:
-    """Run report jobs from the Redis queue until SIGTERM/SIGINT (the current job finishes or is released)."""
+    """Run report jobs from the Redis queue, and alerts, schedules and deliveries (docs/alerts.md), until
+    SIGTERM/SIGINT (the current job finishes or is released)."""
     settings = Settings()
     if not settings.redis_url:
         print(
-            "REDIS_URL is not set: without Redis the API process runs report jobs in-process, "
+            "REDIS_URL is not set: without Redis the API process runs report jobs, alerts and schedules in-process, "
             "so no separate worker is needed. Set REDIS_URL to run workers.",
             file=sys.stderr,
         )
@@ -135,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("setup", help="index templates, indices and the reports table (idempotent)").set_defaults(
         func=cmd_setup
     )
-    sub.add_parser("worker", help="run report jobs from the Redis queue (needs REDIS_URL)").set_defaults(
+    sub.add_parser("worker", help="run report jobs, alerts, schedules and deliveries (needs REDIS_URL)").set_defaults(
         func=cmd_worker
     )
 
