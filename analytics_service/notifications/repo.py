@@ -19,7 +19,7 @@ from sqlalchemy import ColumnElement, Engine, and_, delete, exists, func, or_, s
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ..reports.table import Report, utcnow
+from ..reports.table import Report, filtered_page, utcnow
 from .evaluation import Evaluation, iso
 from .measures import MEASURES
 from .rules import first_evaluation
@@ -373,25 +373,14 @@ class NotificationsRepo:
     def incidents(
         self, *, store_id: str | None, alert_id: str | None, status: str | None, page: int, page_size: int
     ) -> tuple[builtins.list[AlertIncident], int]:
-        filters = [
-            column == value
-            for column, value in (
-                (AlertIncident.store_id, store_id),
-                (AlertIncident.alert_id, alert_id),
-                (AlertIncident.status, status),
-            )
-            if value is not None
-        ]
-        query = (
-            select(AlertIncident)
-            .where(*filters)
-            .order_by(AlertIncident.opened_at.desc(), AlertIncident.incident_id)
-            .offset((page - 1) * page_size)
-            .limit(page_size)
+        return filtered_page(
+            self._session,
+            AlertIncident,
+            [(AlertIncident.store_id, store_id), (AlertIncident.alert_id, alert_id), (AlertIncident.status, status)],
+            [AlertIncident.opened_at.desc(), AlertIncident.incident_id],
+            page,
+            page_size,
         )
-        with self._session() as s:
-            total = s.scalar(select(func.count()).select_from(AlertIncident).where(*filters)) or 0
-            return builtins.list(s.scalars(query)), total
 
     def evaluations(self, alert_id: str, limit: int = 100) -> builtins.list[AlertEvaluation]:
         query = (
@@ -515,12 +504,7 @@ class NotificationsRepo:
             )
             for index, channel in enumerate(schedule.recipients or [])
         ]
-        try:
-            with self._session() as s, s.begin():
-                s.add_all(rows)
-        except IntegrityError:
-            return []
-        return rows
+        return self._add_once(rows)
 
     def reports_to_deliver(self, limit: int = 50) -> builtins.list[Report]:
         """Finished runs of schedules (completed or failed) with no delivery queued yet."""
@@ -552,12 +536,7 @@ class NotificationsRepo:
             )
             for index, channel in enumerate(recipients or [])
         ]
-        try:
-            with self._session() as s, s.begin():
-                s.add_all(rows)
-        except IntegrityError:
-            return []
-        return rows
+        return self._add_once(rows)
 
     # -- deliveries --------------------------------------------------------------------------
 
@@ -674,29 +653,31 @@ class NotificationsRepo:
         page: int,
         page_size: int,
     ) -> tuple[builtins.list[Delivery], int]:
-        filters = [
-            column == value
-            for column, value in (
+        return filtered_page(
+            self._session,
+            Delivery,
+            [
                 (Delivery.store_id, store_id),
                 (Delivery.alert_id, alert_id),
                 (Delivery.schedule_id, schedule_id),
                 (Delivery.report_id, report_id),
                 (Delivery.status, status),
-            )
-            if value is not None
-        ]
-        query = (
-            select(Delivery)
-            .where(*filters)
-            .order_by(Delivery.created_at.desc(), Delivery.delivery_id)
-            .offset((page - 1) * page_size)
-            .limit(page_size)
+            ],
+            [Delivery.created_at.desc(), Delivery.delivery_id],
+            page,
+            page_size,
         )
-        with self._session() as s:
-            total = s.scalar(select(func.count()).select_from(Delivery).where(*filters)) or 0
-            return builtins.list(s.scalars(query)), total
 
     # -- helpers -----------------------------------------------------------------------------
+
+    def _add_once(self, rows: builtins.list[Delivery]) -> builtins.list[Delivery]:
+        """Insert deliveries in one transaction; [] when their dedup keys were queued before (by anyone)."""
+        try:
+            with self._session() as s, s.begin():
+                s.add_all(rows)
+        except IntegrityError:
+            return []
+        return rows
 
     @staticmethod
     def _free(lease: Any, now: datetime) -> ColumnElement[bool]:

@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -228,6 +228,25 @@ def current_revision(engine: Engine) -> str | None:
 
 # -- repository ----------------------------------------------------------------------------
 
+M = TypeVar("M", bound=Base)
+
+
+def filtered_page(
+    session: Callable[[], Session],
+    model: type[M],
+    equal_to: Sequence[tuple[Any, Any]],
+    order_by: Sequence[Any],
+    page: int,
+    page_size: int,
+) -> tuple[builtins.list[M], int]:
+    """One page of `model` rows whose columns equal the given values (a None value: no filter),
+    in `order_by`, and how many rows match: what every history route of this database pages."""
+    filters = [column == value for column, value in equal_to if value is not None]
+    query = select(model).where(*filters).order_by(*order_by).offset((page - 1) * page_size).limit(page_size)
+    with session() as s:
+        total = s.scalar(select(func.count()).select_from(model).where(*filters)) or 0
+        return builtins.list(s.scalars(query)), total
+
 
 class ReportsRepo:
     """Reads and state changes of report rows. Sync: call it via `asyncio.to_thread` from async code.
@@ -266,26 +285,19 @@ class ReportsRepo:
         """One page of rows, newest first, and the number of rows matching the filters."""
         if page < 1 or page_size < 1:
             raise ValueError("page and page_size start at 1")
-        filters = [
-            column == value
-            for column, value in (
+        return filtered_page(
+            self._session,
+            Report,
+            [
                 (Report.status, status),
                 (Report.report_type, report_type),
                 (Report.api_key_id, api_key_id),
                 (Report.store_id, store_id),
-            )
-            if value is not None
-        ]
-        query = (
-            select(Report)
-            .where(*filters)
-            .order_by(Report.created_at.desc(), Report.report_id.desc())
-            .offset((page - 1) * page_size)
-            .limit(page_size)
+            ],
+            [Report.created_at.desc(), Report.report_id.desc()],
+            page,
+            page_size,
         )
-        with self._session() as s:
-            total = s.scalar(select(func.count()).select_from(Report).where(*filters)) or 0
-            return builtins.list(s.scalars(query)), total
 
     def claimable_ids(self, limit: int = 100) -> builtins.list[str]:
         """Ids a worker could claim now (pending, or processing with an expired lease), oldest first.
