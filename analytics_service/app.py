@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 from elasticsearch import ApiError as ESApiError
@@ -14,6 +14,9 @@ from fastapi import FastAPI
 
 from . import __version__
 from .analytics.routers import ANALYTICS_ROUTERS
+from .audit.router import router as audit_router
+from .audit.table import AuditRepo
+from .audit.trail import AuditTrail
 from .auth import KeyRing
 from .cache import MemoryBackend, RedisBackend, ResponseCache
 from .config import Settings
@@ -27,16 +30,20 @@ from .http_middleware import CatchAllMiddleware, JsonBodyOnlyMiddleware
 from .ingest.customers import ensure_customer_documents
 from .ingest.router import router as ingest_router
 from .ingest.service import Ingestor
+from .metrics import instrument_transport
+from .metrics_route import router as metrics_router
 from .notifications.router import alerts as alerts_router
 from .notifications.router import deliveries as deliveries_router
 from .notifications.router import schedules as schedules_router
 from .notifications.service import start_notifications
 from .openapi import custom_openapi, errors
 from .pages import install_pages
+from .rate_limits import RateLimiter
 from .redis_client import make_breaker, make_redis
 from .reports.router import router as reports_router
 from .reports.router import signed_links
 from .reports.service import start_reports
+from .request_context import RequestContextMiddleware
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +52,7 @@ log = logging.getLogger(__name__)
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     es = make_async_client(settings)
+    instrument_transport(es)
     names = index_names(settings)
     app.state.es = es
     app.state.names = names
@@ -53,13 +61,19 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # Redis (cache, report queue): short timeouts, one circuit breaker for every use.
     app.state.redis = make_redis(settings) if settings.redis_url else None
     app.state.redis_breaker = make_breaker(settings)
+    app.state.rate_limiter = RateLimiter.for_settings(settings, app.state.redis_breaker)
     app.state.cache = None
     if settings.cache_ttl_seconds > 0:
         backend = (
             RedisBackend(app.state.redis, app.state.redis_breaker) if app.state.redis is not None else MemoryBackend()
         )
-        app.state.cache = ResponseCache(backend, namespace=settings.index_prefix, ttl=settings.cache_ttl_seconds)
-    app.state.data_versions = DataVersions(app.state.cache)
+        app.state.cache = ResponseCache(
+            backend,
+            namespace=settings.index_prefix,
+            ttl=settings.cache_ttl_seconds,
+            stored_versions=app.state.ingestor.stored_versions,
+        )
+    app.state.data_versions = DataVersions(app.state.cache, app.state.ingestor.stored_versions)
     app.state.ingestor.on_written = app.state.data_versions.written
     try:
         # Check (and with AUTO_SETUP install) the index templates now; when
@@ -75,11 +89,17 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.db_engine = app.state.reports.service.repo.engine  # one engine: reports table and health
     # Alerts, schedules, deliveries: the same database; evaluated in this process without Redis.
     app.state.notifications = await start_notifications(app.state, settings)
+    # The audit trail: the same database, written in batches (audit/trail.py).
+    app.state.audit = AuditTrail(AuditRepo(app.state.db_engine))
+    app.state.audit.start()
     try:
         yield
     finally:
         app.state.customers_build.cancel()
+        with suppress(Exception):  # writes of the last second: searchable and published before exit
+            await app.state.ingestor.finish()
         app.state.data_versions.close()
+        await app.state.audit.stop()
         await app.state.notifications.stop()
         await app.state.reports.stop()
         await es.close()
@@ -116,10 +136,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         log.warning("API_KEYS is empty: every endpoint that needs a key will answer 401")
     install_error_handlers(app)
     app.add_middleware(JsonBodyOnlyMiddleware)
-    app.add_middleware(CatchAllMiddleware)  # added last: the outermost of ours, inside ServerErrorMiddleware
+    app.add_middleware(CatchAllMiddleware)
+    # Added last: the outermost of ours (inside ServerErrorMiddleware), so it logs, counts and audits
+    # every answer, the 500s of CatchAllMiddleware included.
+    app.add_middleware(RequestContextMiddleware)
     # The error statuses of each router (400/401/403/404/415/422/500 follow from each operation's
     # shape: see openapi.document_errors).
     app.include_router(health_router)
+    app.include_router(metrics_router)
+    app.include_router(audit_router, responses=errors(503))
     app.include_router(ingest_router, responses=errors(413, 502, 503))
     for router in ANALYTICS_ROUTERS:
         app.include_router(router, responses=errors(502, 503))

@@ -14,6 +14,8 @@ from fastapi.security import APIKeyHeader
 
 from .config import ApiKeyConfig, Scope
 from .errors import ApiError
+from .metrics import RATE_LIMITED
+from .rate_limits import ROUTE_CLASSES
 
 
 @dataclass(frozen=True)
@@ -57,25 +59,53 @@ def keyring(request: Request) -> KeyRing:
     return request.app.state.keyring
 
 
+async def authorize(request: Request, ring: KeyRing, key: str | None, scope: Scope) -> Principal:
+    """The caller's Principal, with `scope` (or admin), counted against its rate limit.
+
+    The Principal is kept on the request (`request.state.principal`) for the access log and the
+    audit trail (request_context.py), which name the key by its id only.
+    """
+    if not key:
+        raise ApiError(401, "missing X-API-Key header", headers={"WWW-Authenticate": "ApiKey"})
+    principal = ring.authenticate(key)
+    if principal is None:
+        raise ApiError(401, "unknown API key", headers={"WWW-Authenticate": "ApiKey"})
+    request.state.principal = principal
+    if not principal.has(scope):
+        raise ApiError(403, f"this API key lacks the '{scope}' scope", code="missing_scope")
+    limiter = getattr(request.app.state, "rate_limiter", None)
+    if limiter is not None and scope in ROUTE_CLASSES:
+        refusal = await limiter.hit(scope, principal.key_id)
+        if refusal is not None:
+            RATE_LIMITED.labels(route_class=scope).inc()
+            raise ApiError(
+                429,
+                f"rate limit of {refusal.limit} for {scope} requests of this API key exceeded; "
+                f"retry in {refusal.retry_after} s",
+                code="rate_limited",
+                headers={
+                    "Retry-After": str(refusal.retry_after),
+                    "RateLimit-Limit": refusal.limit,
+                    "RateLimit-Reset": str(refusal.retry_after),
+                },
+            )
+    return principal
+
+
 @cache
 def require(scope: Scope) -> Callable[..., Awaitable[Principal]]:
-    """Dependency: the caller's Principal, with `scope` (or admin).
+    """Dependency: the caller's Principal, with `scope` (or admin), within its rate limit.
 
     One dependency per scope (cached), so a router that declares `Depends(require(scope))`
     and a route parameter asking for the same Principal authenticate once per request.
     """
 
     async def dependency(
-        ring: Annotated[KeyRing, Depends(keyring)], key: Annotated[str | None, Depends(api_key_header)]
+        request: Request,
+        ring: Annotated[KeyRing, Depends(keyring)],
+        key: Annotated[str | None, Depends(api_key_header)],
     ) -> Principal:
-        if not key:
-            raise ApiError(401, "missing X-API-Key header", headers={"WWW-Authenticate": "ApiKey"})
-        principal = ring.authenticate(key)
-        if principal is None:
-            raise ApiError(401, "unknown API key", headers={"WWW-Authenticate": "ApiKey"})
-        if not principal.has(scope):
-            raise ApiError(403, f"this API key lacks the '{scope}' scope", code="missing_scope")
-        return principal
+        return await authorize(request, ring, key, scope)
 
     return dependency
 

@@ -17,8 +17,10 @@ the outage may be served until their TTL ends. Redis calls go through the circui
 breaker of `redis_client`: a hung Redis costs one short timeout, then it is bypassed
 (no wait at all) until a probe after the cool-down succeeds.
 
-The in-process backend is per process: with several API processes (or imports run
-by the CLI while the API serves), use Redis so that versions are shared.
+The in-process backend is per process; what other processes write (an import run by
+the CLI, a second API process) reaches it through the data versions every writer
+publishes in Elasticsearch (es/store_versions.py), which are added to the backend's
+counters. Redis shares the cached answers themselves between processes.
 """
 
 from __future__ import annotations
@@ -31,9 +33,12 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from .redis_client import CircuitBreaker, RedisUnavailable
+
+if TYPE_CHECKING:
+    from .es.store_versions import StoredDataVersions
 
 log = logging.getLogger(__name__)
 
@@ -163,11 +168,24 @@ class ResponseCache:
     # A background refresh that takes longer than this may be started again by another process.
     REFRESH_CLAIM_SECONDS = 120
 
-    def __init__(self, backend: Backend, namespace: str, ttl: int = 300) -> None:
+    def __init__(
+        self, backend: Backend, namespace: str, ttl: int = 300, stored_versions: StoredDataVersions | None = None
+    ) -> None:
         self.backend = backend
         self.namespace = namespace
         self.ttl = ttl
+        # The versions every writing process publishes in Elasticsearch (es/store_versions.py), added
+        # to the backend's counter: a command-line import makes answers stale without Redis too.
+        self.stored_versions = stored_versions
         self._inflight: dict[str, asyncio.Task[Any]] = {}
+
+    async def _current(self, store_id: str | None) -> int:
+        """The backend's counter plus the stored version: both only go up, so the sum changes
+        whenever either does (compared for equality only)."""
+        counter = await self.backend.get_int(self._version_key(store_id))
+        if self.stored_versions is None:
+            return counter
+        return counter + await self.stored_versions.version(store_id)
 
     def _version_key(self, store_id: str | None) -> str:
         return f"{self.namespace}:version:" + ("*" if store_id is None else f"store:{store_id}")
@@ -184,7 +202,7 @@ class ResponseCache:
     async def version(self, store_id: str | None) -> int | None:
         """The data version of a store (None: every store); None when the cache cannot be read."""
         try:
-            return await self.backend.get_int(self._version_key(store_id))
+            return await self._current(store_id)
         except Exception as exc:
             _warn("cache version unavailable", exc)
             return None
@@ -197,7 +215,7 @@ class ResponseCache:
         """The key, the current data version and the stored entry; None when the cache cannot be used now."""
         key = self.key(endpoint, params, store_id)
         try:
-            version = await self.backend.get_int(self._version_key(store_id))
+            version = await self._current(store_id)
             raw = await self.backend.get(key)
         except Exception as exc:
             _warn("cache unavailable, answering uncached", exc)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import os
 import sys
 
 from pydantic import ValidationError
 
 from .config import Settings
+from .log_setup import configure_logging
 
 # Keys the `dev` command uses when API_KEYS is not set: local development only.
 DEV_API_KEYS = [
@@ -26,7 +26,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     Settings()  # fail here, with main's message, on bad settings (the app factory builds its own)
     uvicorn.run(
-        "analytics_service.app:create_app", factory=True, host=args.host, port=args.port, log_level=args.log_level
+        "analytics_service.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        log_config=None,  # keep log_setup's handler: uvicorn's lines in the same format as ours
+        access_log=False,  # request_context.py logs one line per request, with the request id and key id
     )
     return 0
 
@@ -77,6 +83,17 @@ def cmd_worker(_: argparse.Namespace) -> int:
     return asyncio.run(serve(settings))
 
 
+def cmd_retention(args: argparse.Namespace) -> int:
+    """Delete what is past its horizon (docs/operations.md "Retention"); `--dry-run` lists it only."""
+    import logging
+
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # a line per migration plugin is noise here
+    logging.getLogger("elastic_transport").setLevel(logging.ERROR)  # an unreachable node: our one error line
+    from .retention import run_command
+
+    return asyncio.run(run_command(Settings(), dry_run=args.dry_run))
+
+
 def cmd_es(args: argparse.Namespace) -> int:
     from .devtools import local_es
 
@@ -96,9 +113,20 @@ def cmd_import_csv(args: argparse.Namespace) -> int:
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
-    """Quick start: local Elasticsearch, indices, sample data, API on 127.0.0.1:8000."""
-    from .devtools import local_es
+    """Quick start: local Elasticsearch, indices, sample data, API on 127.0.0.1:8000.
 
+    A second one while one runs (in this checkout, or this service on the port) says where
+    and exits 0 before doing anything; another program on the port is an error (exit 1)."""
+    from .devtools import dev_instance, local_es
+
+    try:
+        running = dev_instance.claim(args.host, args.port)
+    except dev_instance.PortTaken as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if running is not None:
+        print(running.message(), flush=True)
+        return 0
     node = local_es.start(port=args.es_port)
     print(f"Elasticsearch at {node.url}", flush=True)
     os.environ.setdefault("ELASTICSEARCH_URL", node.url)
@@ -139,6 +167,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("worker", help="run report jobs, alerts, schedules and deliveries (needs REDIS_URL)").set_defaults(
         func=cmd_worker
     )
+    retention = sub.add_parser(
+        "retention", help="delete monthly indices, report files and alert history past their horizons"
+    )
+    retention.add_argument("--dry-run", action="store_true", help="list what would be deleted; delete nothing")
+    retention.set_defaults(func=cmd_retention)
 
     from .kibana.command import add_parser as add_kibana_parser
 
@@ -158,11 +191,18 @@ PASSTHROUGH_HELP = {
 }
 
 
+# Commands that run as services: their logs go to a collector, one JSON object per line.
+SERVICE_COMMANDS = frozenset({"serve", "worker"})
+
+
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # One line per Elasticsearch request is noise on a terminal.
-    logging.getLogger("elastic_transport").setLevel(logging.WARNING)
     argv = list(argv if argv is not None else sys.argv[1:])
+    # LOG_FORMAT and LOG_LEVEL straight from the environment: the logs must work before (and
+    # when) the settings fail to validate.
+    fmt = os.environ.get("LOG_FORMAT", "").strip().lower()
+    if fmt not in ("json", "console"):
+        fmt = "json" if argv[:1] and argv[0] in SERVICE_COMMANDS else "console"
+    configure_logging(fmt, os.environ.get("LOG_LEVEL", "INFO").strip() or "INFO")
     try:
         if argv and argv[0] in PASSTHROUGH:
             return int(PASSTHROUGH[argv[0]](argparse.Namespace(rest=argv[1:])) or 0)

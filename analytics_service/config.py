@@ -160,6 +160,13 @@ class Settings(BaseSettings):
     live_stream_max_seconds: float = Field(default=600, gt=0)
     # Reports (and their files and download links) expire this long after they are requested.
     report_ttl_hours: float = Field(default=168, gt=0)
+    # Retention (`python -m analytics_service retention`, run daily by the worker; docs/operations.md):
+    # the monthly events and activity indices whose whole month ended more than this many days ago are
+    # deleted; 0 or unset: kept forever. Orders, order lines, products, expenses and customers never are.
+    analytics_data_retention_days: int = Field(default=0, ge=0)
+    # Alert incidents that are over (with their events) and finished deliveries are deleted this many
+    # days on (open incidents, pending deliveries and rules never are); 0: kept forever.
+    alert_history_retention_days: int = Field(default=90, ge=0)
     # Kibana, for `kibana import|export` (docs/kibana.md): an API key, else basic auth when a user is set.
     kibana_url: str = "http://127.0.0.1:5601"
     kibana_username: str | None = None
@@ -182,6 +189,22 @@ class Settings(BaseSettings):
     # Without REDIS_URL the API process evaluates alerts, runs schedules and sends deliveries itself
     # (as it runs report jobs); false leaves that to `python -m analytics_service worker`.
     notifications_in_process: bool = True
+    # Operations (docs/operations.md). Logs: `json` (one object per line) or `console` (readable);
+    # unset: json for the services (`serve`, `worker`), console for `dev` and the one-shot commands.
+    log_format: Literal["json", "console"] | None = None
+    log_level: str = "INFO"
+    # GET /metrics without a key (for a scraper on a private network); otherwise the admin scope.
+    metrics_public: bool = False
+    # `python -m analytics_service worker` serves its own /metrics (no key) on this port; 0: none.
+    worker_metrics_port: int = Field(default=0, ge=0, le=65535)
+    worker_metrics_host: str = "127.0.0.1"
+    # Requests per API key and route class, as `<count>/<second|minute|hour|day>` (several: `10/second;600/minute`);
+    # empty: unlimited. Shared by every API process through Redis when REDIS_URL is set.
+    rate_limit_ingest: str = "6000/minute"
+    rate_limit_read: str = "1200/minute"
+    rate_limit_reports: str = "120/minute"
+    # The audit trail (GET /api/v1/audit) keeps this many days of rows.
+    audit_retention_days: int = Field(default=365, ge=1)
 
     @property
     def webhook_secret(self) -> SecretStr | None:
@@ -199,6 +222,28 @@ class Settings(BaseSettings):
         parts = urlsplit(str(text))
         if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
             raise ValueError("SMTP_URL must be smtp://host:port or smtps://user:password@host:port")
+        return v
+
+    @field_validator("rate_limit_ingest", "rate_limit_read", "rate_limit_reports")
+    @classmethod
+    def _rate_limit(cls, v: str) -> str:
+        from limits import parse_many
+
+        text = v.strip()
+        if text in ("", "0"):
+            return ""
+        try:
+            parse_many(text)
+        except ValueError:
+            raise ValueError(f"{text!r} is not a rate limit such as 600/minute or 10/second;600/minute") from None
+        return text
+
+    @field_validator("analytics_data_retention_days", "alert_history_retention_days", mode="before")
+    @classmethod
+    def _blank_is_default(cls, v: object, info: ValidationInfo) -> object:
+        # `ANALYTICS_DATA_RETENTION_DAYS=` (set but empty, as in a copied .env) means unset.
+        if isinstance(v, str) and not v.strip():
+            return cls.model_fields[str(info.field_name)].default
         return v
 
     @field_validator("webhook_signing_secret", mode="before")

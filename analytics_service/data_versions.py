@@ -11,7 +11,8 @@ changes.
 
 With a response cache the versions are the cache's (shared by every process through
 Redis when REDIS_URL is set); without one (CACHE_TTL_SECONDS=0) they are counted in this
-process.
+process. Either way the versions every writing process publishes in Elasticsearch
+(es/store_versions.py) are added, so writes by other processes count as well.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from collections import Counter
 from collections.abc import Iterable
 
 from .cache import ResponseCache
+from .es.store_versions import StoredDataVersions
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +32,9 @@ SEARCHABLE_AFTER_SECONDS = 1.1
 
 
 class DataVersions:
-    def __init__(self, cache: ResponseCache | None) -> None:
+    def __init__(self, cache: ResponseCache | None, stored: StoredDataVersions | None = None) -> None:
         self.cache = cache
+        self.stored = stored  # what every process publishes (es/store_versions.py); the cache adds it itself
         self._local: Counter[str | None] = Counter()
         self._pending: set[asyncio.Task[None]] = set()
 
@@ -66,7 +69,13 @@ class DataVersions:
             shared = await self.cache.version(store_id)
             if shared is not None:
                 return shared
-        return self._local[store_id]
+        local = self._local[store_id]
+        if self.stored is not None:
+            try:
+                return local + await self.stored.version(store_id)
+            except Exception as exc:  # Elasticsearch down: the stream's next snapshot fails on its own
+                log.debug("stored data version unavailable: %s", exc)
+        return local
 
     def close(self) -> None:
         """Cancel the pending second bumps (at shutdown: this process serves no answer after it)."""

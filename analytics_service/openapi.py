@@ -34,6 +34,8 @@ DESCRIPTIONS: dict[int, str] = {
     413: "the body or the batch is too large",
     415: "the body is not JSON (Content-Type must be application/json)",
     422: "a parameter or field is invalid (named in `details`)",
+    429: "this API key is over its rate limit for the route's class (`rate_limited`); retry after `Retry-After` "
+    'seconds (README "Rate limits")',
     500: "unexpected error (a bug; logged)",
     502: "Elasticsearch refused the request (`elasticsearch_error`), or an analytics number cannot be computed "
     "from the stored data (`uncomputable_result`, naming the fields)",
@@ -59,6 +61,8 @@ def document_errors(schema: dict[str, Any]) -> None:
             implied = [500]
             if operation.get("security"):
                 implied += [401, 403]
+                if "operations" not in operation.get("tags", ()):  # admin routes are not rate limited
+                    implied.append(429)
             if operation.get("parameters") or operation.get("requestBody"):
                 implied.append(422)
             if operation.get("requestBody"):
@@ -67,6 +71,13 @@ def document_errors(schema: dict[str, Any]) -> None:
                 implied.append(404)
             for status in implied:
                 responses.setdefault(str(status), {"description": DESCRIPTIONS[status]})
+            if "429" in responses:
+                responses["429"]["headers"] = {
+                    "Retry-After": {
+                        "description": "seconds until a request is let through",
+                        "schema": {"type": "integer"},
+                    }
+                }
             for status, response in responses.items():
                 if not status.isdigit() or int(status) < 400:
                     continue
@@ -88,7 +99,9 @@ def custom_openapi(app: FastAPI) -> dict[str, Any]:
     """The generated document plus the ingest request schemas (validated by hand in the routes)."""
     if app.openapi_schema:
         return app.openapi_schema
-    schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+    schema = get_openapi(
+        title=app.title, version=app.version, description=app.description + rate_limits_text(app), routes=app.routes
+    )
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     for name, model in {**OPENAPI_MODELS, **STREAMED_MODELS}.items():
         model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
@@ -107,3 +120,19 @@ def custom_openapi(app: FastAPI) -> dict[str, Any]:
     schema["components"]["securitySchemes"] = {"APIKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key"}}
     app.openapi_schema = schema
     return schema
+
+
+def rate_limits_text(app: FastAPI) -> str:
+    """The rate limits this app applies, for the document's description."""
+    settings = app.state.settings
+    configured = {
+        "ingest": settings.rate_limit_ingest,
+        "read": settings.rate_limit_read,
+        "reports": settings.rate_limit_reports,
+    }
+    parts = [f"{name}: {text or 'unlimited'}" for name, text in configured.items()]
+    return (
+        "\n\nRate limits per API key and route class (the scope a route needs), over a moving window: "
+        + "; ".join(parts)
+        + ". Past a limit: 429 with `Retry-After` (RATE_LIMIT_INGEST, RATE_LIMIT_READ, RATE_LIMIT_REPORTS)."
+    )

@@ -1,6 +1,6 @@
-"""Generate sample data (same as `python -m analytics_service seed`).
+"""Generate sample data (same as `./dev run seed`).
 
-Run from the repository root: `python scripts/generate_sample_data.py --help`.
+Run from the repository root: `./dev run scripts/generate_sample_data.py --help`.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ for docs/report-sample.png.
 
 Against the Quick start's API (sample data; `./dev up` prints the keys):
 
-    .venv/bin/python scripts/report_sample.py --url http://127.0.0.1:8000 --key dev-read-key
+    ./dev run scripts/report_sample.py --url http://127.0.0.1:8000 --key dev-read-key
 
 asks for the monthly business review (PDF and XLSX) of last month, waits for the worker,
 downloads the files into --out (default data/report-samples/), renders every PDF page to

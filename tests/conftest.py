@@ -170,6 +170,11 @@ def make_settings(es_connection: dict, prefix: str, tmp: Path, **overrides) -> S
         # A test that reads the live stream to its end (a TestClient does) waits this long at most.
         "live_stream_max_seconds": 30,
         "index_shards": os.environ.get("TEST_INDEX_SHARDS") or None,
+        # Tests send far more requests a minute with one key than a client would: no rate limits
+        # unless a test sets them (tests/test_operations.py).
+        "rate_limit_ingest": "",
+        "rate_limit_read": "",
+        "rate_limit_reports": "",
     }
     values.update(overrides)
     return Settings(**values)

@@ -17,6 +17,7 @@ import pytest
 from elasticsearch import AsyncElasticsearch
 
 from analytics_service.es.bulk import BulkAction, BulkWriter
+from analytics_service.metrics import REGISTRY
 
 
 class FaultyProxy:
@@ -143,7 +144,13 @@ def docs(index: str, n: int, op: str = "create") -> list[BulkAction]:
     return [BulkAction(op, index, f"d{i}", {"n": i}) for i in range(n)]
 
 
+def retries_counted(reason: str) -> float:
+    """analytics_bulk_retries_total{reason} as GET /metrics shows it."""
+    return REGISTRY.get_sample_value("analytics_bulk_retries_total", {"reason": reason}) or 0.0
+
+
 def test_whole_request_rejections_are_retried(es_connection, es, index):
+    before = {reason: retries_counted(reason) for reason in ("429", "503")}
     proxy = FaultyProxy(es_connection["url"], _auth(es_connection), ["429", "503", "ok"])
     try:
         results = _run(proxy.url, docs(index, 10))
@@ -151,16 +158,19 @@ def test_whole_request_rejections_are_retried(es_connection, es, index):
         proxy.close()
     assert [r.status for r in results] == [201] * 10
     assert proxy.bulk_calls == 3
+    assert {reason: retries_counted(reason) - n for reason, n in before.items()} == {"429": 1, "503": 1}
     assert es.count(index=index)["count"] == 10
 
 
 def test_rejected_items_are_resent_alone(es_connection, es, index):
+    before = retries_counted("items")
     proxy = FaultyProxy(es_connection["url"], _auth(es_connection), ["reject-last", "ok"])
     try:
         results = _run(proxy.url, docs(index, 5))
     finally:
         proxy.close()
     assert all(r.ok for r in results) and proxy.bulk_calls == 2
+    assert retries_counted("items") - before == 1  # the one rejected item, sent again
     assert sorted(h["_id"] for h in es.search(index=index, size=10)["hits"]["hits"]) == [f"d{i}" for i in range(5)]
 
 

@@ -388,6 +388,33 @@ def test_one_bad_line_keeps_its_whole_order_out(tmp_path, settings, es, prefix):
     assert count(es, f"{prefix}-order-items", "whole") == 1
 
 
+def test_the_command_names_the_store_it_wrote_to(tmp_path, settings, es, prefix, monkeypatch, capsys):
+    """The last lines say which store the orders went to; without --store-id, that it was the
+    default store (DEFAULT_STORE_ID, beside ./dev up's sample data) and how to choose another."""
+    path = tmp_path / "orders.csv"
+    path.write_text("Order,Date,Customer,Product,Qty,Revenue\no-1,2024-01-02,c-1,A,1,10\n", encoding="utf-8")
+    mapping = tmp_path / "paid.json"
+    mapping.write_text(json.dumps(PAID_ORDERS_MAPPING))
+    command_env(monkeypatch, settings, tmp_path)
+    monkeypatch.setenv("DEFAULT_STORE_ID", "told-default")  # not the Superstore's store
+    where = f"(index prefix {prefix}, Elasticsearch {settings.elasticsearch_url})"
+
+    assert csv_import.main([str(path), "--mapping", str(mapping), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert f"imported 1 order into store 'told-default' {where}" in out
+    assert "no --store-id given: 'told-default' is the default store (DEFAULT_STORE_ID)" in out
+    assert "pass --store-id S to import into a store of its own" in out
+
+    assert csv_import.main([str(path), "--mapping", str(mapping), "--no-progress", "--store-id", "told"]) == 0
+    out = capsys.readouterr().out
+    assert f"imported 1 order into store 'told' {where}" in out and "no --store-id given" not in out
+    es.indices.refresh(index=f"{prefix}-*")
+    assert count(es, f"{prefix}-orders", "told-default") == count(es, f"{prefix}-orders", "told") == 1
+
+    assert csv_import.main([str(path), "--mapping", str(mapping), "--dry-run", "--store-id", "dry-told"]) == 0
+    assert "dry run: would import 1 order into store 'dry-told'" in capsys.readouterr().out
+
+
 def test_a_refused_order_is_reported_with_its_line(tmp_path, settings):
     path = tmp_path / "future.csv"
     path.write_text(

@@ -7,9 +7,15 @@ the cached distribution zip of data/elasticsearch/dist.
 from __future__ import annotations
 
 import base64
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -154,6 +160,9 @@ def test_start_status_stop_real_node(monkeypatch):
     finally:
         stopped = local.stop(TEST_PORT, data_dir)
     assert stopped
+    # stop returned once the server process had exited: gone (or a zombie nobody reaped yet).
+    stat = Path(f"/proc/{info.pid}/stat")
+    assert not stat.exists() or stat.read_text().rsplit(")", 1)[1].split()[0] == "Z"
     assert _http_status(health, info.password) is None
     assert not local.status(TEST_PORT, data_dir).running
     assert local.stop(TEST_PORT, data_dir) is False
@@ -175,3 +184,133 @@ def test_a_root_only_checkout_is_opened_for_traversal_only(tmp_path):
     assert local._blocking_dir(data_dir, account) is None
     mode = stat.S_IMODE(private.stat().st_mode)
     assert mode & stat.S_IXOTH and not mode & (stat.S_IROTH | stat.S_IWOTH)
+
+
+# --- `es stop` returns once the node has exited ----------------------------------------
+
+# A stand-in for a node's server process: its command line is what `_is_our_node` looks for,
+# and it takes `delay` seconds to exit after SIGTERM (a negative delay: it ignores SIGTERM).
+FAKE_NODE = """
+import signal, sys, time
+delay = float(sys.argv[1])
+def term(*_):
+    if delay >= 0:
+        time.sleep(delay)
+        sys.exit(0)
+signal.signal(signal.SIGTERM, term)
+print("ready", flush=True)
+while True:
+    time.sleep(0.05)
+"""
+
+
+def _fake_node(data_dir: Path, port: int, delay: float) -> subprocess.Popen:
+    node_dir = data_dir / "nodes" / str(port)
+    (node_dir / "tmp").mkdir(parents=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            FAKE_NODE,
+            str(delay),
+            f"-Djava.io.tmpdir={node_dir / 'tmp'}",
+            "org.elasticsearch.server/org.elasticsearch.bootstrap.Elasticsearch",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+    (node_dir / "es.pid").write_text(f"{proc.pid}\n")
+    return proc
+
+
+@pytest.fixture
+def fake_nodes() -> Iterator[list[subprocess.Popen]]:
+    procs: list[subprocess.Popen] = []
+    yield procs
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+
+
+def test_stop_returns_once_the_node_has_exited(tmp_path, fake_nodes, capsys):
+    fake_nodes.append(_fake_node(tmp_path, 9291, delay=1.5))
+    started = time.monotonic()
+    assert local.main(["stop", "--port", "9291", "--data-dir", str(tmp_path)]) == 0
+    assert time.monotonic() - started >= 1.4
+    assert fake_nodes[0].poll() == 0  # exited, by its SIGTERM handler, before stop returned
+    assert not (tmp_path / "nodes" / "9291" / "es.pid").exists()
+    err = capsys.readouterr().err
+    assert f"stopping Elasticsearch on http://127.0.0.1:9291 (pid {fake_nodes[0].pid})" in err
+    assert "Elasticsearch stopped: the node has exited" in err
+    assert local.stop(9291, tmp_path) is False  # and again: not running
+
+
+def test_stop_of_a_cluster_stops_every_node_at_once_and_waits_for_each(tmp_path, fake_nodes, capsys):
+    fake_nodes.extend(_fake_node(tmp_path, port, delay=1.5) for port in (9291, 9292, 9293))
+    started = time.monotonic()
+    assert local.main(["stop", "--port", "9291", "--nodes", "3", "--data-dir", str(tmp_path)]) == 0
+    took = time.monotonic() - started
+    assert [proc.poll() for proc in fake_nodes] == [0, 0, 0]
+    assert 1.4 <= took < 4.0, took  # one after the other would take 4.5 s
+    assert "Elasticsearch stopped: every node has exited" in capsys.readouterr().err
+
+
+def test_a_node_that_ignores_sigterm_is_killed_and_one_that_survives_is_an_error(
+    tmp_path, fake_nodes, capsys, monkeypatch
+):
+    fake_nodes.append(_fake_node(tmp_path, 9291, delay=-1))
+    assert local.stop(9291, tmp_path, timeout=0.5) is True
+    assert fake_nodes[0].poll() == -signal.SIGKILL
+    assert "still runs 0.5 s after SIGTERM: sending SIGKILL" in capsys.readouterr().err
+
+    # A process that outlives SIGKILL (stuck in the kernel): a bounded wait, then a clear error.
+    from analytics_service.devtools.local_es import process
+
+    fake_nodes.append(_fake_node(tmp_path, 9292, delay=-1))
+    pid = fake_nodes[1].pid
+    monkeypatch.setattr(process, "KILL_WAIT_SECONDS", 0.5)
+    alive = process._pid_alive
+    monkeypatch.setattr(process, "_pid_alive", lambda p: p == pid or alive(p))
+    started = time.monotonic()
+    assert local.main(["stop", "--port", "9292", "--timeout", "0.3", "--data-dir", str(tmp_path)]) == 1
+    assert time.monotonic() - started < 5
+    err = capsys.readouterr().err
+    assert f"error: Elasticsearch (pid {pid}) is still running after SIGTERM (0.3 s) and SIGKILL" in err
+    assert str(tmp_path / "nodes" / "9292") in err
+
+
+# --- the distribution's fetch shows Maven's progress -----------------------------------
+
+
+def test_the_maven_fetch_shows_its_progress(tmp_path, monkeypatch, capsys):
+    """`mvn` without -q: its download lines reach the terminal as they come (batch mode
+    when not on a terminal, as here); a failure still quotes Maven's last lines."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    mvn = bin_dir / "mvn"
+    mvn.write_text(
+        "#!/bin/sh\n"
+        f'echo "$@" > {tmp_path / "args"}\n'
+        'echo "[INFO] Downloading from central: elasticsearch-x.zip"\n'
+        'printf "Progress (1): 1/2 MB\\r"\n'
+        'echo "[INFO] Downloaded from central: elasticsearch-x.zip (2 MB at 1 MB/s)"\n'
+        'for a in "$@"; do case "$a" in -DoutputDirectory=*) out="${a#-DoutputDirectory=}";; esac; done\n'
+        f'[ -n "$FAIL" ] && {{ echo "[ERROR] no such artifact"; exit 1; }}\n'
+        f'touch "$out/elasticsearch-{local.ES_VERSION}.zip"\n'
+    )
+    mvn.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    from analytics_service.devtools.local_es import distribution
+
+    assert distribution._fetch_zip(tmp_path / "dist") == tmp_path / "dist" / f"elasticsearch-{local.ES_VERSION}.zip"
+    args = (tmp_path / "args").read_text().split()
+    assert "-q" not in args and "-B" in args and "dependency:copy" in args
+    err = capsys.readouterr().err
+    assert f"fetching {local.ES_ARTIFACT} with Maven" in err
+    assert "Downloading from central" in err and "(2 MB at 1 MB/s)" in err
+
+    monkeypatch.setenv("FAIL", "1")
+    with pytest.raises(RuntimeError, match=r"(?s)mvn could not fetch .*exit 1.*no such artifact"):
+        distribution._fetch_zip(tmp_path / "dist2")

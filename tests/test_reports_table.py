@@ -27,7 +27,7 @@ from analytics_service.reports.table import (
     migrate,
 )
 
-HEAD = "0003"
+HEAD = "0005"
 T0 = datetime(2024, 3, 10, 6, 30, 15, 123456, tzinfo=UTC)
 
 

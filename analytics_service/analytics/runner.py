@@ -32,6 +32,7 @@ from ..dependencies import CacheDep, EsDep, NamesDep, SettingsDep
 from ..errors import UncomputableResult
 from ..es.indices import CUSTOMERS, IndexFamily, IndexNames
 from ..ingest.customers import customer_documents_built
+from ..metrics import CACHE_LOOKUPS
 from .fields import AnalyticsResponse
 from .params import CommonParams
 from .requests import COMPOSITE_PAGE, Composite, Partitioned, Search, partitions_for
@@ -231,10 +232,12 @@ class QueryContext:
             cached = cached_answer(query.response_model, found.entry.payload)
             if cached is not None:
                 cached.cached, cached.stale = True, found.stale
+                CACHE_LOOKUPS.labels(result="stale" if found.stale else "hit").inc()
                 if found.stale:
                     cache.refresh_in_background(found.key, lambda: self.computed_into(cache, found, query))
                 return cached  # type: ignore[return-value]
             log.warning("cached answer of %s fails its model; computing it again", query.name)
+        CACHE_LOOKUPS.labels(result="miss").inc()
         return await cache.once(found.key, lambda: self.computed_into(cache, found, query))
 
     async def computed(self, query: AnalyticsQuery[R]) -> tuple[R, bytes, float]:

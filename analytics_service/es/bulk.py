@@ -24,6 +24,8 @@ from typing import Any, Literal
 import orjson
 from elasticsearch import ApiError, AsyncElasticsearch, ConnectionError, ConnectionTimeout
 
+from ..metrics import BULK_RETRIES
+
 log = logging.getLogger(__name__)
 
 RETRYABLE_STATUS = frozenset({429, 502, 503, 504})
@@ -180,6 +182,7 @@ class BulkWriter:
                 if attempt >= self.max_retries:
                     raise
                 log.warning("bulk request failed (%s); retry %d", type(exc).__name__, attempt + 1)
+                BULK_RETRIES.labels(reason="connection").inc()
             except ApiError as exc:
                 if exc.meta.status in SPLIT_STATUS:
                     await self._split(todo, job, exc)
@@ -187,6 +190,7 @@ class BulkWriter:
                 if exc.meta.status not in RETRYABLE_STATUS or attempt >= self.max_retries:
                     raise
                 log.warning("bulk request answered %d; retry %d", exc.meta.status, attempt + 1)
+                BULK_RETRIES.labels(reason=str(exc.meta.status)).inc()
             else:
                 retry: list[int] = []
                 for i, item in zip(todo, response["items"], strict=True):
@@ -206,6 +210,7 @@ class BulkWriter:
                 todo = retry
                 if not todo:
                     return
+                BULK_RETRIES.labels(reason="items").inc(len(todo))
             await asyncio.sleep(self._backoff(attempt))
             attempt += 1
 

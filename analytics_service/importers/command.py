@@ -72,9 +72,34 @@ async def _run(args: argparse.Namespace, mapping: Mapping, settings: Settings) -
     try:
         ingestor = Ingestor.for_settings(es, settings)
         await IndexGuard(es, ingestor.names, auto_setup=True).ensure()
-        return await run(ingestor)
+        report = await run(ingestor)
+        await ingestor.finish()  # searchable, and every API process told at once (es/store_versions.py)
+        return report
     finally:
         await es.close()
+
+
+def destination(store_id: str | None, mapping: Mapping, settings: Settings, report: ImportReport) -> list[str]:
+    """The lines that say which store the import wrote to (or would, in a dry run), and where."""
+    verb = "dry run: would import" if report.dry_run else "imported"
+    where = f"(index prefix {settings.index_prefix}, Elasticsearch {settings.elasticsearch_url})"
+    orders = f"{report.orders:,} order{'' if report.orders == 1 else 's'}"
+    source = next((s for s in mapping.order if s.target == "store_id"), None)
+    if store_id is None and source is not None and source.constant and source.value is not None:
+        store_id = str(source.value)
+    if store_id is not None:
+        return [f"{verb} {orders} into store {store_id!r} {where}"]
+    default = settings.default_store_id
+    if source is not None:
+        return [
+            f"{verb} {orders} into the stores of column {source.column!r} "
+            f"(store {default!r}, DEFAULT_STORE_ID, for lines without one) {where}"
+        ]
+    return [
+        f"{verb} {orders} into store {default!r} {where}",
+        f"  no --store-id given: {default!r} is the default store (DEFAULT_STORE_ID), the one ./dev up loads its "
+        "sample data into; pass --store-id S to import into a store of its own (and read it with store_id=S)",
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -119,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         raise
     print(report.summary())
+    print("\n".join(destination(args.store_id, mapping, settings, report)))
     if args.errors_csv:
         report.write_problems(args.errors_csv)
         print(f"all errors and warnings written to {args.errors_csv}")

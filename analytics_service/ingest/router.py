@@ -19,6 +19,7 @@ from ..auth import IngestKey, require
 from ..config import Settings
 from ..dependencies import IngestorDep, SettingsDep
 from ..errors import ApiError
+from ..metrics import INGEST_RECORDS
 from .paths import PATHS, PREFIX
 from .schemas import ActivityBatch, Event, EventBatch, ExpenseBatch, IngestResponse, OrderBatch, ProductBatch
 
@@ -84,8 +85,16 @@ def records_in(settings: Settings, body: Any, key: str) -> list[Any]:
     return records
 
 
-def answer(result: IngestResponse) -> IngestResponse:
-    """422 when no record of the batch could be stored because all were invalid."""
+def answer(kind: str, result: IngestResponse) -> IngestResponse:
+    """Counted in the metrics by outcome; 422 when no record of the batch could be stored because all were invalid."""
+    for outcome, count in (
+        ("indexed", result.indexed),
+        ("duplicate", result.duplicates),
+        ("stale", result.stale),
+        ("error", len(result.errors)),
+    ):
+        if count:
+            INGEST_RECORDS.labels(kind=kind, outcome=outcome).inc(count)
     stored = result.indexed + result.duplicates + result.stale
     if stored == 0 and result.errors and not any(e.retryable for e in result.errors):
         first = result.errors[0]
@@ -226,7 +235,7 @@ def add_ingest_route(route: IngestRoute) -> None:
     ) -> IngestResponse:
         records = route.records(settings, await read_json(request, settings))
         store: StoreRecords = getattr(ingestor, route.kind)
-        return answer(await store(records, principal.store_id, refresh))
+        return answer(route.kind, await store(records, principal.store_id, refresh))
 
     router.add_api_route(
         PATHS[route.kind],

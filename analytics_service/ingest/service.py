@@ -28,6 +28,7 @@ from ..errors import ApiError, validation_details
 from ..es.bulk import BulkAction, BulkWriter, ItemResult
 from ..es.client import index_names
 from ..es.indices import IndexNames
+from ..es.store_versions import StoredDataVersions
 from . import documents as docs
 from . import limits
 from .order_versions import OrderState, OrderVersionWriter, newest_per_order, settle_superseded
@@ -120,6 +121,8 @@ class Ingestor:
         self.names = names
         self.settings = settings
         self.order_writer = OrderVersionWriter(es, writer, names)
+        # Every writer publishes what it wrote, for every process's cache (es/store_versions.py).
+        self.stored_versions = StoredDataVersions(es, names.prefix)
         # Called with the stores that got new documents and whether they are searchable already
         # (refresh=true or wait_for): the API's data versions (data_versions.py).
         self.on_written: Callable[[set[str], bool], Awaitable[None]] | None = None
@@ -135,6 +138,15 @@ class Ingestor:
             initial_backoff=settings.bulk_initial_backoff,
         )
         return cls(es, writer, index_names(settings), settings)
+
+    async def finish(self) -> None:
+        """Before a command that wrote through this Ingestor exits: make its writes searchable
+        and publish their data versions now (instead of a second later, when it is gone)."""
+        if self.stored_versions.unsettled:
+            await self.es.indices.refresh(
+                index=self.names.all_pattern(), allow_no_indices=True, ignore_unavailable=True
+            )
+            await self.stored_versions.settle()
 
     # -- one entry point per record kind -------------------------------------------------
 
@@ -323,8 +335,11 @@ class Ingestor:
     ) -> IngestResponse:
         """The batch's answer, once the cache has been told which stores got new documents (and
         whether they are searchable already: written with refresh=true or wait_for)."""
+        searchable = refresh in ("true", "wait_for")
+        if touched:
+            await self.stored_versions.publish(touched, searchable)
         if touched and self.on_written is not None:
-            await self.on_written(touched, refresh in ("true", "wait_for"))
+            await self.on_written(touched, searchable)
         return IngestResponse(
             indexed=outcomes.count("indexed"),
             duplicates=outcomes.count("duplicate"),

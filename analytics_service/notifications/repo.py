@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import builtins
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Engine, and_, delete, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ..reports.table import Report, filtered_page, utcnow
+from ..reports.table import Repo, Report, filtered_page
 from .evaluation import Evaluation, iso
 from .measures import MEASURES
 from .rules import first_evaluation
@@ -55,17 +55,7 @@ class Applied:
     deliveries: list[Delivery]
 
 
-class NotificationsRepo:
-    def __init__(self, engine: Engine, *, clock: Callable[[], datetime] = utcnow) -> None:
-        self.engine = engine
-        self.clock = clock
-
-    def now(self) -> datetime:
-        return self.clock().astimezone(UTC)
-
-    def _session(self) -> Session:
-        return Session(self.engine, expire_on_commit=False)
-
+class NotificationsRepo(Repo):
     # -- alert rules -------------------------------------------------------------------------
 
     def create_rule(
@@ -398,6 +388,70 @@ class NotificationsRepo:
             result = s.execute(delete(AlertEvaluation).where(AlertEvaluation.at < older_than))
             return int(getattr(result, "rowcount", 0) or 0)
 
+    def count_evaluations_before(self, older_than: datetime) -> int:
+        """How many rows `prune_evaluations(older_than)` would delete (the retention's dry run)."""
+        with self._session() as s:
+            query = select(func.count()).select_from(AlertEvaluation).where(AlertEvaluation.at < older_than)
+            return int(s.scalar(query) or 0)
+
+    # History past ALERT_HISTORY_RETENTION_DAYS (retention.py): incidents that are over (resolved, or
+    # closed with their rule) with their events, and deliveries that are over (delivered or failed).
+    # Open incidents, pending or sending deliveries and rules are never touched; nor the deliveries of a
+    # scheduled report that could be delivered again (`reports_to_deliver` would queue them anew): one that
+    # failed, or that expires after the cutoff (the same run's expiry sweep may change its status, not this).
+
+    @staticmethod
+    def _incidents_over_before(older_than: datetime) -> ColumnElement[bool]:
+        return and_(AlertIncident.status != "open", AlertIncident.resolved_at < older_than)
+
+    @staticmethod
+    def _deliveries_over_before(older_than: datetime) -> ColumnElement[bool]:
+        deliverable = or_(
+            Report.status == "failed",
+            and_(Report.status.in_(("completed", "expired")), Report.expires_at >= older_than),
+        )
+        report_kept = exists().where(Report.report_id == Delivery.report_id, deliverable)
+        return and_(Delivery.status.in_(("delivered", "failed")), Delivery.created_at < older_than, ~report_kept)
+
+    def count_incidents_before(self, older_than: datetime) -> tuple[int, int]:
+        """(incidents, events) that `prune_incidents(older_than)` would delete."""
+        over = select(AlertIncident.incident_id).where(self._incidents_over_before(older_than))
+        with self._session() as s:
+            incidents = s.scalar(select(func.count()).select_from(over.subquery())) or 0
+            events = s.scalar(select(func.count()).select_from(AlertEvent).where(AlertEvent.incident_id.in_(over)))
+            return int(incidents), int(events or 0)
+
+    def prune_incidents(self, older_than: datetime) -> tuple[int, int]:
+        """Delete incidents over (resolved or closed) before `older_than`, and their events, in one
+        transaction: (incidents, events) deleted. Event ids are never given again (the stream's cursor)."""
+        over = select(AlertIncident.incident_id).where(self._incidents_over_before(older_than))
+        with self._session() as s, s.begin():
+            events = s.execute(
+                delete(AlertEvent).where(AlertEvent.incident_id.in_(over)).execution_options(synchronize_session=False)
+            )
+            incidents = s.execute(
+                delete(AlertIncident)
+                .where(self._incidents_over_before(older_than))
+                .execution_options(synchronize_session=False)
+            )
+            return int(getattr(incidents, "rowcount", 0) or 0), int(getattr(events, "rowcount", 0) or 0)
+
+    def count_deliveries_before(self, older_than: datetime) -> int:
+        """How many rows `prune_deliveries(older_than)` would delete."""
+        with self._session() as s:
+            query = select(func.count()).select_from(Delivery).where(self._deliveries_over_before(older_than))
+            return int(s.scalar(query) or 0)
+
+    def prune_deliveries(self, older_than: datetime) -> int:
+        """Delete deliveries that are over (delivered or failed) and were queued before `older_than`."""
+        with self._session() as s, s.begin():
+            result = s.execute(
+                delete(Delivery)
+                .where(self._deliveries_over_before(older_than))
+                .execution_options(synchronize_session=False)
+            )
+            return int(getattr(result, "rowcount", 0) or 0)
+
     def events_after(self, event_id: int, store_id: str | None, limit: int = 100) -> builtins.list[AlertEvent]:
         query = select(AlertEvent).where(AlertEvent.event_id > event_id).order_by(AlertEvent.event_id).limit(limit)
         if store_id is not None:
@@ -561,6 +615,12 @@ class NotificationsRepo:
             next_attempt_at=now,
             **links,
         )
+
+    def count_pending_deliveries(self) -> int:
+        """Deliveries waiting to be sent or retried (GET /metrics: analytics_queue_depth{queue="deliveries"})."""
+        with self._session() as s:
+            query = select(func.count()).select_from(Delivery).where(Delivery.status.in_(("pending", "sending")))
+            return int(s.scalar(query) or 0)
 
     def claim_due_delivery(self, worker_id: str, lease_seconds: float) -> Delivery | None:
         """A pending delivery whose next attempt is due, or one whose sender died (lease over)."""

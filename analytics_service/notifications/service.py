@@ -396,14 +396,20 @@ def make_worker(
 
 
 async def start_notifications(state: Any, settings: Settings) -> NotificationsRuntime:
-    """The service over the reports database; the worker loop in this process without Redis
-    (unless NOTIFICATIONS_IN_PROCESS=false). `state` is the app's: `.es`, `.redis`, `.reports`."""
+    """The service over the reports database; the worker loop and the daily retention run in this
+    process without Redis (unless NOTIFICATIONS_IN_PROCESS=false). `state` is the app's: `.es`,
+    `.redis`, `.reports`."""
     reports: ReportsService = state.reports.service
     repo = NotificationsRepo(reports.repo.engine)
     worker = make_worker(settings, state.es, repo, reports)
     runtime = NotificationsRuntime(service=NotificationsService(repo, reports, settings, worker))
     if state.redis is None and settings.notifications_in_process:
         runtime.tasks.append(asyncio.create_task(worker.run_forever(runtime.stop_event), name="notifications"))
+        # Retention once a day (retention.py), beside the alerts: with REDIS_URL the workers run it.
+        from ..retention import DailyRetention
+
+        retention = DailyRetention(settings, state.es, reports.repo.engine, worker_id=worker.worker_id)
+        runtime.tasks.append(asyncio.create_task(retention.run_forever(runtime.stop_event), name="retention"))
     return runtime
 
 

@@ -28,6 +28,7 @@ from ..analytics.runner import QueryContext
 from ..auth import Principal
 from ..config import Settings
 from ..errors import ApiError
+from ..metrics import ALERT_EVALUATIONS, DELIVERIES, beat
 from ..reports import signing
 from ..reports.failures import backoff_seconds, classify
 from ..reports.model import MEDIA_TYPES
@@ -155,6 +156,7 @@ class NotificationWorker:
     async def tick(self) -> TickReport:
         """One round: every due rule, schedule, finished scheduled report and delivery (up to `batch` each)."""
         report = TickReport()
+        beat("notifications")
         for _ in range(self.options.batch):
             rule = await self._db(self.repo.claim_due_rule, self.worker_id, self.options.lease_seconds)
             if rule is None:
@@ -178,7 +180,9 @@ class NotificationWorker:
             delivery = await self._db(self.repo.claim_due_delivery, self.worker_id, self.options.lease_seconds)
             if delivery is None:
                 break
-            report.deliveries.append((delivery.delivery_id, await self.send(delivery)))
+            outcome = await self.send(delivery)
+            DELIVERIES.labels(channel=delivery.channel, outcome=outcome).inc()
+            report.deliveries.append((delivery.delivery_id, outcome))
         return report
 
     # -- alerts --------------------------------------------------------------------------------
@@ -204,8 +208,10 @@ class NotificationWorker:
                     evaluation.error,
                     EVALUATION_RETRY_SECONDS,
                 )
+                ALERT_EVALUATIONS.labels(outcome="retry").inc()
                 await self._db(self.repo.release_rule, rule.alert_id, self.worker_id, self._retry_at())
                 return
+            ALERT_EVALUATIONS.labels(outcome=evaluation.outcome).inc()
             applied = await self._db(self.repo.apply_evaluation, rule, evaluation, self.worker_id)
         except Exception:
             log.warning(

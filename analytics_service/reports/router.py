@@ -215,10 +215,12 @@ async def history(
     responses={403: {"description": "the link was altered"}, 410: {"description": "the link or report expired"}},
 )
 async def signed_download(
+    request: Request,
     service: Service,
     token: Annotated[str, Query(description="the token of a `download_url`")],
 ) -> FileResponse:
     report = await service.report_for_token(token)
+    request.state.audit_params = {"report_id": report.report_id}  # the token itself is never audited
     return file_response(service, report)
 
 

@@ -238,33 +238,40 @@ def filtered_page(
     order_by: Sequence[Any],
     page: int,
     page_size: int,
+    where: Sequence[ColumnElement[bool]] = (),
 ) -> tuple[builtins.list[M], int]:
-    """One page of `model` rows whose columns equal the given values (a None value: no filter),
-    in `order_by`, and how many rows match: what every history route of this database pages."""
-    filters = [column == value for column, value in equal_to if value is not None]
+    """One page of `model` rows whose columns equal the given values (a None value: no filter)
+    and that meet `where`, in `order_by`, and how many rows match: what every history route of
+    this database pages."""
+    filters = [*(column == value for column, value in equal_to if value is not None), *where]
     query = select(model).where(*filters).order_by(*order_by).offset((page - 1) * page_size).limit(page_size)
     with session() as s:
         total = s.scalar(select(func.count()).select_from(model).where(*filters)) or 0
         return builtins.list(s.scalars(query)), total
 
 
-class ReportsRepo:
-    """Reads and state changes of report rows. Sync: call it via `asyncio.to_thread` from async code.
-
-    Returned `Report` objects are detached snapshots (every column loaded); change rows
-    through the methods, not by setting attributes.
-    """
+class Repo:
+    """The base of this database's repositories: the engine, a clock (tests move it) and sessions.
+    Sync: call the methods via `asyncio.to_thread` from async code."""
 
     def __init__(self, engine: Engine, *, clock: Callable[[], datetime] = utcnow) -> None:
         self.engine = engine
         self.clock = clock
 
-    def _now(self) -> datetime:
+    def now(self) -> datetime:
         # In UTC, so `now + lease` is elapsed time even when a clock answers in a DST zone.
         return self.clock().astimezone(UTC)
 
     def _session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
+
+
+class ReportsRepo(Repo):
+    """Reads and state changes of report rows. Sync: call it via `asyncio.to_thread` from async code.
+
+    Returned `Report` objects are detached snapshots (every column loaded); change rows
+    through the methods, not by setting attributes.
+    """
 
     # reads
 
@@ -299,12 +306,17 @@ class ReportsRepo:
             page_size,
         )
 
+    def count_pending(self) -> int:
+        """Reports waiting for a worker (GET /metrics: analytics_queue_depth{queue="reports"})."""
+        with self._session() as s:
+            return int(s.scalar(select(func.count()).select_from(Report).where(Report.status == "pending")) or 0)
+
     def claimable_ids(self, limit: int = 100) -> builtins.list[str]:
         """Ids a worker could claim now (pending, or processing with an expired lease), oldest first.
 
         For re-enqueueing after a restart or when a queue lost a job.
         """
-        query = select(Report.report_id).where(self._claimable(self._now())).order_by(Report.created_at).limit(limit)
+        query = select(Report.report_id).where(self._claimable(self.now())).order_by(Report.created_at).limit(limit)
         with self._session() as s:
             return builtins.list(s.scalars(query))
 
@@ -327,7 +339,7 @@ class ReportsRepo:
             raise ValueError(f"unknown report_type {report_type!r}")
         if format not in FORMATS:
             raise ValueError(f"unknown format {format!r}")
-        now = self._now()
+        now = self.now()
         report = Report(
             report_id=uuid.uuid4().hex,
             report_name=report_name or report_type.replace("_", " ").capitalize(),
@@ -348,7 +360,7 @@ class ReportsRepo:
 
     def claim(self, report_id: str, worker_id: str, lease_seconds: float) -> Report | None:
         """Take the job: pending (or processing with an expired lease) -> processing; None if not claimable."""
-        now = self._now()
+        now = self.now()
         return self._update(
             report_id,
             self._claimable(now),
@@ -363,7 +375,7 @@ class ReportsRepo:
 
     def extend_lease(self, report_id: str, worker_id: str, lease_seconds: float) -> bool:
         """Heartbeat. False: the job is no longer this worker's (taken over, cancelled): stop working on it."""
-        until = self._now() + timedelta(seconds=lease_seconds)
+        until = self.now() + timedelta(seconds=lease_seconds)
         return self._update(report_id, self._owned_by(worker_id), {"lease_until": until}) is not None
 
     def complete(
@@ -387,7 +399,7 @@ class ReportsRepo:
                 self._owned_by(worker_id),
                 {
                     "status": "completed",
-                    "completed_at": self._now(),
+                    "completed_at": self.now(),
                     "lease_until": None,
                     "error": None,
                     "file_name": file_name,
@@ -409,7 +421,7 @@ class ReportsRepo:
         if retry:
             values.update(status="pending", worker_id=None, lease_until=not_before)
         else:
-            values.update(status="failed", completed_at=self._now())
+            values.update(status="failed", completed_at=self.now())
         return self._update(report_id, self._owned_by(worker_id), values)
 
     def cancel(self, report_id: str) -> Report | None:
@@ -417,13 +429,13 @@ class ReportsRepo:
         cancelled = self._update(
             report_id,
             [Report.status.in_(ACTIVE_STATUSES)],
-            {"status": "cancelled", "completed_at": self._now(), "lease_until": None},
+            {"status": "cancelled", "completed_at": self.now(), "lease_until": None},
         )
         return cancelled or self.get(report_id)
 
     def expire_due(self, now: datetime | None = None) -> builtins.list[Report]:
         """completed rows whose expires_at has passed -> expired; returned (once) so their files get deleted."""
-        now = now or self._now()
+        now = now or self.now()
         stmt = (
             update(Report)
             .where(Report.status == "completed", Report.expires_at <= now)
@@ -433,6 +445,12 @@ class ReportsRepo:
         )
         with self._session() as s, s.begin():
             return builtins.list(s.scalars(stmt))
+
+    def count_expire_due(self, now: datetime | None = None) -> int:
+        """How many rows `expire_due(now)` would expire (the retention's dry run)."""
+        due = and_(Report.status == "completed", Report.expires_at <= (now or self.now()))
+        with self._session() as s:
+            return int(s.scalar(select(func.count()).select_from(Report).where(due)) or 0)
 
     # helpers
 
@@ -466,6 +484,8 @@ class ReportsRepo:
             return s.scalars(stmt).one_or_none()
 
 
-# The notification tables share this database, its metadata and its migrations: registered here
-# so that whoever reads `Base.metadata` (Alembic's env.py, the schema test) sees every table.
+# The notification and audit tables share this database, its metadata and its migrations: registered
+# here so that whoever reads `Base.metadata` (Alembic's env.py, the schema test) sees every table.
+from .. import periodic as _periodic_tasks  # noqa: E402, F401 (periodic_tasks: retention's daily run)
+from ..audit import table as _audit_table  # noqa: E402, F401
 from ..notifications import tables as _notification_tables  # noqa: E402, F401

@@ -43,6 +43,7 @@ from ..auth import Principal
 from ..cache import RedisBackend, ResponseCache
 from ..config import Settings
 from ..es.client import index_names
+from ..metrics import REGISTRY, REPORT_JOBS, beat, instrument_transport
 from ..redis_client import RedisUnavailable
 from .builders import build_report
 from .failures import backoff_seconds, classify, final_message, retry_message
@@ -194,12 +195,15 @@ class Worker:
     async def run_once(self, timeout: float | None = None) -> Outcome | None:
         """Take one job (waiting up to `timeout` seconds) and run it; None when none came."""
         await self.queue.heartbeat(self.worker_id, self.options.lease_seconds)
+        beat("reports")
         report_id = await self.queue.reserve(self.worker_id, self.options.poll_seconds if timeout is None else timeout)
         if report_id is None:
             return None
         self.current = report_id
         try:
-            return await self.process(report_id)
+            outcome = await self.process(report_id)
+            REPORT_JOBS.labels(status=outcome).inc()
+            return outcome
         finally:
             self.current = None
             await self.queue.ack(report_id, self.worker_id)
@@ -433,6 +437,8 @@ async def _render_to_the_end(data: ReportData, fmt: str, path: Path) -> RenderRe
 
 async def serve(settings: Settings, options: ReportOptions | None = None) -> int:
     """`python -m analytics_service worker`: the Redis queue, until SIGTERM or SIGINT."""
+    from prometheus_client import start_http_server
+
     from ..es.client import make_async_client
     from ..redis_client import make_breaker, make_redis
     from .queue import RedisJobQueue
@@ -444,6 +450,11 @@ async def serve(settings: Settings, options: ReportOptions | None = None) -> int
     repo = make_repo(settings)
     await asyncio.to_thread(migrate, repo.engine)
     es = make_async_client(settings)
+    instrument_transport(es)
+    if settings.worker_metrics_port:
+        # This process's jobs, evaluations, deliveries and heartbeats, for Prometheus to scrape.
+        start_http_server(settings.worker_metrics_port, addr=settings.worker_metrics_host, registry=REGISTRY)
+        log.info("metrics on http://%s:%d/metrics", settings.worker_metrics_host, settings.worker_metrics_port)
     # The queue's client waits out a BLMOVE (REPORT_POLL_SECONDS); the cache's has the short timeout.
     queue_redis = make_redis(settings, read_timeout=options.poll_seconds + settings.redis_timeout_seconds)
     redis = make_redis(settings)
@@ -468,12 +479,18 @@ async def serve(settings: Settings, options: ReportOptions | None = None) -> int
         loop.add_signal_handler(sig, _on_signal, sig, stop)
     sweeper = asyncio.create_task(sweep_periodically(repo, settings.reports_dir, options.sweep_seconds, stop))
     notifications = asyncio.create_task(notifier.run_forever(stop), name="notifications")
+    # Retention once a day, by one of the workers (retention.py: a lease on its periodic_tasks row).
+    from ..retention import DailyRetention
+
+    daily = DailyRetention(settings, es, repo.engine, worker_id=worker.worker_id)
+    retention = asyncio.create_task(daily.run_forever(stop), name="retention")
     try:
         await worker.run_forever(stop)
     finally:
         stop.set()
         await _cancel_and_wait(sweeper)
         await _cancel_and_wait(notifications)
+        await _cancel_and_wait(retention)
         await es.close()
         await redis.aclose()
         await queue_redis.aclose()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import codecs
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import zipfile
 from pathlib import Path
@@ -23,18 +25,38 @@ def _fetch_zip(dist_dir: Path) -> Path:
     if shutil.which("mvn") is None:
         raise RuntimeError(f"Maven (mvn) is needed to fetch {ES_ARTIFACT}; install it or put the zip at {zip_path}")
     dist_dir.mkdir(parents=True, exist_ok=True)
-    _log(f"fetching {ES_ARTIFACT} ...")
-    # cwd=dist_dir so that a pom.xml in the caller's CWD is not picked up.
-    proc = subprocess.run(
-        ["mvn", "-q", "-B", "dependency:copy", f"-Dartifact={ES_ARTIFACT}", f"-DoutputDirectory={dist_dir}"],
-        cwd=dist_dir,
-        capture_output=True,
-        text=True,
+    _log(f"fetching {ES_ARTIFACT} with Maven (about 110 MB, once; then cached in {dist_dir}) ...")
+    returncode, output = _run_maven(
+        ["dependency:copy", f"-Dartifact={ES_ARTIFACT}", f"-DoutputDirectory={dist_dir}"], dist_dir
     )
-    if proc.returncode != 0 or not zip_path.is_file():
-        tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-30:])
-        raise RuntimeError(f"mvn could not fetch {ES_ARTIFACT} (exit {proc.returncode}):\n{tail}")
+    if returncode != 0 or not zip_path.is_file():
+        tail = "\n".join(output.replace("\r", "\n").splitlines()[-30:])
+        raise RuntimeError(f"mvn could not fetch {ES_ARTIFACT} (exit {returncode}):\n{tail}")
     return zip_path
+
+
+def _run_maven(goal: list[str], cwd: Path) -> tuple[int, str]:
+    """Run mvn with its output shown on stderr as it comes, and return (exit code, the output's end).
+
+    On a terminal (and not in CI) Maven runs interactively, so it shows its own download
+    progress ("Progress (1): 12/110 MB"); otherwise in batch mode (-B), which prints a
+    line when each download starts and one with its size and speed when it ends.
+    """
+    interactive = sys.stderr.isatty() and os.environ.get("CI") != "true"
+    command = ["mvn", *([] if interactive else ["-B"]), "-Dstyle.color=never", *goal]
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    tail = ""
+    # cwd: a pom.xml in the caller's CWD must not be picked up; no stdin: never a prompt.
+    with subprocess.Popen(
+        command, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    ) as proc:
+        assert proc.stdout is not None
+        while chunk := os.read(proc.stdout.fileno(), 65536):
+            text = decoder.decode(chunk)
+            sys.stderr.write(text)
+            sys.stderr.flush()
+            tail = (tail + text)[-20000:]
+    return proc.returncode, tail + decoder.decode(b"", final=True)
 
 
 def _unpack(zip_path: Path, target: Path) -> None:

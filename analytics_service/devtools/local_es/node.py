@@ -24,7 +24,7 @@ from .process import (
     _launch,
     _node_pid,
     _request,
-    _terminate,
+    _terminate_all,
     _wait_for_health,
     _wait_until_answering,
 )
@@ -183,22 +183,37 @@ def _start_cluster(port: int, data_dir: Path, heap: str, timeout: float, members
 
 def stop(port: int = 9200, data_dir: Path | None = None, timeout: float = 60, nodes: int = 1) -> bool:
     """Stop the node started for ``port``/``data_dir`` (by its pid file only), or each of the
-    `nodes` nodes of the cluster on `port`, `port + 1`, ..."""
-    if nodes > 1:
-        stopped = [stop(member, data_dir, timeout) for member in _members(port, nodes)]
-        return any(stopped)
+    `nodes` nodes of the cluster on `port`, `port + 1`, ...: all are sent SIGTERM at once, and
+    this returns once every one of them has exited (SIGKILL after `timeout` seconds). False
+    when none was running; RuntimeError when one is still there after SIGKILL (process.KILL_WAIT_SECONDS)."""
     data_dir = _resolve_data_dir(data_dir)
-    node_dir = _node_dir(data_dir, port)
-    if not node_dir.is_dir():
-        print("not running", file=sys.stderr)
-        return False
-    with _locked(data_dir / "nodes" / f".{port}.lock"):
-        pid = _node_pid(node_dir)
-        if pid is None:
-            (node_dir / "es.pid").unlink(missing_ok=True)
+    with contextlib.ExitStack() as locks:
+        pids: dict[int, int] = {}
+        for member in _members(port, nodes):
+            node_dir = _node_dir(data_dir, member)
+            if not node_dir.is_dir():
+                continue
+            locks.enter_context(_locked(data_dir / "nodes" / f".{member}.lock"))
+            pid = _node_pid(node_dir)
+            if pid is None:
+                (node_dir / "es.pid").unlink(missing_ok=True)
+            else:
+                pids[member] = pid
+        if not pids:
             print("not running", file=sys.stderr)
             return False
-        _log(f"stopping Elasticsearch (pid {pid}) ...")
-        _terminate(pid, timeout)
-        (node_dir / "es.pid").unlink(missing_ok=True)
+        where = ", ".join(f"{_url(member)} (pid {pid})" for member, pid in pids.items())
+        _log(f"stopping Elasticsearch on {where} ...")
+        started = time.monotonic()
+        left = _terminate_all(list(pids.values()), timeout)
+        if left:
+            dirs = ", ".join(str(_node_dir(data_dir, m)) for m, pid in pids.items() if pid in left)
+            raise RuntimeError(
+                f"Elasticsearch (pid {', '.join(map(str, left))}) is still running after SIGTERM ({timeout:g} s) "
+                f"and SIGKILL; see the logs under {dirs} and end it by hand"
+            )
+        for member in pids:
+            (_node_dir(data_dir, member) / "es.pid").unlink(missing_ok=True)
+        exited = "every node has exited" if len(pids) > 1 else "the node has exited"
+        _log(f"Elasticsearch stopped: {exited} ({time.monotonic() - started:.1f} s)")
         return True

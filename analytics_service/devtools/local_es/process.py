@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .account import _Account
 from .config import _keystore_env, _port_free
-from .layout import CLUSTER_NAME, DEFAULT_USERNAME, _url
+from .layout import CLUSTER_NAME, DEFAULT_USERNAME, _log, _url
 
 
 def _request(port: int, path: str, password: str | None, timeout: float = 10) -> tuple[int, dict] | None:
@@ -173,20 +173,39 @@ def _abort_launch(launcher: subprocess.Popen, node_dir: Path) -> None:
     (node_dir / "es.pid").unlink(missing_ok=True)
 
 
-def _terminate(pid: int, timeout: float) -> None:
-    """SIGTERM, wait up to ``timeout`` seconds, then SIGKILL."""
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not _pid_alive(pid):
-            return
-        time.sleep(0.5)
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and _pid_alive(pid):
+# How long a process is waited for after SIGKILL before giving up on it.
+KILL_WAIT_SECONDS = 10.0
+
+
+def _wait_exited(pids: list[int], deadline: float) -> list[int]:
+    """Wait until every process of `pids` has exited or `deadline` passes; the ones still alive."""
+    left = list(pids)
+    while True:
+        left = [pid for pid in left if _pid_alive(pid)]
+        if not left or time.monotonic() >= deadline:
+            return left
         time.sleep(0.2)
+
+
+def _terminate_all(pids: list[int], timeout: float) -> list[int]:
+    """SIGTERM to each at once, wait up to ``timeout`` seconds for all of them, then SIGKILL
+    the rest and wait KILL_WAIT_SECONDS more; returns the pids still alive after that."""
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    left = _wait_exited(pids, time.monotonic() + timeout)
+    if left:
+        _log(f"Elasticsearch (pid {', '.join(map(str, left))}) still runs {timeout:g} s after SIGTERM: sending SIGKILL")
+        for pid in left:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        left = _wait_exited(left, time.monotonic() + KILL_WAIT_SECONDS)
+    return left
+
+
+def _terminate(pid: int, timeout: float) -> bool:
+    """SIGTERM, wait up to ``timeout`` seconds, then SIGKILL; True once the process has exited."""
+    return not _terminate_all([pid], timeout)
 
 
 def _check_port_available(port: int) -> None:

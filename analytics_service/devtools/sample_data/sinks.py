@@ -84,6 +84,8 @@ class DirectSink(Sink):
     async def close(self) -> None:
         if self.es is not None:
             try:
+                if self.ingestor is not None:
+                    await self.ingestor.finish()  # searchable, and every API process told (store_versions.py)
                 await self.es.indices.refresh(
                     index=self.names.all_pattern(), allow_no_indices=True, ignore_unavailable=True
                 )

@@ -1,0 +1,126 @@
+"""Per-store data versions kept in Elasticsearch, so every process sees every other's writes.
+
+Whoever writes documents (the API's ingest, `import-csv`, `seed`, another API process)
+overwrites one small document per store it touched, and one for all stores (`*`), in the
+index `<prefix>-data-versions`. Elasticsearch counts every overwrite in the document's
+`_version`, so a reader gets a number that changes whenever any process wrote to the store:
+one real-time GET by id (no refresh needed; reused for a quarter of a second), which the
+response cache adds to its own counter (data_versions.py). Without Redis this is what makes an API process
+see a command-line import at once; with Redis it covers the writers that do not talk to it.
+
+Like the in-process bump, a write is published twice: at once, and again once the documents
+are searchable (the indices refresh every second), unless they were written with refresh;
+`settle()` publishes the second one now (a command about to exit, after its refresh).
+
+A failure to publish is logged and costs only freshness (answers cached before it may be
+served until their TTL), never the write itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from elasticsearch import ApiError, AsyncElasticsearch, NotFoundError, TransportError
+
+log = logging.getLogger(__name__)
+
+ALL_STORES = "*"
+SEARCHABLE_AFTER_SECONDS = 1.1  # the indices' refresh_interval (1 s) and a margin
+MAPPING = {
+    "dynamic": "strict",
+    "properties": {"store_id": {"type": "keyword"}, "written_at": {"type": "date"}},
+}
+INDEX_SETTINGS = {"number_of_shards": 1, "auto_expand_replicas": "0-all", "refresh_interval": "1s"}
+
+
+class StoredDataVersions:
+    READ_EVERY_SECONDS = 0.25
+
+    def __init__(self, es: AsyncElasticsearch, prefix: str) -> None:
+        self.es = es
+        self.index = f"{prefix}-data-versions"
+        self._created = False
+        self._unsettled: set[str] = set()
+        self._pending: set[asyncio.Task[None]] = set()
+        self._read: dict[str, tuple[float, int]] = {}  # doc id -> (monotonic time read, version)
+
+    async def publish(self, stores: Iterable[str], searchable: bool = False) -> None:
+        """New documents for `stores`: their versions (and all stores') go up, now and, unless
+        `searchable`, again once the documents are searchable."""
+        stores = set(stores)
+        if not stores:
+            return
+        await self._overwrite(stores)
+        if searchable:
+            return
+        self._unsettled |= stores
+        task = asyncio.ensure_future(self._publish_later(stores))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    @property
+    def unsettled(self) -> bool:
+        """Some writes have not had their second version published yet."""
+        return bool(self._unsettled)
+
+    async def settle(self) -> None:
+        """Publish the pending second versions now (the caller has refreshed the indices)."""
+        for task in list(self._pending):
+            task.cancel()
+        stores, self._unsettled = self._unsettled, set()
+        if stores:
+            await self._overwrite(stores)
+
+    async def version(self, store_id: str | None) -> int:
+        """The store's data version (None: all stores); 0 before any write. Equality only.
+
+        A reading is reused for READ_EVERY_SECONDS, so a burst of cached reads costs one GET:
+        another process's write is seen within that time (this process's own at once: it
+        forgets the readings of the stores it publishes)."""
+        doc_id = store_id or ALL_STORES
+        now = time.monotonic()
+        seen = self._read.get(doc_id)
+        if seen is not None and now - seen[0] < self.READ_EVERY_SECONDS:
+            return seen[1]
+        try:
+            found = await self.es.get(index=self.index, id=doc_id, source=False, realtime=True)
+            version = int(found["_version"])
+        except NotFoundError:
+            version = 0
+        self._read[doc_id] = (now, version)
+        return version
+
+    async def _publish_later(self, stores: set[str]) -> None:
+        await asyncio.sleep(SEARCHABLE_AFTER_SECONDS)
+        self._unsettled -= stores
+        await self._overwrite(stores)
+
+    async def _overwrite(self, stores: set[str]) -> None:
+        for store in (*stores, ALL_STORES):
+            self._read.pop(store, None)
+        now = datetime.now(UTC).isoformat()
+        operations: list[dict[str, Any]] = []
+        for store in sorted({*stores, ALL_STORES}):
+            operations += [{"index": {"_index": self.index, "_id": store}}, {"store_id": store, "written_at": now}]
+        try:
+            await self._ensure_index()
+            response = await self.es.bulk(operations=operations, filter_path="errors,items.*.error")
+            if response.get("errors"):
+                log.warning("data versions not published for every store: %s", response.get("items"))
+        except (ApiError, TransportError) as exc:
+            log.warning("data versions not published (%s); other processes may serve cached answers", exc)
+
+    async def _ensure_index(self) -> None:
+        if self._created:
+            return
+        try:
+            await self.es.indices.create(index=self.index, mappings=MAPPING, settings=INDEX_SETTINGS)
+        except ApiError as exc:
+            if exc.meta.status != 400 or "resource_already_exists" not in str(exc.body):
+                raise
+        self._created = True
