@@ -19,8 +19,8 @@ breaker of `redis_client`: a hung Redis costs one short timeout, then it is bypa
 
 The in-process backend is per process; what other processes write (an import run by
 the CLI, a second API process) reaches it through the data versions every writer
-publishes in Elasticsearch (es/store_versions.py), which are added to the backend's
-counters. Redis shares the cached answers themselves between processes.
+publishes in Elasticsearch (es/store_versions.py), which are part of every version
+read. Redis shares the cached answers themselves between processes.
 """
 
 from __future__ import annotations
@@ -127,9 +127,9 @@ class RedisBackend:
 
 @dataclass(frozen=True)
 class Entry:
-    """A cached answer: the data version and the time (epoch s) it was computed at."""
+    """A cached answer: the data version (a token without spaces) and the time (epoch s) it was computed at."""
 
-    version: int
+    version: str
     as_of: float
     payload: bytes
 
@@ -141,7 +141,7 @@ class Entry:
         head, sep, payload = raw.partition(b"\n")
         try:
             version, as_of = head.split()
-            return cls(int(version), float(as_of), payload) if sep else None
+            return cls(version.decode(), float(as_of), payload) if sep else None
         except ValueError:
             return None
 
@@ -151,7 +151,7 @@ class Lookup:
     """Where an answer is cached, the current data version of its store scope, and what is stored."""
 
     key: str
-    version: int
+    version: str
     entry: Entry | None
 
     def servable(self, max_staleness: float, now: float) -> bool:
@@ -174,18 +174,18 @@ class ResponseCache:
         self.backend = backend
         self.namespace = namespace
         self.ttl = ttl
-        # The versions every writing process publishes in Elasticsearch (es/store_versions.py), added
-        # to the backend's counter: a command-line import makes answers stale without Redis too.
+        # The versions every writing process publishes in Elasticsearch (es/store_versions.py), read
+        # beside the backend's counter: a command-line import makes answers stale without Redis too.
         self.stored_versions = stored_versions
         self._inflight: dict[str, asyncio.Task[Any]] = {}
 
-    async def _current(self, store_id: str | None) -> int:
-        """The backend's counter plus the stored version: both only go up, so the sum changes
-        whenever either does (compared for equality only)."""
+    async def _current(self, store_id: str | None) -> str:
+        """The data version: the backend's counter and, with them, the stored versions, side by
+        side (`5`, `5.4.0`): a token that changes whenever any part does (equality only)."""
         counter = await self.backend.get_int(self._version_key(store_id))
         if self.stored_versions is None:
-            return counter
-        return counter + await self.stored_versions.version(store_id)
+            return str(counter)
+        return f"{counter}.{await self.stored_versions.version(store_id)}"
 
     def _version_key(self, store_id: str | None) -> str:
         return f"{self.namespace}:version:" + ("*" if store_id is None else f"store:{store_id}")
@@ -199,7 +199,7 @@ class ResponseCache:
         except Exception as exc:  # the write succeeded; only the cache is behind
             _warn("cache version bump failed", exc)
 
-    async def version(self, store_id: str | None) -> int | None:
+    async def version(self, store_id: str | None) -> str | None:
         """The data version of a store (None: every store); None when the cache cannot be read."""
         try:
             return await self._current(store_id)

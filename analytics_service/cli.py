@@ -191,18 +191,18 @@ PASSTHROUGH_HELP = {
 }
 
 
-# Commands that run as services: their logs go to a collector, one JSON object per line.
-SERVICE_COMMANDS = frozenset({"serve", "worker"})
+# The Quick start's command logs readable lines; every other one JSON lines, for a collector.
+CONSOLE_COMMANDS = frozenset({"dev"})
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(argv if argv is not None else sys.argv[1:])
-    # LOG_FORMAT and LOG_LEVEL straight from the environment: the logs must work before (and
-    # when) the settings fail to validate.
-    fmt = os.environ.get("LOG_FORMAT", "").strip().lower()
+    # LOG_FORMAT and LOG_LEVEL from the environment or .env, read here: the logs must work before
+    # (and when) the other settings fail to validate.
+    fmt = log_setting("LOG_FORMAT").lower()
     if fmt not in ("json", "console"):
-        fmt = "json" if argv[:1] and argv[0] in SERVICE_COMMANDS else "console"
-    configure_logging(fmt, os.environ.get("LOG_LEVEL", "INFO").strip() or "INFO")
+        fmt = "console" if argv[:1] and argv[0] in CONSOLE_COMMANDS else "json"
+    configure_logging(fmt, log_setting("LOG_LEVEL") or "INFO")
     try:
         if argv and argv[0] in PASSTHROUGH:
             return int(PASSTHROUGH[argv[0]](argparse.Namespace(rest=argv[1:])) or 0)
@@ -213,6 +213,16 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(settings_error(exc), file=sys.stderr)
         return 2
+
+
+def log_setting(name: str) -> str:
+    """A logging setting as Settings would read it: the environment first, then `.env`."""
+    from dotenv import dotenv_values
+
+    value = os.environ.get(name)
+    if value is None:
+        value = dotenv_values(".env").get(name) if os.path.exists(".env") else None
+    return (value or "").strip()
 
 
 def settings_error(exc: ValidationError) -> str:

@@ -190,7 +190,8 @@ class Settings(BaseSettings):
     # (as it runs report jobs); false leaves that to `python -m analytics_service worker`.
     notifications_in_process: bool = True
     # Operations (docs/operations.md). Logs: `json` (one object per line) or `console` (readable);
-    # unset: json for the services (`serve`, `worker`), console for `dev` and the one-shot commands.
+    # unset: console for `dev` (the Quick start), json for every other command. Read by cli.main
+    # itself (log_setting), before the other settings; declared here so that they are checked.
     log_format: Literal["json", "console"] | None = None
     log_level: str = "INFO"
     # GET /metrics without a key (for a scraper on a private network); otherwise the admin scope.

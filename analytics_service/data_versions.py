@@ -12,7 +12,7 @@ changes.
 With a response cache the versions are the cache's (shared by every process through
 Redis when REDIS_URL is set); without one (CACHE_TTL_SECONDS=0) they are counted in this
 process. Either way the versions every writing process publishes in Elasticsearch
-(es/store_versions.py) are added, so writes by other processes count as well.
+(es/store_versions.py) are read beside it, so writes by other processes count as well.
 """
 
 from __future__ import annotations
@@ -63,16 +63,16 @@ class DataVersions:
         if self.cache is not None:
             await self.cache.bump(stores)
 
-    async def current(self, store_id: str | None) -> int:
+    async def current(self, store_id: str | None) -> str:
         """The data version of a store (None: every store). Compare two readings for equality only."""
         if self.cache is not None:
             shared = await self.cache.version(store_id)
             if shared is not None:
                 return shared
-        local = self._local[store_id]
+        local = str(self._local[store_id])
         if self.stored is not None:
             try:
-                return local + await self.stored.version(store_id)
+                return f"{local}.{await self.stored.version(store_id)}"
             except Exception as exc:  # Elasticsearch down: the stream's next snapshot fails on its own
                 log.debug("stored data version unavailable: %s", exc)
         return local

@@ -46,8 +46,10 @@ def configure_logging(fmt: str = "json", level: str = "INFO", stream: TextIO | N
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
-    # One line per Elasticsearch request is noise; uvicorn's access lines are replaced by ours.
-    logging.getLogger("elastic_transport").setLevel(logging.WARNING)
+    # One line per Elasticsearch request is noise; httpx's and httpcore's lines hold whole URLs (a
+    # webhook's path is its credential); uvicorn's access lines are replaced by ours.
+    for name in ("elastic_transport", "httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     logging.getLogger("uvicorn.access").disabled = True
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers.clear()

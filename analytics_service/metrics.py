@@ -29,8 +29,8 @@ HTTP_REQUESTS = Counter(
 )
 HTTP_LATENCY = Histogram(
     "analytics_http_request_duration_seconds",
-    "Time to answer an HTTP request (to the end of the body), by route template",
-    ["method", "route"],
+    "Time to answer an HTTP request (to the end of the body), by route template and status",
+    ["method", "route", "status"],
     buckets=LATENCY_BUCKETS,
     registry=REGISTRY,
 )
@@ -73,7 +73,7 @@ REPORT_JOBS = Counter(
 )
 ALERT_EVALUATIONS = Counter(
     "analytics_alert_evaluations",
-    "Alert rule evaluations, by outcome (ok, firing, no_data, error; retry: Elasticsearch unreachable)",
+    "Alert rule evaluations (the worker's and POST .../evaluate), by outcome (ok, firing, no_data, error, retry)",
     ["outcome"],
     registry=REGISTRY,
 )

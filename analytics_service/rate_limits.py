@@ -51,14 +51,14 @@ class RateLimiter:
         self.local = MovingWindowRateLimiter(MemoryStorage())
         self.shared: MovingWindowRateLimiter | None = None
         self.breaker: CircuitBreaker | None = None
-        if redis_url:
+        if redis_url and limits:
             client_options: dict[str, Any] = {
                 "socket_timeout": settings.redis_timeout_seconds,
                 "socket_connect_timeout": settings.redis_timeout_seconds,
                 "retry": Retry(NoBackoff(), 0),  # as redis_client.make_redis: no client-side retries
             }
             storage = RedisStorage(
-                "async+" + redis_url,
+                limits_uri(redis_url),
                 implementation="redispy",
                 key_prefix=f"{settings.index_prefix}:ratelimit",
                 **client_options,
@@ -104,3 +104,11 @@ class RateLimiter:
         if limiter is self.shared and self.breaker is not None:
             return await self.breaker.call(fn)
         return await fn()
+
+
+def limits_uri(redis_url: str) -> str:
+    """REDIS_URL as the `limits` library names it: `async+redis://...`, `async+rediss://...`, and
+    `async+redis+unix:///path` for a Unix socket (a bare `unix://` would select its valkey client)."""
+    if redis_url.startswith("unix://"):
+        return "async+redis+" + redis_url
+    return "async+" + redis_url

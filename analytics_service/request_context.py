@@ -8,7 +8,11 @@ the size of the body that was sent.
   else a new one; returned in `X-Request-ID` on every response, bound to every log line
   logged while the request is handled, and kept in its audit row.
 - Who: the Principal that auth.authorize put on the request: its key id (a digest prefix,
-  never the key), name and store. The store logged is the key's, else the `store_id` asked for.
+  never the key), name and store. The store logged is the key's, else the one store the route
+  says it wrote to or served (`request.state.audit_store`: an ingest batch, a signed download),
+  else the `store_id` asked for.
+- Audited values are cleaned (`clean`: no NUL, bounded lengths), so no request can make the
+  database refuse its row.
 - Route: the route's template (`/api/v1/reports/{report_id}`), never the raw path, so the
   metrics have one series per route; requests that match no route are `unmatched`.
 """
@@ -51,18 +55,31 @@ def request_id_from(headers: list[tuple[bytes, bytes]]) -> str:
     return uuid.uuid4().hex
 
 
+MAX_PARAMS = 50
+MAX_VALUE = 300  # characters of a parameter value kept (a longer one is cut, with an ellipsis)
+
+
+def clean(value: str, limit: int = MAX_VALUE) -> str:
+    """A value as the audit table can store it: no NUL (PostgreSQL refuses it), at most `limit` characters."""
+    value = value.replace("\x00", "")
+    return value if len(value) <= limit else value[: limit - 1] + "\u2026"
+
+
 def public_params(scope: Scope) -> dict[str, Any]:
-    """Path and query parameters of a request, without credentials (repeated names: a list)."""
+    """Path and query parameters of a request, without credentials (repeated names: a list),
+    cleaned (`clean`) and at most MAX_PARAMS of them."""
     params: dict[str, Any] = {}
-    for name, value in parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True):
-        if name.lower() in SECRET_PARAMS:
+    pairs = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+    for name, value in pairs:
+        name, value = clean(name, 100), clean(value)
+        if name.lower() in SECRET_PARAMS or (name not in params and len(params) >= MAX_PARAMS):
             continue
         if name in params:
             params[name] = [*params[name], value] if isinstance(params[name], list) else [params[name], value]
         else:
             params[name] = value
     for name, value in (scope.get("path_params") or {}).items():
-        params.setdefault(name, str(value))
+        params.setdefault(name, clean(str(value)))
     return params
 
 
@@ -110,11 +127,14 @@ class RequestContextMiddleware:
         route = route_template(scope)
         method = scope["method"]
         HTTP_REQUESTS.labels(method=method, route=route, status=str(status)).inc()
-        HTTP_LATENCY.labels(method=method, route=route).observe(seconds)
+        HTTP_LATENCY.labels(method=method, route=route, status=str(status)).observe(seconds)
         state = scope.get("state") or {}
         principal = state.get("principal")
         params = {**public_params(scope), **state.get("audit_params", {})}
-        store = getattr(principal, "store_id", None) or params.get("store_id")
+        # The key's store, else the one store the request wrote to or served (an ingest batch, a
+        # signed download: set by the route), else the store_id asked for.
+        store = getattr(principal, "store_id", None) or state.get("audit_store") or params.get("store_id")
+        store = clean(store, 128) if isinstance(store, str) else None
         key_id = getattr(principal, "key_id", None)
         level = logging.ERROR if status >= 500 else logging.INFO
         log.log(
@@ -126,7 +146,7 @@ class RequestContextMiddleware:
             duration_ms=round(seconds * 1000, 1),
             bytes=sent,
             key_id=key_id,
-            store_id=store if isinstance(store, str) else None,
+            store_id=store,
             client=(scope.get("client") or ("", 0))[0],
         )
         trail = getattr(getattr(scope.get("app"), "state", None), "audit", None)
@@ -139,8 +159,8 @@ class RequestContextMiddleware:
                 "time": datetime.now(UTC),
                 "request_id": request_id,
                 "key_id": key_id,
-                "key_name": getattr(principal, "name", None),
-                "store_id": store if isinstance(store, str) else None,
+                "key_name": clean(principal.name, 200) if principal is not None and principal.name else None,
+                "store_id": store,
                 "method": method,
                 "route": route,
                 "params": params,

@@ -40,6 +40,7 @@ from sqlalchemy import Engine
 from .audit.table import AuditRepo
 from .config import Settings
 from .es.indices import FAMILIES, IndexFamily, IndexNames
+from .es.store_versions import StoredDataVersions
 from .notifications.repo import NotificationsRepo
 from .notifications.worker import NotificationOptions
 from .periodic import PeriodicTasks
@@ -158,6 +159,8 @@ class MonthlyIndices:
             await self._call(self.es.indices.delete(index=index, expand_wildcards="none"))
         except NotFoundError:
             return 0  # gone already (another worker's run)
+        # Answers cached before (in any process, for any store) counted these documents.
+        await StoredDataVersions(self.es, self.names.prefix).deleted()
         return doomed.count
 
     async def _call(self, request: Any) -> Any:

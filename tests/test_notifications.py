@@ -28,6 +28,7 @@ from pypdf import PdfReader
 
 from analytics_service.app import create_app
 from analytics_service.devtools.local_servers import free_port
+from analytics_service.metrics import REGISTRY
 from analytics_service.notifications.repo import NotificationsRepo
 from analytics_service.notifications.rules import TargetRefused, check_public_target
 from analytics_service.notifications.service import make_worker
@@ -188,7 +189,15 @@ def deliveries(client: TestClient, **params) -> list[dict]:
     return r.json()["items"]
 
 
+def counted(name: str, **labels: str) -> float:
+    """A sample of GET /metrics (the process's registry)."""
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
 def test_a_webhook_alert_is_signed_retried_after_two_500s_and_recorded_once_delivered(client, records, clock):
+    attempts = [("delivered", 1), ("retry", 2)]
+    before = {o: counted("analytics_deliveries_total", channel="webhook", outcome=o) for o, _ in attempts}
+    evaluated = counted("analytics_alert_evaluations_total", outcome="firing")
     with Receiver([500, 500]) as receiver:
         rule = client.post(
             "/api/v1/alerts", json=always([{"type": "webhook", "target": receiver.url}]), headers=headers("reports")
@@ -215,6 +224,10 @@ def test_a_webhook_alert_is_signed_retried_after_two_500s_and_recorded_once_deli
         # Delivered: nothing more is sent.
         client.portal.call(worker.tick)
         assert len(receiver.requests) == 3
+        # In the metrics: the firing evaluation, two attempts to retry and one delivered.
+        moved = {o: counted("analytics_deliveries_total", channel="webhook", outcome=o) - n for o, n in before.items()}
+        assert moved == dict(attempts)
+        assert counted("analytics_alert_evaluations_total", outcome="firing") - evaluated >= 1
     client.delete(f"/api/v1/alerts/{rule['alert_id']}", headers=headers("reports"))
 
 

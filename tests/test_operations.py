@@ -98,7 +98,7 @@ def test_metrics_counters_move_with_requests_ingests_and_the_cache(client, recor
         return sample(after, name, **labels) - sample(before, name, **labels)
 
     assert moved("analytics_http_requests_total", method="GET", route=route, status="200") == 3
-    assert moved("analytics_http_request_duration_seconds_count", method="GET", route=route) == 3
+    assert moved("analytics_http_request_duration_seconds_count", method="GET", route=route, status="200") == 3
     assert moved("analytics_ingest_records_total", kind="orders", outcome="duplicate") == 5
     assert moved("analytics_ingest_records_total", kind="orders", outcome="error") == 1
     # The first dashboard read computed the answer, the next two were served from the cache.
@@ -180,6 +180,9 @@ def test_request_ids_are_echoed_and_logged_as_json_without_the_key(client, json_
 
 
 def test_a_key_over_its_limit_gets_429_while_another_key_is_served(settings):
+    from analytics_service.metrics import REGISTRY
+
+    refused_before = REGISTRY.get_sample_value("analytics_rate_limited_total", {"route_class": "read"}) or 0.0
     limited = settings.model_copy(update={"rate_limit_read": "3/minute", "rate_limit_ingest": "2/minute"})
     with TestClient(create_app(limited)) as c:
         params = {"start": START, "end": END}
@@ -189,6 +192,8 @@ def test_a_key_over_its_limit_gets_429_while_another_key_is_served(settings):
         assert 1 <= int(refused.headers["retry-after"]) <= 60
         assert refused.json()["error"]["code"] == "rate_limited"
         assert "3 per 1 minute" in refused.json()["error"]["message"]
+        refused_now = REGISTRY.get_sample_value("analytics_rate_limited_total", {"route_class": "read"})
+        assert refused_now - refused_before == 1
         # Another key, and the same key on another route class, are served.
         assert c.get("/api/v1/analytics/sales/revenue", params=params, headers=headers("read_s1")).status_code == 200
         assert post_records(c, "orders", [], refresh=None).status_code in (200, 422)
@@ -273,15 +278,11 @@ def audit(client: TestClient, **params) -> dict:
 def test_every_kind_of_access_is_audited_and_filtered(client, records):
     start = datetime.now(UTC)
     params = {"start": START, "end": END}
-    reads = {
-        "/api/v1/analytics/dashboard": client.get(
-            "/api/v1/analytics/dashboard", params=params, headers=headers("read")
-        ),
-        "/api/v1/analytics/products/search": client.get(
-            "/api/v1/analytics/products/search", params=params, headers=headers("read")
-        ),
-        "/api/v1/export/orders": client.get("/api/v1/export/orders", params=params, headers=headers("read")),
-    }
+    routes = ("/api/v1/analytics/dashboard", "/api/v1/analytics/products/search", "/api/v1/export/orders")
+    reads = {route: client.get(route, params=params, headers=headers("read")) for route in routes}
+    reads["/api/v1/analytics/search"] = client.get(  # the full-text search
+        "/api/v1/analytics/search", params={"query": "a*", "index": "products"}, headers=headers("read")
+    )
     for route, answer in reads.items():
         assert answer.status_code == 200, (route, answer.text)
     write = post_records(client, "products", records["products"][:2], key="ingest")
@@ -303,9 +304,10 @@ def test_every_kind_of_access_is_audited_and_filtered(client, records):
     for route, answer in reads.items():
         hit = next(i for i in by_route[route] if i["request_id"] == answer.headers["x-request-id"])
         assert hit["status"] == 200 and hit["result_bytes"] == len(answer.content) and hit["method"] == "GET"
-        assert hit["params"]["start"] == START
+        assert hit["params"].get("start", START) == START
     ingest = by_route["/api/v1/analytics/products/index"][0]
     assert ingest["method"] == "POST" and ingest["request_id"] == write.headers["x-request-id"]
+    assert ingest["store_id"] == records["products"][0]["store_id"]  # the store the batch wrote to
     assert by_route["/api/v1/reports/{report_id}/download"][0]["params"]["report_id"] == report_id
     link = by_route["/api/v1/reports/download"][0]
     assert link["key_id"] is None and "token" not in link["params"] and link["result_bytes"] == len(signed.content)
@@ -320,6 +322,9 @@ def test_every_kind_of_access_is_audited_and_filtered(client, records):
     assert only_store["total"] >= 1 and {i["store_id"] for i in only_store["items"]} == {"s1"}
     later = audit(client, **{"from": (datetime.now(UTC) + timedelta(minutes=1)).isoformat()})
     assert later["total"] == 0
+    before_start = audit(client, to=start.isoformat(), page_size=1000)
+    assert all(datetime.fromisoformat(i["time"]) < start for i in before_start["items"])
+    assert before_start["total"] + len(rows) <= audit(client, page_size=1)["total"]
     assert client.get("/api/v1/audit", headers=headers("read")).status_code == 403
 
 
@@ -503,3 +508,67 @@ def test_the_audit_trail_keeps_its_own_horizon(settings, tmp_path):
     rows, total = repo.page()
     assert total == sum(age <= 365 for age in ages) and {r.request_id for r in rows} == {"r364", "r1", "r0"}
     engine.dispose()
+
+
+def test_hostile_parameters_never_stop_the_audit_trail_on_postgresql(settings, postgres_url, tmp_path):
+    """PostgreSQL refuses NUL characters and values longer than a column: the trail stores such
+    requests cleaned, and the rows of other requests are written as well."""
+    import sqlalchemy as sa
+
+    schema = f"audit_{os.getpid()}_{int(time.time())}"
+    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    url = sa.engine.make_url(postgres_url).update_query_dict({"options": f"-c search_path={schema}"})
+    on_postgres = settings.model_copy(update={"database_url": url.render_as_string(hide_password=False)})
+    try:
+        with TestClient(create_app(on_postgres)) as c:
+            hostile = {"store_id": "s" * 500, "x\x00y": "a\x00b", **{f"p{i}": "v" * 400 for i in range(80)}}
+            first = c.get("/api/v1/reports/history", params=hostile, headers=headers("reports"))
+            second = c.get("/api/v1/reports/history", headers=headers("reports"))
+            assert first.status_code in (200, 422) and second.status_code == 200
+            items = audit(c, route="/api/v1/reports/history")["items"]
+            by_id = {i["request_id"]: i for i in items}
+            row = by_id[first.headers["x-request-id"]]
+            assert second.headers["x-request-id"] in by_id
+            assert len(row["params"]) <= 50 and all(len(v) <= 300 for v in row["params"].values())
+            assert "\\u0000" not in json.dumps(row) and len(row["store_id"] or "") <= 128
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        admin.dispose()
+
+
+def test_http_client_lines_never_show_a_url(json_log):
+    """A webhook's URL is its credential: httpx's own request lines are not logged."""
+    import httpx as client
+
+    with client.Client(transport=client.MockTransport(lambda request: client.Response(204))) as c:
+        c.post("https://hooks.example.com/services/T000/B000/secret-part")
+    assert "secret-part" not in json_log.getvalue()
+
+
+def test_stored_versions_move_per_store_and_all_of_them_on_deletions(settings):
+    """What each process reads (es/store_versions.py): a write moves its store's version and the
+    all-stores one, not another store's; retention's deletions move every version."""
+    import asyncio
+
+    from analytics_service.es.store_versions import StoredDataVersions
+    from tests.conftest import with_async_es
+
+    async def go(es) -> None:
+        reader = StoredDataVersions(es, settings.index_prefix)
+        writer = StoredDataVersions(es, settings.index_prefix)  # another process
+        await writer.publish({"a"}, searchable=True)
+        before = {s: await reader.version(s) for s in ("a", "b", None)}
+        await writer.publish({"a"}, searchable=True)
+        await asyncio.sleep(StoredDataVersions.READ_EVERY_SECONDS + 0.05)  # the reader's readings age out
+        after_write = {s: await reader.version(s) for s in ("a", "b", None)}
+        assert after_write["a"] != before["a"] and after_write[None] != before[None]
+        assert after_write["b"] == before["b"]
+        await writer.deleted()
+        await asyncio.sleep(StoredDataVersions.READ_EVERY_SECONDS + 0.05)
+        after_delete = {s: await reader.version(s) for s in ("a", "b", None)}
+        assert all(after_delete[s] != after_write[s] for s in after_delete)
+
+    with_async_es(settings, go)

@@ -167,7 +167,7 @@ async def live_events(
     idle connection open; an `error` event when a snapshot fails (tried again RETRY_SECONDS
     later). It ends after `max_seconds` (LIVE_STREAM_MAX_SECONDS); clients reconnect."""
     store = snapshot().params.store_id
-    seen: int | None = None
+    seen: str | None = None
     sent_at = kept_at = 0.0
     ends_at = time.monotonic() + max_seconds
     event_id = 0

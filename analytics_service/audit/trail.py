@@ -16,7 +16,7 @@ from collections import deque
 from contextlib import suppress
 from typing import Any
 
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
 from .table import AuditRepo
 
@@ -44,19 +44,32 @@ class AuditTrail:
         self._rows.append(row)
 
     async def flush(self) -> int:
-        """Insert every buffered row; how many. Rows stay buffered when the database fails."""
+        """Insert every buffered row; how many. Rows stay buffered when the database does not
+        answer; a batch the database refuses is inserted row by row, and a row it still refuses
+        (which no retry would change) is logged and dropped, so one row never stops the trail."""
         async with self._lock:
-            batch = list(self._rows)
+            batch, self._rows = self._rows, deque()  # rows recorded meanwhile go to the new buffer
             if not batch:
                 return 0
             try:
                 await asyncio.to_thread(self.repo.append, batch)
+            except (DataError, IntegrityError):
+                return await asyncio.to_thread(self._one_by_one, list(batch))
             except SQLAlchemyError as exc:
                 log.warning("audit rows not written yet (%s); retried in %.0f s", exc, self.FLUSH_SECONDS)
+                batch.extend(self._rows)
+                self._rows = batch
                 return 0
-            for _ in batch:
-                self._rows.popleft()
             return len(batch)
+
+    def _one_by_one(self, rows: list[dict[str, Any]]) -> int:
+        written = 0
+        for row in rows:
+            try:
+                written += self.repo.append([row])
+            except (DataError, IntegrityError) as exc:
+                log.error("audit row of request %s refused by the database, dropped: %s", row.get("request_id"), exc)
+        return written
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="audit-flush")

@@ -2,7 +2,8 @@
 
 Whoever writes documents (the API's ingest, `import-csv`, `seed`, another API process)
 overwrites one small document per store it touched, and one for all stores (`*`), in the
-index `<prefix>-data-versions`. Elasticsearch counts every overwrite in the document's
+index `<prefix>-data-versions`; retention, which deletes data of every store, overwrites a
+third kind (`#deleted`) that is read with every version. Elasticsearch counts every overwrite in the document's
 `_version`, so a reader gets a number that changes whenever any process wrote to the store:
 one real-time GET by id (no refresh needed; reused for a quarter of a second), which the
 response cache adds to its own counter (data_versions.py). Without Redis this is what makes an API process
@@ -30,6 +31,7 @@ from elasticsearch import ApiError, AsyncElasticsearch, NotFoundError, Transport
 log = logging.getLogger(__name__)
 
 ALL_STORES = "*"
+DELETIONS = "#deleted"  # overwritten when data of every store goes (retention): read with every version
 SEARCHABLE_AFTER_SECONDS = 1.1  # the indices' refresh_interval (1 s) and a margin
 MAPPING = {
     "dynamic": "strict",
@@ -47,7 +49,7 @@ class StoredDataVersions:
         self._created = False
         self._unsettled: set[str] = set()
         self._pending: set[asyncio.Task[None]] = set()
-        self._read: dict[str, tuple[float, int]] = {}  # doc id -> (monotonic time read, version)
+        self._read: dict[str, tuple[float, str]] = {}  # doc id -> (monotonic time the read started, token)
 
     async def publish(self, stores: Iterable[str], searchable: bool = False) -> None:
         """New documents for `stores`: their versions (and all stores') go up, now and, unless
@@ -76,24 +78,33 @@ class StoredDataVersions:
         if stores:
             await self._overwrite(stores)
 
-    async def version(self, store_id: str | None) -> int:
-        """The store's data version (None: all stores); 0 before any write. Equality only.
+    async def version(self, store_id: str | None) -> str:
+        """The store's data version (None: all stores) and the deletions' (`3.0`); `0.0` before
+        any write. A token: compare for equality only.
 
-        A reading is reused for READ_EVERY_SECONDS, so a burst of cached reads costs one GET:
-        another process's write is seen within that time (this process's own at once: it
-        forgets the readings of the stores it publishes)."""
+        A reading is reused for READ_EVERY_SECONDS, so a burst of cached reads costs one
+        request: another process's write is seen within that time (this process's own at
+        once: it forgets the readings of the stores it publishes). Of two readings in flight
+        the later-started one is kept."""
         doc_id = store_id or ALL_STORES
-        now = time.monotonic()
+        started = time.monotonic()
         seen = self._read.get(doc_id)
-        if seen is not None and now - seen[0] < self.READ_EVERY_SECONDS:
+        if seen is not None and started - seen[0] < self.READ_EVERY_SECONDS:
             return seen[1]
         try:
-            found = await self.es.get(index=self.index, id=doc_id, source=False, realtime=True)
-            version = int(found["_version"])
-        except NotFoundError:
-            version = 0
-        self._read[doc_id] = (now, version)
-        return version
+            found = await self.es.mget(index=self.index, ids=[doc_id, DELETIONS], source=False, realtime=True)
+            token = ".".join(str(doc["_version"]) if doc.get("found") else "0" for doc in found["docs"])
+        except NotFoundError:  # no writer has published yet (the index is created on the first write)
+            token = "0.0"
+        latest = self._read.get(doc_id)
+        if latest is None or latest[0] <= started:
+            self._read[doc_id] = (started, token)
+        return token
+
+    async def deleted(self) -> None:
+        """Data of every store was deleted (retention dropped whole indices): every answer cached
+        before is stale, whatever its store."""
+        await self._overwrite({DELETIONS})
 
     async def _publish_later(self, stores: set[str]) -> None:
         await asyncio.sleep(SEARCHABLE_AFTER_SECONDS)
@@ -101,6 +112,8 @@ class StoredDataVersions:
         await self._overwrite(stores)
 
     async def _overwrite(self, stores: set[str]) -> None:
+        if DELETIONS in stores:
+            self._read.clear()  # every reading holds the deletions' version
         for store in (*stores, ALL_STORES):
             self._read.pop(store, None)
         now = datetime.now(UTC).isoformat()

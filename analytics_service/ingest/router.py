@@ -85,6 +85,18 @@ def records_in(settings: Settings, body: Any, key: str) -> list[Any]:
     return records
 
 
+def audit_stores(request: Request, records: list[Any], default: str) -> None:
+    """The stores a batch writes to, for its audit row (request_context.py): the one store, or
+    the list of them when a key bound to no store sends several."""
+    stores = sorted(
+        {str(r["store_id"]) if isinstance(r, dict) and isinstance(r.get("store_id"), str) else default for r in records}
+    )
+    if len(stores) == 1:
+        request.state.audit_store = stores[0]
+    elif stores:
+        request.state.audit_params = {"stores": ",".join(stores[:20]) + (",..." if len(stores) > 20 else "")}
+
+
 def answer(kind: str, result: IngestResponse) -> IngestResponse:
     """Counted in the metrics by outcome; 422 when no record of the batch could be stored because all were invalid."""
     for outcome, count in (
@@ -234,6 +246,7 @@ def add_ingest_route(route: IngestRoute) -> None:
         request: Request, principal: IngestKey, ingestor: IngestorDep, settings: SettingsDep, refresh: Refresh = None
     ) -> IngestResponse:
         records = route.records(settings, await read_json(request, settings))
+        audit_stores(request, records, principal.store_id or settings.default_store_id)
         store: StoreRecords = getattr(ingestor, route.kind)
         return answer(route.kind, await store(records, principal.store_id, refresh))
 

@@ -249,6 +249,7 @@ class NotificationWorker:
         """`POST /alerts/{id}/evaluate`: the rule at `at` (its window ending then); with `apply`,
         incidents, events and deliveries follow as for a scheduled evaluation."""
         evaluation = await evaluate(self.ctx, rule, at)
+        ALERT_EVALUATIONS.labels(outcome=evaluation.outcome).inc()
         applied = await self._db(self.repo.apply_evaluation, rule, evaluation, None) if apply else None
         if applied is not None and applied.events and self.on_event is not None:
             self.on_event()

@@ -221,6 +221,7 @@ async def signed_download(
 ) -> FileResponse:
     report = await service.report_for_token(token)
     request.state.audit_params = {"report_id": report.report_id}  # the token itself is never audited
+    request.state.audit_store = report.store_id
     return file_response(service, report)
 
 

@@ -43,6 +43,7 @@ from ..auth import Principal
 from ..cache import RedisBackend, ResponseCache
 from ..config import Settings
 from ..es.client import index_names
+from ..es.store_versions import StoredDataVersions
 from ..metrics import REGISTRY, REPORT_JOBS, beat, instrument_transport
 from ..redis_client import RedisUnavailable
 from .builders import build_report
@@ -463,7 +464,12 @@ async def serve(settings: Settings, options: ReportOptions | None = None) -> int
     cache = None
     if settings.cache_ttl_seconds > 0:
         cache = ResponseCache(
-            RedisBackend(redis, breaker), namespace=settings.index_prefix, ttl=settings.cache_ttl_seconds
+            RedisBackend(redis, breaker),
+            namespace=settings.index_prefix,
+            ttl=settings.cache_ttl_seconds,
+            # The same versions as the API's (an import or seed publishes only these), so that both
+            # read and write the same entries and a report never reuses an answer older than the data.
+            stored_versions=StoredDataVersions(es, settings.index_prefix),
         )
     worker = Worker(settings, es, repo, queue, settings.reports_dir, options=options, cache=cache)
     # Alerts, schedules and deliveries run beside the report jobs (notifications/worker.py).
