@@ -23,12 +23,9 @@ from collections import Counter
 from collections.abc import Iterable
 
 from .cache import ResponseCache
-from .es.store_versions import StoredDataVersions
+from .es.store_versions import SEARCHABLE_AFTER_SECONDS, StoredDataVersions
 
 log = logging.getLogger(__name__)
-
-# The indices' refresh_interval (1 s) and a margin: a write is searchable after this long.
-SEARCHABLE_AFTER_SECONDS = 1.1
 
 
 class DataVersions:

@@ -18,6 +18,7 @@ from fastapi.openapi.utils import get_openapi
 from .analytics.routers.live import STREAMED_MODELS
 from .errors import ErrorBody
 from .ingest.router import OPENAPI_MODELS
+from .rate_limits import configured_limits
 
 ERROR_REF = {"$ref": "#/components/schemas/ErrorBody"}
 # An example answer of every analytics response model, by model name (checked against the
@@ -124,13 +125,7 @@ def custom_openapi(app: FastAPI) -> dict[str, Any]:
 
 def rate_limits_text(app: FastAPI) -> str:
     """The rate limits this app applies, for the document's description."""
-    settings = app.state.settings
-    configured = {
-        "ingest": settings.rate_limit_ingest,
-        "read": settings.rate_limit_read,
-        "reports": settings.rate_limit_reports,
-    }
-    parts = [f"{name}: {text or 'unlimited'}" for name, text in configured.items()]
+    parts = [f"{name}: {text or 'unlimited'}" for name, text in configured_limits(app.state.settings).items()]
     return (
         "\n\nRate limits per API key and route class (the scope a route needs), over a moving window: "
         + "; ".join(parts)

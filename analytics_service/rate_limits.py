@@ -35,6 +35,15 @@ log = logging.getLogger(__name__)
 ROUTE_CLASSES = ("ingest", "read", "reports")
 
 
+def configured_limits(settings: Settings) -> dict[str, str]:
+    """The limit of each route class as set (RATE_LIMIT_*; empty: none)."""
+    return {
+        "ingest": settings.rate_limit_ingest,
+        "read": settings.rate_limit_read,
+        "reports": settings.rate_limit_reports,
+    }
+
+
 @dataclass(frozen=True)
 class Refusal:
     """Over a limit: which one, and when a request would be let through again."""
@@ -67,22 +76,13 @@ class RateLimiter:
 
     @classmethod
     def for_settings(cls, settings: Settings, breaker: CircuitBreaker | None = None) -> RateLimiter:
-        configured = {
-            "ingest": settings.rate_limit_ingest,
-            "read": settings.rate_limit_read,
-            "reports": settings.rate_limit_reports,
-        }
         limiter = cls(
-            {name: parse_many(text) for name, text in configured.items() if text},
+            {name: parse_many(text) for name, text in configured_limits(settings).items() if text},
             redis_url=settings.redis_url,
             settings=settings,
         )
         limiter.breaker = breaker
         return limiter
-
-    def describe(self) -> dict[str, str]:
-        """The limits per class, as configured (for the docs and the OpenAPI)."""
-        return {name: "; ".join(str(item) for item in items) for name, items in self.limits.items()}
 
     async def hit(self, route_class: str, key_id: str) -> Refusal | None:
         """Count one request of `key_id` in `route_class`; a Refusal when it is over a limit."""

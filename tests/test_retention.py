@@ -309,25 +309,18 @@ def test_alert_history_and_report_files_past_their_horizons_go_and_nothing_else(
     migrate(engine)
     report_clock = Clock(OLD)
     reports = ReportsRepo(engine, clock=report_clock)
-    expired = reports.create(
-        report_type="daily_sales",
-        format="csv",
-        parameters={},
-        report_name=None,
-        api_key_id="k",
-        store_id=None,
-        expires_in=timedelta(days=7),
-        schedule_id="s1",
-    )
-    failed = reports.create(
-        report_type="daily_sales",
-        format="csv",
-        parameters={},
-        report_name=None,
-        api_key_id="k",
-        store_id=None,
-        expires_in=timedelta(days=7),
-        schedule_id="s1",
+    expired, failed = (
+        reports.create(
+            report_type="daily_sales",
+            format="csv",
+            parameters={},
+            report_name=None,
+            api_key_id="k",
+            store_id=None,
+            expires_in=timedelta(days=7),
+            schedule_id="s1",
+        )
+        for _ in range(2)
     )
     report_clock.at = NOW - timedelta(days=30)
     live = reports.create(
