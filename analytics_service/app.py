@@ -71,10 +71,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             backend,
             namespace=settings.index_prefix,
             ttl=settings.cache_ttl_seconds,
-            stored_versions=app.state.ingestor.stored_versions,
+            stored_versions=app.state.ingestor.publisher.stored,
         )
-    app.state.data_versions = DataVersions(app.state.cache, app.state.ingestor.stored_versions)
-    app.state.ingestor.on_written = app.state.data_versions.written
+    app.state.data_versions = DataVersions(app.state.cache, app.state.ingestor.publisher.stored)
+    app.state.ingestor.publisher.on_published = app.state.data_versions.bump
     try:
         # Check (and with AUTO_SETUP install) the index templates now; when
         # Elasticsearch is not reachable yet, the first write checks again.
@@ -98,7 +98,6 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.customers_build.cancel()
         with suppress(Exception):  # writes of the last second: searchable and published before exit
             await app.state.ingestor.finish()
-        app.state.data_versions.close()
         await app.state.audit.stop()
         await app.state.notifications.stop()
         await app.state.reports.stop()

@@ -15,10 +15,10 @@ import httpx
 import pandas as pd
 import pytest
 
-from analytics_service import data_versions
 from analytics_service.app import create_app
 from analytics_service.es.client import index_names
 from analytics_service.es.indices import ORDERS
+from analytics_service.ingest import publisher
 from tests.conftest import headers, ingest_records, make_settings, served
 from tests.live_data import order_at, store_with_recent_records
 from tests.oracle import build_frames
@@ -139,14 +139,13 @@ def test_the_stream_ends_after_its_lifetime(es_connection, prefix, tmp_path):
         assert time.monotonic() - started < 15  # it ended by itself (the read would otherwise never return)
 
 
-def test_an_answer_computed_before_the_documents_were_searchable_goes_stale(http, records, es, settings, monkeypatch):
+def test_an_answer_computed_before_the_documents_were_searchable_goes_stale(http, records, es, settings):
     """The ingest answers before its documents are searchable (no ?refresh): an answer computed
-    in between misses them. The data version is bumped again once they are, so that answer is
+    in between misses them. The data versions move only once they are searchable (the
+    publisher refreshes: here the orders index never refreshes by itself), so that answer is
     not served as fresh afterwards."""
     orders_alias = index_names(settings).alias(ORDERS)
-    es.indices.put_settings(index=orders_alias, settings={"index": {"refresh_interval": "2s"}})
-    settled = data_versions.SEARCHABLE_AFTER_SECONDS + 0.5
-    monkeypatch.setattr(data_versions, "SEARCHABLE_AFTER_SECONDS", 3.0)
+    es.indices.put_settings(index=orders_alias, settings={"index": {"refresh_interval": "-1"}})
     try:
         today = datetime.now(UTC).date()
         params = {"start": today.isoformat(), "end": (today + timedelta(days=1)).isoformat(), "interval": "hour"}
@@ -155,13 +154,12 @@ def test_an_answer_computed_before_the_documents_were_searchable_goes_stale(http
             body = http.get("/api/v1/analytics/dashboard", params=params, headers=headers("read")).json()
             return body["kpis"]["orders"]
 
-        time.sleep(settled)  # the second bumps of the earlier writes are done: none comes during the test
         before = orders_today()
         order = order_at(records["orders"][1], datetime.now(UTC) - timedelta(seconds=3), "live-late-1", status="paid")
         answer = http.post("/api/v1/analytics/orders/index", json={"orders": [order]}, headers=headers("ingest"))
         assert answer.status_code == 200 and answer.json()["indexed"] == 1
-        orders_today()  # computed now: most likely before the next refresh, so without the order
-        time.sleep(3.5)
+        assert orders_today() == before  # not searchable yet, and the version has not moved
+        time.sleep(publisher.GATHER_SECONDS + 1.5)
         assert orders_today() == before + 1
     finally:
         es.indices.put_settings(index=orders_alias, settings={"index": {"refresh_interval": "1s"}})

@@ -548,6 +548,65 @@ def test_http_client_lines_never_show_a_url(json_log):
     assert "secret-part" not in json_log.getvalue()
 
 
+def test_a_write_is_published_once_searchable_and_a_burst_of_writes_costs_one_refresh(es, settings):
+    """ingest/publisher.py: with the index never refreshing by itself, the versions move only
+    after the publisher's refresh, when a search finds every document written before it;
+    writes within a second share that refresh; a write made with refresh is published at once,
+    and settle() publishes what is pending now."""
+    import asyncio
+
+    from analytics_service.ingest.publisher import WritePublisher
+    from tests.conftest import with_async_es
+
+    index = f"{settings.index_prefix}-publisher-check"
+    es.indices.create(index=index, settings={"number_of_shards": 1, "refresh_interval": "-1"})
+
+    async def go(aes) -> list[tuple[set[str], int]]:
+        told: list[tuple[set[str], int]] = []  # (stores, documents a search finds then)
+        publisher = WritePublisher(aes, settings.index_prefix, index)
+
+        async def published(stores: set[str]) -> None:
+            told.append((stores, (await aes.count(index=index))["count"]))
+
+        publisher.on_published = published
+        refreshes = 0
+        refresh = aes.indices.refresh
+
+        async def counted_refresh(**kwargs):
+            nonlocal refreshes
+            refreshes += 1
+            return await refresh(**kwargs)
+
+        aes.indices.refresh = counted_refresh
+        await aes.index(index=index, id="1", document={"n": 1})
+        await publisher.written({"a"})
+        await aes.index(index=index, id="2", document={"n": 2})
+        await publisher.written({"b"})
+        assert told == [] and (await aes.count(index=index))["count"] == 0  # not searchable, not told
+        await asyncio.sleep(publisher_gather() + 0.5)
+        assert told == [({"a", "b"}, 2)] and refreshes == 1
+        await publisher.written({"c"}, searchable=True)
+        assert told[-1] == ({"c"}, 2) and refreshes == 1
+        await aes.index(index=index, id="3", document={"n": 3})
+        await publisher.written({"d"})
+        await publisher.settle()
+        assert told[-1] == ({"d"}, 3) and not publisher.pending
+        await asyncio.sleep(publisher_gather() + 0.2)
+        return told
+
+    try:
+        told = with_async_es(settings, go)
+        assert len(told) == 3  # settle() left no second round behind
+    finally:
+        es.indices.delete(index=index)
+
+
+def publisher_gather() -> float:
+    from analytics_service.ingest import publisher
+
+    return publisher.GATHER_SECONDS
+
+
 def test_stored_versions_move_per_store_and_all_of_them_on_deletions(settings):
     """What each process reads (es/store_versions.py): a write moves its store's version and the
     all-stores one, not another store's; retention's deletions move every version."""
@@ -559,9 +618,9 @@ def test_stored_versions_move_per_store_and_all_of_them_on_deletions(settings):
     async def go(es) -> None:
         reader = StoredDataVersions(es, settings.index_prefix)
         writer = StoredDataVersions(es, settings.index_prefix)  # another process
-        await writer.publish({"a"}, searchable=True)
+        await writer.publish({"a"})
         before = {s: await reader.version(s) for s in ("a", "b", None)}
-        await writer.publish({"a"}, searchable=True)
+        await writer.publish({"a"})
         await asyncio.sleep(StoredDataVersions.READ_EVERY_SECONDS + 0.05)  # the reader's readings age out
         after_write = {s: await reader.version(s) for s in ("a", "b", None)}
         assert after_write["a"] != before["a"] and after_write[None] != before[None]

@@ -9,9 +9,7 @@ one real-time GET by id (no refresh needed; reused for a quarter of a second), w
 response cache adds to its own counter (data_versions.py). Without Redis this is what makes an API process
 see a command-line import at once; with Redis it covers the writers that do not talk to it.
 
-Like the in-process bump, a write is published twice: at once, and again once the documents
-are searchable (the indices refresh every second), unless they were written with refresh;
-`settle()` publishes the second one now (a command about to exit, after its refresh).
+A write is published once its documents are searchable (ingest/publisher.py).
 
 A failure to publish is logged and costs only freshness (answers cached before it may be
 served until their TTL), never the write itself.
@@ -19,7 +17,6 @@ served until their TTL), never the write itself.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Iterable
@@ -32,7 +29,6 @@ log = logging.getLogger(__name__)
 
 ALL_STORES = "*"
 DELETIONS = "#deleted"  # overwritten when data of every store goes (retention): read with every version
-SEARCHABLE_AFTER_SECONDS = 1.1  # the indices' refresh_interval (1 s) and a margin
 MAPPING = {
     "dynamic": "strict",
     "properties": {"store_id": {"type": "keyword"}, "written_at": {"type": "date"}},
@@ -47,34 +43,11 @@ class StoredDataVersions:
         self.es = es
         self.index = f"{prefix}-data-versions"
         self._created = False
-        self._unsettled: set[str] = set()
-        self._pending: set[asyncio.Task[None]] = set()
         self._read: dict[str, tuple[float, str]] = {}  # doc id -> (monotonic time the read started, token)
 
-    async def publish(self, stores: Iterable[str], searchable: bool = False) -> None:
-        """New documents for `stores`: their versions (and all stores') go up, now and, unless
-        `searchable`, again once the documents are searchable."""
+    async def publish(self, stores: Iterable[str]) -> None:
+        """New searchable documents for `stores`: their versions (and all stores') go up."""
         stores = set(stores)
-        if not stores:
-            return
-        await self._overwrite(stores)
-        if searchable:
-            return
-        self._unsettled |= stores
-        task = asyncio.ensure_future(self._publish_later(stores))
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
-
-    @property
-    def unsettled(self) -> bool:
-        """Some writes have not had their second version published yet."""
-        return bool(self._unsettled)
-
-    async def settle(self) -> None:
-        """Publish the pending second versions now (the caller has refreshed the indices)."""
-        for task in list(self._pending):
-            task.cancel()
-        stores, self._unsettled = self._unsettled, set()
         if stores:
             await self._overwrite(stores)
 
@@ -105,11 +78,6 @@ class StoredDataVersions:
         """Data of every store was deleted (retention dropped whole indices): every answer cached
         before is stale, whatever its store."""
         await self._overwrite({DELETIONS})
-
-    async def _publish_later(self, stores: set[str]) -> None:
-        await asyncio.sleep(SEARCHABLE_AFTER_SECONDS)
-        self._unsettled -= stores
-        await self._overwrite(stores)
 
     async def _overwrite(self, stores: set[str]) -> None:
         if DELETIONS in stores:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -28,10 +28,10 @@ from ..errors import ApiError, validation_details
 from ..es.bulk import BulkAction, BulkWriter, ItemResult
 from ..es.client import index_names
 from ..es.indices import IndexNames
-from ..es.store_versions import StoredDataVersions
 from . import documents as docs
 from . import limits
 from .order_versions import OrderState, OrderVersionWriter, newest_per_order, settle_superseded
+from .publisher import WritePublisher
 from .schemas import Activity, Event, Expense, IngestError, IngestResponse, Order, Product
 
 _VERSION_CONFLICT = re.compile(r"current version \[(\d+)\] is higher or equal to the one provided \[(\d+)\]")
@@ -121,11 +121,8 @@ class Ingestor:
         self.names = names
         self.settings = settings
         self.order_writer = OrderVersionWriter(es, writer, names)
-        # Every writer publishes what it wrote, for every process's cache (es/store_versions.py).
-        self.stored_versions = StoredDataVersions(es, names.prefix)
-        # Called with the stores that got new documents and whether they are searchable already
-        # (refresh=true or wait_for): the API's data versions (data_versions.py).
-        self.on_written: Callable[[set[str], bool], Awaitable[None]] | None = None
+        # Every writer publishes what it wrote, once searchable, for every process's cache.
+        self.publisher = WritePublisher(es, names.prefix, names.all_pattern())
 
     @classmethod
     def for_settings(cls, es: AsyncElasticsearch, settings: Settings) -> Ingestor:
@@ -141,12 +138,8 @@ class Ingestor:
 
     async def finish(self) -> None:
         """Before a command that wrote through this Ingestor exits: make its writes searchable
-        and publish their data versions now (instead of a second later, when it is gone)."""
-        if self.stored_versions.unsettled:
-            await self.es.indices.refresh(
-                index=self.names.all_pattern(), allow_no_indices=True, ignore_unavailable=True
-            )
-            await self.stored_versions.settle()
+        and publish their data versions now (instead of up to a second later, when it is gone)."""
+        await self.publisher.settle()
 
     # -- one entry point per record kind -------------------------------------------------
 
@@ -333,13 +326,9 @@ class Ingestor:
     async def _respond(
         self, outcomes: list[str], errors: list[IngestError], touched: set[str], refresh: str | None
     ) -> IngestResponse:
-        """The batch's answer, once the cache has been told which stores got new documents (and
-        whether they are searchable already: written with refresh=true or wait_for)."""
-        searchable = refresh in ("true", "wait_for")
-        if touched:
-            await self.stored_versions.publish(touched, searchable)
-        if touched and self.on_written is not None:
-            await self.on_written(touched, searchable)
+        """The batch's answer, once the publisher has the stores that got new documents (told
+        to the caches now when written with refresh=true or wait_for, else once searchable)."""
+        await self.publisher.written(touched, searchable=refresh in ("true", "wait_for"))
         return IngestResponse(
             indexed=outcomes.count("indexed"),
             duplicates=outcomes.count("duplicate"),
