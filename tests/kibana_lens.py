@@ -29,6 +29,34 @@ RECORDS = "___records___"  # Lens's "count of records" pseudo field
 SHIFTS = {"1d": timedelta(days=1), "1w": timedelta(weeks=1), "1M": None}
 
 
+# -- time ranges -------------------------------------------------------------------------------
+
+_DATE_MATH = re.compile(r"now((?:[+-]\d+[smhd])*)(?:/([d]))?")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def kibana_range(time_from: str, time_to: str, now: datetime) -> tuple[datetime, datetime]:
+    """[start, end) of a Kibana time range in relative date math (`now-13d/d`), as Kibana's
+    calculateBounds reads it: `from` rounded down, `to` rounded up (to the last millisecond of
+    its day), so the half-open end is one millisecond after that. Days in `now`'s zone
+    (Kibana's dateFormat:tz). Only the forms the saved objects use are read."""
+
+    def resolve(expr: str, round_up: bool) -> datetime:
+        m = _DATE_MATH.fullmatch(expr)
+        assert m, f"date math {expr!r} is not translated"
+        moment = now
+        for sign, amount, unit in re.findall(r"([+-])(\d+)([smhd])", m.group(1)):
+            delta = timedelta(**{_UNITS[unit]: int(amount)})
+            moment = moment + delta if sign == "+" else moment - delta
+        if m.group(2):
+            moment = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+            if round_up:
+                moment += timedelta(days=1) - timedelta(milliseconds=1)
+        return moment
+
+    return resolve(time_from, False), resolve(time_to, True) + timedelta(milliseconds=1)
+
+
 # -- KQL ---------------------------------------------------------------------------------------
 
 _TOKEN = re.compile(r'\s*(?:(\()|(\))|(:)|"((?:[^"\\]|\\.)*)"|([^\s():"]+))')

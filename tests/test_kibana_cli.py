@@ -7,8 +7,10 @@ end in `.ndjson`: the import route refuses other extensions), with a `kbn-xsrf` 
 answers 200 `{success, successCount, successResults: [{type, id, meta, overwrite}], errors:
 [{type, id, meta, error: {type: missing_references | conflict | unsupported_type | unknown,
 ...}}]}` (`success: false` with `errors` on a partial failure) or 400 `{statusCode, error,
-message}`. The export is `POST /api/saved_objects/_export` with a JSON body `{objects,
-includeReferencesDeep, excludeExportDetails}` and answers NDJSON. `GET /api/status` answers 503
+message}`; a success result has `destinationId` when the object got a new id (its id is taken
+in another space). The export is `POST /api/saved_objects/_export` with a JSON body `{objects,
+includeReferencesDeep, excludeExportDetails}` and answers NDJSON, or 400 with the objects it could
+not read in `attributes.objects` (the whole export is refused then). `GET /api/status` answers 503
 while Kibana starts, then 200 with `status.overall.level` "available". A space is the
 `/s/<space>` URL prefix.
 """
@@ -245,14 +247,81 @@ def test_export_writes_each_object_back_to_its_file(folder, capsys):
     assert "wrote" in capsys.readouterr().out
 
 
+def not_fetched(objects: list[dict]) -> dict:
+    """Kibana's answer to an export by objects when some cannot be read (saved_objects_exporter
+    fetchByObjects -> SavedObjectsExportError.objectFetchError, answered as a 400 by the route)."""
+    return {
+        "statusCode": 400,
+        "error": "Bad Request",
+        "message": "Error fetching objects to export",
+        "attributes": {
+            "objects": [
+                {
+                    "id": o["id"],
+                    "type": o["type"],
+                    "error": {
+                        "statusCode": 404,
+                        "error": "Not Found",
+                        "message": f"Saved object [{o['type']}/{o['id']}] not found",
+                    },
+                }
+                for o in objects
+            ]
+        },
+    }
+
+
 @respx.mock
 def test_export_of_a_missing_object_keeps_it_and_exits_non_zero(folder, capsys):
+    """Kibana refuses the whole export when one object is missing: the command asks again
+    without it, writes the others and keeps the missing one as it was."""
+    edited = [dict(o) for o in OBJECTS]
+    i = next(n for n, o in enumerate(edited) if o["type"] == "dashboard")
+    edited[i] = {**edited[i], "attributes": {**edited[i]["attributes"], "title": "Renamed in Kibana"}}
+    gone = edited[0]
     respx.get(f"{KIBANA}/api/status").respond(200, json=AVAILABLE)
-    respx.post(f"{KIBANA}/api/saved_objects/_export").respond(200, text=exported(OBJECTS[1:]))
+    route = respx.post(f"{KIBANA}/api/saved_objects/_export")
+    route.side_effect = [
+        httpx.Response(400, json=not_fetched([gone])),
+        httpx.Response(200, text=exported(edited[1:])),
+    ]
 
     assert run("export", "--dir", str(folder)) == 1
+    asked_again = json.loads(route.calls[1].request.content)["objects"]
+    assert asked_again == [{"type": o["type"], "id": o["id"]} for o in OBJECTS[1:]]
+    assert all_objects(load_files(folder)) == [OBJECTS[0], *edited[1:]]
+    out = capsys.readouterr().out
+    assert f"ERROR  {gone['type']}:{gone['id']}: Saved object [{gone['type']}/{gone['id']}] not found" in out
+
+
+@respx.mock
+def test_an_export_refused_for_another_reason_is_an_error(folder, capsys):
+    respx.get(f"{KIBANA}/api/status").respond(200, json=AVAILABLE)
+    respx.post(f"{KIBANA}/api/saved_objects/_export").respond(
+        400, json={"statusCode": 400, "error": "Bad Request", "message": "Trying to export non-exportable type(s)"}
+    )
+    assert run("export", "--dir", str(folder)) == 1
     assert all_objects(load_files(folder)) == OBJECTS
-    assert f"ERROR  {OBJECTS[0]['type']}:{OBJECTS[0]['id']}: not found in Kibana" in capsys.readouterr().out
+    assert "export: HTTP 400: Trying to export non-exportable type(s)" in capsys.readouterr().out
+
+
+@respx.mock
+def test_ids_taken_in_another_space_are_printed_with_their_new_id(capsys):
+    """Kibana's ids are unique across spaces: importing the files into a second space gives
+    each object a new id (`destinationId` in its success result), which the command prints."""
+    answer = success_for(OBJECTS)
+    for n, result in enumerate(answer["successResults"]):
+        result["destinationId"] = f"00000000-0000-4000-8000-{n:012d}"
+        del result["overwrite"]  # new objects in this space
+    respx.get(f"{KIBANA}/api/status").respond(200, json=AVAILABLE)
+    respx.post(f"{KIBANA}/s/shop2/api/saved_objects/_import").respond(200, json=answer)
+
+    assert run("import", "--space", "shop2") == 0
+    out = capsys.readouterr().out
+    first = OBJECTS[0]
+    assert f"ok     {first['type']}:{first['id']}" in out
+    assert f"(created as {first['type']}:00000000-0000-4000-8000-000000000000)" in out
+    assert f"{len(OBJECTS)} objects got new ids because another space holds theirs" in out
 
 
 @respx.mock

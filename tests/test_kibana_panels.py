@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import json
 import sys
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -27,7 +28,7 @@ from elasticsearch import BadRequestError
 
 from analytics_service.kibana.saved_objects import all_objects, load_files, with_prefix
 from tests.conftest import analytics_get, generate_records, ingest_records
-from tests.kibana_lens import data_views, evaluate, lens_layers
+from tests.kibana_lens import data_views, evaluate, kibana_range, lens_layers
 
 START, END = datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 11, 1, tzinfo=UTC)
 PERIOD = {"start": "2026-10-01", "end": "2026-11-01", "limit": 1000}
@@ -97,7 +98,20 @@ def panel(es, objects, data):
         return Table({layer_id: evaluate(es, layer, start, end) for layer_id, layer in layers.items()}, labels)
 
     run.lenses = lenses  # type: ignore[attr-defined]
+    run.objects = objects  # type: ignore[attr-defined]
     return run
+
+
+def revenue_time_ranges(objects: list[dict]) -> tuple[dict, dict[str, tuple[str, str]]]:
+    """The revenue dashboard's attributes, and its panels' own time ranges by Lens name."""
+    dashboard = next(o for o in objects if o["id"] == "store-analytics-dashboard-revenue")
+    names = {r["name"]: r["id"].removeprefix("store-analytics-lens-") for r in dashboard["references"]}
+    ranges = {}
+    for p in json.loads(dashboard["attributes"]["panelsJSON"]):
+        own = p.get("embeddableConfig", {}).get("timeRange")
+        if own:
+            ranges[names[f"{p['panelIndex']}:{p['panelRefName']}"]] = (own["from"], own["to"])
+    return dashboard["attributes"], ranges
 
 
 def api(client, path: str, **params) -> dict:
@@ -191,12 +205,18 @@ def test_categories_countries_and_top_products(client, panel):
     got = panel("revenue-countries").by_key("Orders")
     assert got == {item["key"]: item["orders"] for item in countries["items"]}
 
-    # "This week" follows the dashboard's time range; "last week" has the panel time range of the
-    # 7 days before: both are checked over the last week of PERIOD and the week before it.
-    week = (END - WEEK, END)
+    # "This week" follows the dashboard's time range, "last week" has its own panel time range:
+    # both read as Kibana reads them at the last millisecond of PERIOD; they must be the last 7
+    # days and the 7 before, without a common day.
+    dashboard, ranges = revenue_time_ranges(panel.objects)
+    now = END - timedelta(milliseconds=1)
+    this_week = kibana_range(dashboard["timeFrom"], dashboard["timeTo"], now)
+    last_week = kibana_range(*ranges["revenue-top-products-last-week"], now)
+    assert this_week == (END - WEEK, END) and last_week == (END - 2 * WEEK, END - WEEK)
+    assert "revenue-top-products-this-week" not in ranges
     for name, (start, end) in (
-        ("revenue-top-products-this-week", week),
-        ("revenue-top-products-last-week", (week[0] - WEEK, week[1] - WEEK)),
+        ("revenue-top-products-this-week", this_week),
+        ("revenue-top-products-last-week", last_week),
     ):
         top = analytics_get(
             client, "products/top-selling", by="revenue", limit=10, start=str(start.date()), end=str(end.date())

@@ -321,6 +321,44 @@ def test_control_fields_exist_and_aggregate(dashboard):
         assert name in FIELDS[view_id] and aggregatable(FIELDS[view_id][name]), (view_id, name)
 
 
+# Kibana applies a control's filter to every panel whose data view has a field of that name
+# (filterMatchesIndex compares names only), so the name must mean the same in each of them.
+# The families in which each control field means what its control says:
+SAME_MEANING = {
+    "store_id": {"orders", "order-items", "events", "activity", "products", "expenses", "customers"},
+    "category": {"order-items", "products", "activity"},  # the product's category
+    "brand": {"order-items", "products"},
+    "channel": {"orders", "order-items"},  # the sales channel; an expense's channel is a marketing one
+    "status": {"orders", "order-items"},
+    "payment.method": {"orders", "order-items"},
+    "payment_method": {"events"},  # a payment event's method (its properties.method)
+    "utm.source": {"activity", "orders"},  # the visit's UTM source, kept on the order at ingest
+    "device.type": {"activity"},
+    "geo.country": {"activity"},
+}
+
+
+@pytest.mark.parametrize("dashboard", [o for o in OBJECTS if o["type"] == "dashboard"], ids=lambda o: o["id"])
+def test_each_control_narrows_only_panels_where_its_field_means_the_same(dashboard):
+    by_id = {o["id"]: o for o in OBJECTS}
+    family = {
+        o["id"]: o["attributes"]["title"].removeprefix(f"{FILE_PREFIX}-")
+        for o in OBJECTS
+        if o["type"] == "index-pattern"
+    }
+    views = {
+        ref["id"]
+        for panel_ref in dashboard["references"]
+        if ":panel_" in panel_ref["name"]
+        for ref in by_id[panel_ref["id"]]["references"]
+        if ref["type"] == "index-pattern"
+    }
+    for control in json.loads(dashboard["attributes"]["controlGroupInput"]["panelsJSON"]).values():
+        name = control["explicitInput"]["fieldName"]
+        narrowed = {family[v] for v in views if name in FIELDS[v]}
+        assert narrowed <= SAME_MEANING[name], f"{control['explicitInput']['title']}: {name} in {narrowed}"
+
+
 def test_search_fields_exist():
     for search in (o for o in OBJECTS if o["type"] == "search"):
         view_id = search["references"][0]["id"]

@@ -105,15 +105,43 @@ class KibanaClient:
         body: dict[str, Any] = r.json()
         return body
 
-    def export_objects(self, wanted: list[dict[str, str]]) -> list[SavedObject]:
-        """The saved objects `wanted` ([{type, id}]) as Kibana exports them, without their references'
-        objects and without the export summary line."""
-        body = {"objects": wanted, "includeReferencesDeep": False, "excludeExportDetails": True}
-        r = self.http.post(self._api("/api/saved_objects/_export"), json=body)
-        if r.status_code != 200:
-            raise KibanaError(f"export: HTTP {r.status_code}: {_message(r)}")
-        # Even with excludeExportDetails, drop a summary line if one comes back.
-        return [obj for obj in parse_ndjson(r.text, "export") if "exportedCount" not in obj]
+    def export_objects(self, wanted: list[dict[str, str]]) -> tuple[list[SavedObject], list[dict[str, Any]]]:
+        """(the saved objects `wanted` ([{type, id}]) as Kibana exports them, without their
+        references' objects and the export summary line; the wanted ones Kibana does not have).
+
+        Kibana refuses a whole export by objects when one of them cannot be read (HTTP 400
+        "Error fetching objects to export", the objects in `attributes.objects`, each with its
+        `error`), so those are left out and the rest asked for again."""
+        missing: list[dict[str, Any]] = []
+        while True:
+            body = {"objects": wanted, "includeReferencesDeep": False, "excludeExportDetails": True}
+            r = self.http.post(self._api("/api/saved_objects/_export"), json=body)
+            refused = _objects_not_fetched(r)
+            if refused and wanted:
+                gone = {(o.get("type"), o.get("id")) for o in refused}
+                if not gone & {(w["type"], w["id"]) for w in wanted}:
+                    raise KibanaError(f"export: HTTP {r.status_code}: {_message(r)}")
+                missing += refused
+                wanted = [w for w in wanted if (w["type"], w["id"]) not in gone]
+                if wanted:
+                    continue
+                return [], missing
+            if r.status_code != 200:
+                raise KibanaError(f"export: HTTP {r.status_code}: {_message(r)}")
+            # Even with excludeExportDetails, drop a summary line if one comes back.
+            return [obj for obj in parse_ndjson(r.text, "export") if "exportedCount" not in obj], missing
+
+
+def _objects_not_fetched(r: httpx.Response) -> list[dict[str, Any]]:
+    """The objects of an export refused because they could not be read (400 with
+    `attributes.objects`), else []."""
+    if r.status_code != 400:
+        return []
+    try:
+        objects = r.json().get("attributes", {}).get("objects")
+    except (ValueError, AttributeError):
+        return []
+    return [o for o in objects if isinstance(o, dict)] if isinstance(objects, list) else []
 
 
 def _message(r: httpx.Response) -> str:

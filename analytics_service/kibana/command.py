@@ -75,9 +75,13 @@ def main(args: argparse.Namespace) -> int:
 def import_files(kibana: KibanaClient, objects: list[SavedObject], prefix: str) -> int:
     answer = kibana.import_objects(with_prefix(objects, prefix))
     titles = {key(o): o["attributes"].get("title", "") for o in objects}
+    moved = 0
     for result in answer.get("successResults", []):
         k = f"{result['type']}:{result['id']}"
         how = "overwritten" if result.get("overwrite") else "created"
+        if result.get("destinationId"):  # the id is taken in another space: Kibana gave it a new one
+            how += f" as {result['type']}:{result['destinationId']}"
+            moved += 1
         print(f"ok     {k}  {titles.get(k, '')} ({how})")
     errors: list[dict[str, Any]] = answer.get("errors", [])
     for error in errors:
@@ -85,6 +89,11 @@ def import_files(kibana: KibanaClient, objects: list[SavedObject], prefix: str) 
         print(f"ERROR  {k}  {titles.get(k, '')}: {describe(error.get('error', {}))}")
     count = answer.get("successCount", 0)
     print(f"{count} of {len(objects)} objects imported into indices {prefix}-*")
+    if moved:
+        print(
+            f"{moved} objects got new ids because another space holds theirs (Kibana's ids are unique"
+            " across spaces); `kibana export` reads the files' ids, so export from the space that has them"
+        )
     return 0 if answer.get("success") and not errors and count == len(objects) else 1
 
 
@@ -101,13 +110,15 @@ def describe(error: dict[str, Any]) -> str:
 
 def export_files(kibana: KibanaClient, files: list[ObjectFile], prefix: str) -> int:
     wanted = [{"type": o["type"], "id": o["id"]} for o in all_objects(files)]
-    exported = {key(o): as_stored(o) for o in without_prefix(kibana.export_objects(wanted), prefix)}
+    objects, refused = kibana.export_objects(wanted)
+    exported = {key(o): as_stored(o) for o in without_prefix(objects, prefix)}
+    why = {f"{o.get('type')}:{o.get('id')}": (o.get("error") or {}).get("message") for o in refused}
     missing = [f"{w['type']}:{w['id']}" for w in wanted if f"{w['type']}:{w['id']}" not in exported]
     for f in files:
         f.path.write_text(to_ndjson(exported.get(key(o), o) for o in f.objects))
         print(f"wrote {f.path} ({len(f.objects)} objects)")
     for k in missing:
-        print(f"ERROR  {k}: not found in Kibana (kept as it was)")
+        print(f"ERROR  {k}: {why.get(k) or 'not found in Kibana'} (kept as it was)")
     # What Kibana saved may break a rule the next import checks: say so now, not at that import.
     problems = validate([exported.get(key(o), o) for f in files for o in f.objects])
     for problem in problems:
