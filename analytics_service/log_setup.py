@@ -39,7 +39,7 @@ def configure_logging(fmt: str = "json", level: str = "INFO", stream: TextIO | N
         renderer,
     ]
     formatter = structlog.stdlib.ProcessorFormatter(foreign_pre_chain=_SHARED, processors=processors)
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler = logging.StreamHandler(stream) if stream is not None else _CurrentStderr()
     handler.setFormatter(formatter)
     root = logging.getLogger()
     for old in list(root.handlers):
@@ -61,6 +61,20 @@ def configure_logging(fmt: str = "json", level: str = "INFO", stream: TextIO | N
         cache_logger_on_first_use=True,
     )
     return handler
+
+
+class _CurrentStderr(logging.StreamHandler):
+    """A handler on whatever `sys.stderr` is when a record is emitted, not when it was made: a
+    command run inside a test binds the test's captured stream, which is closed by the time a
+    server thread of that test logs its last line."""
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _: TextIO) -> None:
+        pass
 
 
 def _keep(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:

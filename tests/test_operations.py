@@ -548,33 +548,35 @@ def test_http_client_lines_never_show_a_url(json_log):
     assert "secret-part" not in json_log.getvalue()
 
 
-def test_a_write_is_published_once_searchable_and_a_burst_of_writes_costs_one_refresh(es, settings):
+def test_a_write_is_published_once_searchable_and_a_burst_of_writes_costs_one_refresh(es, settings, monkeypatch):
     """ingest/publisher.py: with the index never refreshing by itself, the versions move only
     after the publisher's refresh, when a search finds every document written before it;
-    writes within a second share that refresh; a write made with refresh is published at once,
-    and settle() publishes what is pending now."""
+    writes gathered together share that refresh, and the next one waits out the minimum
+    interval; a write made with refresh is published at once, and settle() publishes what is
+    pending now."""
     import asyncio
+    import time
 
-    from analytics_service.ingest.publisher import WritePublisher
+    from analytics_service.ingest import publisher as publishing
     from tests.conftest import with_async_es
 
+    monkeypatch.setattr(publishing, "GATHER_SECONDS", 0.5)  # room for two writes in one gathering
     index = f"{settings.index_prefix}-publisher-check"
     es.indices.create(index=index, settings={"number_of_shards": 1, "refresh_interval": "-1"})
 
-    async def go(aes) -> list[tuple[set[str], int]]:
-        told: list[tuple[set[str], int]] = []  # (stores, documents a search finds then)
-        publisher = WritePublisher(aes, settings.index_prefix, index)
+    async def go(aes) -> list[tuple[set[str], int, float]]:
+        told: list[tuple[set[str], int, float]] = []  # (stores, documents a search finds then, when)
+        publisher = publishing.WritePublisher(aes, settings.index_prefix, index)
 
         async def published(stores: set[str]) -> None:
-            told.append((stores, (await aes.count(index=index))["count"]))
+            told.append((stores, (await aes.count(index=index))["count"], time.monotonic()))
 
         publisher.on_published = published
-        refreshes = 0
+        refreshes: list[float] = []
         refresh = aes.indices.refresh
 
         async def counted_refresh(**kwargs):
-            nonlocal refreshes
-            refreshes += 1
+            refreshes.append(time.monotonic())
             return await refresh(**kwargs)
 
         aes.indices.refresh = counted_refresh
@@ -583,28 +585,27 @@ def test_a_write_is_published_once_searchable_and_a_burst_of_writes_costs_one_re
         await aes.index(index=index, id="2", document={"n": 2})
         await publisher.written({"b"})
         assert told == [] and (await aes.count(index=index))["count"] == 0  # not searchable, not told
-        await asyncio.sleep(publisher_gather() + 0.5)
-        assert told == [({"a", "b"}, 2)] and refreshes == 1
+        await asyncio.sleep(publishing.GATHER_SECONDS + 0.5)
+        assert [t[:2] for t in told] == [({"a", "b"}, 2)] and len(refreshes) == 1
         await publisher.written({"c"}, searchable=True)
-        assert told[-1] == ({"c"}, 2) and refreshes == 1
+        assert told[-1][:2] == ({"c"}, 2) and len(refreshes) == 1
         await aes.index(index=index, id="3", document={"n": 3})
-        await publisher.written({"d"})
+        await publisher.written({"d"})  # soon after the first refresh: waits out the interval
+        await asyncio.sleep(publishing.MIN_INTERVAL_SECONDS + 0.5)
+        assert told[-1][:2] == ({"d"}, 3) and len(refreshes) == 2
+        assert refreshes[1] - refreshes[0] >= publishing.MIN_INTERVAL_SECONDS
+        await aes.index(index=index, id="4", document={"n": 4})
+        await publisher.written({"e"})
         await publisher.settle()
-        assert told[-1] == ({"d"}, 3) and not publisher.pending
-        await asyncio.sleep(publisher_gather() + 0.2)
+        assert told[-1][:2] == ({"e"}, 4) and not publisher.pending
+        await asyncio.sleep(publishing.MIN_INTERVAL_SECONDS + 0.2)
         return told
 
     try:
         told = with_async_es(settings, go)
-        assert len(told) == 3  # settle() left no second round behind
+        assert len(told) == 4  # settle() left no second round behind
     finally:
         es.indices.delete(index=index)
-
-
-def publisher_gather() -> float:
-    from analytics_service.ingest import publisher
-
-    return publisher.GATHER_SECONDS
 
 
 def test_stored_versions_move_per_store_and_all_of_them_on_deletions(settings):

@@ -5,14 +5,16 @@ An ingest that does not ask for `?refresh` answers before its documents are sear
 in three indices (orders, order-items, customers) that refresh independently. Bumping the
 data versions at once would let an answer computed in that gap (some of the documents
 seen, others not) be cached, and the live stream pushed, as if it were complete. So the
-stores written are gathered for up to GATHER_SECONDS, this prefix's indices are refreshed
-(one `_refresh`, which returns once every copy of every shard can see every document
-written before it), and only then are the data versions published: in Elasticsearch for
-every process (es/store_versions.py) and to this process's cache (data_versions.py).
-Until then answers are the consistent ones from before the write.
+stores written are gathered (GATHER_SECONDS, so that a burst shares one refresh), this
+prefix's indices are refreshed (one `_refresh`, which returns once every copy of every
+shard can see every document written before it), and only then are the data versions
+published: in Elasticsearch for every process (es/store_versions.py) and to this
+process's cache (data_versions.py). Until then answers are the consistent ones from
+before the write.
 
-While ingest flows that is at most one `_refresh` a second per process, on top of the
-indices' own. A write with `?refresh=wait_for` (or `true`) is searchable when it
+A write after a quiet spell is published within about a tenth of a second; while ingest
+flows, refreshes are MIN_INTERVAL_SECONDS apart, so at most one `_refresh` a second per
+process on top of the indices' own. A write with `?refresh=wait_for` (or `true`) is searchable when it
 answers, so it is published at once. A refresh that fails (Elasticsearch unreachable)
 keeps its stores pending and is tried again a second later.
 """
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable
 
 from elasticsearch import ApiError, AsyncElasticsearch, TransportError
@@ -29,7 +32,8 @@ from ..es.store_versions import StoredDataVersions
 
 log = logging.getLogger(__name__)
 
-GATHER_SECONDS = 1.0
+GATHER_SECONDS = 0.05
+MIN_INTERVAL_SECONDS = 1.0
 
 
 class WritePublisher:
@@ -42,6 +46,7 @@ class WritePublisher:
         self._pending: set[str] = set()
         self._loop: asyncio.Task[None] | None = None
         self._failing = False
+        self._refreshed_at = -MIN_INTERVAL_SECONDS  # monotonic time the last refresh started
 
     async def written(self, stores: Iterable[str], searchable: bool = False) -> None:
         """New documents for `stores`: published now when `searchable` (written with refresh),
@@ -71,7 +76,8 @@ class WritePublisher:
 
     async def _publish_gathered(self) -> None:
         while self._pending:
-            await asyncio.sleep(GATHER_SECONDS)
+            since = time.monotonic() - self._refreshed_at
+            await asyncio.sleep(max(GATHER_SECONDS, MIN_INTERVAL_SECONDS - since))
             try:
                 await self._refresh_and_publish()
             except Exception:  # a background task: say it here, or nobody would
@@ -82,6 +88,7 @@ class WritePublisher:
         stores, self._pending = self._pending, set()
         if not stores:
             return
+        self._refreshed_at = time.monotonic()
         try:
             await self.es.indices.refresh(index=self.refresh_target, allow_no_indices=True, ignore_unavailable=True)
         except (ApiError, TransportError) as exc:

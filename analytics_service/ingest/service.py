@@ -138,7 +138,7 @@ class Ingestor:
 
     async def finish(self) -> None:
         """Before a command that wrote through this Ingestor exits: make its writes searchable
-        and publish their data versions now (instead of up to a second later, when it is gone)."""
+        and publish their data versions now (instead of later, when it is gone)."""
         await self.publisher.settle()
 
     # -- one entry point per record kind -------------------------------------------------

@@ -456,8 +456,9 @@
       state.periodEnd = Date.parse(body.period.end);
       $("#period-text").textContent = describePeriod(body.period);
       $("#kpi-note").textContent = body.stale ? "· updating…" : "";
-      // A stale answer (computed before the newest data) is refreshed in the background: ask again soon.
-      if (body.stale && state.staleRetries < 5) { state.staleRetries += 1; scheduleRefresh(1000); } else if (!body.stale) state.staleRetries = 0;
+      // A stale answer (computed before the newest data) is being recomputed in the background
+      // (a few hundred ms): ask again soon, for up to the cache's 5 s staleness budget.
+      if (body.stale && state.staleRetries < 15) { state.staleRetries += 1; scheduleRefresh(300); } else if (!body.stale) state.staleRetries = 0;
     }
     if (failed.length) showMessage(`Some figures could not be loaded: ${failed.join("; ")}`);
     else if (!quiet) showMessage("");
