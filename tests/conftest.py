@@ -373,7 +373,7 @@ def with_async_es(settings: Settings, work: Callable[[AsyncElasticsearch], Await
 
 
 def run_import(settings: Settings, path: Path, mapping, **kwargs):
-    """What `import-csv` does: guard the indices, build an Ingestor, import, close."""
+    """What `import-csv` does: guard the indices, build an Ingestor, import, publish, close."""
     from analytics_service.es.indices import IndexGuard
     from analytics_service.importers.csv_import import import_csv
     from analytics_service.ingest.service import Ingestor
@@ -381,7 +381,10 @@ def run_import(settings: Settings, path: Path, mapping, **kwargs):
     async def go(es):
         ingestor = Ingestor.for_settings(es, settings)
         await IndexGuard(es, ingestor.names, auto_setup=True).ensure()
-        return await import_csv(path, mapping, ingestor, progress=False, **kwargs)
+        try:
+            return await import_csv(path, mapping, ingestor, progress=False, **kwargs)
+        finally:
+            await ingestor.finish()
 
     return with_async_es(settings, go)
 

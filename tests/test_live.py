@@ -139,13 +139,14 @@ def test_the_stream_ends_after_its_lifetime(es_connection, prefix, tmp_path):
         assert time.monotonic() - started < 15  # it ended by itself (the read would otherwise never return)
 
 
-def test_an_answer_computed_before_the_documents_were_searchable_goes_stale(http, records, es, settings):
+def test_an_answer_computed_before_the_documents_were_searchable_goes_stale(http, records, es, settings, monkeypatch):
     """The ingest answers before its documents are searchable (no ?refresh): an answer computed
     in between misses them. The data versions move only once they are searchable (the
     publisher refreshes: here the orders index never refreshes by itself), so that answer is
     not served as fresh afterwards."""
     orders_alias = index_names(settings).alias(ORDERS)
     es.indices.put_settings(index=orders_alias, settings={"index": {"refresh_interval": "-1"}})
+    monkeypatch.setattr(publisher, "GATHER_SECONDS", 1.5)  # the read below comes before the round
     try:
         today = datetime.now(UTC).date()
         params = {"start": today.isoformat(), "end": (today + timedelta(days=1)).isoformat(), "interval": "hour"}
@@ -159,7 +160,7 @@ def test_an_answer_computed_before_the_documents_were_searchable_goes_stale(http
         answer = http.post("/api/v1/analytics/orders/index", json={"orders": [order]}, headers=headers("ingest"))
         assert answer.status_code == 200 and answer.json()["indexed"] == 1
         assert orders_today() == before  # not searchable yet, and the version has not moved
-        time.sleep(publisher.GATHER_SECONDS + 1.5)
+        time.sleep(publisher.GATHER_SECONDS + 1.0)
         assert orders_today() == before + 1
     finally:
         es.indices.put_settings(index=orders_alias, settings={"index": {"refresh_interval": "1s"}})

@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pandas as pd
@@ -606,6 +607,83 @@ def test_a_write_is_published_once_searchable_and_a_burst_of_writes_costs_one_re
         assert len(told) == 4  # settle() left no second round behind
     finally:
         es.indices.delete(index=index)
+
+
+class _FlakyElasticsearch:
+    """Just what WritePublisher calls: `indices.refresh` answers as `refresh_answer` says, `bulk`
+    (the stored versions) as `bulk_ok` says."""
+
+    def __init__(self) -> None:
+        self.refresh_answer: Any = "ok"
+        self.bulk_ok = True
+        self.indices = self
+        self.refreshes = 0
+
+    async def refresh(self, **_: Any) -> Any:
+        from elastic_transport import ObjectApiResponse
+
+        self.refreshes += 1
+        if isinstance(self.refresh_answer, Exception):
+            raise self.refresh_answer
+        return ObjectApiResponse(body={"_shards": {"total": 1, "successful": 1, "failed": 0}}, meta=None)
+
+    async def create(self, **_: Any) -> None:
+        return None
+
+    async def bulk(self, **_: Any) -> dict:
+        if not self.bulk_ok:
+            from elastic_transport import ConnectionError as Unreachable
+
+            raise Unreachable("down")
+        return {"errors": False}
+
+
+def test_a_publication_that_fails_is_kept_and_a_refusal_for_good_does_not_stop_freshness(caplog):
+    """ingest/publisher.py when Elasticsearch misbehaves: an unreachable node keeps the stores
+    pending (settle() says so; the next round publishes them); versions that could not be stored
+    are kept for the next round too; a refresh refused for good (403) is published anyway."""
+    import asyncio
+
+    from elastic_transport import ApiResponseMeta, HttpHeaders, NodeConfig
+    from elastic_transport import ConnectionError as Unreachable
+    from elasticsearch import AuthorizationException
+
+    from analytics_service.ingest.publisher import WritePublisher
+
+    async def go() -> None:
+        es = _FlakyElasticsearch()
+        publisher = WritePublisher(es, "flaky", "flaky-orders")  # type: ignore[arg-type]
+        told: list[set[str]] = []
+
+        async def published(stores: set[str]) -> None:
+            told.append(stores)
+
+        publisher.on_published = published
+        es.refresh_answer = Unreachable("down")
+        await publisher.written({"a"})
+        await publisher.settle()
+        assert told == [] and publisher.pending
+        assert "data versions of a not published" in caplog.text
+        es.refresh_answer = "ok"
+        await publisher.settle()
+        assert told == [{"a"}] and not publisher.pending
+
+        es.bulk_ok = False  # the refresh works, the stored versions do not
+        await publisher.written({"b"})
+        await publisher.settle()
+        assert told[-1] == {"b"} and publisher.pending  # this process told, the others next round
+        es.bulk_ok = True
+        await publisher.settle()
+        assert not publisher.pending
+
+        meta = ApiResponseMeta(403, "1.1", HttpHeaders(), 0.0, NodeConfig("http", "localhost", 9200))
+        es.refresh_answer = AuthorizationException("security_exception", meta, {"error": "no maintenance"})
+        await publisher.written({"c"})
+        await publisher.settle()
+        assert told[-1] == {"c"} and not publisher.pending
+        assert "versions published unrefreshed" in caplog.text
+
+    asyncio.run(go())
 
 
 def test_stored_versions_move_per_store_and_all_of_them_on_deletions(settings):

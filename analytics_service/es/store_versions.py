@@ -45,11 +45,11 @@ class StoredDataVersions:
         self._created = False
         self._read: dict[str, tuple[float, str]] = {}  # doc id -> (monotonic time the read started, token)
 
-    async def publish(self, stores: Iterable[str]) -> None:
-        """New searchable documents for `stores`: their versions (and all stores') go up."""
+    async def publish(self, stores: Iterable[str]) -> bool:
+        """New searchable documents for `stores`: their versions (and all stores') go up. False
+        when Elasticsearch did not take them (logged)."""
         stores = set(stores)
-        if stores:
-            await self._overwrite(stores)
+        return await self._overwrite(stores) if stores else True
 
     async def version(self, store_id: str | None) -> str:
         """The store's data version (None: all stores) and the deletions' (`3.0`); `0.0` before
@@ -79,7 +79,7 @@ class StoredDataVersions:
         before is stale, whatever its store."""
         await self._overwrite({DELETIONS})
 
-    async def _overwrite(self, stores: set[str]) -> None:
+    async def _overwrite(self, stores: set[str]) -> bool:
         if DELETIONS in stores:
             self._read.clear()  # every reading holds the deletions' version
         for store in (*stores, ALL_STORES):
@@ -93,8 +93,11 @@ class StoredDataVersions:
             response = await self.es.bulk(operations=operations, filter_path="errors,items.*.error")
             if response.get("errors"):
                 log.warning("data versions not published for every store: %s", response.get("items"))
+                return False
         except (ApiError, TransportError) as exc:
             log.warning("data versions not published (%s); other processes may serve cached answers", exc)
+            return False
+        return True
 
     async def _ensure_index(self) -> None:
         if self._created:

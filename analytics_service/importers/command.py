@@ -7,6 +7,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import Awaitable
+from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -69,13 +70,15 @@ async def _run(args: argparse.Namespace, mapping: Mapping, settings: Settings) -
     from ..ingest.service import Ingestor
 
     es = make_async_client(settings)
+    ingestor = Ingestor.for_settings(es, settings)
     try:
-        ingestor = Ingestor.for_settings(es, settings)
         await IndexGuard(es, ingestor.names, auto_setup=True).ensure()
-        report = await run(ingestor)
-        await ingestor.finish()  # searchable, and every API process told at once (es/store_versions.py)
-        return report
+        return await run(ingestor)
     finally:
+        # Searchable, and every API process told at once (ingest/publisher.py); after a failed
+        # or interrupted import too, for what it did write.
+        with suppress(Exception):
+            await ingestor.finish()
         await es.close()
 
 

@@ -27,7 +27,7 @@ from ..config import Settings
 from ..errors import ApiError, validation_details
 from ..es.bulk import BulkAction, BulkWriter, ItemResult
 from ..es.client import index_names
-from ..es.indices import IndexNames
+from ..es.indices import FAMILIES, IndexNames
 from . import documents as docs
 from . import limits
 from .order_versions import OrderState, OrderVersionWriter, newest_per_order, settle_superseded
@@ -122,7 +122,7 @@ class Ingestor:
         self.settings = settings
         self.order_writer = OrderVersionWriter(es, writer, names)
         # Every writer publishes what it wrote, once searchable, for every process's cache.
-        self.publisher = WritePublisher(es, names.prefix, names.all_pattern())
+        self.publisher = WritePublisher(es, names.prefix, ",".join(names.alias(f) for f in FAMILIES))
 
     @classmethod
     def for_settings(cls, es: AsyncElasticsearch, settings: Settings) -> Ingestor:

@@ -137,9 +137,14 @@ def _objects_not_fetched(r: httpx.Response) -> list[dict[str, Any]]:
     `attributes.objects`), else []."""
     if r.status_code != 400:
         return []
+    # Only this refusal names objects that are missing; "Error transforming objects to export"
+    # (an export hook failed) carries `attributes.objects` too, and is an error.
     try:
-        objects = r.json().get("attributes", {}).get("objects")
+        body = r.json()
+        objects = body.get("attributes", {}).get("objects")
     except (ValueError, AttributeError):
+        return []
+    if body.get("message") != "Error fetching objects to export":
         return []
     return [o for o in objects if isinstance(o, dict)] if isinstance(objects, list) else []
 

@@ -457,7 +457,7 @@
       $("#period-text").textContent = describePeriod(body.period);
       $("#kpi-note").textContent = body.stale ? "· updating…" : "";
       // A stale answer (computed before the newest data) is being recomputed in the background
-      // (a few hundred ms): ask again soon, for up to the cache's 5 s staleness budget.
+      // (a few hundred ms): ask again soon, for up to 4.5 s (CACHE_MAX_STALENESS_SECONDS is 5 by default).
       if (body.stale && state.staleRetries < 15) { state.staleRetries += 1; scheduleRefresh(300); } else if (!body.stale) state.staleRetries = 0;
     }
     if (failed.length) showMessage(`Some figures could not be loaded: ${failed.join("; ")}`);
