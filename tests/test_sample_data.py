@@ -145,6 +145,16 @@ def test_order_timelines_are_consistent_and_inside_the_period(dataset):
         assert ("currency" in o) == ("fx_rate" in o)
 
 
+def test_catalog_times_are_the_month_before_the_end_even_for_a_short_period():
+    """The catalog's updated_at falls in the 30 days before `end`, also when the period is
+    shorter than that (those days are outside the generator's day table)."""
+    end = date(2026, 12, 8)
+    products = generate(SampleConfig(seed=11, orders=80, activity=300, days=5, end=end))
+    stamps = [parse(p["updated_at"]) for kind, batch in products if kind == "products" for p in batch]
+    close = datetime(end.year, end.month, end.day, tzinfo=UTC)
+    assert stamps and all(close - timedelta(days=30, minutes=2) <= s < close for s in stamps)
+
+
 def test_the_data_has_what_the_analytics_need(dataset):
     orders = dataset["orders"]
     statuses = collections.Counter(o["status"] for o in orders)

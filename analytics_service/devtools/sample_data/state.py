@@ -74,10 +74,10 @@ class StoreState:
     def _iso(self, ts: int) -> str:
         """ISO 8601 UTC of an epoch second, by table lookups (the hot path of the generator)."""
         day = ts // 86400
-        try:
-            return self.day_prefix[day - self.first_day] + self.times[ts - day * 86400]
-        except IndexError:
-            return datetime.fromtimestamp(day * 86400, UTC).strftime("%Y-%m-%dT") + self.times[ts - day * 86400]
+        offset = day - self.first_day
+        if 0 <= offset < len(self.day_prefix):  # a negative offset would index from the end
+            return self.day_prefix[offset] + self.times[ts - day * 86400]
+        return datetime.fromtimestamp(day * 86400, UTC).strftime("%Y-%m-%dT") + self.times[ts - day * 86400]
 
     def _customer(self, cid: int) -> tuple[dict[str, Any], str, int]:
         """(customer object, country, geo index), derived from the id alone (nothing stored)."""
