@@ -19,7 +19,7 @@ from analytics_service.app import create_app
 from analytics_service.notifications.worker import NotificationOptions, NotificationWorker
 from tests.conftest import KEYS, generate_records, headers, ingest_records, make_settings
 from tests.live_data import order_at
-from tests.oracle import build_frames
+from tests.oracle import SALE_STATUSES, build_frames
 
 BERLIN = "Europe/Berlin"
 # Monday after the end of summer time in Europe (25 October 2026): the same local hour one
@@ -339,14 +339,25 @@ def test_a_store_bound_key_sees_and_creates_only_its_stores_rules(client, record
 
 def test_per_product_days_of_cover_opens_one_incident_per_product(client, records, clock):
     clock.at = datetime(2026, 11, 20, tzinfo=UTC)
+    # Products with a sale in the rule's 30 days before the clock (a cancelled or pending order
+    # sells nothing: such a product has no days of cover).
     sold = {
-        str(item["product_id"]) for o in records["orders"] if o["created_at"] >= "2026-10-21" for item in o["items"]
+        str(item["product_id"])
+        for o in records["orders"]
+        if "2026-10-21" <= o["created_at"] < "2026-11-20" and o["status"] in SALE_STATUSES
+        for item in o["items"]
     }
     catalog = generate_records(seed=41, orders=200, activity=0, days=20)["products"]
     chosen = [p for p in catalog if str(p["product_id"]) in sold][:6]
     assert len(chosen) == 6
     # Three out of stock (0 days of cover), three with plenty.
-    stocked = [{**p, "store_id": "default", "stock_quantity": 0 if i < 3 else 100_000} for i, p in enumerate(chosen)]
+    # Newer than the stored catalog (a product's newest state by updated_at is kept), whatever
+    # the generated catalog's own times are.
+    newer = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    stocked = [
+        {**p, "store_id": "default", "stock_quantity": 0 if i < 3 else 100_000, "updated_at": newer}
+        for i, p in enumerate(chosen)
+    ]
     ingest_records(client, {"products": stocked})
     ids = [str(p["product_id"]) for p in stocked]
     rule = create_rule(
