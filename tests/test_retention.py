@@ -309,29 +309,22 @@ def test_alert_history_and_report_files_past_their_horizons_go_and_nothing_else(
     migrate(engine)
     report_clock = Clock(OLD)
     reports = ReportsRepo(engine, clock=report_clock)
-    expired, failed = (
-        reports.create(
+
+    def daily_sales_csv(expires_in: timedelta, **extra):
+        return reports.create(
             report_type="daily_sales",
             format="csv",
             parameters={},
             report_name=None,
             api_key_id="k",
             store_id=None,
-            expires_in=timedelta(days=7),
-            schedule_id="s1",
+            expires_in=expires_in,
+            **extra,
         )
-        for _ in range(2)
-    )
+
+    expired, failed = (daily_sales_csv(timedelta(days=7), schedule_id="s1") for _ in range(2))
     report_clock.at = NOW - timedelta(days=30)
-    live = reports.create(
-        report_type="daily_sales",
-        format="csv",
-        parameters={},
-        report_name=None,
-        api_key_id="k",
-        store_id=None,
-        expires_in=timedelta(days=60),
-    )
+    live = daily_sales_csv(timedelta(days=60))
     settings.reports_dir.mkdir(parents=True, exist_ok=True)
     for report in (expired, live):
         assert reports.claim(report.report_id, "w", 60)
